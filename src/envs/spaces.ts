@@ -127,6 +127,9 @@ export class Box extends Space<TypedArray> {
   readonly shape: readonly number[];
   readonly dtype: BoxDtype;
   readonly size: number;
+  /** Integer dtype: samples are whole numbers and `contains` rejects fractions. A field, not a getter,
+   * because `contains` reads it once per element on every checked action. */
+  readonly isInteger: boolean;
 
   constructor(
     low: number | ArrayLike<number>,
@@ -142,6 +145,7 @@ export class Box extends Space<TypedArray> {
     if (!(dtype in ARRAY_OF_DTYPE)) throw new TypeError(`Box: unknown dtype "${dtype}"`);
     this.shape = [...inferred];
     this.dtype = dtype;
+    this.isInteger = !dtype.startsWith("float");
     this.size = product(this.shape);
     this.low = Box.broadcast(low, this.size, "low");
     this.high = Box.broadcast(high, this.size, "high");
@@ -160,10 +164,6 @@ export class Box extends Space<TypedArray> {
 
   get flatDim(): number {
     return this.size;
-  }
-
-  get isInteger(): boolean {
-    return !this.dtype.startsWith("float");
   }
 
   /** A zero-filled array of this Box's dtype. */

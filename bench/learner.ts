@@ -1,0 +1,158 @@
+/**
+ * Learner and inference benchmarks. `npx tsx bench/learner.ts`
+ *  1. PPO update samples/s (the full minibatch step: forward, loss, gradients, clip, Adam) for a 4-in,
+ *     2-action separate actor/critic tanh MLP, on every tfjs backend that loads, against PyTorch on CPU
+ *     with the same network, loss and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
+ *  2. Rollout inference: the plain-TS forward pass (PolicyInference.act) vs tfjs `predict` at batch 1/8/32.
+ * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import { ppoLoss } from "../src/algos/ppo/loss.js";
+import { type BackendName, selectBackend } from "../src/learner/backend.js";
+import { Learner } from "../src/learner/learner.js";
+import { PolicyInference } from "../src/models/inference.js";
+import { ActorCritic, initialFlatWeights, type PolicySpec } from "../src/models/network.js";
+import { createRng, normal } from "../src/utils/rng.js";
+
+const CASES = [
+  { hidden: 64, batch: 64, steps: 100 },
+  { hidden: 64, batch: 512, steps: 50 },
+  { hidden: 256, batch: 512, steps: 20 },
+];
+const REPEATS = 5;
+
+const spec = (hidden: number): PolicySpec => ({
+  obsDim: 4,
+  action: { kind: "categorical", n: 2 },
+  hiddens: [hidden, hidden],
+  activation: "tanh",
+  vfShareLayers: false,
+  initialLogStd: 0,
+});
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timeRuns(repeats: number, run: () => void): number[] {
+  return Array.from({ length: repeats }, () => {
+    const start = performance.now();
+    run();
+    return performance.now() - start;
+  });
+}
+
+/** Samples/s of full PPO minibatch updates; the minibatch is rebuilt from typed arrays each step, as in PPO. */
+function updateRate(hidden: number, batch: number, steps: number): number {
+  const rng = createRng(0);
+  const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
+  const obs = random(batch * 4);
+  const actions = Int32Array.from({ length: batch }, (_, i) => i % 2);
+  const oldLogp = random(batch).map((x) => -0.69 + 0.1 * x);
+  const advantages = random(batch);
+  const returns = random(batch);
+  const model = new ActorCritic(spec(hidden), initialFlatWeights(spec(hidden), 0));
+  const learner = new Learner(model, { adamEpsilon: 1e-5, gradClip: 0.5 });
+  const update = () =>
+    tf.tidy(() => {
+      const metrics = learner.update(() => {
+        const { policyOut, values } = model.forward(tf.tensor2d(obs, [batch, 4]));
+        const dist = model.distribution(policyOut);
+        const loss = ppoLoss({
+          logp: dist.logProb(tf.tensor1d(actions, "int32")),
+          oldLogp: tf.tensor1d(oldLogp),
+          advantages: tf.tensor1d(advantages),
+          values,
+          oldValues: tf.tensor1d(returns),
+          returns: tf.tensor1d(returns),
+          entropy: dist.entropy(),
+          clipParam: 0.2,
+          vfClipParam: 0.2,
+          vfLossCoeff: 0.5,
+          entropyCoeff: 0.01,
+        });
+        return { loss: loss.total, metrics: { kl: loss.approxKl } };
+      }, 3e-4);
+      tf.dispose(Object.values(metrics));
+    });
+  for (let i = 0; i < 10; i++) update();
+  learner.getFlatWeights(); // waits for queued work
+  const ms = timeRuns(REPEATS, () => {
+    for (let i = 0; i < steps; i++) update();
+    learner.getFlatWeights();
+  });
+  learner.dispose();
+  return (steps * batch) / (median(ms) / 1000);
+}
+
+/** Microseconds per call: plain-TS act() vs tfjs actor+critic predict (with the data read back). */
+function inferenceMicros(batch: number): { plainTs: number; tfjs: number } {
+  const s = spec(64);
+  const model = new ActorCritic(s, initialFlatWeights(s, 0));
+  const inference = new PolicyInference(s, 0);
+  inference.setWeights(model.getFlatWeights());
+  const obs = Float32Array.from({ length: batch * 4 }, (_, i) => Math.sin(i));
+  const out = { actions: new Float32Array(batch), logp: new Float32Array(batch), values: new Float32Array(batch) };
+  const calls = Math.max(200, Math.floor(20000 / batch));
+  const plain = timeRuns(REPEATS, () => {
+    for (let i = 0; i < calls; i++) inference.act(obs, batch, false, out);
+  });
+  const viaTfjs = timeRuns(REPEATS, () => {
+    for (let i = 0; i < calls; i++) {
+      tf.tidy(() => {
+        const x = tf.tensor2d(obs, [batch, 4]);
+        (model.actor.predict(x) as tf.Tensor).dataSync();
+        (model.critic.predict(x) as tf.Tensor).dataSync();
+      });
+    }
+  });
+  model.dispose();
+  return { plainTs: (median(plain) * 1000) / calls, tfjs: (median(viaTfjs) * 1000) / calls };
+}
+
+function torchRates(): { hidden: number; batch: number; samples_per_s: number; threads: number }[] | null {
+  const python = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
+  if (!existsSync(python)) return null;
+  const script = fileURLToPath(new URL("./python/learner_torch.py", import.meta.url));
+  const out = execFileSync(python, [script, "--repeats", String(REPEATS)], { encoding: "utf8" });
+  return out.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+export async function runLearnerBench(): Promise<Record<string, number>> {
+  const results: Record<string, number> = {};
+  const torch = torchRates();
+  if (!torch) console.log("PyTorch: bench/.venv missing (run bench/setup.sh); tfjs figures only");
+  for (const backend of ["wasm", "cpu"] as BackendName[]) {
+    try {
+      await selectBackend(backend);
+    } catch (err) {
+      console.log(`${backend}: does not load here (${(err as Error).message})`);
+      continue;
+    }
+    for (const { hidden, batch, steps } of CASES) {
+      const rate = updateRate(hidden, batch, backend === "cpu" ? Math.ceil(steps / 4) : steps);
+      const reference = torch?.find((t) => t.hidden === hidden && t.batch === batch);
+      const key = `update/${backend}/${hidden}x${hidden}/mb${batch}`;
+      results[`${key}/samples_per_s`] = rate;
+      if (reference) results[`${key}/ratio_vs_torch`] = rate / reference.samples_per_s;
+      console.log(
+        `PPO update ${backend.padEnd(5)} ${hidden}x${hidden} minibatch ${String(batch).padStart(3)}: ${rate.toFixed(0).padStart(7)} samples/s` +
+          (reference ? `  torch(${reference.threads} threads) ${reference.samples_per_s.toFixed(0)}  ratio ${(rate / reference.samples_per_s).toFixed(2)}` : ""),
+      );
+    }
+  }
+  await selectBackend("wasm");
+  for (const batch of [1, 8, 32]) {
+    const { plainTs, tfjs } = inferenceMicros(batch);
+    results[`inference/batch${batch}/plain_ts_us`] = plainTs;
+    results[`inference/batch${batch}/tfjs_wasm_us`] = tfjs;
+    console.log(`inference batch ${String(batch).padStart(2)}: plain TS ${plainTs.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / plainTs).toFixed(1)}x`);
+  }
+  return results;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await runLearnerBench();

@@ -1,0 +1,404 @@
+"""The rlts Gymnasium server: N copies of `gymnasium.make(id)` behind one ZeroMQ REP socket.
+
+Every request is one multipart message: frame 0 a JSON header naming the command, then raw
+little-endian arrays. Every reply is a JSON header listing the frames that follow (name, dtype, shape)
+and the frames themselves. One `step` moves all N envs, so a vector step costs one round trip.
+PROTOCOL.md at the repository root is the specification; this file is one implementation of it.
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import traceback
+
+import gymnasium
+import numpy as np
+import zmq
+from gymnasium import spaces
+
+from . import fixtures  # noqa: F401  (registers the rlts_gym/* test envs)
+
+PROTOCOL_VERSION = 1
+SERVER_NAME = "rlts_gym"
+# How often (ms) a blocked receive wakes up to check that the parent process still lives.
+PARENT_POLL_MS = 500
+
+
+class ProtocolError(Exception):
+    """A request the server cannot serve: wrong version, unknown command, malformed frames."""
+
+
+class Shutdown(BaseException):
+    """Raised by the SIGTERM/SIGINT handlers so the main loop unwinds and closes the envs.
+
+    A BaseException, like KeyboardInterrupt, so the per-request `except Exception` cannot swallow it."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Spaces as JSON (the SpaceJSON type of src/envs/spaces.ts)
+
+
+def json_number(x):
+    """JSON has no inf/NaN: they travel as the strings "inf", "-inf", "nan"."""
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def space_to_json(space, path):
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": space.dtype.name,
+            "low": [json_number(v) for v in space.low.reshape(-1)],
+            "high": [json_number(v) for v in space.high.reshape(-1)],
+        }
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {
+            "type": "MultiDiscrete",
+            "nvec": [int(v) for v in space.nvec.reshape(-1)],
+            "start": [int(v) for v in space.start.reshape(-1)],
+            "shape": list(space.shape),
+        }
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "shape": list(space.shape)}
+    if isinstance(space, spaces.Tuple):
+        return {"type": "Tuple", "spaces": [space_to_json(s, f"{path}[{i}]") for i, s in enumerate(space.spaces)]}
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": [[k, space_to_json(s, f"{path}.{k}")] for k, s in space.spaces.items()]}
+    raise TypeError(
+        f"{path} is {space}; rlts supports Box, Discrete, MultiDiscrete, MultiBinary, Tuple and Dict spaces"
+    )
+
+
+def action_reader(space, env_id):
+    """Returns (columns, wire dtype, batch -> list of per-env actions) for the flat action frame.
+
+    Discrete takes one integer (the value itself, start included), MultiDiscrete one per entry,
+    MultiBinary one 0/1 per entry, Box its values in row-major order (as `actionLayout` in spaces.ts).
+    The whole batch is converted at once: Discrete actions become Python ints, which gymnasium checks
+    fastest; the others become rows of the space's dtype and shape.
+    """
+    if isinstance(space, spaces.Discrete):
+        return 1, np.int32, lambda batch: batch[:, 0].tolist()
+    if isinstance(space, (spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)):
+        wire = np.float32 if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating) else np.int32
+        columns = int(np.prod(space.shape))
+        return columns, wire, lambda batch: list(batch.astype(space.dtype).reshape(len(batch), *space.shape))
+    raise TypeError(f"{env_id}: action space {space} is not supported; use Box, Discrete, MultiDiscrete or MultiBinary")
+
+
+def integer_action_bounds(space, columns):
+    """Per-column [low, high] of integer actions, checked for the whole batch at once before stepping."""
+    if isinstance(space, spaces.Discrete):
+        return np.array([space.start]), np.array([space.start + space.n - 1])
+    if isinstance(space, spaces.MultiDiscrete):
+        start = space.start.reshape(-1)
+        return start, start + space.nvec.reshape(-1) - 1
+    if isinstance(space, spaces.MultiBinary):
+        return np.zeros(columns), np.ones(columns)
+    return None
+
+
+def observation_flattener(space):
+    """Writes `gymnasium.spaces.flatten(space, obs)` into a float32 row; a Box skips the generic dispatch."""
+    if isinstance(space, spaces.Box):
+
+        def flatten_box(obs, out):
+            out[:] = obs if len(space.shape) == 1 else np.reshape(obs, -1)
+
+        return flatten_box
+
+    def flatten_any(obs, out):
+        out[:] = spaces.flatten(space, obs)
+
+    return flatten_any
+
+
+# ---------------------------------------------------------------------------------------------------
+# Infos as small JSON
+
+
+def jsonable(x):
+    """Converts an info value to JSON: numpy scalars/arrays to numbers/lists, non-finite floats to strings."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return json_number(x)
+    if x is None or isinstance(x, str):
+        return x
+    return repr(x)
+
+
+def error_reply(exc):
+    error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    return [json.dumps({"error": error}).encode()]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The server
+
+
+class GymServer:
+    def __init__(self, env_id, num_envs, kwargs, max_episode_steps):
+        if num_envs < 1:
+            raise ValueError(f"--num-envs must be >= 1, got {num_envs}")
+        self.env_id = env_id
+        make_kwargs = dict(kwargs)
+        if max_episode_steps is not None:
+            make_kwargs["max_episode_steps"] = max_episode_steps
+        self.envs = [gymnasium.make(env_id, **make_kwargs) for _ in range(num_envs)]
+        first = self.envs[0]
+        self.observation_space = first.observation_space
+        self.action_space = first.action_space
+        self.spec_json = {
+            "id": env_id,
+            "num_envs": num_envs,
+            "observation_space": space_to_json(self.observation_space, f"{env_id} observation space"),
+            "action_space": space_to_json(self.action_space, f"{env_id} action space"),
+            "max_episode_steps": first.spec.max_episode_steps if first.spec else None,
+            "reward_threshold": first.spec.reward_threshold if first.spec else None,
+            "reward_range": [json_number(v) for v in getattr(first.unwrapped, "reward_range", (-math.inf, math.inf))],
+            "render_mode": first.render_mode,
+            "metadata": {
+                "render_modes": list(first.metadata.get("render_modes", [])),
+                "render_fps": first.metadata.get("render_fps"),
+            },
+        }
+        self.obs_dim = spaces.flatdim(self.observation_space)
+        self.flatten_obs = observation_flattener(self.observation_space)
+        self.action_columns, self.action_dtype, self.actions_of_batch = action_reader(self.action_space, env_id)
+        self.action_bounds = integer_action_bounds(self.action_space, self.action_columns)
+        # Reply buffers, reused every step (pyzmq copies frames this small when it sends them).
+        self.obs = np.zeros((num_envs, self.obs_dim), dtype=np.float32)
+        self.rewards = np.zeros(num_envs, dtype=np.float64)
+        self.terminated = np.zeros(num_envs, dtype=np.uint8)
+        self.truncated = np.zeros(num_envs, dtype=np.uint8)
+        self.frame_obs = {"name": "obs", "dtype": "float32", "shape": [num_envs, self.obs_dim]}
+        self.frames_step = [
+            self.frame_obs,
+            {"name": "reward", "dtype": "float64", "shape": [num_envs]},
+            {"name": "terminated", "dtype": "uint8", "shape": [num_envs]},
+            {"name": "truncated", "dtype": "uint8", "shape": [num_envs]},
+        ]
+        # Most steps end no episode and carry no info: their header is always the same bytes.
+        self.plain_step_header = json.dumps({"frames": self.frames_step}).encode()
+        self.closed = False
+
+    @property
+    def num_envs(self):
+        return len(self.envs)
+
+    def handle(self, message):
+        """One request -> one reply (a list of frames). Env exceptions become error replies."""
+        try:
+            header = json.loads(message[0])
+            if not isinstance(header, dict):
+                raise ProtocolError("frame 0 must be a JSON object")
+            version = header.get("protocol")
+            if version != PROTOCOL_VERSION:
+                raise ProtocolError(
+                    f"protocol mismatch: the client speaks rlts_gym protocol {version}, "
+                    f"this server speaks protocol {PROTOCOL_VERSION}; use matching versions of rlts and rlts_gym"
+                )
+            cmd = header.get("cmd")
+            if cmd == "step":
+                return self.step(header, message[1:])
+            if cmd == "reset":
+                return self.reset(header)
+            if cmd == "hello":
+                return self.reply({"server": SERVER_NAME, "protocol": PROTOCOL_VERSION, "env_id": self.env_id})
+            if cmd == "spec":
+                return self.reply(self.spec_json)
+            if cmd == "render":
+                return self.render()
+            if cmd == "close":
+                self.close()
+                return self.reply({"closed": True})
+            raise ProtocolError(f"unknown command {cmd!r}; expected hello, spec, reset, step, render or close")
+        except Exception as exc:  # every failure goes back to the client, the server keeps serving
+            return error_reply(exc)
+
+    @staticmethod
+    def reply(header, frames=(), arrays=()):
+        return [json.dumps({**header, "frames": list(frames)}).encode(), *arrays]
+
+    def reset(self, header):
+        seed = header.get("seed")
+        options = header.get("options")
+        infos = {}
+        for i, env in enumerate(self.envs):
+            obs, info = env.reset(seed=None if seed is None else seed + i, options=options)
+            self.flatten_obs(obs, self.obs[i])
+            if info:
+                infos[str(i)] = jsonable(info)
+        return self.reply({"infos": infos}, [self.frame_obs], [self.obs])
+
+    def decode_actions(self, frames):
+        if len(frames) != 1:
+            raise ProtocolError(f"step expects 1 action frame, got {len(frames)}")
+        wire = np.dtype(self.action_dtype)
+        expected = self.num_envs * self.action_columns * wire.itemsize
+        if len(frames[0]) != expected:
+            raise ProtocolError(
+                f"{self.env_id}: action frame has {len(frames[0])} bytes, expected {expected} "
+                f"({self.num_envs} envs x {self.action_columns} {wire.name})"
+            )
+        actions = np.frombuffer(frames[0], dtype=wire.newbyteorder("<")).reshape(self.num_envs, -1)
+        if self.action_bounds is not None:
+            low, high = self.action_bounds
+            outside = (actions < low) | (actions > high)
+            if outside.any():
+                i = int(np.argwhere(outside)[0][0])
+                raise ValueError(f"{self.env_id}: action {actions[i].tolist()} of sub-env {i} is not in {self.action_space}")
+        return actions
+
+    def step(self, header, frames):
+        actions = self.decode_actions(frames)
+        # The single remote env (RemoteEnv) turns autoreset off to keep Gymnasium's single-env semantics.
+        autoreset = header.get("autoreset", True)
+        infos = {}
+        final_rows = []
+        for i, (env, action) in enumerate(zip(self.envs, self.actions_of_batch(actions))):
+            obs, reward, terminated, truncated, info = env.step(action)
+            self.rewards[i] = reward
+            self.terminated[i] = terminated
+            self.truncated[i] = truncated
+            if (terminated or truncated) and autoreset:
+                # Same-step autoreset: the final obs goes in its own frame, the reset obs in the obs frame.
+                final_row = np.empty(self.obs_dim, dtype=np.float32)
+                self.flatten_obs(obs, final_row)
+                final_rows.append(final_row)
+                obs, reset_info = env.reset()
+                if reset_info:
+                    info = {**info, "reset_info": reset_info}
+            self.flatten_obs(obs, self.obs[i])
+            if info:
+                infos[str(i)] = jsonable(info)
+        arrays = [self.obs, self.rewards, self.terminated, self.truncated]
+        if not final_rows and not infos:
+            return [self.plain_step_header, *arrays]
+        frames_out = self.frames_step
+        if final_rows:
+            frames_out = [*frames_out, {"name": "final_obs", "dtype": "float32", "shape": [len(final_rows), self.obs_dim]}]
+            arrays.append(np.stack(final_rows))
+        return self.reply({"infos": infos} if infos else {}, frames_out, arrays)
+
+    def render(self):
+        renders = [env.render() for env in self.envs]
+        if all(r is None for r in renders):
+            return self.reply({"render": None})
+        if all(isinstance(r, str) for r in renders):
+            return self.reply({"render": "text", "text": renders})
+        if all(isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.ndim == 3 for r in renders):
+            images = np.ascontiguousarray(np.stack(renders))
+            frame = {"name": "rgb", "dtype": "uint8", "shape": list(images.shape)}
+            return self.reply({"render": "rgb_array"}, [frame], [images])
+        kinds = sorted({type(r).__name__ for r in renders})
+        raise TypeError(f"{self.env_id}: render() returned {kinds}; rlts handles None, str and uint8 [H, W, 3] images")
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            for env in self.envs:
+                env.close()
+
+
+def parent_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def serve(server, bind, parent_pid=None):
+    """Answers requests until `close`, a signal, or the death of `parent_pid`."""
+    context = zmq.Context()
+    socket = context.socket(zmq.REP)
+    socket.linger = 0
+    socket.rcvtimeo = PARENT_POLL_MS
+    endpoint = None
+    try:
+        socket.bind(bind)
+        endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        # The client waits for this line before it connects (and reads the port when binding to tcp://…:*).
+        print(f"RLTS_GYM_READY {endpoint}", flush=True)
+        while not server.closed:
+            try:
+                message = socket.recv_multipart(copy=True)
+            except zmq.Again:
+                if parent_pid is not None and not parent_alive(parent_pid):
+                    print(f"rlts_gym: parent process {parent_pid} is gone, exiting", file=sys.stderr)
+                    break
+                continue
+            socket.send_multipart(server.handle(message), copy=False)
+    except Shutdown:
+        pass
+    finally:
+        server.close()
+        socket.close(linger=0)
+        context.term()
+        if endpoint and endpoint.startswith("ipc://"):
+            try:
+                os.unlink(endpoint[len("ipc://") :])
+            except FileNotFoundError:
+                pass
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m rlts_gym", description="Serves Gymnasium envs to rlts over ZeroMQ.")
+    parser.add_argument("--env", required=True, help="Gymnasium env id, e.g. CartPole-v1")
+    parser.add_argument("--kwargs", default="{}", help="JSON object passed to gymnasium.make")
+    parser.add_argument("--num-envs", type=int, default=1, help="number of env copies stepped per request")
+    parser.add_argument("--bind", required=True, help="tcp://127.0.0.1:PORT (PORT may be *) or ipc:///path")
+    parser.add_argument("--max-episode-steps", type=int, default=None, help="overrides the registered limit")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
+    args = parser.parse_args(argv)
+    try:
+        args.kwargs = json.loads(args.kwargs)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--kwargs is not valid JSON: {exc}")
+    if not isinstance(args.kwargs, dict):
+        parser.error(f"--kwargs must be a JSON object, got {args.kwargs!r}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+
+    def shutdown(signum, _frame):
+        raise Shutdown(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    try:
+        server = GymServer(args.env, args.num_envs, args.kwargs, args.max_episode_steps)
+    except Shutdown:
+        return 0
+    except Exception as exc:
+        traceback.print_exc()
+        # The last stderr line is what the TypeScript client quotes when the server dies at startup.
+        print(f"rlts_gym: cannot make {args.env!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    serve(server, args.bind, args.parent_pid)
+    return 0

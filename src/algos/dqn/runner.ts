@@ -1,0 +1,234 @@
+/**
+ * DQN's env runner: a vector env acting epsilon-greedily on plain-TypeScript Q values (one batched
+ * forward pass per vector step), turning its steps into n-step transitions for the replay buffer.
+ *
+ * It differs from the PPO `EnvRunner` in what it hands back: transitions rather than fragments, because
+ * the n-step window needs each step's final observation (the fragment keeps only V(final obs)). Like
+ * that runner it is built from plain data, so it can move into a worker thread for Ape-X style sampling.
+ */
+import { Discrete } from "../../envs/spaces.js";
+import type { VectorEnv } from "../../envs/types.js";
+import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
+import { createRng, type Rng } from "../../utils/rng.js";
+import { NStepAccumulator } from "./nstep.js";
+import { QInference, type QNetworkSpec } from "./q_network.js";
+import { allocateTransitions, type TransitionBatch } from "./replay.js";
+
+export interface DQNRunnerOptions {
+  numEnvs: number;
+  /** Sub-env i is reset with seed `seed + index * numEnvs + i`; exploration draws are seeded too. */
+  seed: number;
+  index: number;
+  nStep: number;
+  gamma: number;
+  encoderHiddens: number[];
+  headHiddens: number[];
+  activation: "tanh" | "relu";
+  dueling: boolean;
+}
+
+/** Evaluation envs are seeded far from the training envs (the PPO runner uses the same offset). */
+const EVALUATION_SEED_OFFSET = 1_000_003;
+
+/** The Q network that fits `env`'s spaces; DQN needs a Discrete action space. */
+export function qNetworkSpecFor(env: VectorEnv, options: Omit<DQNRunnerOptions, "numEnvs" | "seed" | "index" | "nStep" | "gamma">): QNetworkSpec {
+  const space = env.singleActionSpace;
+  if (!(space instanceof Discrete)) {
+    throw new TypeError(`DQN needs a Discrete action space; this env's action space is ${space}`);
+  }
+  return {
+    obsDim: env.obsDim,
+    numActions: space.n,
+    encoderHiddens: [...options.encoderHiddens],
+    headHiddens: [...options.headHiddens],
+    activation: options.activation,
+    dueling: options.dueling,
+  };
+}
+
+export class DQNRunner {
+  readonly spec: QNetworkSpec;
+  private readonly q: QInference;
+  private readonly nStep: NStepAccumulator;
+  private rng: Rng;
+  private readonly obs: Float32Array;
+  private readonly qValues: Float32Array;
+  /** Class indices relative to the space's `start`, as the Q head numbers them. */
+  private readonly actions: Int32Array;
+  /** What the env receives: `start + action`. */
+  private readonly envActions: Int32Array;
+  private readonly actionStart: number;
+  private needsReset = true;
+  private readonly episodeReturns: Float64Array;
+  private readonly episodeLengths: Int32Array;
+  private completed: EpisodeMetrics = { returns: [], lengths: [] };
+  private evaluationEnv: VectorEnv | null = null;
+
+  private constructor(
+    private readonly env: VectorEnv,
+    private readonly makeEnv: VectorEnvFactory,
+    private readonly options: DQNRunnerOptions,
+  ) {
+    this.spec = qNetworkSpecFor(env, options);
+    this.actionStart = (env.singleActionSpace as Discrete).start;
+    this.q = new QInference(this.spec);
+    const n = env.numEnvs;
+    this.nStep = new NStepAccumulator({ numEnvs: n, obsDim: env.obsDim, nStep: options.nStep, gamma: options.gamma });
+    this.rng = createRng(`${options.seed}-dqn-runner-${options.index}`);
+    this.obs = new Float32Array(n * env.obsDim);
+    this.qValues = new Float32Array(n * this.spec.numActions);
+    this.actions = new Int32Array(n);
+    this.envActions = new Int32Array(n);
+    this.episodeReturns = new Float64Array(n);
+    this.episodeLengths = new Int32Array(n);
+  }
+
+  static async create(makeEnv: VectorEnvFactory, options: DQNRunnerOptions): Promise<DQNRunner> {
+    return new DQNRunner(await makeEnv(options.numEnvs), makeEnv, options);
+  }
+
+  get numEnvs(): number {
+    return this.env.numEnvs;
+  }
+
+  setWeights(flat: Float32Array): void {
+    this.q.setWeights(flat);
+  }
+
+  /**
+   * Steps every sub-env `numSteps` times, sub-env i exploring with `epsilons[i]`, and returns the
+   * n-step transitions completed meanwhile (windows still open carry over to the next call).
+   */
+  async sample(numSteps: number, epsilons: ArrayLike<number>): Promise<TransitionBatch> {
+    const { numEnvs: n, obsDim } = this.env;
+    if (epsilons.length !== n) throw new RangeError(`DQNRunner.sample: ${epsilons.length} epsilons for ${n} envs`);
+    // Each step completes at most one transition per env, plus the windows open before this call.
+    const out = allocateTransitions((numSteps + this.options.nStep) * n, obsDim);
+    if (this.needsReset) {
+      const { observations } = await this.env.reset({ seed: this.options.seed + this.options.index * n });
+      this.obs.set(observations);
+      this.nStep.clear();
+      this.needsReset = false;
+    }
+    for (let t = 0; t < numSteps; t++) {
+      this.act(this.obs, epsilons);
+      const result = await this.env.step(this.envActions);
+      const done = this.nStep.add(this.obs, this.actions, result);
+      appendTransitions(out, done, obsDim);
+      this.recordEpisodes(result.rewards, result.terminated, result.truncated);
+      this.obs.set(result.observations);
+    }
+    return out;
+  }
+
+  /** Epsilon-greedy actions for the current observations; Q values are computed only if some env needs them. */
+  private act(obs: Float32Array, epsilons: ArrayLike<number>): void {
+    const n = this.env.numEnvs;
+    const numActions = this.spec.numActions;
+    let anyGreedy = false;
+    for (let i = 0; i < n; i++) {
+      const explore = epsilons[i] > 0 && this.rng() < epsilons[i];
+      this.actions[i] = explore ? Math.floor(this.rng() * numActions) : -1;
+      anyGreedy ||= !explore;
+    }
+    if (anyGreedy) this.q.qValues(obs, n, this.qValues);
+    for (let i = 0; i < n; i++) {
+      if (this.actions[i] < 0) this.actions[i] = argmax(this.qValues, i * numActions, numActions);
+      this.envActions[i] = this.actions[i] + this.actionStart;
+    }
+  }
+
+  /** Episodes completed since the last call. */
+  getMetrics(): EpisodeMetrics {
+    const metrics = this.completed;
+    this.completed = { returns: [], lengths: [] };
+    return metrics;
+  }
+
+  /**
+   * Runs the greedy policy for `numEpisodes` episodes on separate env copies, reset with the same seeds
+   * every time so evaluations are comparable; each copy runs its share of the episodes.
+   */
+  async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
+    if (!Number.isInteger(numEpisodes) || numEpisodes < 1) {
+      throw new RangeError(`evaluate: numEpisodes must be a positive integer, got ${numEpisodes}`);
+    }
+    const env = this.evaluationEnv ?? (await this.makeEnv(this.env.numEnvs));
+    this.evaluationEnv = env;
+    const n = env.numEnvs;
+    const quota = Array.from({ length: n }, (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0));
+    const returns = new Float64Array(n);
+    const lengths = new Int32Array(n);
+    const result: EpisodeMetrics = { returns: [], lengths: [] };
+    const greedy = new Float64Array(n);
+    const obs = Float32Array.from(
+      (await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n })).observations,
+    );
+    while (result.returns.length < numEpisodes) {
+      this.act(obs, greedy);
+      const step = await env.step(this.envActions);
+      for (let i = 0; i < n; i++) {
+        returns[i] += step.rewards[i];
+        lengths[i] += 1;
+        if (!(step.terminated[i] || step.truncated[i])) continue;
+        if (quota[i] > 0) {
+          result.returns.push(returns[i]);
+          result.lengths.push(lengths[i]);
+          quota[i] -= 1;
+        }
+        returns[i] = 0;
+        lengths[i] = 0;
+      }
+      obs.set(step.observations);
+    }
+    return result;
+  }
+
+  /** Exploration RNG state (checkpoints); the envs restart from a reset after a restore. */
+  getState(): { rng: object } {
+    return { rng: this.rng.state() };
+  }
+
+  setState(state: { rng: object }): void {
+    this.rng = createRng(undefined, state.rng);
+    this.needsReset = true;
+    this.episodeReturns.fill(0);
+    this.episodeLengths.fill(0);
+  }
+
+  async stop(): Promise<void> {
+    await this.env.close();
+    await this.evaluationEnv?.close();
+  }
+
+  private recordEpisodes(rewards: Float64Array, terminated: Uint8Array, truncated: Uint8Array): void {
+    for (let i = 0; i < rewards.length; i++) {
+      this.episodeReturns[i] += rewards[i];
+      this.episodeLengths[i] += 1;
+      if (!(terminated[i] || truncated[i])) continue;
+      this.completed.returns.push(this.episodeReturns[i]);
+      this.completed.lengths.push(this.episodeLengths[i]);
+      this.episodeReturns[i] = 0;
+      this.episodeLengths[i] = 0;
+    }
+  }
+}
+
+function argmax(values: Float32Array, offset: number, length: number): number {
+  let best = 0;
+  for (let k = 1; k < length; k++) if (values[offset + k] > values[offset + best]) best = k;
+  return best;
+}
+
+/** Appends the first `from.count` rows of `from` to `to`. */
+function appendTransitions(to: TransitionBatch, from: TransitionBatch, obsDim: number): void {
+  const at = to.count;
+  const rows = from.count;
+  to.obs.set(from.obs.subarray(0, rows * obsDim), at * obsDim);
+  to.nextObs.set(from.nextObs.subarray(0, rows * obsDim), at * obsDim);
+  to.actions.set(from.actions.subarray(0, rows), at);
+  to.rewards.set(from.rewards.subarray(0, rows), at);
+  to.discounts.set(from.discounts.subarray(0, rows), at);
+  to.terminated.set(from.terminated.subarray(0, rows), at);
+  to.count += rows;
+}

@@ -1,0 +1,118 @@
+/**
+ * `rlts`: train, evaluate, list envs, plot runs. Errors print one clear message and exit non-zero;
+ * Ctrl-C stops after the current iteration (checkpoint saved), a second Ctrl-C exits at once after
+ * closing workers and env servers.
+ */
+import path from "node:path";
+import { Command, Option } from "commander";
+import { ConfigError, loadRunConfig } from "../config/load.js";
+import { listEnvs } from "../envs/registry.js";
+import { closeAllRemoteEnvs } from "../envs/remote/index.js";
+import type { ProgressMode } from "../logging/progress.js";
+import { plotRuns } from "../logging/plot.js";
+import { evaluateCheckpoint } from "../scheduler/evaluate.js";
+import { train } from "../scheduler/trainer.js";
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function outputMode(options: { quiet?: boolean; json?: boolean }): ProgressMode {
+  return options.json ? "json" : options.quiet ? "quiet" : "line";
+}
+
+/** Ctrl-C: the first asks training to stop after this iteration; the second exits now. */
+function interruptController(): AbortController {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      console.error(`\nrlts: ${signal} again, exiting now`);
+      closeAllRemoteEnvs();
+      process.exit(130);
+    }
+    console.error(`\nrlts: ${signal} received, stopping after this iteration (Ctrl-C again to exit now)`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return controller;
+}
+
+export function buildCli(): Command {
+  const program = new Command("rlts")
+    .description("Reinforcement learning for TypeScript: PPO and DQN on Gymnasium-style environments")
+    .showHelpAfterError();
+
+  program
+    .command("train")
+    .description("train an algorithm from a YAML config")
+    .argument("[config]", "the run config (YAML); optional with --resume")
+    .option("--set <key=value>", "override a config value, e.g. --set ppo.lr=1e-3 (repeatable)", collect, [])
+    .option("--resume <dir>", "continue a run from its folder or from a checkpoint folder")
+    .addOption(new Option("--quiet", "no per-iteration line").conflicts("json"))
+    .option("--json", "one JSON object per iteration on stdout")
+    .action(async (file: string | undefined, options: { set: string[]; resume?: string; quiet?: boolean; json?: boolean }) => {
+      if (!file && !options.resume) throw new ConfigError("rlts train: give a config file or --resume <run dir>");
+      const config = file ? loadRunConfig(file, options.set).config : undefined;
+      const controller = interruptController();
+      const summary = await train(config!, { resume: options.resume, mode: outputMode(options), signal: controller.signal });
+      if (options.json) console.log(JSON.stringify({ done: true, ...summary }));
+    });
+
+  program
+    .command("evaluate")
+    .description("run a checkpoint's greedy policy for some episodes")
+    .argument("<checkpoint>", "a checkpoint folder, or a run folder (its newest checkpoint)")
+    .option("--episodes <n>", "episodes to run", (v) => Number.parseInt(v, 10), 10)
+    .option("--seed <n>", "seed of the first episode", (v) => Number.parseInt(v, 10), 0)
+    .addOption(new Option("--render <mode>", "print each frame").choices(["ansi"]))
+    .action(async (checkpoint: string, options: { episodes: number; seed: number; render?: "ansi" }) => {
+      const result = await evaluateCheckpoint(checkpoint, options);
+      console.log(
+        `episodes ${result.returns.length}: return mean ${result.returnMean.toFixed(2)} ` +
+          `(min ${Math.min(...result.returns).toFixed(2)}, max ${Math.max(...result.returns).toFixed(2)}), ` +
+          `length mean ${result.lengthMean.toFixed(1)}`,
+      );
+    });
+
+  program
+    .command("envs")
+    .description("list the registered environments")
+    .action(() => {
+      for (const env of listEnvs()) {
+        const limit = env.maxEpisodeSteps ? `max steps ${env.maxEpisodeSteps}` : "no step limit";
+        const threshold = env.rewardThreshold !== undefined ? `, solved at ${env.rewardThreshold}` : "";
+        console.log(`${env.id.padEnd(28)} ${limit}${threshold}`);
+      }
+      console.log("Any gymnasium.make id also works with `env: {backend: gymnasium, id: ...}`.");
+    });
+
+  program
+    .command("plot")
+    .description("draw learning curves of runs (SVG) from their progress.jsonl")
+    .argument("<runs...>", "run folders, or experiment folders holding runs")
+    .option("--out <file>", "the SVG to write", "learning-curves.svg")
+    .option("--metric <name>", "the y metric", "env_runners/episode_return_mean")
+    .option("--x <name>", "the x metric", "num_env_steps_sampled_lifetime")
+    .action(async (runs: string[], options: { out: string; metric: string; x: string }) => {
+      const out = await plotRuns(runs, { out: path.resolve(options.out), metric: options.metric, x: options.x });
+      console.log(`wrote ${out}`);
+    });
+
+  return program;
+}
+
+/** Entry point of bin/rlts.js. */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (error) {
+    const err = error as Error;
+    // Our own errors carry a complete message; anything else gets its stack for a bug report.
+    const known = ["ConfigError", "CheckpointError", "RangeError", "RemoteEnvError"].includes(err.name);
+    console.error(`rlts: ${known ? err.message : (err.stack ?? String(err))}`);
+    process.exitCode = 1;
+  } finally {
+    closeAllRemoteEnvs();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The run configuration: what `rlts train <config.yaml>` reads, validated with zod. Keys use RLlib's
+ * names (snake_case, `env_runners`, `num_env_runners`, ...) so settings carry over from Python.
+ */
+import { z } from "zod";
+import { ppoConfigSchema } from "../algos/ppo/config.js";
+
+export const envConfigSchema = z
+  .object({
+    /** A registered id (`rlts envs` lists them) or, with backend gymnasium, any `gymnasium.make` id. */
+    id: z.string().min(1),
+    /** `builtin`: an env registered in rlts (classic control, or your own via `module`); `gymnasium`: a real Python Gymnasium env over ZeroMQ. */
+    backend: z.enum(["builtin", "gymnasium"]).default("builtin"),
+    kwargs: z.record(z.string(), z.unknown()).default({}),
+    /** A module (path relative to the config file, or a package name) that calls `registerEnv`; loaded in every rollout worker too. */
+    module: z.string().optional(),
+    /** gymnasium backend: connect to a server started elsewhere (`tcp://host:port`) instead of spawning one. */
+    address: z.string().optional(),
+    /** gymnasium backend: the Python interpreter (default: python/.venv, or $RLTS_PYTHON). */
+    python: z.string().optional(),
+    /** gymnasium backend: how long one request may take before it is an error. */
+    timeout_ms: z.number().int().positive().default(30_000),
+    /** Overrides the registered time limit. */
+    max_episode_steps: z.number().int().positive().optional(),
+    normalize_observations: z.boolean().default(false),
+    normalize_rewards: z.boolean().default(false),
+    /** Box actions: clip to the space's bounds before they reach the env (SB3 does this too). */
+    clip_actions: z.boolean().default(true),
+  })
+  .strict();
+
+export const envRunnersConfigSchema = z
+  .object({
+    /** Rollout worker threads; 0 samples in the main thread (no threads, so a debugger works). */
+    num_env_runners: z.number().int().min(0).default(0),
+    num_envs_per_env_runner: z.number().int().positive().default(8),
+    /** Steps each env runner samples per fragment; `auto` divides the train batch evenly. */
+    rollout_fragment_length: z.union([z.literal("auto"), z.number().int().positive()]).default("auto"),
+    restart_failed_env_runners: z.boolean().default(true),
+    max_num_env_runner_restarts: z.number().int().min(0).default(1000),
+    /** A fragment that takes longer than this counts as a failed worker. */
+    sample_timeout_s: z.number().positive().default(60),
+  })
+  .strict();
+
+export const learnerConfigSchema = z
+  .object({
+    /** `auto` takes the first that loads: tensorflow-gpu, tensorflow, wasm, cpu. */
+    backend: z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
+  })
+  .strict();
+
+export const modelConfigSchema = z
+  .object({
+    hiddens: z.array(z.number().int().positive()).min(1).default([64, 64]),
+    activation: z.enum(["tanh", "relu"]).default("tanh"),
+    /** One trunk for policy and value (true) or two separate networks (false, as CleanRL). */
+    vf_share_layers: z.boolean().default(false),
+    /** Gaussian policies: the initial state-independent log standard deviation. */
+    initial_log_std: z.number().default(0),
+  })
+  .strict();
+
+export const stopConfigSchema = z
+  .object({
+    num_env_steps_sampled_lifetime: z.number().int().positive().optional(),
+    "env_runners/episode_return_mean": z.number().optional(),
+    training_iteration: z.number().int().positive().optional(),
+    time_total_s: z.number().positive().optional(),
+  })
+  .strict();
+
+export const checkpointConfigSchema = z
+  .object({
+    /** Every N iterations; 0 saves only at the end. */
+    frequency: z.number().int().min(0).default(10),
+    at_end: z.boolean().default(true),
+    /** Checkpoints kept (oldest removed first); 0 keeps all. */
+    keep: z.number().int().min(0).default(3),
+  })
+  .strict();
+
+export const evaluationConfigSchema = z
+  .object({
+    /** Evaluate every N iterations with the greedy policy; 0 turns evaluation off. */
+    interval: z.number().int().min(0).default(0),
+    duration: z.number().int().positive().default(10),
+  })
+  .strict();
+
+export const runConfigSchema = z
+  .object({
+    /** Experiment name: runs go to `<output>/<name>/<run-id>/`. */
+    name: z.string().min(1).default("default"),
+    algo: z.enum(["PPO"]),
+    seed: z.number().int().min(0).default(0),
+    output: z.string().default("experiments"),
+    env: envConfigSchema,
+    env_runners: envRunnersConfigSchema.prefault({}),
+    learner: learnerConfigSchema.prefault({}),
+    model: modelConfigSchema.prefault({}),
+    ppo: ppoConfigSchema.prefault({}),
+    stop: stopConfigSchema.prefault({}),
+    checkpoint: checkpointConfigSchema.prefault({}),
+    evaluation: evaluationConfigSchema.prefault({}),
+  })
+  .strict();
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+export type EnvConfig = RunConfig["env"];
+export type EnvRunnersConfig = RunConfig["env_runners"];
+export type ModelConfig = RunConfig["model"];
+export type LearnerConfig = RunConfig["learner"];

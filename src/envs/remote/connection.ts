@@ -1,0 +1,85 @@
+/**
+ * One REQ socket to one rlts_gym server, with requests serialised, timed out and raced against the
+ * server's death.
+ *
+ * zeromq.js allows one pending send and one pending receive per socket, and REQ allows one request in
+ * flight, so requests queue on a promise chain. A timeout leaves REQ waiting for a reply that may never
+ * come, so the connection is closed for good and every later request fails with the same error.
+ */
+import { Request } from "zeromq";
+import { decodeReply, encodeHeader, type ReplyHeader } from "./protocol.js";
+
+export interface Reply {
+  command: string;
+  header: ReplyHeader;
+  frames: Map<string, Buffer>;
+}
+
+export class Connection {
+  private readonly socket: Request;
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure?: Error;
+
+  constructor(
+    private readonly envId: string,
+    endpoint: string,
+    private readonly timeoutMs: number,
+    /** Rejects when the server process exits; undefined for a server started elsewhere. */
+    serverExited?: Promise<never>,
+    /** Called once when the connection fails (e.g. to kill a server that stopped answering). */
+    private readonly onFail: (reason: Error) => void = () => {},
+  ) {
+    // linger 0: a closed socket never holds the process open with unsent messages (zeromq.js context).
+    this.socket = new Request({ linger: 0, sendTimeout: timeoutMs, receiveTimeout: timeoutMs });
+    this.socket.connect(endpoint);
+    serverExited?.catch((err: Error) => this.fail(err));
+  }
+
+  get closed(): boolean {
+    return this.socket.closed;
+  }
+
+  /** Sends `cmd` with header `fields` and array `frames`, resolving with the decoded reply. */
+  request(cmd: string, fields: Record<string, unknown> = {}, frames: ArrayBufferView[] = []): Promise<Reply> {
+    const result = this.queue.then(() => this.exchange(cmd, fields, frames));
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Closes the socket; later requests fail with `reason`. */
+  fail(reason: Error): void {
+    if (this.failure) return;
+    this.failure = reason;
+    this.socket.close();
+    this.onFail(reason);
+  }
+
+  private async exchange(
+    cmd: string,
+    fields: Record<string, unknown>,
+    frames: ArrayBufferView[],
+  ): Promise<Reply> {
+    if (this.failure) throw this.failure;
+    let message: Buffer[];
+    try {
+      await this.socket.send([encodeHeader(cmd, fields), ...frames]);
+      message = await this.socket.receive();
+    } catch (err) {
+      // A dead server closes the socket under a pending call (see `fail`): report the death, not the socket error.
+      if (!this.failure) {
+        const code = (err as { code?: string }).code;
+        this.fail(
+          code === "EAGAIN"
+            ? new Error(
+                `rlts remote env ${this.envId}: no reply to "${cmd}" within ${this.timeoutMs} ms; ` +
+                  "the connection is closed and this env cannot be used any more (make a new one, or raise timeoutMs)",
+              )
+            : new Error(`rlts remote env ${this.envId}: "${cmd}" failed: ${(err as Error).message}`),
+        );
+      }
+      throw this.failure;
+    }
+    const [header, named] = decodeReply(this.envId, cmd, message);
+    return { command: cmd, header, frames: named };
+  }
+}

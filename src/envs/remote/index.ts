@@ -1,0 +1,9 @@
+/** Real Python Gymnasium envs over ZeroMQ (server: `python -m rlts_gym`, wire format: PROTOCOL.md). */
+export { PROTOCOL_VERSION, RemoteEnvError } from "./protocol.js";
+export { makeRemoteEnv, RemoteEnv } from "./remote-env.js";
+export {
+  closeAllRemoteEnvs,
+  makeRemoteVectorEnv,
+  type RemoteEnvOptions,
+  RemoteVectorEnv,
+} from "./remote-vector-env.js";

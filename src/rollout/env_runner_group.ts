@@ -1,0 +1,68 @@
+/**
+ * What an algorithm sees of its env runners: sample one iteration's fragments, push weights, drain
+ * episode metrics, evaluate. `LocalEnvRunnerGroup` (num_env_runners 0) keeps one EnvRunner in the main
+ * thread; the worker-thread group implements the same interface.
+ */
+import type { RunConfig } from "../config/schema.js";
+import type { PolicySpec } from "../models/network.js";
+import { EnvRunner, type EpisodeMetrics } from "./env_runner.js";
+import type { Fragment } from "./fragment.js";
+
+export interface EnvRunnerGroup {
+  /** The policy network the runners run (from the env's spaces and the model config). */
+  readonly policySpec: PolicySpec;
+  /** One iteration's fragments, one per runner. */
+  sample(): Promise<Fragment[]>;
+  setWeights(flat: Float32Array, version: number): Promise<void>;
+  /** Episodes completed since the last call, over all runners. */
+  getMetrics(): Promise<EpisodeMetrics>;
+  /** Greedy-policy episodes on evaluation env copies. */
+  evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Steps per fragment: `rollout_fragment_length`, or with `auto` the train batch split evenly over all
+ * envs of all runners (rounded up, so an iteration samples at least `train_batch_size` steps).
+ */
+export function fragmentLength(config: RunConfig): number {
+  const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
+  if (rollout_fragment_length !== "auto") return rollout_fragment_length;
+  const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
+  return Math.ceil(config.ppo.train_batch_size / envs);
+}
+
+export class LocalEnvRunnerGroup implements EnvRunnerGroup {
+  readonly policySpec: PolicySpec;
+
+  private constructor(
+    private readonly runner: EnvRunner,
+    private readonly numSteps: number,
+  ) {
+    this.policySpec = runner.spec;
+  }
+
+  static async create(config: RunConfig, runner?: EnvRunner): Promise<LocalEnvRunnerGroup> {
+    return new LocalEnvRunnerGroup(runner ?? (await EnvRunner.fromConfig(config, 0)), fragmentLength(config));
+  }
+
+  async sample(): Promise<Fragment[]> {
+    return [await this.runner.sample(this.numSteps)];
+  }
+
+  async setWeights(flat: Float32Array, version: number): Promise<void> {
+    this.runner.setWeights(flat, version);
+  }
+
+  async getMetrics(): Promise<EpisodeMetrics> {
+    return this.runner.getMetrics();
+  }
+
+  evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
+    return this.runner.evaluate(numEpisodes);
+  }
+
+  stop(): Promise<void> {
+    return this.runner.stop();
+  }
+}

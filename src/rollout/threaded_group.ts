@@ -1,0 +1,413 @@
+/**
+ * Env runners in worker threads (RLlib's EnvRunnerGroup with num_env_runners > 0). Each thread runs one
+ * `EnvRunner` (`worker.ts`), driven over comlink; policy weights reach the threads through a shared
+ * `ObjectStore`, fragments come back in `SharedArrayBuffer`s.
+ *
+ * Two ways to sample:
+ * - sync (PPO): `setWeights(w, n)` then `sample()`: every fragment of the iteration is sampled with
+ *   weights version n, one fragment per runner, all runners in parallel;
+ * - async (DQN, IMPALA-style): `startAsync()` keeps every runner sampling with whatever weights are
+ *   newest into a queue that `drain()` empties; each fragment records its weights version, so
+ *   staleness is `latestWeightsVersion - fragment.weightsVersion`.
+ *
+ * Fault tolerance as RLlib's `restart_failed_env_runners`: a runner that throws, takes longer than
+ * `sample_timeout_s`, or whose thread dies is replaced by a fresh thread (counted in
+ * `numWorkerRestarts`, up to `max_num_env_runner_restarts`); the iteration goes on with the fragments
+ * of the others.
+ */
+import type { Worker } from "node:worker_threads";
+import { type Remote, wrap } from "comlink";
+import type { RunConfig } from "../config/schema.js";
+import { networkLayout, type PolicySpec } from "../models/network.js";
+import { ObjectStore } from "../store/object_store.js";
+import { nodeEndpoint } from "./comlink_node.js";
+import type { EpisodeMetrics } from "./env_runner.js";
+import { type EnvRunnerGroup, fragmentLength } from "./env_runner_group.js";
+import type { Fragment } from "./fragment.js";
+import {
+  type EnvRunnerWorkerApi,
+  type EnvRunnerWorkerData,
+  type SampleRequest,
+  WEIGHTS_ENTRY,
+} from "./worker_protocol.js";
+import { siblingModule, startWorkerThread } from "./worker_thread.js";
+
+export interface ThreadedEnvRunnerGroupOptions {
+  /** Publish weights into this store (e.g. the learner's) instead of a store of the group's own. */
+  store?: ObjectStore;
+  /** Async mode: runners pause once this many fragments wait for `drain()` (default: 2 per runner). */
+  maxQueuedFragments?: number;
+}
+
+interface RunnerThread {
+  index: number;
+  /** How many times runner `index` has been replaced before this thread. */
+  generation: number;
+  thread: Worker;
+  api: Remote<EnvRunnerWorkerApi>;
+  /** Rejects once the thread is gone (uncaught error or exit), so no call waits on a dead thread. */
+  died: Promise<never>;
+  /** Set once, by the first caller that finds this thread failed; later callers await the same. */
+  replacement?: Promise<void>;
+}
+
+/** How long `stop()` lets a runner close its envs before the thread is terminated anyway. */
+const STOP_GRACE_MS = 2000;
+/** Starting a thread imports the runner's modules and the user's env module: seconds on a loaded machine. */
+const START_TIMEOUT_MS = 60_000;
+/** A restarted runner gets fresh seeds, so it does not replay its predecessor's episodes. */
+const RESTART_SEED_STRIDE = 1_000_000;
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `call`, unless the thread dies first or `timeoutMs` passes. */
+function guarded<T>(runner: RunnerThread, call: Promise<T>, what: string, timeoutMs?: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const contenders: Promise<T>[] = [call, runner.died];
+  if (timeoutMs !== undefined) {
+    contenders.push(
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`rollout worker ${runner.index}: ${what} took longer than ${timeoutMs / 1000} s`),
+            ),
+          timeoutMs,
+        );
+      }),
+    );
+  }
+  return Promise.race(contenders).finally(() => clearTimeout(timer));
+}
+
+export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
+  private numRestarts = 0;
+  private weightsVersion = 0;
+  /** The store's version of the newest weights (the store numbers its puts 1, 2, 3, ...). */
+  private storeVersion = 0;
+  /**
+   * From which store version on `weightsVersion = storeVersion + offset`. The caller's versions start
+   * at 0 and count up, so a new offset appears only when they jump (a restored checkpoint).
+   */
+  private readonly versionOffsets: { fromStoreVersion: number; offset: number }[] = [];
+  private stopped = false;
+  private asyncRunning = false;
+  private asyncLoops: Promise<void>[] = [];
+  private asyncError: Error | undefined;
+  private queue: Fragment[] = [];
+  private queueWaiters: (() => void)[] = [];
+  private readonly maxQueuedFragments: number;
+  private readonly numSteps: number;
+  private readonly timeoutMs: number;
+
+  private constructor(
+    private readonly config: RunConfig,
+    private readonly runners: RunnerThread[],
+    readonly policySpec: PolicySpec,
+    readonly store: ObjectStore,
+    options: ThreadedEnvRunnerGroupOptions,
+  ) {
+    this.numSteps = fragmentLength(config);
+    this.timeoutMs = config.env_runners.sample_timeout_s * 1000;
+    this.maxQueuedFragments = options.maxQueuedFragments ?? 2 * runners.length;
+  }
+
+  /** Starts `env_runners.num_env_runners` threads and waits until each has built its env runner. */
+  static async create(
+    config: RunConfig,
+    options: ThreadedEnvRunnerGroupOptions = {},
+  ): Promise<ThreadedEnvRunnerGroup> {
+    const count = config.env_runners.num_env_runners;
+    if (!Number.isInteger(count) || count < 1) {
+      throw new RangeError(
+        `env_runners.num_env_runners must be at least 1 for worker threads (0 samples locally), got ${count}`,
+      );
+    }
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, (_, index) => startRunner(config, index, 0)),
+    );
+    const runners = started.flatMap((result) => (result.status === "fulfilled" ? [result.value.runner] : []));
+    try {
+      const failure = started.find((result) => result.status === "rejected");
+      if (failure) throw failure.reason;
+      const spec = (started[0] as PromiseFulfilledResult<{ spec: PolicySpec }>).value.spec;
+      const store = options.store ?? new ObjectStore();
+      store.create(WEIGHTS_ENTRY, networkLayout(spec).size);
+      const handle = store.handle();
+      await Promise.all(
+        runners.map((runner) => guarded(runner, runner.api.useStore(handle), "useStore", START_TIMEOUT_MS)),
+      );
+      return new ThreadedEnvRunnerGroup(config, runners, spec, store, options);
+    } catch (error) {
+      await Promise.all(runners.map((runner) => runner.thread.terminate()));
+      throw error;
+    }
+  }
+
+  get numEnvRunners(): number {
+    return this.runners.length;
+  }
+
+  /** Runners replaced after a failure, over the group's life (`fault/num_worker_restarts`). */
+  get numWorkerRestarts(): number {
+    return this.numRestarts;
+  }
+
+  /** The newest weights version published with `setWeights`. */
+  get latestWeightsVersion(): number {
+    return this.weightsVersion;
+  }
+
+  /** Runner `index`'s current thread, for health checks (and tests that kill one). */
+  workerThread(index: number): Worker {
+    const runner = this.runners[index];
+    if (!runner) throw new RangeError(`no rollout worker ${index}: the group has ${this.runners.length}`);
+    return runner.thread;
+  }
+
+  /** Publishes the weights; fragments sampled with them carry `version`. */
+  async setWeights(flat: Float32Array, version: number): Promise<void> {
+    const storeVersion = this.store.put(WEIGHTS_ENTRY, flat);
+    const offset = version - storeVersion;
+    if (this.versionOffsets.at(-1)?.offset !== offset)
+      this.versionOffsets.push({ fromStoreVersion: storeVersion, offset });
+    this.storeVersion = storeVersion;
+    this.weightsVersion = version;
+  }
+
+  /**
+   * Sync mode: one fragment from every runner, each sampled with the weights last given to
+   * `setWeights`. Fragments of runners that fail are left out (the runner is replaced); if all fail,
+   * the replacements sample again.
+   */
+  async sample(): Promise<Fragment[]> {
+    if (this.asyncRunning)
+      throw new Error("sample() while async sampling runs: call stopAsync() first, or drain()");
+    const request = {
+      numSteps: this.numSteps,
+      minVersion: this.weightsVersion,
+      waitTimeoutMs: this.timeoutMs,
+    };
+    for (;;) {
+      const fragments = await Promise.all(
+        this.runners.map((runner) =>
+          this.sampleOn(runner, request).catch(async (error) => {
+            await this.replace(runner, error);
+            return undefined;
+          }),
+        ),
+      );
+      const sampled = fragments.filter((fragment) => fragment !== undefined);
+      if (sampled.length > 0) return sampled;
+    }
+  }
+
+  /** Async mode: every runner samples continuously, with the newest weights, into the queue. */
+  startAsync(): void {
+    if (this.stopped) throw new Error("startAsync() on a stopped env runner group");
+    if (this.asyncRunning) return;
+    this.asyncRunning = true;
+    this.asyncError = undefined;
+    this.asyncLoops = this.runners.map((runner) => this.sampleContinuously(runner.index));
+  }
+
+  /**
+   * Async mode: the queued fragments (oldest first), waiting until at least `minFragments` are there.
+   * Throws the error that ended async sampling, if one did.
+   */
+  async drain(minFragments = 0): Promise<Fragment[]> {
+    while (this.queue.length < minFragments && this.asyncRunning) await this.queueChanged();
+    if (this.asyncError) throw this.asyncError;
+    if (this.queue.length < minFragments) {
+      throw new Error(`drain(${minFragments}): async sampling is not running (startAsync() first)`);
+    }
+    const fragments = this.queue;
+    this.queue = [];
+    this.notifyQueue();
+    return fragments;
+  }
+
+  /** Ends async sampling once each runner's current fragment is in; queued fragments stay for `drain()`. */
+  async stopAsync(): Promise<void> {
+    this.asyncRunning = false;
+    this.notifyQueue();
+    await Promise.all(this.asyncLoops);
+    this.asyncLoops = [];
+  }
+
+  async getMetrics(): Promise<EpisodeMetrics> {
+    const perRunner = await Promise.all(
+      this.runners.map((runner) => this.withRecovery(runner.index, (r) => r.api.getMetrics(), "getMetrics")),
+    );
+    return {
+      returns: perRunner.flatMap((metrics) => metrics.returns),
+      lengths: perRunner.flatMap((metrics) => metrics.lengths),
+    };
+  }
+
+  /** Greedy episodes with the newest weights, split over the runners. */
+  async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
+    if (!Number.isInteger(numEpisodes) || numEpisodes < 1) {
+      throw new RangeError(`evaluate: numEpisodes must be a positive integer, got ${numEpisodes}`);
+    }
+    const count = this.runners.length;
+    const shares = this.runners.map(
+      (_, i) => Math.floor(numEpisodes / count) + (i < numEpisodes % count ? 1 : 0),
+    );
+    const perRunner = await Promise.all(
+      shares.map((share, index) =>
+        share === 0
+          ? { returns: [], lengths: [] }
+          : this.withRecovery(index, (runner) => runner.api.evaluate(share), "evaluate"),
+      ),
+    );
+    return {
+      returns: perRunner.flatMap((metrics) => metrics.returns),
+      lengths: perRunner.flatMap((metrics) => metrics.lengths),
+    };
+  }
+
+  /** Closes every runner's envs and ends every thread; nothing of the group keeps the process alive. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.asyncRunning = false;
+    this.notifyQueue();
+    await Promise.all(
+      this.runners.map(async (runner) => {
+        await guarded(runner, runner.api.stop(), "stop", STOP_GRACE_MS).catch(() => {});
+        await runner.thread.terminate();
+      }),
+    );
+    await Promise.all(this.asyncLoops);
+    await Promise.all(this.runners.map((runner) => runner.replacement?.catch(() => {})));
+  }
+
+  private async sampleContinuously(index: number): Promise<void> {
+    const request = { numSteps: this.numSteps, minVersion: 0, waitTimeoutMs: this.timeoutMs };
+    while (this.asyncRunning) {
+      if (this.queue.length >= this.maxQueuedFragments) {
+        await this.queueChanged();
+        continue;
+      }
+      const runner = this.runners[index];
+      try {
+        this.queue.push(await this.sampleOn(runner, request));
+        this.notifyQueue();
+      } catch (error) {
+        if (!this.asyncRunning) return;
+        try {
+          await this.replace(runner, error);
+        } catch (fatal) {
+          this.asyncError = fatal as Error;
+          this.asyncRunning = false;
+          this.notifyQueue();
+        }
+      }
+    }
+  }
+
+  /** One fragment from `runner`, its weights version translated from the store's to the caller's. */
+  private async sampleOn(runner: RunnerThread, request: SampleRequest): Promise<Fragment> {
+    const fragment = await guarded(runner, runner.api.sample(request), "sample", this.timeoutMs);
+    const storeVersion = fragment.weightsVersion;
+    const offset = this.versionOffsets.findLast((o) => o.fromStoreVersion <= storeVersion)?.offset ?? 0;
+    fragment.weightsVersion = storeVersion + offset;
+    return fragment;
+  }
+
+  /** `call` on runner `index`, replacing the runner and calling again while it fails. */
+  private async withRecovery<T>(
+    index: number,
+    call: (runner: RunnerThread) => Promise<T>,
+    what: string,
+  ): Promise<T> {
+    for (;;) {
+      const runner = this.runners[index];
+      try {
+        return await guarded(runner, call(runner), what, what === "evaluate" ? undefined : this.timeoutMs);
+      } catch (error) {
+        await this.replace(runner, error);
+      }
+    }
+  }
+
+  /** Replaces a failed runner by a fresh thread, or throws when the fault settings forbid it. */
+  private replace(failed: RunnerThread, reason: unknown): Promise<void> {
+    failed.replacement ??= this.startReplacement(failed, reason);
+    return failed.replacement;
+  }
+
+  private async startReplacement(failed: RunnerThread, reason: unknown): Promise<void> {
+    await failed.thread.terminate();
+    if (this.stopped) throw new Error(`rollout worker ${failed.index}: the group was stopped`);
+    const { restart_failed_env_runners, max_num_env_runner_restarts } = this.config.env_runners;
+    if (!restart_failed_env_runners) {
+      throw new Error(
+        `rollout worker ${failed.index} failed (env_runners.restart_failed_env_runners is off): ${message(reason)}`,
+        { cause: reason },
+      );
+    }
+    if (this.numRestarts >= max_num_env_runner_restarts) {
+      throw new Error(
+        `rollout worker ${failed.index} failed after env_runners.max_num_env_runner_restarts ` +
+          `(${max_num_env_runner_restarts}) restarts: ${message(reason)}`,
+        { cause: reason },
+      );
+    }
+    this.numRestarts++;
+    const { runner } = await startRunner(this.config, failed.index, failed.generation + 1);
+    if (this.stopped) {
+      await runner.thread.terminate();
+      throw new Error(`rollout worker ${failed.index}: the group was stopped`);
+    }
+    await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
+    this.runners[failed.index] = runner;
+  }
+
+  private queueChanged(): Promise<void> {
+    return new Promise((resolve) => this.queueWaiters.push(resolve));
+  }
+
+  private notifyQueue(): void {
+    const waiters = this.queueWaiters;
+    this.queueWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Starts one runner thread and waits until its env runner is built. */
+async function startRunner(
+  config: RunConfig,
+  index: number,
+  generation: number,
+): Promise<{ runner: RunnerThread; spec: PolicySpec }> {
+  const workerData: EnvRunnerWorkerData = {
+    config: { ...config, seed: config.seed + generation * RESTART_SEED_STRIDE },
+    index,
+  };
+  const thread = startWorkerThread(siblingModule(import.meta.url, "worker"), { workerData });
+  const died = new Promise<never>((_, reject) => {
+    thread.once("error", (error) =>
+      reject(new Error(`rollout worker ${index} crashed: ${error.message}`, { cause: error })),
+    );
+    thread.once("exit", (code) => reject(new Error(`rollout worker ${index}: thread exited (code ${code})`)));
+  });
+  // A thread ended on purpose (stop, replacement) rejects `died` with nobody listening: not an error.
+  died.catch(() => {});
+  const runner: RunnerThread = {
+    index,
+    generation,
+    thread,
+    api: wrap<EnvRunnerWorkerApi>(nodeEndpoint(thread)),
+    died,
+  };
+  try {
+    const spec = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);
+    return { runner, spec };
+  } catch (error) {
+    await thread.terminate();
+    throw error;
+  }
+}

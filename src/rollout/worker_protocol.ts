@@ -1,0 +1,44 @@
+/**
+ * What the env-runner group and its worker threads (`worker.ts`) say to each other over comlink. Kept
+ * apart from `worker.ts`, whose top level starts serving as soon as it is imported.
+ */
+import type { RunConfig } from "../config/schema.js";
+import type { PolicySpec } from "../models/network.js";
+import type { StoreHandle } from "../store/object_store.js";
+import type { EpisodeMetrics } from "./env_runner.js";
+import type { Fragment } from "./fragment.js";
+
+/** The object-store entry holding the policy weights the runners sample with. */
+export const WEIGHTS_ENTRY = "policy_weights";
+
+export interface EnvRunnerWorkerData {
+  config: RunConfig;
+  /** This runner's index in its group (seeds its envs). */
+  index: number;
+}
+
+export interface SampleRequest {
+  numSteps: number;
+  /**
+   * Sync mode: wait until the store holds at least this version of the weights (the one just
+   * published) before sampling. 0: sample with whatever is newest (async mode). The fragment's
+   * `weightsVersion` is the store version it was sampled with.
+   */
+  minVersion: number;
+  /** How long to wait for `minVersion` before failing. */
+  waitTimeoutMs: number;
+}
+
+/** What the group calls in the worker; every method crosses the thread boundary. */
+export interface EnvRunnerWorkerApi {
+  /** Imports the user's env module, builds the runner, and returns the policy it runs. */
+  start(): Promise<PolicySpec>;
+  /** Shares the group's object store (the weights entry must exist). */
+  useStore(handle: StoreHandle): void;
+  sample(request: SampleRequest): Promise<Fragment>;
+  getMetrics(): EpisodeMetrics;
+  /** Greedy episodes with the newest weights. */
+  evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
+  /** Closes the envs; the group terminates the thread afterwards. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,224 @@
+/**
+ * Checkpoints: a folder `checkpoint_<iteration>/` holding
+ *   - `model/model.json` + `model/weights.bin`: the policy network in the tfjs layers format
+ *     (`tf.loadLayersModel` reads it, in Node or in a browser);
+ *   - `state.json` + `arrays.bin`: the algorithm's whole state (weights, optimizer moments, counters, RNG
+ *     states), typed arrays stored as raw little-endian bytes in `arrays.bin`;
+ *   - `config.yaml`: the resolved run config.
+ * A checkpoint is written into a temporary sibling folder and renamed into place, so a crash leaves
+ * either the previous checkpoint or the new one, never half of one.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, fsyncSync, openSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import YAML from "yaml";
+import type { RunConfig } from "../config/schema.js";
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+const TYPED_ARRAYS = {
+  Float32Array,
+  Float64Array,
+  Int32Array,
+  Uint32Array,
+  Int16Array,
+  Uint16Array,
+  Int8Array,
+  Uint8Array,
+} as const;
+type TypedArrayName = keyof typeof TYPED_ARRAYS;
+type AnyTypedArray = InstanceType<(typeof TYPED_ARRAYS)[TypedArrayName]>;
+
+interface ArrayRef {
+  $array: TypedArrayName;
+  offset: number;
+  length: number;
+}
+
+/** Replaces every typed array in `value` by a reference into one byte blob (8-byte aligned). */
+export function packState(value: unknown): { json: unknown; blob: Buffer } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const walk = (v: unknown): unknown => {
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+      const name = v.constructor.name as TypedArrayName;
+      if (!(name in TYPED_ARRAYS)) throw new CheckpointError(`cannot store a ${name} in a checkpoint`);
+      const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      const ref: ArrayRef = { $array: name, offset: size, length: (v as AnyTypedArray).length };
+      const padded = Math.ceil(bytes.length / 8) * 8;
+      chunks.push(bytes, Buffer.alloc(padded - bytes.length));
+      size += padded;
+      return ref;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object") {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    if (typeof v === "number" && !Number.isFinite(v)) return { $number: String(v) };
+    return v;
+  };
+  const json = walk(value);
+  return { json, blob: Buffer.concat(chunks) };
+}
+
+/** The inverse of `packState`. */
+export function unpackState(json: unknown, blob: Buffer): unknown {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object") {
+      const ref = v as Partial<ArrayRef> & { $number?: string };
+      if (ref.$array !== undefined) {
+        const Ctor = TYPED_ARRAYS[ref.$array];
+        const bytes = blob.subarray(ref.offset, ref.offset! + ref.length! * Ctor.BYTES_PER_ELEMENT);
+        if (bytes.length !== ref.length! * Ctor.BYTES_PER_ELEMENT) {
+          throw new CheckpointError("arrays.bin is shorter than state.json says: the checkpoint is corrupt");
+        }
+        // Copy into a fresh, aligned buffer: the blob's offsets need not suit every element size.
+        const out = new Ctor(ref.length!);
+        new Uint8Array(out.buffer).set(bytes);
+        return out;
+      }
+      if (ref.$number !== undefined) return Number(ref.$number);
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return walk(json);
+}
+
+function writeFileDurably(file: string, data: string | Uint8Array): void {
+  writeFileSync(file, data);
+  const fd = openSync(file, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Serialises a tfjs LayersModel into `model.json` + `weights.bin` in `dir` (the tfjs layers format). */
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+      const modelJson = {
+        format: "layers-model",
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+        convertedBy: "rlts",
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs ?? [] }],
+      };
+      writeFileDurably(path.join(dir, "model.json"), JSON.stringify(modelJson));
+      writeFileDurably(path.join(dir, "weights.bin"), new Uint8Array(weightData));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    }),
+  );
+}
+
+/** Loads a model written by `saveLayersModel` (Node needs no tfjs-node: the files are read here). */
+export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
+  const modelJson = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8"));
+  const weights = await readFile(path.join(dir, "weights.bin"));
+  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: modelJson.modelTopology,
+      weightSpecs: modelJson.weightsManifest[0].weights,
+      weightData,
+    }),
+  );
+}
+
+export interface CheckpointContents {
+  algo: string;
+  iteration: number;
+  config: RunConfig;
+  state: unknown;
+  /** The policy network to save in the tfjs layers format. */
+  policyModel?: tf.LayersModel;
+}
+
+/** Writes a checkpoint folder atomically (temp folder + rename) and returns its path. */
+export async function writeCheckpoint(runDir: string, contents: CheckpointContents): Promise<string> {
+  const name = `checkpoint_${String(contents.iteration).padStart(6, "0")}`;
+  const finalDir = path.join(runDir, name);
+  const tempDir = path.join(runDir, `.${name}.tmp-${process.pid}`);
+  await rm(tempDir, { recursive: true, force: true });
+  await mkdir(tempDir, { recursive: true });
+  const { json, blob } = packState(contents.state);
+  writeFileDurably(path.join(tempDir, "arrays.bin"), blob);
+  const meta = {
+    format: "rlts-checkpoint",
+    version: 1,
+    algo: contents.algo,
+    iteration: contents.iteration,
+    arraysSha256: createHash("sha256").update(blob).digest("hex"),
+    state: json,
+  };
+  writeFileDurably(path.join(tempDir, "state.json"), JSON.stringify(meta));
+  writeFileDurably(path.join(tempDir, "config.yaml"), YAML.stringify(contents.config));
+  if (contents.policyModel) await saveLayersModel(contents.policyModel, path.join(tempDir, "model"));
+  await rm(finalDir, { recursive: true, force: true });
+  await rename(tempDir, finalDir);
+  return finalDir;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  algo: string;
+  iteration: number;
+  config: unknown;
+  state: unknown;
+}
+
+/** The newest `checkpoint_*` folder in a run folder, or the folder itself if it is a checkpoint. */
+export async function resolveCheckpointDir(target: string): Promise<string> {
+  const info = await stat(target).catch(() => {
+    throw new CheckpointError(`checkpoint not found: ${target}`);
+  });
+  if (!info.isDirectory()) throw new CheckpointError(`${target} is not a folder (expected a run folder or a checkpoint folder)`);
+  if (await stat(path.join(target, "state.json")).catch(() => null)) return target;
+  const checkpoints = (await readdir(target)).filter((n) => /^checkpoint_\d+$/.test(n)).sort();
+  if (checkpoints.length === 0) throw new CheckpointError(`no checkpoint_* folder in ${target}`);
+  return path.join(target, checkpoints[checkpoints.length - 1]);
+}
+
+/** Reads and verifies a checkpoint (run folder: its newest checkpoint). */
+export async function readCheckpoint(target: string): Promise<LoadedCheckpoint> {
+  const dir = await resolveCheckpointDir(target);
+  let meta: {
+    format?: string;
+    algo: string;
+    iteration: number;
+    arraysSha256: string;
+    state: unknown;
+  };
+  try {
+    meta = JSON.parse(await readFile(path.join(dir, "state.json"), "utf8"));
+  } catch (error) {
+    throw new CheckpointError(`${dir}/state.json is missing or corrupt: ${(error as Error).message}`);
+  }
+  if (meta.format !== "rlts-checkpoint") throw new CheckpointError(`${dir} is not an rlts checkpoint`);
+  const blob = await readFile(path.join(dir, "arrays.bin")).catch(() => {
+    throw new CheckpointError(`${dir}/arrays.bin is missing`);
+  });
+  if (createHash("sha256").update(blob).digest("hex") !== meta.arraysSha256) {
+    throw new CheckpointError(`${dir}/arrays.bin does not match its checksum: the checkpoint is corrupt`);
+  }
+  const config = YAML.parse(await readFile(path.join(dir, "config.yaml"), "utf8"));
+  return { dir, algo: meta.algo, iteration: meta.iteration, config, state: unpackState(meta.state, blob) };
+}
+
+/** Removes all but the newest `keep` checkpoints (keep 0 = keep all). */
+export async function pruneCheckpoints(runDir: string, keep: number): Promise<void> {
+  if (keep <= 0) return;
+  const checkpoints = (await readdir(runDir)).filter((n) => /^checkpoint_\d+$/.test(n)).sort();
+  for (const old of checkpoints.slice(0, Math.max(0, checkpoints.length - keep))) {
+    await rm(path.join(runDir, old), { recursive: true, force: true });
+  }
+}

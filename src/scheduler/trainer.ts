@@ -1,0 +1,92 @@
+/**
+ * The training loop (RLlib's Algorithm.train() driven by Tune, in one function): iterations until a stop
+ * condition, evaluation, checkpoints, metrics to progress.jsonl / TensorBoard / the terminal, and a clean
+ * shutdown on success, error and Ctrl-C.
+ */
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import YAML from "yaml";
+import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
+import { createAlgorithm } from "../algos/index.js";
+import { parseRunConfig, resolveModulePath } from "../config/load.js";
+import type { RunConfig } from "../config/schema.js";
+import { selectBackend } from "../learner/backend.js";
+import { ProgressLogger, type ProgressMode } from "../logging/progress.js";
+import { pruneCheckpoints, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import { createRunDir } from "./run_dir.js";
+import { reachedStop, stopCriteria } from "./stop.js";
+
+export interface TrainOptions {
+  /** Continue from a run folder or checkpoint folder: same counters, schedules, RNG and weights. */
+  resume?: string;
+  mode?: ProgressMode;
+  /** Where `output` is resolved from (default: the process's cwd). */
+  cwd?: string;
+  /** Stops after the current iteration when aborted (the CLI wires Ctrl-C to it). */
+  signal?: AbortSignal;
+}
+
+export interface TrainSummary {
+  runDir: string;
+  backend: string;
+  iterations: number;
+  metrics: Record<string, number>;
+  /** Why training stopped: a stop criterion (`metric >= target`) or `interrupted`. */
+  stoppedBy: string;
+  checkpoint?: string;
+}
+
+export async function train(config: RunConfig, options: TrainOptions = {}): Promise<TrainSummary> {
+  const resumed = options.resume ? await readCheckpoint(options.resume) : undefined;
+  if (resumed) config = resolveModulePath(parseRunConfig(resumed.config, `${resumed.dir}/config.yaml`), resumed.dir);
+  const backend = await selectBackend(config.learner.backend);
+  const runDir = resumed ? path.dirname(resumed.dir) : await createRunDir(config, options.cwd);
+  await writeFile(path.join(runDir, "config.yaml"), YAML.stringify(config));
+  const criteria = stopCriteria(config.stop);
+  const logger = new ProgressLogger({ runDir, mode: options.mode ?? "line", stop: criteria });
+  logger.note(`rlts: ${config.algo} on ${config.env.id}, tfjs backend ${backend}, run folder ${runDir}`);
+  logger.logText("config", `\`\`\`yaml\n${YAML.stringify(config)}\`\`\``);
+
+  let algorithm: Algorithm | undefined;
+  let iteration = resumed?.iteration ?? 0;
+  let metrics: Record<string, number> = {};
+  let checkpoint: string | undefined;
+  const saveCheckpoint = async () => {
+    checkpoint = await writeCheckpoint(runDir, {
+      algo: config.algo,
+      iteration,
+      config,
+      state: { timeTotalS: metrics.time_total_s ?? 0, algorithm: await algorithm!.getState() },
+      policyModel: algorithm!.policyModel,
+    });
+    await pruneCheckpoints(runDir, config.checkpoint.keep);
+  };
+  try {
+    algorithm = await createAlgorithm(config);
+    const resumedState = resumed?.state as { timeTotalS: number; algorithm: AlgorithmState } | undefined;
+    if (resumedState) await algorithm.setState(resumedState.algorithm);
+    const elapsedBefore = resumedState?.timeTotalS ?? 0;
+    const start = performance.now();
+    let stoppedBy = "";
+    while (!stoppedBy) {
+      iteration += 1;
+      metrics = await algorithm.train();
+      metrics.training_iteration = iteration;
+      metrics.time_total_s = elapsedBefore + (performance.now() - start) / 1000;
+      if (config.evaluation.interval > 0 && iteration % config.evaluation.interval === 0) {
+        Object.assign(metrics, await algorithm.evaluate(config.evaluation.duration));
+      }
+      logger.log(iteration, metrics);
+      const reached = reachedStop(criteria, metrics);
+      if (reached) stoppedBy = `${reached.metric} >= ${reached.target}`;
+      else if (options.signal?.aborted) stoppedBy = "interrupted";
+      const periodic = config.checkpoint.frequency > 0 && iteration % config.checkpoint.frequency === 0;
+      if (periodic || (stoppedBy && (config.checkpoint.at_end || stoppedBy === "interrupted"))) await saveCheckpoint();
+    }
+    logger.note(`rlts: stopped after ${iteration} iterations (${stoppedBy}); ${checkpoint ? `checkpoint ${checkpoint}` : "no checkpoint"}`);
+    return { runDir, backend, iterations: iteration, metrics, stoppedBy, checkpoint };
+  } finally {
+    await algorithm?.stop();
+    logger.close();
+  }
+}

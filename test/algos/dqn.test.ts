@@ -1,0 +1,230 @@
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { dqnConfigSchema } from "../../src/algos/dqn/config.js";
+import { apexEpsilons, DQN, type DQNRunConfig } from "../../src/algos/dqn/dqn.js";
+import { huber, tdTargets } from "../../src/algos/dqn/loss.js";
+import {
+  initialQWeights,
+  QInference,
+  QNetwork,
+  type QNetworkSpec,
+  qLayersModel,
+  setQLayersWeights,
+} from "../../src/algos/dqn/q_network.js";
+import { allocateTransitions, type ReplaySample } from "../../src/algos/dqn/replay.js";
+import { envConfigSchema, envRunnersConfigSchema, modelConfigSchema } from "../../src/config/schema.js";
+import { selectBackend } from "../../src/learner/backend.js";
+import { createRng, normal } from "../../src/utils/rng.js";
+import { scheduleValue } from "../../src/utils/schedule.js";
+
+beforeAll(async () => {
+  await selectBackend("wasm");
+});
+
+/** Random weights (not the initial ones: their zero biases would hide bias bugs). */
+function randomWeights(spec: QNetworkSpec, seed: number): Float32Array {
+  const weights = initialQWeights(spec, seed);
+  const rng = createRng(seed);
+  return weights.map((w) => w + 0.3 * normal(rng));
+}
+
+function randomObs(batch: number, obsDim: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: batch * obsDim }, () => 2 * normal(rng));
+}
+
+const SPECS: [string, QNetworkSpec][] = [
+  ["plain head", { obsDim: 3, numActions: 4, encoderHiddens: [8, 6], headHiddens: [], activation: "relu", dueling: false }],
+  ["plain head with hiddens", { obsDim: 3, numActions: 2, encoderHiddens: [5], headHiddens: [7], activation: "tanh", dueling: false }],
+  ["dueling, streams on the encoder", { obsDim: 4, numActions: 3, encoderHiddens: [8], headHiddens: [], activation: "relu", dueling: true }],
+  ["dueling with stream hiddens", { obsDim: 2, numActions: 5, encoderHiddens: [6, 6], headHiddens: [4], activation: "tanh", dueling: true }],
+];
+
+describe("Q network: tfjs, plain TypeScript and the layers export agree", () => {
+  for (const [name, spec] of SPECS) {
+    it(name, () => {
+      const weights = randomWeights(spec, 1);
+      const batch = 7;
+      const obs = randomObs(batch, spec.obsDim, 2);
+      const network = new QNetwork(spec, weights);
+      const fromTf = tf.tidy(() => network.forward(tf.tensor2d(obs, [batch, spec.obsDim])).dataSync());
+      const inference = new QInference(spec);
+      inference.setWeights(weights);
+      const fromTs = new Float32Array(batch * spec.numActions);
+      inference.qValues(obs, batch, fromTs);
+      const model = qLayersModel(spec);
+      setQLayersWeights(model, spec, weights);
+      const fromLayers = tf.tidy(() => (model.predict(tf.tensor2d(obs, [batch, spec.obsDim])) as tf.Tensor).dataSync());
+      for (let k = 0; k < fromTf.length; k++) {
+        expect(fromTs[k]).toBeCloseTo(fromTf[k], 4);
+        expect(fromLayers[k]).toBeCloseTo(fromTf[k], 4);
+      }
+      if (spec.dueling) {
+        // The dueling combination: the mean over actions of Q - V is 0, so Q varies by action at all.
+        expect(new Set(Array.from(fromTf.subarray(0, spec.numActions))).size).toBe(spec.numActions);
+      }
+      expect(network.getFlatWeights()).toEqual(weights);
+      network.dispose();
+      model.dispose();
+    });
+  }
+
+  it("moves the target by tau (Polyak) or copies it (tau 1)", () => {
+    const spec = SPECS[2][1];
+    const online = new QNetwork(spec, randomWeights(spec, 3));
+    const targetWeights = randomWeights(spec, 4);
+    const target = new QNetwork(spec, targetWeights, false);
+    target.updateFrom(online, 0.25);
+    const expected = online.getFlatWeights().map((w, i) => 0.25 * w + 0.75 * targetWeights[i]);
+    target.getFlatWeights().forEach((w, i) => expect(w).toBeCloseTo(expected[i], 5));
+    target.updateFrom(online, 1);
+    expect(target.getFlatWeights()).toEqual(online.getFlatWeights());
+    online.dispose();
+    target.dispose();
+  });
+
+  it("rejects weights of the wrong size", () => {
+    expect(() => new QInference(SPECS[0][1]).setWeights(new Float32Array(3))).toThrow(/expected \d+ float32s, got 3/);
+  });
+});
+
+describe("TD loss", () => {
+  it("Huber: 0.5 x^2 inside [-1, 1], |x| - 0.5 outside", () => {
+    const values = tf.tidy(() => huber(tf.tensor1d([-2, -0.5, 0, 0.5, 3])).dataSync());
+    expect(Array.from(values)).toEqual([1.5, 0.125, 0, 0.125, 2.5]);
+  });
+
+  it("targets: r + discount * Q_target(s', a') with a' from the online net (double) or the target net", () => {
+    const spec = SPECS[3][1];
+    const online = new QNetwork(spec, randomWeights(spec, 5));
+    const target = new QNetwork(spec, randomWeights(spec, 6), false);
+    const batch = 16;
+    const sample: ReplaySample = {
+      ...allocateTransitions(batch, spec.obsDim),
+      indices: new Int32Array(batch),
+      weights: new Float32Array(batch).fill(1),
+    };
+    sample.count = batch;
+    sample.nextObs.set(randomObs(batch, spec.obsDim, 7));
+    for (let i = 0; i < batch; i++) {
+      sample.rewards[i] = i - 3;
+      sample.discounts[i] = i % 4 === 0 ? 0 : 0.99 ** (1 + (i % 3));
+    }
+    // Independent reference: Q values from the plain-TypeScript forward pass.
+    const qOf = (weights: Float32Array) => {
+      const inference = new QInference(spec);
+      inference.setWeights(weights);
+      const q = new Float32Array(batch * spec.numActions);
+      inference.qValues(sample.nextObs, batch, q);
+      return (i: number) => Array.from(q.subarray(i * spec.numActions, (i + 1) * spec.numActions));
+    };
+    const onlineQ = qOf(online.getFlatWeights());
+    const targetQ = qOf(target.getFlatWeights());
+    const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
+    for (const doubleQ of [true, false]) {
+      const targets = tdTargets(online, target, sample, doubleQ);
+      const values = targets.dataSync();
+      targets.dispose();
+      for (let i = 0; i < batch; i++) {
+        const next = argmax(doubleQ ? onlineQ(i) : targetQ(i));
+        expect(values[i]).toBeCloseTo(sample.rewards[i] + sample.discounts[i] * targetQ(i)[next], 4);
+      }
+    }
+    online.dispose();
+    target.dispose();
+  });
+});
+
+describe("exploration", () => {
+  it("epsilon follows the [[t0, e0], [t1, e1]] schedule and holds after it", () => {
+    const schedule: [number, number][] = [
+      [0, 1.0],
+      [10_000, 0.05],
+    ];
+    expect([0, 5_000, 10_000, 50_000].map((t) => scheduleValue(schedule, t))).toEqual([1, 0.525, 0.05, 0.05]);
+  });
+
+  it("Ape-X epsilons run from 0.4 down to 0.4^8", () => {
+    const epsilons = apexEpsilons(8);
+    expect(epsilons[0]).toBeCloseTo(0.4, 12);
+    expect(epsilons[7]).toBeCloseTo(0.4 ** 8, 12);
+    expect(epsilons[1]).toBeCloseTo(0.4 ** 2, 12);
+    expect(Array.from(apexEpsilons(1))).toEqual([0.4]);
+  });
+});
+
+function runConfig(dqn: Record<string, unknown>, envRunners: Record<string, unknown> = {}, envId = "CartPole-v1"): DQNRunConfig {
+  return {
+    seed: 0,
+    env: envConfigSchema.parse({ id: envId }),
+    env_runners: envRunnersConfigSchema.parse({ num_envs_per_env_runner: 1, rollout_fragment_length: 10, ...envRunners }),
+    model: modelConfigSchema.parse({ hiddens: [16], activation: "relu" }),
+    dqn: dqnConfigSchema.parse(dqn),
+  };
+}
+
+describe("DQN training loop", () => {
+  it("moves the target network every target_network_update_freq sampled steps once learning started", async () => {
+    // Fragments of 10 steps, iterations of 60, learning from step 100, target every 120 steps.
+    const algo = await DQN.create(
+      runConfig({
+        min_sample_timesteps_per_iteration: 60,
+        num_steps_sampled_before_learning_starts: 100,
+        target_network_update_freq: 120,
+        train_batch_size: 8,
+        hiddens: [],
+      }),
+    );
+    const seen: [number, number, number, boolean][] = [];
+    for (let i = 0; i < 5; i++) {
+      const metrics = await algo.train();
+      const state = (await algo.getState()) as { weights: Float32Array; targetWeights: Float32Array };
+      const same = state.weights.every((w, k) => w === state.targetWeights[k]);
+      seen.push([
+        metrics.num_env_steps_sampled_lifetime,
+        metrics["learners/last_target_update_ts"],
+        metrics["learners/num_target_updates_lifetime"],
+        same,
+      ]);
+    }
+    await algo.stop();
+    expect(seen).toEqual([
+      [60, 0, 0, true], // nothing learned yet: both are the initial weights
+      [120, 120, 1, true], // first learning fragments at 100, 110 (no update: 110 < 120), copy at 120
+      [180, 120, 1, false], // learned at 130..180 without an update
+      [240, 240, 2, true],
+      [300, 240, 2, false],
+    ]);
+  });
+
+  it("anneals epsilon with sampled steps and counts trained transitions by the replay ratio", async () => {
+    const algo = await DQN.create(
+      runConfig({
+        min_sample_timesteps_per_iteration: 100,
+        num_steps_sampled_before_learning_starts: 100,
+        epsilon: [
+          [0, 1],
+          [400, 0.2],
+        ],
+        train_batch_size: 16,
+        training_intensity: 4, // 4 x 10 steps / 16 = 2.5 gradient steps per fragment
+        replay_buffer_config: { type: "uniform", capacity: 150 },
+        hiddens: [],
+      }),
+    );
+    const rows: number[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await algo.train();
+      rows.push([m.num_env_steps_sampled_lifetime, m["env_runners/epsilon"], m.num_env_steps_trained_lifetime, m["replay/size"]]);
+    }
+    await algo.stop();
+    expect(rows[0]).toEqual([100, expect.closeTo(0.8, 9), 2 * 16, 100]); // learning starts after the 10th fragment
+    expect(rows[1]).toEqual([200, expect.closeTo(0.6, 9), (2 + 25) * 16, 150]);
+    expect(rows[2]).toEqual([300, expect.closeTo(0.4, 9), (2 + 50) * 16, 150]);
+  });
+
+  it("says clearly when the env's actions are not Discrete", async () => {
+    await expect(DQN.create(runConfig({}, {}, "Pendulum-v1"))).rejects.toThrow(/DQN needs a Discrete action space/);
+    await expect(DQN.create(runConfig({}, { num_env_runners: 2 }))).rejects.toThrow(/num_env_runners to 0/);
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { PPO } from "../../src/algos/ppo/ppo.js";
+import { type RunConfigInput, runConfigSchema } from "../../src/config/schema.js";
+
+/** rl-zoo's CartPole settings with 10 epochs of two minibatches: learns in ~30k steps. */
+const cartPole: RunConfigInput = {
+  algo: "PPO",
+  seed: 0,
+  env: { id: "CartPole-v1" },
+  learner: { backend: "wasm" },
+  env_runners: { num_envs_per_env_runner: 8 },
+  ppo: {
+    train_batch_size: 256,
+    minibatch_size: 128,
+    num_epochs: 10,
+    lambda: 0.8,
+    gamma: 0.98,
+    lr: [
+      [0, 1e-3],
+      [100_000, 0],
+    ],
+  },
+};
+
+describe("PPO on CartPole-v1", () => {
+  it("reaches a mean return of 195 over the last 100 episodes within 60k steps", { timeout: 180_000 }, async () => {
+    const ppo = await PPO.create(runConfigSchema.parse(cartPole));
+    const first = await ppo.train();
+    let metrics = first;
+    while (metrics["env_runners/episode_return_mean"] < 195 && metrics.num_env_steps_sampled_lifetime < 60_000) {
+      metrics = await ppo.train();
+    }
+    await ppo.stop();
+    expect(first["env_runners/episode_return_mean"]).toBeLessThan(60); // a random policy: ~22
+    expect(metrics["env_runners/episode_return_mean"]).toBeGreaterThanOrEqual(195);
+    expect(metrics["learners/vf_explained_var"]).toBeGreaterThan(0);
+  });
+
+  it("gives identical metrics for the same seed and config", { timeout: 60_000 }, async () => {
+    const run = async () => {
+      const ppo = await PPO.create(runConfigSchema.parse({ ...cartPole, seed: 7 }));
+      const iterations = [await ppo.train(), await ppo.train()];
+      const evaluation = await ppo.evaluate(3);
+      const weights = ppo.getState().weights;
+      await ppo.stop();
+      // Timers and throughput measure this machine, not the algorithm.
+      const algorithmic = iterations.map((m) =>
+        Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("timers/") && !k.startsWith("throughput/"))),
+      );
+      return { algorithmic, evaluation, weights };
+    };
+    const a = await run();
+    const b = await run();
+    expect(b.algorithmic).toEqual(a.algorithmic);
+    expect(b.evaluation).toEqual(a.evaluation);
+    expect(b.weights).toEqual(a.weights);
+    expect(a.algorithmic[1]["env_runners/num_episodes"]).toBeGreaterThan(0);
+    expect(a.algorithmic[1].num_env_steps_sampled_lifetime).toBe(512);
+  });
+
+  it("restores its state: a run resumed from getState() continues exactly", { timeout: 60_000 }, async () => {
+    const config = runConfigSchema.parse({ ...cartPole, seed: 3 });
+    const original = await PPO.create(config);
+    await original.train();
+    const state = original.getState();
+    const resumed = await PPO.create(config);
+    await resumed.setState(state);
+    expect(resumed.getState().optimizer).toEqual(state.optimizer);
+    expect(resumed.getState().weights).toEqual(state.weights);
+    await Promise.all([original.stop(), resumed.stop()]);
+  });
+});

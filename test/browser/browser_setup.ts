@@ -1,0 +1,32 @@
+/** What the browser tests need before they start: the bundle, and Chromium to load it. */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const CHROMIUM = "/usr/bin/chromium";
+/** Without these, Chromium in a closed network floods the log with refused connections. */
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Builds dist-browser/rlts.js when it is missing (a rebuild after source changes is `node scripts/build-browser.mjs`). */
+export function ensureBrowserBundle(): void {
+  if (existsSync(path.join(ROOT, "dist-browser/rlts.js"))) return;
+  const build = spawnSync(process.execPath, [path.join(ROOT, "scripts/build-browser.mjs")], { encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`building the browser bundle failed:\n${build.stdout}${build.stderr}`);
+}
+
+export function requireChromium(): void {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`the browser tests need Chromium at ${CHROMIUM} (Debian/Ubuntu: apt-get install chromium)`);
+  }
+}

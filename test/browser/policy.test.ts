@@ -1,0 +1,195 @@
+/**
+ * The policy export format on Node: GreedyPolicy against an independent forward pass (the plain-TypeScript
+ * `PolicyInference`), the metadata checks, `exportPolicy` on real checkpoints, and the demo server.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exportPolicy } from "../../src/cli/export.js";
+import { serveDemo } from "../../src/cli/serve_demo.js";
+import { makeEnv } from "../../src/envs/registry.js";
+import { Box } from "../../src/envs/spaces.js";
+import { PolicyInference } from "../../src/models/inference.js";
+import { ActorCritic } from "../../src/models/network.js";
+import type { ObservationNormalization } from "../../src/models/policy.js";
+import { loadPolicyFromDir } from "../../src/models/policy_node.js";
+import { writeCheckpoint } from "../../src/scheduler/checkpoint.js";
+import { ensureBrowserBundle } from "./browser_setup.js";
+import { writeRandomPolicy } from "./policy_fixture.js";
+
+let scratch: string;
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+  scratch = await mkdtemp(path.join(tmpdir(), "rlts-policy-"));
+});
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+/** Observations from the env itself (seeded random actions), so they are the kind a policy meets. */
+function visitedObservations(envId: string, count: number): Float32Array[] {
+  const env = makeEnv(envId);
+  env.actionSpace.seed(1);
+  const observations: Float32Array[] = [];
+  let [obs] = env.reset({ seed: 1 });
+  while (observations.length < count) {
+    observations.push(obs as Float32Array);
+    const [next, , terminated, truncated] = env.step(env.actionSpace.sample());
+    obs = terminated || truncated ? env.reset()[0] : next;
+  }
+  return observations;
+}
+
+describe("GreedyPolicy", () => {
+  it("takes the argmax of the logits, as the plain-TypeScript forward pass", async () => {
+    const dir = path.join(scratch, "cartpole");
+    const { spec, weights } = await writeRandomPolicy(dir, { envId: "CartPole-v1", seed: 3, weightScale: 3 });
+    const policy = await loadPolicyFromDir(dir);
+    const reference = new PolicyInference(spec, 0);
+    reference.setWeights(weights);
+    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
+    const actions = visitedObservations("CartPole-v1", 300).map((obs) => {
+      reference.act(obs, 1, true, out);
+      expect(policy.act(obs)).toBe(out.actions[0]);
+      return out.actions[0];
+    });
+    // Both actions occur, or the comparison would prove little.
+    expect(new Set(actions).size).toBe(2);
+    policy.dispose();
+  });
+
+  it("normalises observations and clips the Gaussian mean to the action bounds", async () => {
+    const dir = path.join(scratch, "pendulum");
+    const normalization: ObservationNormalization = { mean: [0.5, -0.2, 1], var: [0.3, 0.6, 4], epsilon: 1e-8, clip: 1.5 };
+    const { spec, weights } = await writeRandomPolicy(dir, {
+      envId: "Pendulum-v1",
+      seed: 4,
+      weightScale: 150,
+      observationNormalization: normalization,
+    });
+    const policy = await loadPolicyFromDir(dir);
+    const reference = new PolicyInference(spec, 0);
+    reference.setWeights(weights);
+    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
+    const bounds = makeEnv("Pendulum-v1").actionSpace as Box;
+    let clipped = 0;
+    for (const obs of visitedObservations("Pendulum-v1", 200)) {
+      // Gymnasium's NormalizeObservation, then the ±clip of CleanRL's PPO scripts.
+      const normalized = Float32Array.from(obs, (x, i) => {
+        const z = (x - normalization.mean[i]) / Math.sqrt(normalization.var[i] + normalization.epsilon);
+        return Math.min(normalization.clip, Math.max(-normalization.clip, z));
+      });
+      reference.act(normalized, 1, true, out);
+      const mean = out.actions[0];
+      const expected = Math.min(bounds.high[0], Math.max(bounds.low[0], mean));
+      if (expected !== mean) clipped++;
+      const action = policy.act(obs) as Float32Array;
+      expect(action).toBeInstanceOf(Float32Array);
+      // float32 sums in another order: equal to ~1e-6 (the weights are large, to reach the bounds).
+      expect(Math.abs(action[0] - expected)).toBeLessThan(1e-5);
+    }
+    expect(clipped).toBeGreaterThan(0);
+    expect(clipped).toBeLessThan(200);
+    policy.dispose();
+  });
+
+  it("rejects observations of the wrong size with a message naming the space", async () => {
+    const policy = await loadPolicyFromDir(path.join(scratch, "cartpole"));
+    expect(() => policy.act(new Float32Array(3))).toThrow(/Float32Array of 4 values.*Box/);
+    expect(() => policy.act([0, 0, 0, 0] as unknown as Float32Array)).toThrow(/needs a Float32Array of 4 values/);
+    policy.dispose();
+  });
+});
+
+describe("policy.json checks", () => {
+  async function withMetadata(change: (m: Record<string, unknown>) => void): Promise<string> {
+    const dir = path.join(scratch, "cartpole");
+    const original = await readFile(path.join(dir, "policy.json"), "utf8");
+    const metadata = JSON.parse(original);
+    change(metadata);
+    await writeFile(path.join(dir, "policy.json"), JSON.stringify(metadata));
+    try {
+      await loadPolicyFromDir(dir);
+      return "loaded";
+    } catch (error) {
+      return (error as Error).message;
+    } finally {
+      await writeFile(path.join(dir, "policy.json"), original);
+    }
+  }
+
+  it("names the field and what was expected", async () => {
+    expect(await withMetadata((m) => (m.format = "other"))).toMatch(/policy\.json: "format" must be "rlts-policy"/);
+    expect(await withMetadata((m) => (m.actionHead = { kind: "categorical", n: 3 }))).toMatch(
+      /"actionSpace" must be Discrete\(3\) to match the categorical head/,
+    );
+    expect(await withMetadata((m) => (m.actionHead = { kind: "beta" }))).toMatch(/"actionHead" must be/);
+    expect(await withMetadata((m) => (m.observationNormalization = { mean: [0], var: [1], epsilon: 1e-8, clip: 10 }))).toMatch(
+      /"observationNormalization.mean" must be 4 finite numbers/,
+    );
+    expect(await withMetadata((m) => delete m.observationNormalization)).toMatch(/"observationNormalization" must be null/);
+  });
+
+  it("refuses a network that does not fit the spaces", async () => {
+    const wrongObs = await withMetadata((m) => {
+      m.observationSpace = { type: "Box", shape: [3], dtype: "float32", low: [0, 0, 0], high: [1, 1, 1] };
+    });
+    expect(wrongObs).toMatch(/model's input is \[null,4\].*flattens to 3 values/);
+  });
+
+  it("names the missing file", async () => {
+    await expect(loadPolicyFromDir(path.join(scratch, "nowhere"))).rejects.toThrow(/nowhere\/model\.json: cannot load the network/);
+  });
+});
+
+describe("exportPolicy", () => {
+  it("copies the newest checkpoint's policy and checks that it loads", async () => {
+    const run = path.join(scratch, "run");
+    const config = {} as Parameters<typeof writeCheckpoint>[1]["config"];
+    const metadata = JSON.parse(await readFile(path.join(scratch, "cartpole", "policy.json"), "utf8"));
+    for (const [iteration, seed] of [
+      [1, 10],
+      [2, 20],
+    ]) {
+      const { spec, weights } = await writeRandomPolicy(path.join(scratch, `ac${seed}`), { envId: "CartPole-v1", seed });
+      const network = new ActorCritic(spec, weights);
+      const dir = await writeCheckpoint(run, { algo: "PPO", iteration, config, state: {}, policyModel: network.actor });
+      network.dispose();
+      await writeFile(path.join(dir, "model", "policy.json"), JSON.stringify(metadata));
+    }
+    const out = path.join(scratch, "exported");
+    const result = await exportPolicy(run, out);
+    expect(result.checkpointDir).toBe(path.join(run, "checkpoint_000002"));
+    expect(result.metadata.envId).toBe("CartPole-v1");
+    expect(await readFile(path.join(out, "weights.bin"))).toEqual(
+      await readFile(path.join(run, "checkpoint_000002", "model", "weights.bin")),
+    );
+
+    await rm(path.join(run, "checkpoint_000002", "model", "policy.json"));
+    await expect(exportPolicy(run, out)).rejects.toThrow(/checkpoint_000002\/model has no policy\.json/);
+    await expect(exportPolicy(path.join(scratch, "no-run"), out)).rejects.toThrow(/checkpoint not found/);
+  });
+});
+
+describe("serveDemo", () => {
+  it("serves the page, the bundle and the policy, and nothing outside them", async () => {
+    ensureBrowserBundle();
+    const server = await serveDemo(path.join(scratch, "cartpole"), { port: 0 });
+    try {
+      const get = (p: string) => fetch(new URL(p, server.url));
+      const page = await get("/");
+      expect(page.headers.get("content-type")).toMatch(/text\/html/);
+      expect(await page.text()).toContain("demo.js");
+      expect((await get("/rlts.js")).headers.get("content-type")).toMatch(/javascript/);
+      expect(JSON.parse(await (await get("/policy/policy.json")).text()).envId).toBe("CartPole-v1");
+      expect((await get("/policy/weights.bin")).status).toBe(200);
+      expect((await get("/policy/../../../package.json")).status).toBe(404);
+      expect((await get("/%2e%2e/%2e%2e/package.json")).status).toBe(404);
+      expect((await get("/missing.js")).status).toBe(404);
+      expect((await get("/%E0%A4%A")).status).toBe(400);
+    } finally {
+      await server.close();
+    }
+    await expect(serveDemo(path.join(scratch, "no-policy"), { port: 0 })).rejects.toThrow(/not an exported policy \(no model\.json\)/);
+  });
+});

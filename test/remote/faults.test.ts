@@ -1,0 +1,209 @@
+/**
+ * What goes wrong with a remote env, against real servers: Python exceptions, timeouts, a killed server,
+ * a protocol mismatch, a missing Python, and servers that must not outlive their client.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Request } from "zeromq";
+import {
+  makeRemoteVectorEnv,
+  PROTOCOL_VERSION,
+  RemoteEnvError,
+  type RemoteVectorEnv,
+} from "../../src/envs/remote/index.js";
+import { isRunning, root, venvPython } from "./python.js";
+
+const open: RemoteVectorEnv[] = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((env) => env.close()));
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+async function vectorEnv(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promise<RemoteVectorEnv> {
+  venvPython();
+  const env = await makeRemoteVectorEnv(opts);
+  open.push(env);
+  return env;
+}
+
+/** Starts `python -m rlts_gym` by hand and resolves with its endpoint once it is ready. */
+async function startServer(args: string[]): Promise<[ChildProcess, string]> {
+  const child = spawn(venvPython(), ["-m", "rlts_gym", ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /RLTS_GYM_READY (\S+)/.exec(seen);
+      if (match) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code} before it was ready`)));
+  });
+  return [child, endpoint];
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  return condition();
+}
+
+describe("remote env faults", () => {
+  it("a Python exception in step becomes a RemoteEnvError with type, message and traceback; the env stays usable", async () => {
+    const env = await vectorEnv({ id: "rlts_gym/Raises-v0", numEnvs: 2, kwargs: { raise_at: 3 } });
+    await env.reset({ seed: 0 });
+    await env.step(Int32Array.of(0, 1));
+    await env.step(Int32Array.of(0, 1));
+    const err = await env.step(Int32Array.of(0, 1)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteEnvError);
+    const remote = err as RemoteEnvError;
+    expect(remote.pythonType).toBe("ValueError");
+    expect(remote.message).toMatch(
+      /rlts_gym\/Raises-v0: step raised ValueError: Raises-v0: deliberate failure at step 3/,
+    );
+    expect(remote.traceback).toMatch(/fixtures\.py", line \d+, in step/);
+    await env.reset({ seed: 0 });
+    await env.step(Int32Array.of(1, 1));
+  });
+
+  it("a request that outlives timeoutMs fails naming the command and timeout, and closes the env", async () => {
+    const env = await vectorEnv({ id: "rlts_gym/Slow-v0", kwargs: { delay_s: 3 }, timeoutMs: 1500 });
+    await env.reset();
+    const pid = env.serverPid!;
+    const started = Date.now();
+    await expect(env.step(Float32Array.of(0.5))).rejects.toThrow(
+      /rlts_gym\/Slow-v0: no reply to "step" within 1500 ms; the connection is closed/,
+    );
+    expect(Date.now() - started).toBeLessThan(2900);
+    await expect(env.reset()).rejects.toThrow(/no reply to "step" within 1500 ms/);
+    expect(await waitUntil(() => !isRunning(pid), 5000)).toBe(true);
+  });
+
+  it("a server killed during a step rejects the pending step with the env id and the signal", async () => {
+    const env = await vectorEnv({ id: "rlts_gym/Slow-v0", kwargs: { delay_s: 20 } });
+    await env.reset();
+    const pending = env.step(Float32Array.of(0));
+    setTimeout(() => process.kill(env.serverPid!, "SIGKILL"), 300);
+    const started = Date.now();
+    await expect(pending).rejects.toThrow(
+      /rlts_gym server for rlts_gym\/Slow-v0 \(pid \d+\) was killed by signal SIGKILL/,
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("a server killed between steps fails the next step the same way", async () => {
+    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 4 });
+    await env.reset({ seed: 1 });
+    await env.step(new Int32Array(4));
+    process.kill(env.serverPid!, "SIGKILL");
+    await expect(env.step(new Int32Array(4))).rejects.toThrow(
+      /server for CartPole-v1 .*killed by signal SIGKILL/,
+    );
+    await expect(env.step(new Int32Array(4))).rejects.toThrow(/SIGKILL/);
+  });
+
+  it("the server refuses another protocol version, naming both; a client on the address still works", async () => {
+    const [child, endpoint] = await startServer([
+      "--env",
+      "CartPole-v1",
+      "--num-envs",
+      "2",
+      "--bind",
+      "tcp://127.0.0.1:*",
+    ]);
+    const socket = new Request({ linger: 0, receiveTimeout: 10_000 });
+    socket.connect(endpoint);
+    await socket.send(JSON.stringify({ cmd: "hello", protocol: 999 }));
+    const [reply] = await socket.receive();
+    socket.close();
+    const { error } = JSON.parse(reply.toString());
+    expect(error.type).toBe("ProtocolError");
+    expect(error.message).toMatch(
+      new RegExp(`client speaks rlts_gym protocol 999, this server speaks protocol ${PROTOCOL_VERSION}`),
+    );
+
+    await expect(makeRemoteVectorEnv({ id: "CartPole-v1", address: endpoint, numEnvs: 3 })).rejects.toThrow(
+      /asked for 3 envs, the server at tcp:\/\/127\.0\.0\.1:\d+ has 2/,
+    );
+    const env = await vectorEnv({ id: "CartPole-v1", address: endpoint });
+    expect(env.serverPid).toBeUndefined();
+    await env.reset({ seed: 0 });
+    await env.step(Int32Array.of(0, 1));
+    await env.close();
+    expect(await exitOf(child)).toBe(0);
+  });
+
+  it("close leaves no process and no socket file behind", async () => {
+    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 2 });
+    const pid = env.serverPid!;
+    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const socketFile = args[args.indexOf("--bind") + 1].replace("ipc://", "");
+    expect(existsSync(socketFile)).toBe(true);
+    await env.close();
+    expect(isRunning(pid)).toBe(false);
+    expect(existsSync(dirname(socketFile))).toBe(false);
+    await env.close();
+    await expect(env.step(new Int32Array(2))).rejects.toThrow(/CartPole-v1 is closed/);
+  });
+
+  it("a server whose parent dies exits by itself", async () => {
+    const parent = spawn("sleep", ["60"]);
+    children.push(parent);
+    const [server] = await startServer([
+      "--env",
+      "CartPole-v1",
+      "--bind",
+      "tcp://127.0.0.1:*",
+      "--parent-pid",
+      String(parent.pid),
+    ]);
+    parent.kill("SIGKILL");
+    const started = Date.now();
+    expect(await exitOf(server)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("SIGTERM stops a server cleanly and removes its ipc socket", async () => {
+    const socketPath = `/tmp/rlts-gym-test-${process.pid}.sock`;
+    const [server] = await startServer(["--env", "CartPole-v1", "--bind", `ipc://${socketPath}`]);
+    expect(existsSync(socketPath)).toBe(true);
+    server.kill("SIGTERM");
+    expect(await exitOf(server)).toBe(0);
+    expect(existsSync(socketPath)).toBe(false);
+  });
+
+  it("bad setups fail with clear errors", async () => {
+    await expect(makeRemoteVectorEnv({ id: "CartPole-v1", python: "/nonexistent/python3" })).rejects.toThrow(
+      /cannot start \/nonexistent\/python3 .*npm run setup:python/,
+    );
+    venvPython();
+    await expect(makeRemoteVectorEnv({ id: "NoSuchEnv-v9" })).rejects.toThrow(
+      /rlts_gym server for NoSuchEnv-v9 \(pid \d+\) exited with code 2[\s\S]*cannot make 'NoSuchEnv-v9': NameNotFound/,
+    );
+    await expect(makeRemoteVectorEnv({ id: "CartPole-v1", numEnvs: 0 })).rejects.toThrow(
+      /numEnvs must be an integer >= 1, got 0/,
+    );
+    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 2 });
+    await env.reset();
+    await expect(env.step(new Int32Array(3))).rejects.toThrow(
+      /step expects 2 action values \(2 envs x 1 for Discrete\(2\)\), got 3/,
+    );
+    await expect(env.step(Float32Array.of(0.5, 1))).rejects.toThrow(
+      /action 0.5 of sub-env 0 is not an integer/,
+    );
+    await expect(env.step(Int32Array.of(0, 7))).rejects.toThrow(
+      /action \[7\] of sub-env 1 is not in Discrete\(2\)/,
+    );
+  });
+});

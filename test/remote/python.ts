@@ -1,0 +1,66 @@
+/** Shared by the remote-env tests: the project's venv Python and the plain-gymnasium reference rollout. */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export const root = join(import.meta.dirname, "..", "..");
+
+/** The venv's python; a missing venv fails the test with the command that makes it (nothing is skipped). */
+export function venvPython(): string {
+  const python = join(root, "python", ".venv", "bin", "python");
+  if (!existsSync(python)) throw new Error(`${python} is missing: run \`npm run setup:python\` first`);
+  return python;
+}
+
+export interface ReferenceSpec {
+  id: string;
+  numEnvs: number;
+  seed: number;
+  /** One row per step, one action row (a list) per sub-env. */
+  actions: number[][][];
+  kwargs?: Record<string, unknown>;
+  maxEpisodeSteps?: number;
+}
+
+export interface ReferenceStep {
+  obs: number[][];
+  reward: number[];
+  terminated: number[];
+  truncated: number[];
+  final_obs: Record<string, number[]>;
+}
+
+export interface Reference {
+  obs_flatdim: number;
+  reset: number[][];
+  steps: ReferenceStep[];
+}
+
+/** The same rollout stepped by gymnasium in Python (python/tests/reference_rollout.py). */
+export function referenceRollout(spec: ReferenceSpec): Reference {
+  const arg = JSON.stringify({
+    id: spec.id,
+    num_envs: spec.numEnvs,
+    seed: spec.seed,
+    actions: spec.actions,
+    kwargs: spec.kwargs ?? {},
+    max_episode_steps: spec.maxEpisodeSteps ?? null,
+  });
+  const script = join(root, "python", "tests", "reference_rollout.py");
+  return JSON.parse(execFileSync(venvPython(), [script, arg], { encoding: "utf8" })) as Reference;
+}
+
+/** Rows `[n, dim]` of a flat Float32Array as plain arrays, for `toEqual` against reference JSON. */
+export function rows(flat: Float32Array, n: number): number[][] {
+  const dim = flat.length / n;
+  return Array.from({ length: n }, (_, i) => Array.from(flat.subarray(i * dim, (i + 1) * dim)));
+}
+
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
