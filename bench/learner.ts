@@ -6,11 +6,13 @@
  *  2. Rollout inference: the plain-TS forward pass (PolicyInference.act) vs tfjs `predict` at batch 1/8/32.
  * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
  */
+
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { ppoLoss } from "../src/algos/ppo/loss.js";
+import { Box, Discrete } from "../src/envs/spaces.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
 import { Learner } from "../src/learner/learner.js";
 import { PolicyInference } from "../src/models/inference.js";
@@ -25,6 +27,8 @@ const CASES = [
 const REPEATS = 5;
 
 const spec = (hidden: number): PolicySpec => ({
+  observationSpace: new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]).toJSON(),
+  actionSpace: new Discrete(2).toJSON(),
   obsDim: 4,
   action: { kind: "categorical", n: 2 },
   hiddens: [hidden, hidden],
@@ -96,7 +100,11 @@ function inferenceMicros(batch: number): { plainTs: number; tfjs: number } {
   const inference = new PolicyInference(s, 0);
   inference.setWeights(model.getFlatWeights());
   const obs = Float32Array.from({ length: batch * 4 }, (_, i) => Math.sin(i));
-  const out = { actions: new Float32Array(batch), logp: new Float32Array(batch), values: new Float32Array(batch) };
+  const out = {
+    actions: new Float32Array(batch),
+    logp: new Float32Array(batch),
+    values: new Float32Array(batch),
+  };
   const calls = Math.max(200, Math.floor(20000 / batch));
   const plain = timeRuns(REPEATS, () => {
     for (let i = 0; i < calls; i++) inference.act(obs, batch, false, out);
@@ -119,7 +127,10 @@ function torchRates(): { hidden: number; batch: number; samples_per_s: number; t
   if (!existsSync(python)) return null;
   const script = fileURLToPath(new URL("./python/learner_torch.py", import.meta.url));
   const out = execFileSync(python, [script, "--repeats", String(REPEATS)], { encoding: "utf8" });
-  return out.trim().split("\n").map((line) => JSON.parse(line));
+  return out
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line));
 }
 
 export async function runLearnerBench(): Promise<Record<string, number>> {
@@ -141,7 +152,9 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
       if (reference) results[`${key}/ratio_vs_torch`] = rate / reference.samples_per_s;
       console.log(
         `PPO update ${backend.padEnd(5)} ${hidden}x${hidden} minibatch ${String(batch).padStart(3)}: ${rate.toFixed(0).padStart(7)} samples/s` +
-          (reference ? `  torch(${reference.threads} threads) ${reference.samples_per_s.toFixed(0)}  ratio ${(rate / reference.samples_per_s).toFixed(2)}` : ""),
+          (reference
+            ? `  torch(${reference.threads} threads) ${reference.samples_per_s.toFixed(0)}  ratio ${(rate / reference.samples_per_s).toFixed(2)}`
+            : ""),
       );
     }
   }
@@ -150,7 +163,9 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     const { plainTs, tfjs } = inferenceMicros(batch);
     results[`inference/batch${batch}/plain_ts_us`] = plainTs;
     results[`inference/batch${batch}/tfjs_wasm_us`] = tfjs;
-    console.log(`inference batch ${String(batch).padStart(2)}: plain TS ${plainTs.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / plainTs).toFixed(1)}x`);
+    console.log(
+      `inference batch ${String(batch).padStart(2)}: plain TS ${plainTs.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / plainTs).toFixed(1)}x`,
+    );
   }
   return results;
 }

@@ -22,8 +22,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { isMainThread, workerData } from "node:worker_threads";
 import { runConfigSchema } from "../src/config/schema.js";
 import { initialFlatWeights } from "../src/models/network.js";
-import { type EnvRunnerGroup, LocalEnvRunnerGroup } from "../src/rollout/env_runner_group.js";
-import { ThreadedEnvRunnerGroup } from "../src/rollout/threaded_group.js";
+import { createEnvRunnerGroup } from "../src/rollout/threaded_group.js";
 import { startWorkerThread } from "../src/rollout/worker_thread.js";
 import { ObjectStore, type StoreHandle } from "../src/store/object_store.js";
 
@@ -78,8 +77,7 @@ async function samplingRate(numRunners: number, numEnvs: number): Promise<number
       rollout_fragment_length: STEPS_PER_RUNNER / numEnvs,
     },
   });
-  const group: EnvRunnerGroup =
-    numRunners === 0 ? await LocalEnvRunnerGroup.create(config) : await ThreadedEnvRunnerGroup.create(config);
+  const group = await createEnvRunnerGroup(config);
   try {
     const weights = initialFlatWeights(group.policySpec, 0);
     const rates: number[] = [];

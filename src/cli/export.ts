@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { type PolicyMetadata, POLICY_FILES } from "../models/policy.js";
+import { POLICY_FILES, type PolicyMetadata } from "../models/policy.js";
 import { loadPolicyFromDir } from "../models/policy_node.js";
 import { resolveCheckpointDir } from "../scheduler/checkpoint.js";
 

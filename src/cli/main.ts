@@ -4,14 +4,17 @@
  * closing workers and env servers.
  */
 import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import { Command, Option } from "commander";
 import { ConfigError, loadRunConfig } from "../config/load.js";
 import { listEnvs } from "../envs/registry.js";
 import { closeAllRemoteEnvs } from "../envs/remote/index.js";
-import type { ProgressMode } from "../logging/progress.js";
 import { plotRuns } from "../logging/plot.js";
+import type { ProgressMode } from "../logging/progress.js";
 import { evaluateCheckpoint } from "../scheduler/evaluate.js";
 import { train } from "../scheduler/trainer.js";
+import { exportPolicy } from "./export.js";
+import { serveDemo } from "./serve_demo.js";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -51,13 +54,25 @@ export function buildCli(): Command {
     .option("--resume <dir>", "continue a run from its folder or from a checkpoint folder")
     .addOption(new Option("--quiet", "no per-iteration line").conflicts("json"))
     .option("--json", "one JSON object per iteration on stdout")
-    .action(async (file: string | undefined, options: { set: string[]; resume?: string; quiet?: boolean; json?: boolean }) => {
-      if (!file && !options.resume) throw new ConfigError("rlts train: give a config file or --resume <run dir>");
-      const config = file ? loadRunConfig(file, options.set).config : undefined;
-      const controller = interruptController();
-      const summary = await train(config!, { resume: options.resume, mode: outputMode(options), signal: controller.signal });
-      if (options.json) console.log(JSON.stringify({ done: true, ...summary }));
-    });
+    .action(
+      async (
+        file: string | undefined,
+        options: { set: string[]; resume?: string; quiet?: boolean; json?: boolean },
+      ) => {
+        if (!file && !options.resume)
+          throw new ConfigError("rlts train: give a config file or --resume <run dir>");
+        // With --resume the run's saved config is used and --set changes it.
+        const config = file && !options.resume ? loadRunConfig(file, options.set).config : undefined;
+        const controller = interruptController();
+        const summary = await train(config, {
+          resume: options.resume,
+          overrides: options.set,
+          mode: outputMode(options),
+          signal: controller.signal,
+        });
+        if (options.json) console.log(JSON.stringify({ done: true, ...summary }));
+      },
+    );
 
   program
     .command("evaluate")
@@ -94,9 +109,33 @@ export function buildCli(): Command {
     .option("--out <file>", "the SVG to write", "learning-curves.svg")
     .option("--metric <name>", "the y metric", "env_runners/episode_return_mean")
     .option("--x <name>", "the x metric", "num_env_steps_sampled_lifetime")
-    .action(async (runs: string[], options: { out: string; metric: string; x: string }) => {
-      const out = await plotRuns(runs, { out: path.resolve(options.out), metric: options.metric, x: options.x });
-      console.log(`wrote ${out}`);
+    .action((runs: string[], options: { out: string; metric: string; x: string }) => {
+      const curves = plotRuns(runs, { out: path.resolve(options.out), metric: options.metric, x: options.x });
+      console.log(`wrote ${options.out} (${curves.length} curve${curves.length === 1 ? "" : "s"})`);
+    });
+
+  program
+    .command("export")
+    .description("write a checkpoint's policy (tfjs layers model + policy.json) to a folder, for the browser")
+    .argument("<checkpoint>", "a checkpoint folder, or a run folder (its newest checkpoint)")
+    .requiredOption("--out <dir>", "the folder to write")
+    .action(async (checkpoint: string, options: { out: string }) => {
+      const result = await exportPolicy(checkpoint, options.out);
+      console.log(
+        `exported ${result.metadata.algo} policy for ${result.metadata.envId} from ${result.checkpointDir} to ${result.outDir}`,
+      );
+    });
+
+  program
+    .command("serve-demo")
+    .description("serve the browser demo (examples/browser) with an exported policy on localhost")
+    .argument("<export-dir>", "a folder written by `rlts export`")
+    .option("--port <n>", "the port (0 picks a free one)", (v) => Number.parseInt(v, 10), 8080)
+    .action(async (exportDir: string, options: { port: number }) => {
+      const server = await serveDemo(exportDir, { port: options.port });
+      console.log(`rlts demo at ${server.url} (Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+      await server.close();
     });
 
   return program;
@@ -104,12 +143,20 @@ export function buildCli(): Command {
 
 /** Entry point of bin/rlts.js. */
 export async function runCli(argv: string[]): Promise<void> {
+  // The CLI picks the backend itself (and prints it), so tfjs's "install tfjs-node" banner is noise.
+  tf.enableProdMode();
   try {
     await buildCli().parseAsync(argv);
   } catch (error) {
     const err = error as Error;
     // Our own errors carry a complete message; anything else gets its stack for a bug report.
-    const known = ["ConfigError", "CheckpointError", "RangeError", "RemoteEnvError"].includes(err.name);
+    const known = [
+      "ConfigError",
+      "CheckpointError",
+      "PolicyFormatError",
+      "RangeError",
+      "RemoteEnvError",
+    ].includes(err.name);
     console.error(`rlts: ${known ? err.message : (err.stack ?? String(err))}`);
     process.exitCode = 1;
   } finally {

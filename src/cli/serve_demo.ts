@@ -59,15 +59,22 @@ function resolveFile(urlPath: string, exportDir: string): string | null {
 }
 
 /** Serves the demo page, the bundle and the policy in `exportDir` until `close()`; `port` 0 picks a free one. */
-export async function serveDemo(exportDir: string, { port = 8080 }: { port?: number } = {}): Promise<DemoServer> {
+export async function serveDemo(
+  exportDir: string,
+  { port = 8080 }: { port?: number } = {},
+): Promise<DemoServer> {
   const policyDir = path.resolve(exportDir);
   for (const name of [POLICY_FILES.model, POLICY_FILES.weights, POLICY_FILES.metadata]) {
     if (!(await isFile(path.join(policyDir, name)))) {
-      throw new Error(`serve-demo: ${policyDir} is not an exported policy (no ${name}); make one with \`rlts export <run dir> <out dir>\``);
+      throw new Error(
+        `serve-demo: ${policyDir} is not an exported policy (no ${name}); make one with \`rlts export <run dir> <out dir>\``,
+      );
     }
   }
   if (!(await isFile(path.join(BROWSER_BUNDLE_DIR, "rlts.js")))) {
-    throw new Error(`serve-demo: the browser bundle ${BROWSER_BUNDLE_DIR}/rlts.js is missing; run \`node scripts/build-browser.mjs\``);
+    throw new Error(
+      `serve-demo: the browser bundle ${BROWSER_BUNDLE_DIR}/rlts.js is missing; run \`node scripts/build-browser.mjs\``,
+    );
   }
 
   const server: Server = createServer(async (request, response) => {
@@ -78,7 +85,8 @@ export async function serveDemo(exportDir: string, { port = 8080 }: { port?: num
       response.writeHead(400, { "content-type": "text/plain; charset=utf-8" }).end("malformed URL\n");
       return;
     }
-    const file = request.method === "GET" || request.method === "HEAD" ? resolveFile(urlPath, policyDir) : null;
+    const file =
+      request.method === "GET" || request.method === "HEAD" ? resolveFile(urlPath, policyDir) : null;
     if (file === null || !(await isFile(file))) {
       response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`not found: ${urlPath}\n`);
       return;
@@ -89,11 +97,18 @@ export async function serveDemo(exportDir: string, { port = 8080 }: { port?: num
       "cache-control": "no-store",
     });
     if (request.method === "HEAD") response.end();
-    else createReadStream(file).on("error", () => response.destroy()).pipe(response);
+    else
+      createReadStream(file)
+        .on("error", () => response.destroy())
+        .pipe(response);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
-      reject(error.code === "EADDRINUSE" ? new Error(`serve-demo: port ${port} is in use; pick another with --port`) : error),
+      reject(
+        error.code === "EADDRINUSE"
+          ? new Error(`serve-demo: port ${port} is in use; pick another with --port`)
+          : error,
+      ),
     );
     server.listen(port, "127.0.0.1", resolve);
   });

@@ -95,7 +95,8 @@ export function loadRunConfig(file: string, overrides: string[] = []): LoadedCon
   } catch (error) {
     throw new ConfigError(`config ${file} is not valid YAML: ${(error as Error).message}`);
   }
-  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`config ${file}: expected a mapping at the top`);
+  if (typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError(`config ${file}: expected a mapping at the top`);
   for (const assignment of overrides) applyOverride(raw as Record<string, unknown>, assignment);
   const config = parseRunConfig(raw, file);
   const baseDir = path.dirname(path.resolve(file));

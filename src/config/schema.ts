@@ -3,6 +3,7 @@
  * names (snake_case, `env_runners`, `num_env_runners`, ...) so settings carry over from Python.
  */
 import { z } from "zod";
+import { dqnConfigSchema } from "../algos/dqn/config.js";
 import { ppoConfigSchema } from "../algos/ppo/config.js";
 
 export const envConfigSchema = z
@@ -92,7 +93,7 @@ export const runConfigSchema = z
   .object({
     /** Experiment name: runs go to `<output>/<name>/<run-id>/`. */
     name: z.string().min(1).default("default"),
-    algo: z.enum(["PPO"]),
+    algo: z.enum(["PPO", "DQN"]),
     seed: z.number().int().min(0).default(0),
     output: z.string().default("experiments"),
     env: envConfigSchema,
@@ -100,6 +101,7 @@ export const runConfigSchema = z
     learner: learnerConfigSchema.prefault({}),
     model: modelConfigSchema.prefault({}),
     ppo: ppoConfigSchema.prefault({}),
+    dqn: dqnConfigSchema.prefault({}),
     stop: stopConfigSchema.prefault({}),
     checkpoint: checkpointConfigSchema.prefault({}),
     evaluation: evaluationConfigSchema.prefault({}),

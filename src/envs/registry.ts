@@ -7,6 +7,9 @@
 import { didYouMean } from "../utils/strings.js";
 import { CLASSIC_ENVS } from "./classic/index.js";
 import { describeValue } from "./spaces.js";
+
+export { parseKwargs } from "./kwargs.js";
+
 import type { Env, EnvSpec } from "./types.js";
 import { PassiveEnvChecker, TimeLimit } from "./wrappers.js";
 
@@ -103,33 +106,6 @@ export function makeEnv(id: string, kwargs: Record<string, unknown> = {}, option
   if (!options.disableEnvChecker) env = new PassiveEnvChecker(env);
   if (maxEpisodeSteps !== undefined) env = new TimeLimit(env, maxEpisodeSteps);
   return env;
-}
-
-/**
- * For factories: returns `defaults` overridden by `kwargs`, rejecting a key `defaults` lacks and a value
- * whose type differs from its default's (defaults of `undefined` accept anything), with messages naming
- * the owner, the key and the accepted keys.
- */
-export function parseKwargs<T extends Record<string, unknown>>(
-  owner: string,
-  kwargs: Record<string, unknown>,
-  defaults: T,
-): T {
-  const accepted = Object.keys(defaults);
-  for (const [key, value] of Object.entries(kwargs)) {
-    if (!Object.hasOwn(defaults, key)) {
-      const hint = didYouMean(key, accepted);
-      const list = accepted.length > 0 ? accepted.join(", ") : "none";
-      throw new TypeError(`${owner}: unknown kwarg "${key}"${hint}; accepted kwargs: ${list}`);
-    }
-    const expected = defaults[key];
-    if (expected !== undefined && value !== undefined && typeof value !== typeof expected) {
-      throw new TypeError(
-        `${owner}: kwarg "${key}" must be a ${typeof expected} (default ${describeValue(expected)}), got ${describeValue(value)}`,
-      );
-    }
-  }
-  return { ...defaults, ...kwargs };
 }
 
 for (const { id, create, maxEpisodeSteps, rewardThreshold } of CLASSIC_ENVS) {

@@ -182,6 +182,8 @@ export interface MakeVectorEnvOptions {
   kwargs?: Record<string, unknown>;
   /** Applied to each sub-env after `makeEnv`, first to last (Gymnasium's `make_vec(wrappers=...)`). */
   wrappers?: readonly ((env: Env) => Env)[];
+  /** Overrides the registered step limit. */
+  maxEpisodeSteps?: number;
 }
 
 /** `numEnvs` copies of the registered env `id` in a `SyncVectorEnv` (Gymnasium's `make_vec`, sync mode). */
@@ -193,7 +195,7 @@ export function makeVectorEnv(
   if (!Number.isInteger(numEnvs) || numEnvs < 1) {
     throw new RangeError(`makeVectorEnv("${id}"): numEnvs must be a positive integer, got ${numEnvs}`);
   }
-  const { kwargs = {}, wrappers = [] } = options;
-  const create = () => wrappers.reduce((env, wrap) => wrap(env), makeEnv(id, kwargs));
+  const { kwargs = {}, wrappers = [], maxEpisodeSteps } = options;
+  const create = () => wrappers.reduce((env, wrap) => wrap(env), makeEnv(id, kwargs, { maxEpisodeSteps }));
   return new SyncVectorEnv(Array.from({ length: numEnvs }, () => create));
 }

@@ -20,7 +20,8 @@ async function tryBackend(backend: (typeof BACKENDS)[number]): Promise<void> {
   // Importing a backend package registers it with tfjs; a non-literal specifier keeps the
   // optional native packages out of the type checker and the bundle.
   if (backend.pkg) await import(backend.pkg);
-  if (!(await tf.setBackend(backend.tfName))) throw new Error(`tf.setBackend("${backend.tfName}") returned false`);
+  if (!(await tf.setBackend(backend.tfName)))
+    throw new Error(`tf.setBackend("${backend.tfName}") returned false`);
   await tf.ready();
 }
 
@@ -43,7 +44,9 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
   }
   const backend = BACKENDS.find((b) => b.name === choice);
   if (!backend) {
-    throw new RangeError(`learner.backend: unknown backend "${choice}"; expected auto, ${BACKENDS.map((b) => b.name).join(", ")}`);
+    throw new RangeError(
+      `learner.backend: unknown backend "${choice}"; expected auto, ${BACKENDS.map((b) => b.name).join(", ")}`,
+    );
   }
   try {
     await tryBackend(backend);

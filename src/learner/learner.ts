@@ -71,7 +71,10 @@ export class Learner {
       const gradients = this.module.variables.map((x) => grads[x.name]);
       const norm = tf.sqrt(tf.addN(gradients.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
       // As torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
-      const scale = this.options.gradClip === null ? null : tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1);
+      const scale =
+        this.options.gradClip === null
+          ? null
+          : tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1);
       gradients.forEach((raw, i) => {
         const g = scale ? tf.mul(raw, scale) : raw;
         const m = tf.add(tf.mul(this.m[i], this.beta1), tf.mul(g, 1 - this.beta1));
@@ -79,7 +82,9 @@ export class Learner {
         this.m[i].assign(m);
         this.v[i].assign(v);
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bias2)), this.options.adamEpsilon);
-        this.module.variables[i].assign(tf.sub(this.module.variables[i], tf.mul(tf.div(m, denom), lr / bias1)));
+        this.module.variables[i].assign(
+          tf.sub(this.module.variables[i], tf.mul(tf.div(m, denom), lr / bias1)),
+        );
       });
       return norm;
     });

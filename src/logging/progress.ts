@@ -116,6 +116,11 @@ export class ProgressLogger {
     this.last = { step, envSteps, timeS: row.time_total_s };
   }
 
+  /** A status message for people (start, stop, checkpoints): stderr, so `--json` stdout stays machine-readable. */
+  note(message: string): void {
+    if (this.mode !== "quiet") process.stderr.write(`${message}\n`);
+  }
+
   /** A text summary (markdown) in TensorBoard, e.g. the resolved config once at the start. */
   logText(tag: string, text: string): void {
     this.events.addText(tag, text, this.last?.step ?? 0);

@@ -53,7 +53,10 @@ export class DiagGaussianDistribution {
   }
 
   sample(seed?: number): tf.Tensor2D {
-    return tf.add(this.mean, tf.mul(tf.randomNormal(this.mean.shape, 0, 1, "float32", seed), tf.exp(this.logStd)));
+    return tf.add(
+      this.mean,
+      tf.mul(tf.randomNormal(this.mean.shape, 0, 1, "float32", seed), tf.exp(this.logStd)),
+    );
   }
 
   mode(): tf.Tensor2D {

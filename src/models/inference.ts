@@ -4,7 +4,13 @@
  * than computing; these loops over typed arrays do the same arithmetic with no per-op cost.
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
-import { type DenseShape, networkLayout, type NetworkLayout, type PolicySpec, policyOutDim } from "./network.js";
+import {
+  type DenseShape,
+  type NetworkLayout,
+  networkLayout,
+  type PolicySpec,
+  policyOutDim,
+} from "./network.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -64,7 +70,9 @@ export class PolicyInference {
 
   setWeights(flat: Float32Array): void {
     if (flat.length !== this.layout.size) {
-      throw new RangeError(`flat weights: expected ${this.layout.size} float32s for this network, got ${flat.length}`);
+      throw new RangeError(
+        `flat weights: expected ${this.layout.size} float32s for this network, got ${flat.length}`,
+      );
     }
     this.weights.set(flat);
   }
@@ -190,7 +198,7 @@ function denseForward(
     if (!activate) continue;
     for (let o = 0; o < outDim; o++) {
       const v = output[o0 + o];
-      output[o0 + o] = relu ? (v > 0 ? v : 0) : Math.tanh(v);
+      output[o0 + o] = relu ? Math.max(v, 0) : Math.tanh(v);
     }
   }
 }

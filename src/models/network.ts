@@ -11,8 +11,8 @@
  *   5. Box actions only: the state-independent log standard deviation `[actionDim]`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Box, Discrete, type Space } from "../envs/spaces.js";
 import type { ModelConfig } from "../config/schema.js";
+import { Box, Discrete, type Space, type SpaceJSON } from "../envs/spaces.js";
 import { createRng, normal, type Rng } from "../utils/rng.js";
 import { CategoricalDistribution, DiagGaussianDistribution } from "./distributions.js";
 
@@ -20,6 +20,9 @@ export type ActionHead = { kind: "categorical"; n: number } | { kind: "gaussian"
 
 /** Everything needed to rebuild the network from plain data (in a worker thread, say). */
 export interface PolicySpec {
+  /** The env's spaces, so an exported policy can say what its input and output mean. */
+  observationSpace: SpaceJSON;
+  actionSpace: SpaceJSON;
   obsDim: number;
   action: ActionHead;
   hiddens: number[];
@@ -48,13 +51,16 @@ export interface NetworkLayout {
 export function policySpecFor(observationSpace: Space, actionSpace: Space, model: ModelConfig): PolicySpec {
   let action: ActionHead;
   if (actionSpace instanceof Discrete) action = { kind: "categorical", n: actionSpace.n };
-  else if (actionSpace instanceof Box && !actionSpace.isInteger) action = { kind: "gaussian", dim: actionSpace.size };
+  else if (actionSpace instanceof Box && !actionSpace.isInteger)
+    action = { kind: "gaussian", dim: actionSpace.size };
   else {
     throw new TypeError(
       `action space ${actionSpace}: the MLP policy supports Discrete and float Box action spaces`,
     );
   }
   return {
+    observationSpace: observationSpace.toJSON(),
+    actionSpace: actionSpace.toJSON(),
     obsDim: observationSpace.flatDim,
     action,
     hiddens: [...model.hiddens],
@@ -168,8 +174,16 @@ export class ActorCritic {
     const policyHead = dense("pi_out", policyOutDim(spec.action), "linear");
     const value = spec.vfShareLayers ? { layers: [], out: policy.out } : trunk("vf");
     const valueHead = dense("vf_out", 1, "linear");
-    this.actor = tf.model({ inputs: obs, outputs: policyHead.apply(policy.out) as tf.SymbolicTensor, name: "actor" });
-    this.critic = tf.model({ inputs: obs, outputs: valueHead.apply(value.out) as tf.SymbolicTensor, name: "critic" });
+    this.actor = tf.model({
+      inputs: obs,
+      outputs: policyHead.apply(policy.out) as tf.SymbolicTensor,
+      name: "actor",
+    });
+    this.critic = tf.model({
+      inputs: obs,
+      outputs: valueHead.apply(value.out) as tf.SymbolicTensor,
+      name: "critic",
+    });
 
     this.policyTrunk = policy.layers.map(denseVariables);
     this.policyHead = denseVariables(policyHead);
@@ -192,7 +206,12 @@ export class ActorCritic {
     // tfjs fuses relu into the matmul kernel but not tanh, which stays a separate op.
     const hiddenLayer = (x: tf.Tensor2D, d: DenseVariables): tf.Tensor2D =>
       this.spec.activation === "relu"
-        ? (tf.fused.matMul({ a: x, b: d.kernel as tf.Tensor2D, bias: d.bias, activation: "relu" }) as tf.Tensor2D)
+        ? (tf.fused.matMul({
+            a: x,
+            b: d.kernel as tf.Tensor2D,
+            bias: d.bias,
+            activation: "relu",
+          }) as tf.Tensor2D)
         : tf.tanh(linear(x, d));
     const policyHidden = this.policyTrunk.reduce(hiddenLayer, obs);
     const valueHidden = this.spec.vfShareLayers ? policyHidden : this.valueTrunk.reduce(hiddenLayer, obs);
@@ -204,7 +223,8 @@ export class ActorCritic {
 
   distribution(policyOut: tf.Tensor2D): CategoricalDistribution | DiagGaussianDistribution {
     return this.logStd
-      ? new DiagGaussianDistribution(policyOut, this.logStd as tf.Tensor1D) : new CategoricalDistribution(policyOut);
+      ? new DiagGaussianDistribution(policyOut, this.logStd as tf.Tensor1D)
+      : new CategoricalDistribution(policyOut);
   }
 
   getFlatWeights(): Float32Array {
@@ -220,7 +240,9 @@ export class ActorCritic {
 
   setFlatWeights(flat: Float32Array): void {
     if (flat.length !== this.layout.size) {
-      throw new RangeError(`flat weights: expected ${this.layout.size} float32s for this network, got ${flat.length}`);
+      throw new RangeError(
+        `flat weights: expected ${this.layout.size} float32s for this network, got ${flat.length}`,
+      );
     }
     let offset = 0;
     tf.tidy(() => {

@@ -46,7 +46,9 @@ export class PolicyFormatError extends Error {
 }
 
 function isNumberArray(x: unknown, length: number): x is number[] {
-  return Array.isArray(x) && x.length === length && x.every((v) => typeof v === "number" && Number.isFinite(v));
+  return (
+    Array.isArray(x) && x.length === length && x.every((v) => typeof v === "number" && Number.isFinite(v))
+  );
 }
 
 function isPositiveInteger(x: unknown): x is number {
@@ -64,7 +66,8 @@ export function parsePolicyMetadata(
   const fail = (field: string, expected: string, got: unknown): never => {
     throw new PolicyFormatError(`${source}: "${field}" must be ${expected}, got ${describeValue(got)}`);
   };
-  if (json === null || typeof json !== "object" || Array.isArray(json)) fail("(top level)", "an object", json);
+  if (json === null || typeof json !== "object" || Array.isArray(json))
+    fail("(top level)", "an object", json);
   const m = json as Record<string, unknown>;
   if (m.format !== POLICY_FORMAT) fail("format", `"${POLICY_FORMAT}"`, m.format);
   if (m.version !== POLICY_FORMAT_VERSION) fail("version", `${POLICY_FORMAT_VERSION}`, m.version);
@@ -103,7 +106,8 @@ export function parsePolicyMetadata(
       fail("observationNormalization", "null or {mean, var, epsilon, clip}", norm);
     }
     const dim = observationSpace.flatDim;
-    if (!isNumberArray(norm?.mean, dim)) fail("observationNormalization.mean", `${dim} finite numbers`, norm?.mean);
+    if (!isNumberArray(norm?.mean, dim))
+      fail("observationNormalization.mean", `${dim} finite numbers`, norm?.mean);
     if (!isNumberArray(norm?.var, dim) || norm.var.some((v) => v < 0)) {
       fail("observationNormalization.var", `${dim} finite numbers >= 0`, norm?.var);
     }
@@ -170,7 +174,9 @@ export class GreedyPolicy {
       );
     }
     const input = this.normalize(obs);
-    const output = tf.tidy(() => (this.model.predict(tf.tensor2d(input, [1, this.obsDim])) as tf.Tensor).dataSync());
+    const output = tf.tidy(() =>
+      (this.model.predict(tf.tensor2d(input, [1, this.obsDim])) as tf.Tensor).dataSync(),
+    );
     const head = this.metadata.actionHead;
     if (head.kind === "gaussian") {
       const box = this.actionSpace as Box;
@@ -221,7 +227,8 @@ export function urlPolicyLoader(folder: string): PolicyLoader {
     model: () => tf.loadLayersModel(new URL(POLICY_FILES.model, url).href),
     metadata: async () => {
       const response = await fetch(new URL(POLICY_FILES.metadata, url));
-      if (!response.ok) throw new Error(`GET ${response.url}: HTTP ${response.status} ${response.statusText}`);
+      if (!response.ok)
+        throw new Error(`GET ${response.url}: HTTP ${response.status} ${response.statusText}`);
       return response.json();
     },
   };
@@ -233,15 +240,39 @@ export async function loadPolicy(urlOrLoader: string | PolicyLoader): Promise<Gr
   const folder = loader.name.endsWith("/") ? loader.name : `${loader.name}/`;
   const [model, metadata] = await Promise.allSettled([loader.model(), loader.metadata()]);
   if (model.status === "rejected") {
-    throw new PolicyFormatError(`${folder}${POLICY_FILES.model}: cannot load the network: ${model.reason?.message}`);
+    throw new PolicyFormatError(
+      `${folder}${POLICY_FILES.model}: cannot load the network: ${model.reason?.message}`,
+    );
   }
   try {
     if (metadata.status === "rejected") {
-      throw new PolicyFormatError(`${folder}${POLICY_FILES.metadata}: cannot read it: ${metadata.reason?.message}`);
+      throw new PolicyFormatError(
+        `${folder}${POLICY_FILES.metadata}: cannot read it: ${metadata.reason?.message}`,
+      );
     }
     return new GreedyPolicy(model.value, metadata.value, `${folder}${POLICY_FILES.metadata}`);
   } catch (error) {
     model.value.dispose();
     throw error;
   }
+}
+
+/** The `policy.json` of a network trained on `envId` whose spaces and head a `PolicySpec`-like object gives. */
+export function policyMetadataFor(
+  algo: string,
+  envId: string,
+  spaces: { observationSpace: SpaceJSON; actionSpace: SpaceJSON },
+  actionHead: PolicyActionHead,
+  observationNormalization: ObservationNormalization | null = null,
+): PolicyMetadata {
+  return {
+    format: POLICY_FORMAT,
+    version: POLICY_FORMAT_VERSION,
+    algo,
+    envId,
+    observationSpace: spaces.observationSpace,
+    actionSpace: spaces.actionSpace,
+    actionHead,
+    observationNormalization,
+  };
 }

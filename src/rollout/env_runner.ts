@@ -4,9 +4,9 @@
  * same class runs in the main thread or inside a worker thread.
  */
 import type { EnvConfig, ModelConfig, RunConfig } from "../config/schema.js";
+import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
 import type { VectorEnv } from "../envs/types.js";
-import { makeVectorEnv } from "../envs/vector.js";
 import { type ActOutputs, PolicyInference } from "../models/inference.js";
 import { type PolicySpec, policySpecFor } from "../models/network.js";
 import { allocateFragment, type Fragment } from "./fragment.js";
@@ -34,12 +34,9 @@ export interface EnvRunnerOptions {
 /** Evaluation envs are seeded far from the training envs, so no episode repeats a training one. */
 const EVALUATION_SEED_OFFSET = 1_000_003;
 
-/** The env factory the config describes: built-in (registered) envs in a SyncVectorEnv. */
+/** The env factory the config describes: built-in envs in a SyncVectorEnv, or Gymnasium envs over ZeroMQ. */
 export function vectorEnvFactory(env: EnvConfig): VectorEnvFactory {
-  if (env.backend !== "builtin") {
-    throw new Error(`env.backend "${env.backend}": the env runner only makes builtin envs so far`);
-  }
-  return (numEnvs) => makeVectorEnv(env.id, numEnvs, { kwargs: env.kwargs });
+  return (numEnvs) => makeVectorEnvFrom(env, numEnvs);
 }
 
 export class EnvRunner {
@@ -69,7 +66,8 @@ export class EnvRunner {
     const space = env.singleActionSpace;
     this.actionBox = space instanceof Box && options.clipActions ? space : null;
     const n = env.numEnvs;
-    this.envActions = this.spec.action.kind === "categorical" ? new Int32Array(n) : new Float32Array(n * env.actionDim);
+    this.envActions =
+      this.spec.action.kind === "categorical" ? new Int32Array(n) : new Float32Array(n * env.actionDim);
     this.obs = new Float32Array(n * env.obsDim);
     this.finalValues = new Float32Array(n);
     this.episodeReturns = new Float64Array(n);
@@ -134,7 +132,8 @@ export class EnvRunner {
         // One batched pass over all final observations; only the truncated rows are read.
         this.policy.values(result.finalObservations, n, this.finalValues);
         for (let i = 0; i < n; i++) {
-          if (result.truncated[i] && !result.terminated[i]) fragment.bootstrapValues[rows + i] = this.finalValues[i];
+          if (result.truncated[i] && !result.terminated[i])
+            fragment.bootstrapValues[rows + i] = this.finalValues[i];
         }
       }
       this.recordEpisodes(result.rewards, result.terminated, result.truncated, result.infos);
@@ -164,7 +163,10 @@ export class EnvRunner {
     const env = this.evaluationEnv ?? (await this.makeEnv(this.env.numEnvs));
     this.evaluationEnv = env;
     const n = env.numEnvs;
-    const quota = Array.from({ length: n }, (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0));
+    const quota = Array.from(
+      { length: n },
+      (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0),
+    );
     const episodeReturns = new Float64Array(n);
     const episodeLengths = new Int32Array(n);
     const result: EpisodeMetrics = { returns: [], lengths: [] };
@@ -174,7 +176,10 @@ export class EnvRunner {
       values: new Float32Array(n),
     };
     const obs = new Float32Array(n * env.obsDim);
-    obs.set((await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n })).observations);
+    obs.set(
+      (await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n }))
+        .observations,
+    );
     while (result.returns.length < numEpisodes) {
       this.evaluationPolicy.act(obs, n, true, out);
       const step = await env.step(this.toEnvActions(out.actions));

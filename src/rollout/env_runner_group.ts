@@ -11,6 +11,8 @@ import type { Fragment } from "./fragment.js";
 export interface EnvRunnerGroup {
   /** The policy network the runners run (from the env's spaces and the model config). */
   readonly policySpec: PolicySpec;
+  /** Workers replaced after a failure, over the group's life (`fault/num_worker_restarts`). */
+  readonly numWorkerRestarts: number;
   /** One iteration's fragments, one per runner. */
   sample(): Promise<Fragment[]>;
   setWeights(flat: Float32Array, version: number): Promise<void>;
@@ -34,6 +36,8 @@ export function fragmentLength(config: RunConfig): number {
 
 export class LocalEnvRunnerGroup implements EnvRunnerGroup {
   readonly policySpec: PolicySpec;
+  /** A local runner has no thread to restart: an env error ends the run. */
+  readonly numWorkerRestarts = 0;
 
   private constructor(
     private readonly runner: EnvRunner,

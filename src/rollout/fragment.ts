@@ -42,7 +42,8 @@ function shared<T>(Ctor: new (buffer: SharedArrayBuffer) => T, bytesPerElement: 
 export function allocateFragment(spec: FragmentSpec): Fragment {
   const { numSteps, numEnvs, obsDim, actionDim } = spec;
   for (const [name, value] of Object.entries(spec)) {
-    if (!Number.isInteger(value) || value < 1) throw new RangeError(`fragment spec: ${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`fragment spec: ${name} must be a positive integer, got ${value}`);
   }
   const rows = numSteps * numEnvs;
   return {

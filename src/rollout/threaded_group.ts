@@ -22,7 +22,7 @@ import { networkLayout, type PolicySpec } from "../models/network.js";
 import { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
 import type { EpisodeMetrics } from "./env_runner.js";
-import { type EnvRunnerGroup, fragmentLength } from "./env_runner_group.js";
+import { type EnvRunnerGroup, fragmentLength, LocalEnvRunnerGroup } from "./env_runner_group.js";
 import type { Fragment } from "./fragment.js";
 import {
   type EnvRunnerWorkerApi,
@@ -95,7 +95,8 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
   private stopped = false;
   private asyncRunning = false;
   private asyncLoops: Promise<void>[] = [];
-  private asyncError: Error | undefined;
+  /** Set when a runner failed and could not be replaced; the group is stopped then. */
+  private fatalError: Error | undefined;
   private queue: Fragment[] = [];
   private queueWaiters: (() => void)[] = [];
   private readonly maxQueuedFragments: number;
@@ -171,8 +172,9 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
   async setWeights(flat: Float32Array, version: number): Promise<void> {
     const storeVersion = this.store.put(WEIGHTS_ENTRY, flat);
     const offset = version - storeVersion;
-    if (this.versionOffsets.at(-1)?.offset !== offset)
+    if (this.versionOffsets.at(-1)?.offset !== offset) {
       this.versionOffsets.push({ fromStoreVersion: storeVersion, offset });
+    }
     this.storeVersion = storeVersion;
     this.weightsVersion = version;
   }
@@ -183,11 +185,12 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
    * the replacements sample again.
    */
   async sample(): Promise<Fragment[]> {
-    if (this.asyncRunning)
+    if (this.asyncRunning) {
       throw new Error("sample() while async sampling runs: call stopAsync() first, or drain()");
+    }
     const request = {
       numSteps: this.numSteps,
-      minVersion: this.weightsVersion,
+      minVersion: this.storeVersion,
       waitTimeoutMs: this.timeoutMs,
     };
     for (;;) {
@@ -209,7 +212,6 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
     if (this.stopped) throw new Error("startAsync() on a stopped env runner group");
     if (this.asyncRunning) return;
     this.asyncRunning = true;
-    this.asyncError = undefined;
     this.asyncLoops = this.runners.map((runner) => this.sampleContinuously(runner.index));
   }
 
@@ -219,7 +221,7 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
    */
   async drain(minFragments = 0): Promise<Fragment[]> {
     while (this.queue.length < minFragments && this.asyncRunning) await this.queueChanged();
-    if (this.asyncError) throw this.asyncError;
+    if (this.fatalError) throw this.fatalError;
     if (this.queue.length < minFragments) {
       throw new Error(`drain(${minFragments}): async sampling is not running (startAsync() first)`);
     }
@@ -271,6 +273,13 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
 
   /** Closes every runner's envs and ends every thread; nothing of the group keeps the process alive. */
   async stop(): Promise<void> {
+    await this.shutDown();
+    await Promise.all(this.asyncLoops);
+    await Promise.all(this.runners.map((runner) => runner.replacement?.catch(() => {})));
+  }
+
+  /** Marks the group stopped and ends every thread, after letting each runner close its envs. */
+  private async shutDown(): Promise<void> {
     this.stopped = true;
     this.asyncRunning = false;
     this.notifyQueue();
@@ -280,8 +289,6 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
         await runner.thread.terminate();
       }),
     );
-    await Promise.all(this.asyncLoops);
-    await Promise.all(this.runners.map((runner) => runner.replacement?.catch(() => {})));
   }
 
   private async sampleContinuously(index: number): Promise<void> {
@@ -297,13 +304,8 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
         this.notifyQueue();
       } catch (error) {
         if (!this.asyncRunning) return;
-        try {
-          await this.replace(runner, error);
-        } catch (fatal) {
-          this.asyncError = fatal as Error;
-          this.asyncRunning = false;
-          this.notifyQueue();
-        }
+        // Fails only once the group is stopped, by stop() or by a failure drain() then reports.
+        await this.replace(runner, error).catch(() => {});
       }
     }
   }
@@ -341,29 +343,31 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
 
   private async startReplacement(failed: RunnerThread, reason: unknown): Promise<void> {
     await failed.thread.terminate();
-    if (this.stopped) throw new Error(`rollout worker ${failed.index}: the group was stopped`);
     const { restart_failed_env_runners, max_num_env_runner_restarts } = this.config.env_runners;
-    if (!restart_failed_env_runners) {
-      throw new Error(
-        `rollout worker ${failed.index} failed (env_runners.restart_failed_env_runners is off): ${message(reason)}`,
-        { cause: reason },
-      );
+    if (!this.stopped && (!restart_failed_env_runners || this.numRestarts >= max_num_env_runner_restarts)) {
+      const rule = restart_failed_env_runners
+        ? `after env_runners.max_num_env_runner_restarts (${max_num_env_runner_restarts}) restarts`
+        : "(env_runners.restart_failed_env_runners is off)";
+      this.fatalError = new Error(`rollout worker ${failed.index} failed ${rule}: ${message(reason)}`, {
+        cause: reason,
+      });
+      // A group that cannot go on ends its other threads too, so the error leaves none behind.
+      await this.shutDown();
     }
-    if (this.numRestarts >= max_num_env_runner_restarts) {
-      throw new Error(
-        `rollout worker ${failed.index} failed after env_runners.max_num_env_runner_restarts ` +
-          `(${max_num_env_runner_restarts}) restarts: ${message(reason)}`,
-        { cause: reason },
-      );
-    }
+    if (this.stopped) throw this.stoppedError(failed.index);
     this.numRestarts++;
     const { runner } = await startRunner(this.config, failed.index, failed.generation + 1);
     if (this.stopped) {
       await runner.thread.terminate();
-      throw new Error(`rollout worker ${failed.index}: the group was stopped`);
+      throw this.stoppedError(failed.index);
     }
     await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
     this.runners[failed.index] = runner;
+  }
+
+  /** What a call on a stopped group fails with: the failure that stopped it, if one did. */
+  private stoppedError(index: number): Error {
+    return this.fatalError ?? new Error(`rollout worker ${index}: the env runner group was stopped`);
   }
 
   private queueChanged(): Promise<void> {
@@ -410,4 +414,13 @@ async function startRunner(
     await thread.terminate();
     throw error;
   }
+}
+
+/** The group `env_runners.num_env_runners` asks for: the main thread for 0, worker threads otherwise. */
+export async function createEnvRunnerGroup(
+  config: RunConfig,
+  options: ThreadedEnvRunnerGroupOptions = {},
+): Promise<EnvRunnerGroup> {
+  if (config.env_runners.num_env_runners === 0) return LocalEnvRunnerGroup.create(config);
+  return ThreadedEnvRunnerGroup.create(config, options);
 }

@@ -4,27 +4,12 @@
  * object store; fragments go back as typed arrays over `SharedArrayBuffer`s, so what crosses the
  * thread boundary is a small descriptor, not the data.
  */
-import { isAbsolute } from "node:path";
-import { pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import { expose } from "comlink";
 import { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
 import { EnvRunner } from "./env_runner.js";
 import { type EnvRunnerWorkerApi, type EnvRunnerWorkerData, WEIGHTS_ENTRY } from "./worker_protocol.js";
-
-/** `env.module` is an absolute path (resolved against the config file) or a package name. */
-async function importEnvModule(module: string | undefined): Promise<void> {
-  if (module === undefined) return;
-  const specifier = isAbsolute(module) ? pathToFileURL(module).href : module;
-  try {
-    await import(specifier);
-  } catch (cause) {
-    throw new Error(`env.module "${module}" failed to load in the rollout worker: ${String(cause)}`, {
-      cause,
-    });
-  }
-}
 
 const { config, index } = workerData as EnvRunnerWorkerData;
 let runner: EnvRunner | undefined;
@@ -49,7 +34,7 @@ function refreshWeights(): void {
 
 const api: EnvRunnerWorkerApi = {
   async start() {
-    await importEnvModule(config.env.module);
+    // The env factory imports `env.module` (the user's custom envs) in this thread before making envs.
     runner = await EnvRunner.fromConfig(config, index);
     return runner.spec;
   },
@@ -61,8 +46,9 @@ const api: EnvRunnerWorkerApi = {
 
   async sample({ numSteps, minVersion, waitTimeoutMs }) {
     if (minVersion > 0) {
-      if (!store)
+      if (!store) {
         throw new Error(`rollout worker ${index}: weights version ${minVersion} asked before useStore()`);
+      }
       await store.waitForVersion(WEIGHTS_ENTRY, minVersion, waitTimeoutMs);
     }
     refreshWeights();
@@ -84,6 +70,7 @@ const api: EnvRunnerWorkerApi = {
   },
 };
 
-if (!parentPort)
+if (!parentPort) {
   throw new Error("src/rollout/worker.ts is a worker-thread entry; start it with ThreadedEnvRunnerGroup");
+}
 expose(api, nodeEndpoint(parentPort));

@@ -1,7 +1,8 @@
 /**
  * Checkpoints: a folder `checkpoint_<iteration>/` holding
- *   - `model/model.json` + `model/weights.bin`: the policy network in the tfjs layers format
- *     (`tf.loadLayersModel` reads it, in Node or in a browser);
+ *   - `model/`: the greedy policy as an exported policy folder — `model.json` + `weights.bin` in the tfjs
+ *     layers format (`tf.loadLayersModel` reads it, in Node or in a browser) and `policy.json`
+ *     (src/models/policy.ts); `rlts export` copies it, the browser demo loads it;
  *   - `state.json` + `arrays.bin`: the algorithm's whole state (weights, optimizer moments, counters, RNG
  *     states), typed arrays stored as raw little-endian bytes in `arrays.bin`;
  *   - `config.yaml`: the resolved run config.
@@ -15,6 +16,7 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
 import type { RunConfig } from "../config/schema.js";
+import { POLICY_FILES, type PolicyMetadata } from "../models/policy.js";
 
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -105,7 +107,9 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   await mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+      const weightData = artifacts.weightData
+        ? tf.io.CompositeArrayBuffer.join(artifacts.weightData)
+        : new ArrayBuffer(0);
       const modelJson = {
         format: "layers-model",
         generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
@@ -139,8 +143,8 @@ export interface CheckpointContents {
   iteration: number;
   config: RunConfig;
   state: unknown;
-  /** The policy network to save in the tfjs layers format. */
-  policyModel?: tf.LayersModel;
+  /** The greedy policy, saved as an exported policy folder (`model/`: tfjs layers format + policy.json). */
+  policy?: { model: tf.LayersModel; metadata: PolicyMetadata };
 }
 
 /** Writes a checkpoint folder atomically (temp folder + rename) and returns its path. */
@@ -162,7 +166,14 @@ export async function writeCheckpoint(runDir: string, contents: CheckpointConten
   };
   writeFileDurably(path.join(tempDir, "state.json"), JSON.stringify(meta));
   writeFileDurably(path.join(tempDir, "config.yaml"), YAML.stringify(contents.config));
-  if (contents.policyModel) await saveLayersModel(contents.policyModel, path.join(tempDir, "model"));
+  if (contents.policy) {
+    const modelDir = path.join(tempDir, "model");
+    await saveLayersModel(contents.policy.model, modelDir);
+    writeFileDurably(
+      path.join(modelDir, POLICY_FILES.metadata),
+      JSON.stringify(contents.policy.metadata, null, 2),
+    );
+  }
   await rm(finalDir, { recursive: true, force: true });
   await rename(tempDir, finalDir);
   return finalDir;
@@ -181,7 +192,8 @@ export async function resolveCheckpointDir(target: string): Promise<string> {
   const info = await stat(target).catch(() => {
     throw new CheckpointError(`checkpoint not found: ${target}`);
   });
-  if (!info.isDirectory()) throw new CheckpointError(`${target} is not a folder (expected a run folder or a checkpoint folder)`);
+  if (!info.isDirectory())
+    throw new CheckpointError(`${target} is not a folder (expected a run folder or a checkpoint folder)`);
   if (await stat(path.join(target, "state.json")).catch(() => null)) return target;
   const checkpoints = (await readdir(target)).filter((n) => /^checkpoint_\d+$/.test(n)).sort();
   if (checkpoints.length === 0) throw new CheckpointError(`no checkpoint_* folder in ${target}`);

@@ -14,7 +14,12 @@ function timestamp(date: Date): string {
 /** Creates `<output>/<name>/<algo>_<env>_<time>_seed<seed>[_k]/` (RLlib-like run names) and returns it. */
 export async function createRunDir(config: RunConfig, cwd = process.cwd()): Promise<string> {
   const env = config.env.id.replace(/[^A-Za-z0-9._-]+/g, "_");
-  const base = path.resolve(cwd, config.output, config.name, `${config.algo}_${env}_${timestamp(new Date())}_seed${config.seed}`);
+  const base = path.resolve(
+    cwd,
+    config.output,
+    config.name,
+    `${config.algo}_${env}_${timestamp(new Date())}_seed${config.seed}`,
+  );
   let dir = base;
   for (let k = 1; existsSync(dir); k++) dir = `${base}_${k}`;
   await mkdir(dir, { recursive: true });

@@ -13,6 +13,9 @@ export function stopCriteria(stop: RunConfig["stop"]): StopCriterion[] {
 }
 
 /** The first criterion that `metrics` meets (each metric reaching its target from below), if any. */
-export function reachedStop(criteria: StopCriterion[], metrics: Record<string, number>): StopCriterion | undefined {
+export function reachedStop(
+  criteria: StopCriterion[],
+  metrics: Record<string, number>,
+): StopCriterion | undefined {
   return criteria.find(({ metric, target }) => Number.isFinite(metrics[metric]) && metrics[metric] >= target);
 }

@@ -8,9 +8,8 @@ import path from "node:path";
 import YAML from "yaml";
 import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
 import { createAlgorithm } from "../algos/index.js";
-import { parseRunConfig, resolveModulePath } from "../config/load.js";
+import { applyOverride, ConfigError, parseRunConfig } from "../config/load.js";
 import type { RunConfig } from "../config/schema.js";
-import { selectBackend } from "../learner/backend.js";
 import { ProgressLogger, type ProgressMode } from "../logging/progress.js";
 import { pruneCheckpoints, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { createRunDir } from "./run_dir.js";
@@ -19,6 +18,8 @@ import { reachedStop, stopCriteria } from "./stop.js";
 export interface TrainOptions {
   /** Continue from a run folder or checkpoint folder: same counters, schedules, RNG and weights. */
   resume?: string;
+  /** With `resume`: `key.path=value` changes to the saved config (a later stop condition, say). */
+  overrides?: string[];
   mode?: ProgressMode;
   /** Where `output` is resolved from (default: the process's cwd). */
   cwd?: string;
@@ -36,33 +37,43 @@ export interface TrainSummary {
   checkpoint?: string;
 }
 
-export async function train(config: RunConfig, options: TrainOptions = {}): Promise<TrainSummary> {
+/** Trains `config`, or with `options.resume` the saved config of that run (plus `options.overrides`). */
+export async function train(
+  config: RunConfig | undefined,
+  options: TrainOptions = {},
+): Promise<TrainSummary> {
   const resumed = options.resume ? await readCheckpoint(options.resume) : undefined;
-  if (resumed) config = resolveModulePath(parseRunConfig(resumed.config, `${resumed.dir}/config.yaml`), resumed.dir);
-  const backend = await selectBackend(config.learner.backend);
+  if (resumed) {
+    const saved = resumed.config as Record<string, unknown>;
+    for (const assignment of options.overrides ?? []) applyOverride(saved, assignment);
+    config = parseRunConfig(saved, `${resumed.dir}/config.yaml`);
+  }
+  if (!config) throw new ConfigError("train: give a config or a run to resume");
   const runDir = resumed ? path.dirname(resumed.dir) : await createRunDir(config, options.cwd);
   await writeFile(path.join(runDir, "config.yaml"), YAML.stringify(config));
   const criteria = stopCriteria(config.stop);
   const logger = new ProgressLogger({ runDir, mode: options.mode ?? "line", stop: criteria });
-  logger.note(`rlts: ${config.algo} on ${config.env.id}, tfjs backend ${backend}, run folder ${runDir}`);
-  logger.logText("config", `\`\`\`yaml\n${YAML.stringify(config)}\`\`\``);
 
   let algorithm: Algorithm | undefined;
   let iteration = resumed?.iteration ?? 0;
   let metrics: Record<string, number> = {};
   let checkpoint: string | undefined;
-  const saveCheckpoint = async () => {
+  const saveCheckpoint = async (algorithm: Algorithm) => {
     checkpoint = await writeCheckpoint(runDir, {
       algo: config.algo,
       iteration,
       config,
-      state: { timeTotalS: metrics.time_total_s ?? 0, algorithm: await algorithm!.getState() },
-      policyModel: algorithm!.policyModel,
+      state: { timeTotalS: metrics.time_total_s ?? 0, algorithm: await algorithm.getState() },
+      policy: { model: algorithm.policyModel, metadata: algorithm.policyMetadata() },
     });
     await pruneCheckpoints(runDir, config.checkpoint.keep);
   };
   try {
     algorithm = await createAlgorithm(config);
+    logger.note(
+      `rlts: ${config.algo} on ${config.env.id}, tfjs backend ${algorithm.backend}, run folder ${runDir}`,
+    );
+    logger.logText("config", `backend: ${algorithm.backend}\n\n\`\`\`yaml\n${YAML.stringify(config)}\`\`\``);
     const resumedState = resumed?.state as { timeTotalS: number; algorithm: AlgorithmState } | undefined;
     if (resumedState) await algorithm.setState(resumedState.algorithm);
     const elapsedBefore = resumedState?.timeTotalS ?? 0;
@@ -81,10 +92,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       if (reached) stoppedBy = `${reached.metric} >= ${reached.target}`;
       else if (options.signal?.aborted) stoppedBy = "interrupted";
       const periodic = config.checkpoint.frequency > 0 && iteration % config.checkpoint.frequency === 0;
-      if (periodic || (stoppedBy && (config.checkpoint.at_end || stoppedBy === "interrupted"))) await saveCheckpoint();
+      if (periodic || (stoppedBy && (config.checkpoint.at_end || stoppedBy === "interrupted")))
+        await saveCheckpoint(algorithm);
     }
-    logger.note(`rlts: stopped after ${iteration} iterations (${stoppedBy}); ${checkpoint ? `checkpoint ${checkpoint}` : "no checkpoint"}`);
-    return { runDir, backend, iterations: iteration, metrics, stoppedBy, checkpoint };
+    logger.note(
+      `rlts: stopped after ${iteration} iterations (${stoppedBy}); ${checkpoint ? `checkpoint ${checkpoint}` : "no checkpoint"}`,
+    );
+    return { runDir, backend: algorithm.backend, iterations: iteration, metrics, stoppedBy, checkpoint };
   } finally {
     await algorithm?.stop();
     logger.close();

@@ -23,7 +23,8 @@ export function closestMatches(word: string, candidates: Iterable<string>, limit
     .map((candidate) => ({ candidate, distance: editDistance(lower, candidate.toLowerCase()) }))
     .filter(
       ({ candidate, distance }) =>
-        distance <= maxDistance || candidate.toLowerCase().startsWith(lower.slice(0, Math.max(3, lower.length - 2))),
+        distance <= maxDistance ||
+        candidate.toLowerCase().startsWith(lower.slice(0, Math.max(3, lower.length - 2))),
     )
     .sort((x, y) => x.distance - y.distance)
     .slice(0, limit)

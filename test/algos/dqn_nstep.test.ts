@@ -84,7 +84,11 @@ describe("NStepAccumulator", () => {
   it("n_step 1 is the plain one-step transition", () => {
     const acc = new NStepAccumulator({ numEnvs: 2, obsDim: 1, nStep: 1, gamma: 0.9 });
     const out = rows(
-      acc.add(Float32Array.from([1, 2]), Int32Array.from([3, 4]), stepResult({ next: [5, 7], rewards: [0.5, 2], terminated: [0, 1], final: [0, 6] })),
+      acc.add(
+        Float32Array.from([1, 2]),
+        Int32Array.from([3, 4]),
+        stepResult({ next: [5, 7], rewards: [0.5, 2], terminated: [0, 1], final: [0, 6] }),
+      ),
     );
     expect(out).toEqual([
       { obs: 1, action: 3, reward: 0.5, discount: expect.closeTo(0.9, 6), nextObs: 5, terminated: 0 },
@@ -99,14 +103,21 @@ describe("NStepAccumulator", () => {
     const rng = createRng(5);
     const acc = new NStepAccumulator({ numEnvs, obsDim: 1, nStep, gamma });
     // Each env's episodes as lists of (obs, reward) plus how they ended; observations are unique ids.
-    type Episode = { obs: number[]; rewards: number[]; end: "terminated" | "truncated" | "open"; final: number };
+    type Episode = {
+      obs: number[];
+      rewards: number[];
+      end: "terminated" | "truncated" | "open";
+      final: number;
+    };
     const episodes: Episode[][] = Array.from({ length: numEnvs }, () => []);
     let nextId = 0;
     const current = Array.from({ length: numEnvs }, () => {
       const ep: Episode = { obs: [nextId++], rewards: [], end: "open", final: Number.NaN };
       return ep;
     });
-    current.forEach((ep, env) => episodes[env].push(ep));
+    current.forEach((ep, env) => {
+      episodes[env].push(ep);
+    });
     const emitted: Row[] = [];
     for (let t = 0; t < 300; t++) {
       const obs = Float32Array.from(current.map((ep) => ep.obs[ep.obs.length - 1]));
@@ -150,7 +161,10 @@ describe("NStepAccumulator", () => {
           obs: ep.obs[t],
           action: 0,
           reward: expect.closeTo(reward, 4) as unknown as number,
-          discount: expect.closeTo(endsEpisode && ep.end === "terminated" ? 0 : gamma ** k, 6) as unknown as number,
+          discount: expect.closeTo(
+            endsEpisode && ep.end === "terminated" ? 0 : gamma ** k,
+            6,
+          ) as unknown as number,
           nextObs: endsEpisode ? ep.final : ep.obs[t + k],
           terminated: endsEpisode && ep.end === "terminated" ? 1 : 0,
         });
@@ -162,7 +176,11 @@ describe("NStepAccumulator", () => {
   });
 
   it("rejects a bad n_step or gamma", () => {
-    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, nStep: 0, gamma: 0.9 })).toThrow(/n_step must be an integer >= 1/);
-    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, nStep: 3, gamma: 1.5 })).toThrow(/gamma must be in \[0, 1\]/);
+    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, nStep: 0, gamma: 0.9 })).toThrow(
+      /n_step must be an integer >= 1/,
+    );
+    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, nStep: 3, gamma: 1.5 })).toThrow(
+      /gamma must be in \[0, 1\]/,
+    );
   });
 });

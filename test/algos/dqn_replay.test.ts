@@ -24,7 +24,10 @@ function labelled(ids: number[]): TransitionBatch {
 /** Pearson's chi-square statistic of observed counts against expected probabilities. */
 function chiSquare(counts: number[], probabilities: number[]): number {
   const total = counts.reduce((a, b) => a + b, 0);
-  return counts.reduce((sum, c, i) => sum + (c - total * probabilities[i]) ** 2 / (total * probabilities[i]), 0);
+  return counts.reduce(
+    (sum, c, i) => sum + (c - total * probabilities[i]) ** 2 / (total * probabilities[i]),
+    0,
+  );
 }
 
 function countDraws(buffer: ReplayBuffer, draws: number, slots: number): number[] {
@@ -84,7 +87,9 @@ describe("ReplayBuffer (uniform ring)", () => {
     restored.addBatch(labelled([6]));
     buffer.addBatch(labelled([6]));
     expect(restored.getState()).toEqual(buffer.getState());
-    expect(() => new ReplayBuffer({ capacity: 4, obsDim: 2 }).setState(buffer.getState())).toThrow(/capacity 8/);
+    expect(() => new ReplayBuffer({ capacity: 4, obsDim: 2 }).setState(buffer.getState())).toThrow(
+      /capacity 8/,
+    );
   });
 });
 
@@ -99,7 +104,9 @@ describe("PrioritizedReplayBuffer (sum-tree)", () => {
 
   it("samples in proportion to priority^alpha (chi-square, fixed seed)", () => {
     const proportional = withPriorities1234(1);
-    expect([0, 1, 2, 3].map((i) => proportional.probability(i))).toEqual([0.1, 0.2, 0.3, 0.4].map((p) => expect.closeTo(p, 12)));
+    expect([0, 1, 2, 3].map((i) => proportional.probability(i))).toEqual(
+      [0.1, 0.2, 0.3, 0.4].map((p) => expect.closeTo(p, 12)),
+    );
     const counts = countDraws(proportional, 20_000, 4);
     expect(chiSquare(counts, [0.1, 0.2, 0.3, 0.4])).toBeLessThan(CHI2_CRITICAL_DF3);
 
@@ -114,7 +121,9 @@ describe("PrioritizedReplayBuffer (sum-tree)", () => {
   it("a wrong distribution fails the same test (the test can fail)", () => {
     const uniform = new ReplayBuffer({ capacity: 4, obsDim: 2, seed: 11 });
     uniform.addBatch(labelled([0, 1, 2, 3]));
-    expect(chiSquare(countDraws(uniform, 20_000, 4), [0.1, 0.2, 0.3, 0.4])).toBeGreaterThan(CHI2_CRITICAL_DF3);
+    expect(chiSquare(countDraws(uniform, 20_000, 4), [0.1, 0.2, 0.3, 0.4])).toBeGreaterThan(
+      CHI2_CRITICAL_DF3,
+    );
   });
 
   it("weights samples by (N P(i))^-beta normalised by the largest weight", () => {
@@ -123,7 +132,9 @@ describe("PrioritizedReplayBuffer (sum-tree)", () => {
     const atBeta = (beta: number) => {
       const sample = buffer.sample(400, beta);
       const bySlot = new Map<number, number>();
-      sample.indices.forEach((slot, i) => bySlot.set(slot, sample.weights[i]));
+      sample.indices.forEach((slot, i) => {
+        bySlot.set(slot, sample.weights[i]);
+      });
       return [0, 1, 2, 3].map((slot) => bySlot.get(slot));
     };
     expect(atBeta(0.5)).toEqual([1, Math.SQRT1_2, 1 / Math.sqrt(3), 0.5].map((w) => expect.closeTo(w, 6)));
@@ -141,8 +152,12 @@ describe("PrioritizedReplayBuffer (sum-tree)", () => {
     expect(buffer.probability(0)).toBeCloseTo(0.75, 12);
     buffer.addBatch(labelled([2]));
     // the new one enters with the max priority 3: P = 3/7, 1/7, 3/7
-    expect([0, 1, 2].map((i) => buffer.probability(i))).toEqual([3 / 7, 1 / 7, 3 / 7].map((p) => expect.closeTo(p, 12)));
-    expect(() => buffer.updatePriorities(Int32Array.from([1]), [Number.NaN])).toThrow(/TD error NaN at slot 1/);
+    expect([0, 1, 2].map((i) => buffer.probability(i))).toEqual(
+      [3 / 7, 1 / 7, 3 / 7].map((p) => expect.closeTo(p, 12)),
+    );
+    expect(() => buffer.updatePriorities(Int32Array.from([1]), [Number.NaN])).toThrow(
+      /TD error NaN at slot 1/,
+    );
     expect(() => buffer.updatePriorities(Int32Array.from([5]), [1])).toThrow(/index 5 is not a stored slot/);
   });
 
@@ -152,7 +167,9 @@ describe("PrioritizedReplayBuffer (sum-tree)", () => {
     buffer.updatePriorities(Int32Array.from([0, 1, 2]), [9, 0, 0]);
     buffer.addBatch(labelled([3])); // lands in slot 0 with max priority ~9
     buffer.updatePriorities(Int32Array.from([0]), [0]);
-    expect([0, 1, 2].map((i) => buffer.probability(i))).toEqual([1 / 3, 1 / 3, 1 / 3].map((p) => expect.closeTo(p, 6)));
+    expect([0, 1, 2].map((i) => buffer.probability(i))).toEqual(
+      [1 / 3, 1 / 3, 1 / 3].map((p) => expect.closeTo(p, 6)),
+    );
     expect(buffer.sample(30).actions.every((a) => a !== 0)).toBe(true);
   });
 
@@ -164,6 +181,8 @@ describe("PrioritizedReplayBuffer (sum-tree)", () => {
     const b = restored.sample(64, 0.4);
     expect(Array.from(b.indices)).toEqual(Array.from(a.indices));
     expect(Array.from(b.weights)).toEqual(Array.from(a.weights));
-    expect(() => new ReplayBuffer({ capacity: 4, obsDim: 2 }).setState(buffer.getState())).toThrow(/prioritized buffer/);
+    expect(() => new ReplayBuffer({ capacity: 4, obsDim: 2 }).setState(buffer.getState())).toThrow(
+      /prioritized buffer/,
+    );
   });
 });

@@ -23,11 +23,16 @@ const cartPole: RunConfigInput = {
 };
 
 describe("PPO on CartPole-v1", () => {
-  it("reaches a mean return of 195 over the last 100 episodes within 60k steps", { timeout: 180_000 }, async () => {
+  it("reaches a mean return of 195 over the last 100 episodes within 60k steps", {
+    timeout: 180_000,
+  }, async () => {
     const ppo = await PPO.create(runConfigSchema.parse(cartPole));
     const first = await ppo.train();
     let metrics = first;
-    while (metrics["env_runners/episode_return_mean"] < 195 && metrics.num_env_steps_sampled_lifetime < 60_000) {
+    while (
+      metrics["env_runners/episode_return_mean"] < 195 &&
+      metrics.num_env_steps_sampled_lifetime < 60_000
+    ) {
       metrics = await ppo.train();
     }
     await ppo.stop();
@@ -45,7 +50,9 @@ describe("PPO on CartPole-v1", () => {
       await ppo.stop();
       // Timers and throughput measure this machine, not the algorithm.
       const algorithmic = iterations.map((m) =>
-        Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("timers/") && !k.startsWith("throughput/"))),
+        Object.fromEntries(
+          Object.entries(m).filter(([k]) => !k.startsWith("timers/") && !k.startsWith("throughput/")),
+        ),
       );
       return { algorithmic, evaluation, weights };
     };
@@ -58,7 +65,7 @@ describe("PPO on CartPole-v1", () => {
     expect(a.algorithmic[1].num_env_steps_sampled_lifetime).toBe(512);
   });
 
-  it("restores its state: a run resumed from getState() continues exactly", { timeout: 60_000 }, async () => {
+  it("restores weights and optimizer state from getState()", { timeout: 60_000 }, async () => {
     const config = runConfigSchema.parse({ ...cartPole, seed: 3 });
     const original = await PPO.create(config);
     await original.train();

@@ -58,7 +58,9 @@ describe.each(["cpu", "wasm"] as const)("ppoLoss on %s", (backend) => {
     const g = Array.from(grad(tf.tensor1d(ratios.map(Math.log))).dataSync());
     // d(-r A / 5)/d log r = -r A / 5 where unclipped; 0 where the clipped term is the minimum.
     const expected = [0, 0.3, -0.1, 0, -0.44];
-    g.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+    g.forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i], 5);
+    });
   });
 });
 

@@ -21,12 +21,17 @@ export const CHROMIUM_ARGS = [
 /** Builds dist-browser/rlts.js when it is missing (a rebuild after source changes is `node scripts/build-browser.mjs`). */
 export function ensureBrowserBundle(): void {
   if (existsSync(path.join(ROOT, "dist-browser/rlts.js"))) return;
-  const build = spawnSync(process.execPath, [path.join(ROOT, "scripts/build-browser.mjs")], { encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`building the browser bundle failed:\n${build.stdout}${build.stderr}`);
+  const build = spawnSync(process.execPath, [path.join(ROOT, "scripts/build-browser.mjs")], {
+    encoding: "utf8",
+  });
+  if (build.status !== 0)
+    throw new Error(`building the browser bundle failed:\n${build.stdout}${build.stderr}`);
 }
 
 export function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`the browser tests need Chromium at ${CHROMIUM} (Debian/Ubuntu: apt-get install chromium)`);
+    throw new Error(
+      `the browser tests need Chromium at ${CHROMIUM} (Debian/Ubuntu: apt-get install chromium)`,
+    );
   }
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportPolicy } from "../../src/cli/export.js";
 import { serveDemo } from "../../src/cli/serve_demo.js";
 import { makeEnv } from "../../src/envs/registry.js";
-import { Box } from "../../src/envs/spaces.js";
+import type { Box } from "../../src/envs/spaces.js";
 import { PolicyInference } from "../../src/models/inference.js";
 import { ActorCritic } from "../../src/models/network.js";
 import type { ObservationNormalization } from "../../src/models/policy.js";
@@ -60,7 +60,12 @@ describe("GreedyPolicy", () => {
 
   it("normalises observations and clips the Gaussian mean to the action bounds", async () => {
     const dir = path.join(scratch, "pendulum");
-    const normalization: ObservationNormalization = { mean: [0.5, -0.2, 1], var: [0.3, 0.6, 4], epsilon: 1e-8, clip: 1.5 };
+    const normalization: ObservationNormalization = {
+      mean: [0.5, -0.2, 1],
+      var: [0.3, 0.6, 4],
+      epsilon: 1e-8,
+      clip: 1.5,
+    };
     const { spec, weights } = await writeRandomPolicy(dir, {
       envId: "Pendulum-v1",
       seed: 4,
@@ -96,7 +101,9 @@ describe("GreedyPolicy", () => {
   it("rejects observations of the wrong size with a message naming the space", async () => {
     const policy = await loadPolicyFromDir(path.join(scratch, "cartpole"));
     expect(() => policy.act(new Float32Array(3))).toThrow(/Float32Array of 4 values.*Box/);
-    expect(() => policy.act([0, 0, 0, 0] as unknown as Float32Array)).toThrow(/needs a Float32Array of 4 values/);
+    expect(() => policy.act([0, 0, 0, 0] as unknown as Float32Array)).toThrow(
+      /needs a Float32Array of 4 values/,
+    );
     policy.dispose();
   });
 });
@@ -119,15 +126,21 @@ describe("policy.json checks", () => {
   }
 
   it("names the field and what was expected", async () => {
-    expect(await withMetadata((m) => (m.format = "other"))).toMatch(/policy\.json: "format" must be "rlts-policy"/);
+    expect(await withMetadata((m) => (m.format = "other"))).toMatch(
+      /policy\.json: "format" must be "rlts-policy"/,
+    );
     expect(await withMetadata((m) => (m.actionHead = { kind: "categorical", n: 3 }))).toMatch(
       /"actionSpace" must be Discrete\(3\) to match the categorical head/,
     );
     expect(await withMetadata((m) => (m.actionHead = { kind: "beta" }))).toMatch(/"actionHead" must be/);
-    expect(await withMetadata((m) => (m.observationNormalization = { mean: [0], var: [1], epsilon: 1e-8, clip: 10 }))).toMatch(
-      /"observationNormalization.mean" must be 4 finite numbers/,
+    expect(
+      await withMetadata(
+        (m) => (m.observationNormalization = { mean: [0], var: [1], epsilon: 1e-8, clip: 10 }),
+      ),
+    ).toMatch(/"observationNormalization.mean" must be 4 finite numbers/);
+    expect(await withMetadata((m) => delete m.observationNormalization)).toMatch(
+      /"observationNormalization" must be null/,
     );
-    expect(await withMetadata((m) => delete m.observationNormalization)).toMatch(/"observationNormalization" must be null/);
   });
 
   it("refuses a network that does not fit the spaces", async () => {
@@ -138,7 +151,9 @@ describe("policy.json checks", () => {
   });
 
   it("names the missing file", async () => {
-    await expect(loadPolicyFromDir(path.join(scratch, "nowhere"))).rejects.toThrow(/nowhere\/model\.json: cannot load the network/);
+    await expect(loadPolicyFromDir(path.join(scratch, "nowhere"))).rejects.toThrow(
+      /nowhere\/model\.json: cannot load the network/,
+    );
   });
 });
 
@@ -151,11 +166,19 @@ describe("exportPolicy", () => {
       [1, 10],
       [2, 20],
     ]) {
-      const { spec, weights } = await writeRandomPolicy(path.join(scratch, `ac${seed}`), { envId: "CartPole-v1", seed });
+      const { spec, weights } = await writeRandomPolicy(path.join(scratch, `ac${seed}`), {
+        envId: "CartPole-v1",
+        seed,
+      });
       const network = new ActorCritic(spec, weights);
-      const dir = await writeCheckpoint(run, { algo: "PPO", iteration, config, state: {}, policyModel: network.actor });
+      await writeCheckpoint(run, {
+        algo: "PPO",
+        iteration,
+        config,
+        state: {},
+        policy: { model: network.actor, metadata },
+      });
       network.dispose();
-      await writeFile(path.join(dir, "model", "policy.json"), JSON.stringify(metadata));
     }
     const out = path.join(scratch, "exported");
     const result = await exportPolicy(run, out);
@@ -190,6 +213,8 @@ describe("serveDemo", () => {
     } finally {
       await server.close();
     }
-    await expect(serveDemo(path.join(scratch, "no-policy"), { port: 0 })).rejects.toThrow(/not an exported policy \(no model\.json\)/);
+    await expect(serveDemo(path.join(scratch, "no-policy"), { port: 0 })).rejects.toThrow(
+      /not an exported policy \(no model\.json\)/,
+    );
   });
 });

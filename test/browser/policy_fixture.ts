@@ -5,9 +5,8 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { makeEnv } from "../../src/envs/registry.js";
-import { Box, Discrete } from "../../src/envs/spaces.js";
-import { ActorCritic, type PolicySpec } from "../../src/models/network.js";
-import { initialFlatWeights } from "../../src/models/network.js";
+import { type Box, Discrete } from "../../src/envs/spaces.js";
+import { ActorCritic, initialFlatWeights, type PolicySpec } from "../../src/models/network.js";
 import type { ObservationNormalization, PolicyMetadata } from "../../src/models/policy.js";
 import { saveLayersModel } from "../../src/scheduler/checkpoint.js";
 
@@ -31,6 +30,8 @@ export async function writeRandomPolicy(
       ? { kind: "categorical" as const, n: actionSpace.n }
       : { kind: "gaussian" as const, dim: (actionSpace as Box).size };
   const spec: PolicySpec = {
+    observationSpace: observationSpace.toJSON(),
+    actionSpace: actionSpace.toJSON(),
     obsDim: observationSpace.flatDim,
     action,
     hiddens: [16, 16],

@@ -21,7 +21,11 @@ describe("run config", () => {
   });
 
   it("names every bad key path, with did-you-mean for typos", () => {
-    const bad = { algo: "PPO", env: { id: "CartPole-v1", backnd: "gymnasium" }, ppo: { gama: 0.9, clip_param: "x" } };
+    const bad = {
+      algo: "PPO",
+      env: { id: "CartPole-v1", backnd: "gymnasium" },
+      ppo: { gama: 0.9, clip_param: "x" },
+    };
     let message = "";
     try {
       parseRunConfig(bad, "bad.yaml");
@@ -36,14 +40,20 @@ describe("run config", () => {
   });
 
   it("rejects out-of-range values and unknown algorithms", () => {
-    expect(() => parseRunConfig({ algo: "PPO", env: { id: "X" }, ppo: { gamma: 1.5 } })).toThrow(/ppo\.gamma: Too big/);
+    expect(() => parseRunConfig({ algo: "PPO", env: { id: "X" }, ppo: { gamma: 1.5 } })).toThrow(
+      /ppo\.gamma: Too big/,
+    );
     expect(() => parseRunConfig({ algo: "A2C", env: { id: "X" } })).toThrow(/algo: .*"PPO"/);
     expect(() => parseRunConfig({ algo: "PPO" })).toThrow(/env: required/);
   });
 
   it("applies --set overrides parsed as YAML", () => {
     const file = writeConfig("algo: PPO\nenv:\n  id: CartPole-v1\nppo:\n  lr: 0.001\n");
-    const { config } = loadRunConfig(file, ["ppo.lr=3e-4", "model.hiddens=[32, 32]", "stop.env_runners/episode_return_mean=200"]);
+    const { config } = loadRunConfig(file, [
+      "ppo.lr=3e-4",
+      "model.hiddens=[32, 32]",
+      "stop.env_runners/episode_return_mean=200",
+    ]);
     expect(config.ppo.lr).toBe(3e-4);
     expect(config.model.hiddens).toEqual([32, 32]);
     expect(config.stop["env_runners/episode_return_mean"]).toBe(200);
@@ -57,7 +67,9 @@ describe("run config", () => {
   });
 
   it("reports unreadable files and bad YAML clearly", () => {
-    expect(() => loadRunConfig("/nonexistent/run.yaml")).toThrow(/cannot read config \/nonexistent\/run.yaml/);
+    expect(() => loadRunConfig("/nonexistent/run.yaml")).toThrow(
+      /cannot read config \/nonexistent\/run.yaml/,
+    );
     expect(() => loadRunConfig(writeConfig("algo: [PPO\n"))).toThrow(/is not valid YAML/);
   });
 });
@@ -74,6 +86,17 @@ describe("schedules", () => {
     expect(scheduleValue(schedule, 150)).toBeCloseTo(0.075, 12);
     expect(scheduleValue(schedule, 1e9)).toBe(0.05);
     expect(scheduleValue(3e-4, 1e9)).toBe(3e-4);
-    expect(() => parseRunConfig({ algo: "PPO", env: { id: "X" }, ppo: { lr: [[10, 1], [5, 0]] } })).toThrow(/ascending/);
+    expect(() =>
+      parseRunConfig({
+        algo: "PPO",
+        env: { id: "X" },
+        ppo: {
+          lr: [
+            [10, 1],
+            [5, 0],
+          ],
+        },
+      }),
+    ).toThrow(/ascending/);
   });
 });

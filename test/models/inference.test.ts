@@ -1,16 +1,36 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { Box, Discrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { PolicyInference } from "../../src/models/inference.js";
-import { ActorCritic, initialFlatWeights, orthogonalKernel, type PolicySpec } from "../../src/models/network.js";
+import {
+  ActorCritic,
+  initialFlatWeights,
+  orthogonalKernel,
+  type PolicySpec,
+} from "../../src/models/network.js";
 import { createRng } from "../../src/utils/rng.js";
 
 const specs: Record<string, PolicySpec> = {
   "categorical, separate tanh nets": {
-    obsDim: 4, action: { kind: "categorical", n: 3 }, hiddens: [16, 8], activation: "tanh", vfShareLayers: false, initialLogStd: 0,
+    observationSpace: new Box(-10, 10, [4]).toJSON(),
+    actionSpace: new Discrete(3).toJSON(),
+    obsDim: 4,
+    action: { kind: "categorical", n: 3 },
+    hiddens: [16, 8],
+    activation: "tanh",
+    vfShareLayers: false,
+    initialLogStd: 0,
   },
   "gaussian, shared relu trunk": {
-    obsDim: 3, action: { kind: "gaussian", dim: 2 }, hiddens: [12], activation: "relu", vfShareLayers: true, initialLogStd: -0.5,
+    observationSpace: new Box(-10, 10, [3]).toJSON(),
+    actionSpace: new Box(-1, 1, [2]).toJSON(),
+    obsDim: 3,
+    action: { kind: "gaussian", dim: 2 },
+    hiddens: [12],
+    activation: "relu",
+    vfShareLayers: true,
+    initialLogStd: -0.5,
   },
 };
 
@@ -25,9 +45,13 @@ beforeAll(async () => {
 });
 
 describe("orthogonal initialisation", () => {
-  it.each([[64, 4], [4, 64], [32, 32]])("kernel [%i, %i] has orthonormal columns or rows times the gain", (inDim, outDim) => {
+  it.each([
+    [64, 4],
+    [4, 64],
+    [32, 32],
+  ])("kernel [%i, %i] has orthonormal columns or rows times the gain", (inDim, outDim) => {
     const k = orthogonalKernel(inDim, outDim, 2, createRng(1));
-    const vectors = inDim >= outDim ? outDim : inDim; // columns when tall, rows when wide
+    const vectors = Math.min(inDim, outDim); // columns when tall, rows when wide
     const get = (v: number, r: number) => (inDim >= outDim ? k[r * outDim + v] : k[v * outDim + r]);
     const length = Math.max(inDim, outDim);
     for (let a = 0; a < vectors; a++) {
@@ -42,7 +66,9 @@ describe("orthogonal initialisation", () => {
   it("uses CleanRL's gains: policy head 0.01, value head 1, zero biases, initial log-std", () => {
     const spec = specs["gaussian, shared relu trunk"];
     const model = new ActorCritic(spec, initialFlatWeights(spec, 0));
-    const [, trunkBias, piKernel, piBias, vfKernel, , logStd] = model.variables.map((v) => Array.from(v.dataSync()));
+    const [, trunkBias, piKernel, piBias, vfKernel, , logStd] = model.variables.map((v) =>
+      Array.from(v.dataSync()),
+    );
     expect(trunkBias.every((b) => b === 0) && piBias.every((b) => b === 0)).toBe(true);
     const norm = (x: number[]) => Math.sqrt(x.reduce((s, v) => s + v * v, 0));
     expect(norm(piKernel)).toBeCloseTo(0.01 * Math.sqrt(2), 5); // two orthonormal columns scaled by 0.01
@@ -63,13 +89,20 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
   });
 
   it("plain-TS inference equals the tfjs actor and critic within 1e-5", () => {
-    const model = new ActorCritic(spec, randomWeights(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size, 11));
+    const model = new ActorCritic(
+      spec,
+      randomWeights(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size, 11),
+    );
     const batch = 9;
     const obs = randomWeights(batch * spec.obsDim, 5).map((x) => x * 6);
     const inference = new PolicyInference(spec, 1);
     inference.setWeights(model.getFlatWeights());
     const actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
-    const out = { actions: new Float32Array(batch * actionDim), logp: new Float32Array(batch), values: new Float32Array(batch) };
+    const out = {
+      actions: new Float32Array(batch * actionDim),
+      logp: new Float32Array(batch),
+      values: new Float32Array(batch),
+    };
     inference.act(obs, batch, false, out);
 
     const obsTensor = tf.tensor2d(obs, [batch, spec.obsDim]);
@@ -92,7 +125,8 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
     // Greedy actions are the argmax / the mean.
     inference.act(obs, batch, true, out);
     const greedy = dist.mode().dataSync();
-    for (let k = 0; k < batch * actionDim; k++) expect(Math.abs(out.actions[k] - greedy[k])).toBeLessThan(1e-5);
+    for (let k = 0; k < batch * actionDim; k++)
+      expect(Math.abs(out.actions[k] - greedy[k])).toBeLessThan(1e-5);
     model.dispose();
   });
 
@@ -100,13 +134,19 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
     const model = new ActorCritic(spec, initialFlatWeights(spec, 2));
     model.setFlatWeights(randomWeights(model.layout.size, 4));
     let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.actor.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-    }));
+    await model.actor.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+      }),
+    );
     const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
     const obs = tf.tensor2d(randomWeights(2 * spec.obsDim, 9), [2, spec.obsDim]);
-    const diff = (loaded.predict(obs) as tf.Tensor).sub(model.actor.predict(obs) as tf.Tensor).abs().max().dataSync()[0];
+    const diff = (loaded.predict(obs) as tf.Tensor)
+      .sub(model.actor.predict(obs) as tf.Tensor)
+      .abs()
+      .max()
+      .dataSync()[0];
     expect(diff).toBeLessThan(1e-6);
     model.dispose();
   });
@@ -122,7 +162,11 @@ describe("sampling", () => {
     weights.set([Math.log(0.2), Math.log(0.3), Math.log(0.5)], headBias);
     inference.setWeights(weights);
     const batch = 20000;
-    const out = { actions: new Float32Array(batch), logp: new Float32Array(batch), values: new Float32Array(batch) };
+    const out = {
+      actions: new Float32Array(batch),
+      logp: new Float32Array(batch),
+      values: new Float32Array(batch),
+    };
     inference.act(new Float32Array(batch * 4), batch, false, out);
     const counts = [0, 0, 0];
     for (const a of out.actions) counts[a] += 1;
@@ -131,7 +175,11 @@ describe("sampling", () => {
     expect(out.logp[0]).toBeCloseTo(Math.log([0.2, 0.3, 0.5][out.actions[0]]), 5);
     const again = new PolicyInference(spec, 42);
     again.setWeights(weights);
-    const out2 = { actions: new Float32Array(batch), logp: new Float32Array(batch), values: new Float32Array(batch) };
+    const out2 = {
+      actions: new Float32Array(batch),
+      logp: new Float32Array(batch),
+      values: new Float32Array(batch),
+    };
     again.act(new Float32Array(batch * 4), batch, false, out2);
     expect(out2.actions).toEqual(out.actions);
   });

@@ -14,7 +14,11 @@ const advantages = Float32Array.from({ length: batch }, () => normal(rng));
 const returns = Float32Array.from({ length: batch }, () => normal(rng));
 
 /** Three PPO steps (every op of the loss and its gradients, clipping, Adam) on `backend`; returns the weights. */
-async function threeSteps(backend: "cpu" | "wasm", spec: PolicySpec, actions: Float32Array): Promise<Float32Array> {
+async function threeSteps(
+  backend: "cpu" | "wasm",
+  spec: PolicySpec,
+  actions: Float32Array,
+): Promise<Float32Array> {
   await selectBackend(backend);
   const model = new ActorCritic(spec, initialFlatWeights(spec, 1));
   const learner = new Learner(model, { adamEpsilon: 1e-5, gradClip: 0.5 });
@@ -23,11 +27,22 @@ async function threeSteps(backend: "cpu" | "wasm", spec: PolicySpec, actions: Fl
       learner.update(() => {
         const { policyOut, values } = model.forward(tf.tensor2d(obs, [batch, 4]));
         const dist = model.distribution(policyOut);
-        const a = spec.action.kind === "categorical" ? tf.tensor1d(Int32Array.from(actions.subarray(0, batch)), "int32") : tf.tensor2d(actions, [batch, 2]);
+        const a =
+          spec.action.kind === "categorical"
+            ? tf.tensor1d(Int32Array.from(actions.subarray(0, batch)), "int32")
+            : tf.tensor2d(actions, [batch, 2]);
         const loss = ppoLoss({
-          logp: dist.logProb(a), oldLogp: tf.tensor1d(oldLogp), advantages: tf.tensor1d(advantages), values,
-          oldValues: tf.tensor1d(returns), returns: tf.tensor1d(returns), entropy: dist.entropy(),
-          clipParam: 0.2, vfClipParam: 0.2, vfLossCoeff: 0.5, entropyCoeff: 0.01,
+          logp: dist.logProb(a),
+          oldLogp: tf.tensor1d(oldLogp),
+          advantages: tf.tensor1d(advantages),
+          values,
+          oldValues: tf.tensor1d(returns),
+          returns: tf.tensor1d(returns),
+          entropy: dist.entropy(),
+          clipParam: 0.2,
+          vfClipParam: 0.2,
+          vfLossCoeff: 0.5,
+          entropyCoeff: 0.01,
         });
         return { loss: loss.total, metrics: { kl: loss.approxKl } };
       }, 1e-3),
@@ -42,10 +57,32 @@ async function threeSteps(backend: "cpu" | "wasm", spec: PolicySpec, actions: Fl
 
 describe("Learner", () => {
   it.each([
-    ["categorical, tanh", { obsDim: 4, action: { kind: "categorical", n: 2 }, hiddens: [16, 16], activation: "tanh", vfShareLayers: false, initialLogStd: 0 }],
-    ["gaussian, relu, shared", { obsDim: 4, action: { kind: "gaussian", dim: 2 }, hiddens: [16], activation: "relu", vfShareLayers: true, initialLogStd: 0 }],
+    [
+      "categorical, tanh",
+      {
+        obsDim: 4,
+        action: { kind: "categorical", n: 2 },
+        hiddens: [16, 16],
+        activation: "tanh",
+        vfShareLayers: false,
+        initialLogStd: 0,
+      },
+    ],
+    [
+      "gaussian, relu, shared",
+      {
+        obsDim: 4,
+        action: { kind: "gaussian", dim: 2 },
+        hiddens: [16],
+        activation: "relu",
+        vfShareLayers: true,
+        initialLogStd: 0,
+      },
+    ],
   ] as [string, PolicySpec][])("%s: wasm trains to the same weights as cpu", async (_, spec) => {
-    const actions = Float32Array.from({ length: batch * 2 }, (_, i) => (spec.action.kind === "categorical" ? i % 2 : normal(rng)));
+    const actions = Float32Array.from({ length: batch * 2 }, (_, i) =>
+      spec.action.kind === "categorical" ? i % 2 : normal(rng),
+    );
     const cpu = await threeSteps("cpu", spec, actions);
     const wasm = await threeSteps("wasm", spec, actions);
     const initial = initialFlatWeights(spec, 1);
@@ -61,29 +98,51 @@ describe("Learner", () => {
   it("takes PyTorch's first Adam step: each weight moves by lr * g / (|g| + eps)", async () => {
     await selectBackend("cpu");
     const w = tf.variable(tf.tensor1d([1, -2, 3]));
-    const module = { variables: [w], getFlatWeights: () => w.dataSync() as Float32Array, setFlatWeights: () => {}, dispose: () => w.dispose() };
+    const module = {
+      variables: [w],
+      getFlatWeights: () => w.dataSync() as Float32Array,
+      setFlatWeights: () => {},
+      dispose: () => w.dispose(),
+    };
     const learner = new Learner(module, { adamEpsilon: 1e-8, gradClip: null });
     // loss = sum(w^2 / 2) has gradient w; the first bias-corrected step is lr * sign(w).
-    tf.dispose(Object.values(learner.update(() => ({ loss: tf.sum(tf.mul(0.5, tf.square(w))) as tf.Scalar, metrics: {} }), 0.1)));
+    tf.dispose(
+      Object.values(
+        learner.update(() => ({ loss: tf.sum(tf.mul(0.5, tf.square(w))) as tf.Scalar, metrics: {} }), 0.1),
+      ),
+    );
     expect(Array.from(w.dataSync()).map((x) => Number(x.toFixed(5)))).toEqual([0.9, -1.9, 2.9]);
     const state = learner.getOptimizerState();
     expect(state.step).toBe(1);
     expect(Array.from(state.m).map((x) => Number(x.toFixed(5)))).toEqual([0.1, -0.2, 0.3]);
     learner.setOptimizerState({ step: 5, m: new Float32Array(3), v: new Float32Array(3) });
     expect(learner.getOptimizerState().step).toBe(5);
-    expect(() => learner.setOptimizerState({ step: 1, m: new Float32Array(2), v: new Float32Array(3) })).toThrow(/expected 3/);
+    expect(() =>
+      learner.setOptimizerState({ step: 1, m: new Float32Array(2), v: new Float32Array(3) }),
+    ).toThrow(/expected 3/);
     learner.dispose();
   });
 
   it("clips the global gradient norm", async () => {
     await selectBackend("cpu");
     const w = tf.variable(tf.tensor1d([3, 4]));
-    const module = { variables: [w], getFlatWeights: () => w.dataSync() as Float32Array, setFlatWeights: () => {}, dispose: () => w.dispose() };
+    const module = {
+      variables: [w],
+      getFlatWeights: () => w.dataSync() as Float32Array,
+      setFlatWeights: () => {},
+      dispose: () => w.dispose(),
+    };
     const learner = new Learner(module, { adamEpsilon: 1e-8, gradClip: 1 });
-    const metrics = learner.update(() => ({ loss: tf.sum(tf.mul(0.5, tf.square(w))) as tf.Scalar, metrics: {} }), 0.1);
+    const metrics = learner.update(
+      () => ({ loss: tf.sum(tf.mul(0.5, tf.square(w))) as tf.Scalar, metrics: {} }),
+      0.1,
+    );
     expect(metrics.grad_norm.dataSync()[0]).toBeCloseTo(5, 5); // the norm before clipping
     // After clipping to norm 1 the gradient is (0.6, 0.8): m = 0.1 * g
-    expect(Array.from(learner.getOptimizerState().m)).toEqual([expect.closeTo(0.06, 5), expect.closeTo(0.08, 5)]);
+    expect(Array.from(learner.getOptimizerState().m)).toEqual([
+      expect.closeTo(0.06, 5),
+      expect.closeTo(0.08, 5),
+    ]);
     tf.dispose(Object.values(metrics));
     learner.dispose();
   });
@@ -99,7 +158,8 @@ describe("selectBackend", () => {
     } catch {
       nativeInstalled = false;
     }
-    if (!nativeInstalled) await expect(selectBackend("tensorflow")).rejects.toThrow(/npm install @tensorflow\/tfjs-node/);
+    if (!nativeInstalled)
+      await expect(selectBackend("tensorflow")).rejects.toThrow(/npm install @tensorflow\/tfjs-node/);
     await selectBackend("cpu");
   });
 });

@@ -10,7 +10,17 @@ import { computeGae } from "../../src/rollout/gae.js";
  */
 function handFragment() {
   const f = allocateFragment({ numSteps: 3, numEnvs: 3, obsDim: 1, actionDim: 1 });
-  const perEnv = (a: number[], b: number[], c: number[]) => [a[0], b[0], c[0], a[1], b[1], c[1], a[2], b[2], c[2]];
+  const perEnv = (a: number[], b: number[], c: number[]) => [
+    a[0],
+    b[0],
+    c[0],
+    a[1],
+    b[1],
+    c[1],
+    a[2],
+    b[2],
+    c[2],
+  ];
   f.rewards.set(perEnv([1, 1, 1], [2, 0, 1], [0, 0, 1]));
   f.values.set(perEnv([0.5, 0.6, 0.7], [1, 2, 3], [0, 0, 0.5]));
   f.terminated.set(perEnv([0, 1, 0], [0, 0, 0], [0, 0, 1]));
@@ -27,9 +37,13 @@ describe("computeGae", () => {
     // env 1: t2 (truncated) = 1 + 0.9*4 - 3 = 1.6; t1 = (0 + 0.9*3 - 2) + 0.72*1.6 = 1.852; t0 (truncated) = 2 + 0.9*5 - 1 = 5.5
     // env 2: t2 (terminal) = 1 - 0.5 = 0.5; t1 = 0.9*0.5 + 0.72*0.5 = 0.81; t0 = 0 + 0.72*0.81 = 0.5832
     const expected = [1.328, 5.5, 0.5832, 0.4, 1.852, 0.81, 0.66, 1.6, 0.5];
-    expected.forEach((a, row) => expect(advantages[row]).toBeCloseTo(a, 5));
+    expected.forEach((a, row) => {
+      expect(advantages[row]).toBeCloseTo(a, 5);
+    });
     const values = handFragment().values;
-    expected.forEach((a, row) => expect(returns[row]).toBeCloseTo(a + values[row], 5));
+    expected.forEach((a, row) => {
+      expect(returns[row]).toBeCloseTo(a + values[row], 5);
+    });
   });
 
   it("with lambda 1 and no value function gives discounted returns to the episode end", () => {

@@ -53,6 +53,11 @@ function actionsAll(fragment: Fragment, action: number): boolean {
   return fragment.actions.every((a) => a === action);
 }
 
+/** Worker threads and message ports alive in this process. */
+function threadHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "Worker" || r === "MessagePort").length;
+}
+
 let group: ThreadedEnvRunnerGroup | undefined;
 afterEach(async () => {
   await group?.stop();
@@ -171,7 +176,8 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
     expect(group.numWorkerRestarts).toBe(2);
   });
 
-  it("gives up with the worker's error when restarts are off or used up", async () => {
+  it("gives up with the worker's error when restarts are off or used up, ending every thread", async () => {
+    const before = threadHandles();
     group = await ThreadedEnvRunnerGroup.create(
       corridorConfig({ failAtStep: 50 }, { restart_failed_env_runners: false }),
     );
@@ -189,18 +195,29 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
       /after env_runners.max_num_env_runner_restarts \(2\) restarts: .*took longer than 0.5 s/,
     );
     expect(group.numWorkerRestarts).toBe(2);
+    expect(threadHandles()).toBe(before);
+  });
+
+  it("reports a failure it cannot recover from in async mode through drain()", async () => {
+    group = await ThreadedEnvRunnerGroup.create(
+      corridorConfig({ failAtStep: 250 }, { restart_failed_env_runners: false }),
+    );
+    group.startAsync();
+    await expect(
+      (async () => {
+        for (;;) await group!.drain(1);
+      })(),
+    ).rejects.toThrow(/restart_failed_env_runners is off\).*injected failure at step 250/);
   });
 
   it("leaves no thread or port behind after stop, even while sampling asynchronously", async () => {
-    const ours = () =>
-      process.getActiveResourcesInfo().filter((r) => r === "Worker" || r === "MessagePort").length;
-    const before = ours();
+    const before = threadHandles();
     group = await ThreadedEnvRunnerGroup.create(config());
-    expect(ours()).toBeGreaterThan(before);
+    expect(threadHandles()).toBeGreaterThan(before);
     group.startAsync();
     await group.drain(1);
     await group.stop();
     group = undefined;
-    expect(ours()).toBe(before);
+    expect(threadHandles()).toBe(before);
   });
 });

@@ -8,9 +8,11 @@
  * `target_network_update_freq` sampled steps, and hand the runner the new weights.
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../../config/schema.js";
+import type { EnvConfig, EnvRunnersConfig, LearnerConfig, ModelConfig } from "../../config/schema.js";
+import { type BackendName, selectBackend } from "../../learner/backend.js";
 import { Learner, MetricsAccumulator, type OptimizerState } from "../../learner/learner.js";
-import { type EpisodeMetrics, vectorEnvFactory, type VectorEnvFactory } from "../../rollout/env_runner.js";
+import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
+import { type EpisodeMetrics, type VectorEnvFactory, vectorEnvFactory } from "../../rollout/env_runner.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { Algorithm, AlgorithmState } from "../algorithm.js";
 import type { DQNConfig } from "./config.js";
@@ -22,6 +24,7 @@ import { DQNRunner } from "./runner.js";
 /** The parts of the run config DQN reads. */
 export interface DQNRunConfig {
   seed: number;
+  learner: LearnerConfig;
   env: EnvConfig;
   env_runners: EnvRunnersConfig;
   model: ModelConfig;
@@ -33,7 +36,10 @@ const EPISODE_WINDOW = 100;
 
 /** Ape-X's per-actor epsilons: env i of n explores with 0.4^(1 + 7 i / (n - 1)) (Horgan et al. 2018). */
 export function apexEpsilons(numEnvs: number): Float64Array {
-  return Float64Array.from({ length: numEnvs }, (_, i) => 0.4 ** (1 + (numEnvs > 1 ? (7 * i) / (numEnvs - 1) : 0)));
+  return Float64Array.from(
+    { length: numEnvs },
+    (_, i) => 0.4 ** (1 + (numEnvs > 1 ? (7 * i) / (numEnvs - 1) : 0)),
+  );
 }
 
 interface DQNCounters {
@@ -67,6 +73,8 @@ export class DQN implements Algorithm {
 
   private constructor(
     private readonly config: DQNRunConfig,
+    /** The tfjs backend the learner runs on. */
+    readonly backend: BackendName,
     private readonly runner: DQNRunner,
   ) {
     const { dqn, seed } = config;
@@ -89,12 +97,16 @@ export class DQN implements Algorithm {
     runner.setWeights(weights);
   }
 
-  static async create(config: DQNRunConfig, makeEnv: VectorEnvFactory = vectorEnvFactory(config.env)): Promise<DQN> {
+  static async create(
+    config: DQNRunConfig,
+    makeEnv: VectorEnvFactory = vectorEnvFactory(config.env),
+  ): Promise<DQN> {
     if (config.env_runners.num_env_runners > 0) {
       throw new Error(
         `DQN samples in the main thread so far: set env_runners.num_env_runners to 0 (got ${config.env_runners.num_env_runners})`,
       );
     }
+    const backend = await selectBackend(config.learner.backend);
     const { dqn, model, seed } = config;
     const runner = await DQNRunner.create(makeEnv, {
       numEnvs: config.env_runners.num_envs_per_env_runner,
@@ -107,7 +119,7 @@ export class DQN implements Algorithm {
       activation: model.activation,
       dueling: dqn.dueling,
     });
-    return new DQN(config, runner);
+    return new DQN(config, backend, runner);
   }
 
   /** Exploration epsilon at the current step (Ape-X: the per-env epsilons are fixed). */
@@ -214,8 +226,12 @@ export class DQN implements Algorithm {
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
     return {
       "env_runners/episode_return_mean": mean(this.recentReturns),
-      "env_runners/episode_return_min": this.recentReturns.length ? Math.min(...this.recentReturns) : Number.NaN,
-      "env_runners/episode_return_max": this.recentReturns.length ? Math.max(...this.recentReturns) : Number.NaN,
+      "env_runners/episode_return_min": this.recentReturns.length
+        ? Math.min(...this.recentReturns)
+        : Number.NaN,
+      "env_runners/episode_return_max": this.recentReturns.length
+        ? Math.max(...this.recentReturns)
+        : Number.NaN,
       "env_runners/episode_len_mean": mean(this.recentLengths),
       "env_runners/num_episodes": episodes.returns.length,
     };
@@ -232,6 +248,11 @@ export class DQN implements Algorithm {
   }
 
   /** The Q network in the tfjs layers format (greedy action = argmax of its output), with current weights. */
+  policyMetadata(): PolicyMetadata {
+    const head = { kind: "q_values" as const, n: this.online.spec.numActions };
+    return policyMetadataFor("DQN", this.config.env.id, this.runner.spaces, head);
+  }
+
   get policyModel(): tf.LayersModel {
     this.exportModel ??= qLayersModel(this.online.spec);
     setQLayersWeights(this.exportModel, this.online.spec, this.online.getFlatWeights());

@@ -16,7 +16,12 @@ export interface TDLossOptions {
 }
 
 /** Bootstrapped targets `[batch]`, computed outside the gradient tape (they are constants to the loss). */
-export function tdTargets(online: QNetwork, target: QNetwork, sample: ReplaySample, doubleQ: boolean): tf.Tensor1D {
+export function tdTargets(
+  online: QNetwork,
+  target: QNetwork,
+  sample: ReplaySample,
+  doubleQ: boolean,
+): tf.Tensor1D {
   return tf.tidy(() => {
     const n = sample.count;
     const numActions = online.spec.numActions;

@@ -35,7 +35,8 @@ export class NStepAccumulator {
   private readonly out: TransitionBatch;
 
   constructor({ numEnvs, obsDim, nStep, gamma }: NStepOptions) {
-    if (!Number.isInteger(nStep) || nStep < 1) throw new RangeError(`n_step must be an integer >= 1, got ${nStep}`);
+    if (!Number.isInteger(nStep) || nStep < 1)
+      throw new RangeError(`n_step must be an integer >= 1, got ${nStep}`);
     if (!(gamma >= 0 && gamma <= 1)) throw new RangeError(`gamma must be in [0, 1], got ${gamma}`);
     this.numEnvs = numEnvs;
     this.obsDim = obsDim;

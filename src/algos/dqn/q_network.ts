@@ -11,8 +11,8 @@
  *   3. dueling only: value stream: head hiddens, then `[last, 1]`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type DenseShape, orthogonalKernel } from "../../models/network.js";
 import type { TrainableModule } from "../../learner/learner.js";
+import { type DenseShape, orthogonalKernel } from "../../models/network.js";
 import { createRng } from "../../utils/rng.js";
 
 export interface QNetworkSpec {
@@ -42,7 +42,10 @@ export function qLayout(spec: QNetworkSpec): QLayout {
   const features = encoder.length > 0 ? encoder[encoder.length - 1].outDim : spec.obsDim;
   const qStream = chain(features, [...spec.headHiddens, spec.numActions]);
   const valueStream = spec.dueling ? chain(features, [...spec.headHiddens, 1]) : [];
-  const size = [...encoder, ...qStream, ...valueStream].reduce((n, d) => n + d.inDim * d.outDim + d.outDim, 0);
+  const size = [...encoder, ...qStream, ...valueStream].reduce(
+    (n, d) => n + d.inDim * d.outDim + d.outDim,
+    0,
+  );
   return { encoder, qStream, valueStream, size };
 }
 
@@ -89,7 +92,10 @@ export class QNetwork implements TrainableModule {
     this.encoder = this.layout.encoder.map(make);
     this.qStream = this.layout.qStream.map(make);
     this.valueStream = this.layout.valueStream.map(make);
-    this.variables = [...this.encoder, ...this.qStream, ...this.valueStream].flatMap((d) => [d.kernel, d.bias]);
+    this.variables = [...this.encoder, ...this.qStream, ...this.valueStream].flatMap((d) => [
+      d.kernel,
+      d.bias,
+    ]);
     this.setFlatWeights(weights);
   }
 
@@ -160,7 +166,10 @@ interface DenseView {
 }
 
 /** Views of each stream's layers into `flat` (layout order). */
-function denseViews(layout: QLayout, flat: Float32Array): { encoder: DenseView[]; qStream: DenseView[]; valueStream: DenseView[] } {
+function denseViews(
+  layout: QLayout,
+  flat: Float32Array,
+): { encoder: DenseView[]; qStream: DenseView[]; valueStream: DenseView[] } {
   let offset = 0;
   const view = (shape: DenseShape): DenseView => {
     const kernel = flat.subarray(offset, offset + shape.inDim * shape.outDim);
@@ -169,7 +178,11 @@ function denseViews(layout: QLayout, flat: Float32Array): { encoder: DenseView[]
     offset += bias.length;
     return { shape, kernel, bias };
   };
-  return { encoder: layout.encoder.map(view), qStream: layout.qStream.map(view), valueStream: layout.valueStream.map(view) };
+  return {
+    encoder: layout.encoder.map(view),
+    qStream: layout.qStream.map(view),
+    valueStream: layout.valueStream.map(view),
+  };
 }
 
 /** Q values in plain TypeScript from the flat weights, for acting on small batches. */
@@ -275,7 +288,7 @@ function denseForward(
     if (activation === "linear") continue;
     for (let o = 0; o < outDim; o++) {
       const v = output[o0 + o];
-      output[o0 + o] = activation === "relu" ? (v > 0 ? v : 0) : Math.tanh(v);
+      output[o0 + o] = activation === "relu" ? Math.max(v, 0) : Math.tanh(v);
     }
   }
 }
@@ -294,7 +307,10 @@ export function qLayersModel(spec: QNetworkSpec): tf.LayersModel {
   const dense = (name: string, units: number, act: "tanh" | "relu" | "linear") =>
     tf.layers.dense({ units, activation: act, name, kernelInitializer: "zeros" });
   const hiddenChain = (prefix: string, x: tf.SymbolicTensor, shapes: DenseShape[]) =>
-    shapes.reduce((h, s, i) => dense(`${prefix}_fc${i}`, s.outDim, activation).apply(h) as tf.SymbolicTensor, x);
+    shapes.reduce(
+      (h, s, i) => dense(`${prefix}_fc${i}`, s.outDim, activation).apply(h) as tf.SymbolicTensor,
+      x,
+    );
   const features = hiddenChain("encoder", obs, layout.encoder);
   const qHidden = hiddenChain("q", features, layout.qStream.slice(0, -1));
   let headInput = qHidden;
@@ -308,10 +324,14 @@ export function qLayersModel(spec: QNetworkSpec): tf.LayersModel {
 
 export function setQLayersWeights(model: tf.LayersModel, spec: QNetworkSpec, flat: Float32Array): void {
   const { encoder, qStream, valueStream } = denseViews(qLayout(spec), flat);
-  const assign = (name: string, kernel: Float32Array, bias: Float32Array, shape: [number, number]) =>
+  const assign = (name: string, kernel: Float32Array, bias: Float32Array, shape: [number, number]) => {
     tf.tidy(() => model.getLayer(name).setWeights([tf.tensor2d(kernel, shape), tf.tensor1d(bias)]));
-  const assignChain = (prefix: string, views: DenseView[]) =>
-    views.forEach((v, i) => assign(`${prefix}_fc${i}`, v.kernel, v.bias, [v.shape.inDim, v.shape.outDim]));
+  };
+  const assignChain = (prefix: string, views: DenseView[]) => {
+    views.forEach((v, i) => {
+      assign(`${prefix}_fc${i}`, v.kernel, v.bias, [v.shape.inDim, v.shape.outDim]);
+    });
+  };
   assignChain("encoder", encoder);
   assignChain("q", qStream.slice(0, -1));
   const qOut = qStream[qStream.length - 1];

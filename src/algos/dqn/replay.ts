@@ -70,7 +70,8 @@ export interface ReplayBufferOptions {
 }
 
 function checkPositiveInt(value: number, name: string): void {
-  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
 }
 
 /** Ring buffer with uniform sampling. */
@@ -107,7 +108,9 @@ export class ReplayBuffer {
   addBatch(batch: TransitionBatch): void {
     const { obsDim, storage } = this;
     if (batch.obs.length < batch.count * obsDim || batch.nextObs.length < batch.count * obsDim) {
-      throw new RangeError(`replay buffer: a batch of ${batch.count} transitions needs obs of ${batch.count * obsDim}`);
+      throw new RangeError(
+        `replay buffer: a batch of ${batch.count} transitions needs obs of ${batch.count * obsDim}`,
+      );
     }
     for (let i = 0; i < batch.count; i++) {
       const slot = this.next;
@@ -291,7 +294,9 @@ export class PrioritizedReplayBuffer extends ReplayBuffer {
   }
 
   override memoryBytes(): number {
-    return super.memoryBytes() + this.sumTree.byteLength + this.minTree.byteLength + this.priorities.byteLength;
+    return (
+      super.memoryBytes() + this.sumTree.byteLength + this.minTree.byteLength + this.priorities.byteLength
+    );
   }
 
   protected override onInsert(slot: number): void {
@@ -345,7 +350,9 @@ export class PrioritizedReplayBuffer extends ReplayBuffer {
       }
       const td = tdErrors[i];
       if (!Number.isFinite(td)) {
-        throw new RangeError(`updatePriorities: TD error ${td} at slot ${slot} is not finite (diverged Q values?)`);
+        throw new RangeError(
+          `updatePriorities: TD error ${td} at slot ${slot} is not finite (diverged Q values?)`,
+        );
       }
       const priority = Math.abs(td) + this.epsilon;
       this.setPriority(slot, priority);

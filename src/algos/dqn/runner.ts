@@ -6,7 +6,7 @@
  * the n-step window needs each step's final observation (the fragment keeps only V(final obs)). Like
  * that runner it is built from plain data, so it can move into a worker thread for Ape-X style sampling.
  */
-import { Discrete } from "../../envs/spaces.js";
+import { Discrete, type SpaceJSON } from "../../envs/spaces.js";
 import type { VectorEnv } from "../../envs/types.js";
 import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
 import { createRng, type Rng } from "../../utils/rng.js";
@@ -31,7 +31,10 @@ export interface DQNRunnerOptions {
 const EVALUATION_SEED_OFFSET = 1_000_003;
 
 /** The Q network that fits `env`'s spaces; DQN needs a Discrete action space. */
-export function qNetworkSpecFor(env: VectorEnv, options: Omit<DQNRunnerOptions, "numEnvs" | "seed" | "index" | "nStep" | "gamma">): QNetworkSpec {
+export function qNetworkSpecFor(
+  env: VectorEnv,
+  options: Omit<DQNRunnerOptions, "numEnvs" | "seed" | "index" | "nStep" | "gamma">,
+): QNetworkSpec {
   const space = env.singleActionSpace;
   if (!(space instanceof Discrete)) {
     throw new TypeError(`DQN needs a Discrete action space; this env's action space is ${space}`);
@@ -73,7 +76,12 @@ export class DQNRunner {
     this.actionStart = (env.singleActionSpace as Discrete).start;
     this.q = new QInference(this.spec);
     const n = env.numEnvs;
-    this.nStep = new NStepAccumulator({ numEnvs: n, obsDim: env.obsDim, nStep: options.nStep, gamma: options.gamma });
+    this.nStep = new NStepAccumulator({
+      numEnvs: n,
+      obsDim: env.obsDim,
+      nStep: options.nStep,
+      gamma: options.gamma,
+    });
     this.rng = createRng(`${options.seed}-dqn-runner-${options.index}`);
     this.obs = new Float32Array(n * env.obsDim);
     this.qValues = new Float32Array(n * this.spec.numActions);
@@ -91,6 +99,14 @@ export class DQNRunner {
     return this.env.numEnvs;
   }
 
+  /** The env's spaces in JSON form, for the exported policy's metadata. */
+  get spaces(): { observationSpace: SpaceJSON; actionSpace: SpaceJSON } {
+    return {
+      observationSpace: this.env.singleObservationSpace.toJSON(),
+      actionSpace: this.env.singleActionSpace.toJSON(),
+    };
+  }
+
   setWeights(flat: Float32Array): void {
     this.q.setWeights(flat);
   }
@@ -101,7 +117,8 @@ export class DQNRunner {
    */
   async sample(numSteps: number, epsilons: ArrayLike<number>): Promise<TransitionBatch> {
     const { numEnvs: n, obsDim } = this.env;
-    if (epsilons.length !== n) throw new RangeError(`DQNRunner.sample: ${epsilons.length} epsilons for ${n} envs`);
+    if (epsilons.length !== n)
+      throw new RangeError(`DQNRunner.sample: ${epsilons.length} epsilons for ${n} envs`);
     // Each step completes at most one transition per env, plus the windows open before this call.
     const out = allocateTransitions((numSteps + this.options.nStep) * n, obsDim);
     if (this.needsReset) {
@@ -156,13 +173,17 @@ export class DQNRunner {
     const env = this.evaluationEnv ?? (await this.makeEnv(this.env.numEnvs));
     this.evaluationEnv = env;
     const n = env.numEnvs;
-    const quota = Array.from({ length: n }, (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0));
+    const quota = Array.from(
+      { length: n },
+      (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0),
+    );
     const returns = new Float64Array(n);
     const lengths = new Int32Array(n);
     const result: EpisodeMetrics = { returns: [], lengths: [] };
     const greedy = new Float64Array(n);
     const obs = Float32Array.from(
-      (await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n })).observations,
+      (await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n }))
+        .observations,
     );
     while (result.returns.length < numEpisodes) {
       this.act(obs, greedy);

@@ -46,16 +46,24 @@ export function ppoLoss(x: PPOLossInputs): PPOLoss {
 
   let squaredError = tf.square(tf.sub(x.values, x.returns));
   if (x.vfClipParam !== null) {
-    const valuesClipped = tf.add(x.oldValues, tf.clipByValue(tf.sub(x.values, x.oldValues), -x.vfClipParam, x.vfClipParam));
+    const valuesClipped = tf.add(
+      x.oldValues,
+      tf.clipByValue(tf.sub(x.values, x.oldValues), -x.vfClipParam, x.vfClipParam),
+    );
     squaredError = tf.maximum(squaredError, tf.square(tf.sub(valuesClipped, x.returns)));
   }
   const vfLoss = tf.mul(0.5, tf.mean(squaredError)) as tf.Scalar;
 
   const entropy = tf.mean(x.entropy) as tf.Scalar;
-  const total = tf.sub(tf.add(policyLoss, tf.mul(x.vfLossCoeff, vfLoss)), tf.mul(x.entropyCoeff, entropy)) as tf.Scalar;
+  const total = tf.sub(
+    tf.add(policyLoss, tf.mul(x.vfLossCoeff, vfLoss)),
+    tf.mul(x.entropyCoeff, entropy),
+  ) as tf.Scalar;
 
   // Diagnostics only: no gradient flows through these.
   const approxKl = tf.mean(tf.sub(tf.sub(ratio, 1), logRatio)) as tf.Scalar;
-  const clipFraction = tf.mean(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), x.clipParam), "float32")) as tf.Scalar;
+  const clipFraction = tf.mean(
+    tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), x.clipParam), "float32"),
+  ) as tf.Scalar;
   return { total, policyLoss, vfLoss, entropy, approxKl, clipFraction };
 }

@@ -8,11 +8,13 @@ import type { RunConfig } from "../../config/schema.js";
 import { type BackendName, selectBackend } from "../../learner/backend.js";
 import { Learner, MetricsAccumulator, type OptimizerState } from "../../learner/learner.js";
 import { ActorCritic, initialFlatWeights } from "../../models/network.js";
+import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
 import { type EnvRunnerGroup, LocalEnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import type { Fragment } from "../../rollout/fragment.js";
 import { computeGae } from "../../rollout/gae.js";
 import { createRng, type Rng, shuffle } from "../../utils/rng.js";
 import { scheduleValue } from "../../utils/schedule.js";
+import type { Algorithm, AlgorithmState } from "../algorithm.js";
 import { ppoLoss } from "./loss.js";
 
 /** Episodes averaged into `env_runners/episode_return_mean`, as RLlib's metrics_num_episodes_for_smoothing. */
@@ -42,7 +44,7 @@ export interface PPOState {
   recentLengths: number[];
 }
 
-export class PPO {
+export class PPO implements Algorithm {
   private iteration = 0;
   private numEnvStepsSampled = 0;
   private numEnvStepsTrained = 0;
@@ -66,14 +68,26 @@ export class PPO {
     const backend = await selectBackend(config.learner.backend);
     const runners = opts.runnerGroup ?? (await LocalEnvRunnerGroup.create(config));
     const model = new ActorCritic(runners.policySpec, initialFlatWeights(runners.policySpec, config.seed));
-    const learner = new Learner(model, { adamEpsilon: config.ppo.adam_epsilon, gradClip: config.ppo.grad_clip });
+    const learner = new Learner(model, {
+      adamEpsilon: config.ppo.adam_epsilon,
+      gradClip: config.ppo.grad_clip,
+    });
     await runners.setWeights(model.getFlatWeights(), 0);
     return new PPO(config, backend, runners, model, learner);
   }
 
-  /** The policy network (observation -> logits or Gaussian mean), for saving with `actor.save()`. */
-  get actor(): tf.LayersModel {
+  /** The policy network (observation -> logits or Gaussian mean), saved with every checkpoint. */
+  get policyModel(): tf.LayersModel {
     return this.model.actor;
+  }
+
+  policyMetadata(): PolicyMetadata {
+    return policyMetadataFor(
+      "PPO",
+      this.config.env.id,
+      this.runners.policySpec,
+      this.runners.policySpec.action,
+    );
   }
 
   /** Box actions: the state-independent log-std, which lives outside the actor model. */
@@ -116,6 +130,7 @@ export class PPO {
       "timers/sample_ms": sampled - start,
       "timers/learn_ms": learned - sampled,
       "throughput/env_steps_per_s": (batch.size / (learned - start)) * 1000,
+      "fault/num_worker_restarts": this.runners.numWorkerRestarts,
     };
   }
 
@@ -129,7 +144,7 @@ export class PPO {
     };
   }
 
-  getState(): PPOState {
+  getState(): PPOState & AlgorithmState {
     return {
       iteration: this.iteration,
       numEnvStepsSampled: this.numEnvStepsSampled,
@@ -143,7 +158,8 @@ export class PPO {
     };
   }
 
-  async setState(state: PPOState): Promise<void> {
+  async setState(saved: AlgorithmState): Promise<void> {
+    const state = saved as unknown as PPOState;
     this.iteration = state.iteration;
     this.numEnvStepsSampled = state.numEnvStepsSampled;
     this.numEnvStepsTrained = state.numEnvStepsTrained;

@@ -14,7 +14,7 @@ import type {
   RgbArray,
   StepResult,
 } from "../types.js";
-import { CLASSIC_RENDER_MODES, checkKwargs } from "./utils.js";
+import { CLASSIC_RENDER_MODES, checkKwargs, warn } from "./utils.js";
 
 /** Observations are `Float32Array`s (Gymnasium's float32 Box); the `Env` type says TypedArray, as `Box` does. */
 export abstract class ClassicControlEnv<Act> implements Env<TypedArray, Act> {
@@ -59,7 +59,7 @@ export abstract class ClassicControlEnv<Act> implements Env<TypedArray, Act> {
 
   render(): RenderFrame {
     if (this.renderMode === undefined) {
-      process.emitWarning(
+      warn(
         `${this.id}: render() was called without a render_mode; create the env with render_mode "ansi" or "rgb_array"`,
       );
       return undefined;

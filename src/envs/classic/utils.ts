@@ -2,44 +2,26 @@
  * What the classic-control envs share: checking constructor kwargs, Gymnasium's reset-bound options
  * (gymnasium/envs/classic_control/utils.py), and the warnings Gymnasium's envs log.
  */
-import { didYouMean } from "../../utils/strings.js";
+import { parseKwargs } from "../kwargs.js";
 import { describeValue } from "../spaces.js";
 
 /** Render modes every classic env offers; Gymnasium's "human" needs a window, which Node has not. */
 export const CLASSIC_RENDER_MODES = ["ansi", "rgb_array"];
 
 /**
- * Rejects a kwarg that `accepted` lacks and a value whose type differs from `accepted`'s (its defaults),
- * naming the env, the key and the accepted keys. `render_mode` must be one of `renderModes`.
- * Kept here rather than imported from the registry, which imports this folder (an import cycle).
+ * `parseKwargs` (unknown keys, wrong types) plus `render_mode`, which must be one of CLASSIC_RENDER_MODES.
  */
 export function checkKwargs(
   envId: string,
   kwargs: Record<string, unknown>,
   accepted: Record<string, unknown>,
 ): void {
-  const keys = Object.keys(accepted);
-  for (const [key, value] of Object.entries(kwargs)) {
-    if (!Object.hasOwn(accepted, key)) {
-      throw new TypeError(
-        `${envId}: unknown kwarg "${key}"${didYouMean(key, keys)}; accepted kwargs: ${keys.join(", ")}`,
-      );
-    }
-    if (value === undefined) continue;
-    if (key === "render_mode") {
-      if (!CLASSIC_RENDER_MODES.includes(value as string)) {
-        throw new RangeError(
-          `${envId}: render_mode must be one of ${CLASSIC_RENDER_MODES.map((m) => `"${m}"`).join(", ")} or undefined, got ${describeValue(value)}`,
-        );
-      }
-    } else if (
-      typeof value !== typeof accepted[key] ||
-      (typeof value === "number" && !Number.isFinite(value))
-    ) {
-      throw new TypeError(
-        `${envId}: kwarg "${key}" must be a finite ${typeof accepted[key]} (default ${describeValue(accepted[key])}), got ${describeValue(value)}`,
-      );
-    }
+  parseKwargs(envId, kwargs, accepted);
+  const mode = kwargs.render_mode;
+  if (mode !== undefined && !CLASSIC_RENDER_MODES.includes(mode as string)) {
+    throw new RangeError(
+      `${envId}: render_mode must be one of ${CLASSIC_RENDER_MODES.map((m) => `"${m}"`).join(", ")} or undefined, got ${describeValue(mode)}`,
+    );
   }
 }
 
@@ -99,9 +81,16 @@ export function stepBeforeResetError(envId: string): Error {
   return new Error(`${envId}: step() was called before reset(); call reset() first`);
 }
 
+/** Node's warning channel where there is one (so `--no-warnings` works), the console in a browser. */
+export function warn(message: string): void {
+  const nodeProcess = (globalThis as { process?: { emitWarning?: (m: string) => void } }).process;
+  if (nodeProcess?.emitWarning) nodeProcess.emitWarning(message);
+  else console.warn(message);
+}
+
 /** Gymnasium logs this once per episode when a terminated CartPole is stepped again. */
 export function warnStepAfterTermination(envId: string): void {
-  process.emitWarning(
+  warn(
     `${envId}: step() was called after the episode terminated; call reset() once terminated is true — further steps are undefined behaviour`,
   );
 }

@@ -1,0 +1,180 @@
+/**
+ * The exported policy in headless Chromium: the bundle computes the same greedy actions as Node, and the
+ * demo page lets the committed CartPole policy play a whole episode. Writes docs/browser-demo.png.
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DemoServer, serveDemo } from "../../src/cli/serve_demo.js";
+import { makeEnv } from "../../src/envs/registry.js";
+import type { GreedyPolicy } from "../../src/models/policy.js";
+import { loadPolicyFromDir } from "../../src/models/policy_node.js";
+import { createRng } from "../../src/utils/rng.js";
+import { CHROMIUM, CHROMIUM_ARGS, ensureBrowserBundle, requireChromium } from "./browser_setup.js";
+import { writeRandomPolicy } from "./policy_fixture.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const DEMO_POLICY = path.join(ROOT, "examples/browser/policy");
+const SCREENSHOT = path.join(ROOT, "docs/browser-demo.png");
+
+let browser: Browser;
+let scratch: string;
+beforeAll(async () => {
+  requireChromium();
+  ensureBrowserBundle();
+  await tf.setBackend("cpu");
+  scratch = await mkdtemp(path.join(tmpdir(), "rlts-browser-"));
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** Opens a page on a server for `policyDir`, runs `body(page, server)`, and closes both. */
+async function withPage<T>(
+  policyDir: string,
+  body: (page: Page, server: DemoServer) => Promise<T>,
+): Promise<T> {
+  const server = await serveDemo(policyDir, { port: 0 });
+  const page = await browser.newPage({ viewport: { width: 680, height: 700 } });
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  try {
+    return await body(page, server);
+  } catch (error) {
+    throw pageErrors.length > 0
+      ? new Error(`${(error as Error).message}\npage errors: ${pageErrors.join("\n")}`)
+      : error;
+  } finally {
+    await page.close();
+    await server.close();
+  }
+}
+
+/** Greedy actions of the policy served at /policy/, computed by the bundle in the page. */
+async function browserActions(
+  page: Page,
+  server: DemoServer,
+  observations: Float32Array[],
+): Promise<number[][]> {
+  // Any page of the server's origin will do; the JSON file runs no demo alongside.
+  await page.goto(new URL("policy/policy.json", server.url).href);
+  const rows = JSON.stringify(observations.map((o) => Array.from(o)));
+  // A string, not a function: vitest's transform of a function body may reference helpers the page lacks.
+  return page.evaluate(`(async () => {
+    const rlts = await import("/rlts.js");
+    await rlts.tf.setBackend("cpu");
+    const policy = await rlts.loadPolicy("/policy/");
+    return ${rows}.map((row) => {
+      const action = policy.act(new Float32Array(row));
+      return typeof action === "number" ? [action] : Array.from(action);
+    });
+  })()`);
+}
+
+/** Observations a policy meets: seeded random actions in the env, and some far off the usual states. */
+function testObservations(envId: string, count: number): Float32Array[] {
+  const env = makeEnv(envId);
+  env.actionSpace.seed(5);
+  const rng = createRng(7);
+  const observations: Float32Array[] = [];
+  let [obs] = env.reset({ seed: 5 });
+  while (observations.length < count) {
+    observations.push(obs as Float32Array);
+    observations.push(Float32Array.from(obs as Float32Array, (x) => x * (1 + 4 * rng())));
+    const [next, , terminated, truncated] = env.step(env.actionSpace.sample());
+    obs = terminated || truncated ? env.reset()[0] : next;
+  }
+  return observations.slice(0, count);
+}
+
+function nodeActions(policy: GreedyPolicy, observations: Float32Array[]): number[][] {
+  return observations.map((obs) => {
+    const action = policy.act(obs);
+    return typeof action === "number" ? [action] : Array.from(action);
+  });
+}
+
+describe("the same actions in Node and in the browser", () => {
+  it("categorical: the committed CartPole policy", async () => {
+    const observations = testObservations("CartPole-v1", 400);
+    const policy = await loadPolicyFromDir(DEMO_POLICY);
+    const expected = nodeActions(policy, observations);
+    policy.dispose();
+    const actual = await withPage(DEMO_POLICY, (page, server) => browserActions(page, server, observations));
+    expect(actual).toEqual(expected);
+    expect(new Set(expected.flat()).size).toBe(2);
+  });
+
+  it("gaussian with observation normalisation: Pendulum", async () => {
+    const dir = path.join(scratch, "pendulum");
+    await writeRandomPolicy(dir, {
+      envId: "Pendulum-v1",
+      seed: 9,
+      weightScale: 150,
+      observationNormalization: { mean: [0.1, 0.2, -0.3], var: [0.5, 0.4, 2], epsilon: 1e-8, clip: 2 },
+    });
+    const observations = testObservations("Pendulum-v1", 400);
+    const policy = await loadPolicyFromDir(dir);
+    const expected = nodeActions(policy, observations);
+    policy.dispose();
+    const actual = await withPage(dir, (page, server) => browserActions(page, server, observations));
+    expect(actual.length).toBe(expected.length);
+    const worst = Math.max(...actual.map((row, i) => Math.abs(row[0] - expected[i][0])));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+interface DemoState {
+  error: string | null;
+  episode: number;
+  steps: number;
+  episodeReturn: number;
+}
+
+describe("the demo page", () => {
+  it("lets the trained CartPole policy play a whole episode", async () => {
+    const seed = 42;
+    const result = await withPage(DEMO_POLICY, async (page, server) => {
+      await page.goto(`${server.url}?seed=${seed}&fps=0`);
+      await page.waitForFunction("window.rltsDemo && (window.rltsDemo.done || window.rltsDemo.error)", null, {
+        timeout: 60_000,
+      });
+      await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT });
+      const first = (await page.evaluate("({ ...window.rltsDemo })")) as DemoState;
+      // "New episode" starts an unseeded second episode, which the policy must also finish.
+      await page.click("#new-episode");
+      await page.waitForFunction("window.rltsDemo.episode === 2 && window.rltsDemo.done", null, {
+        timeout: 60_000,
+      });
+      return { first, second: (await page.evaluate("({ ...window.rltsDemo })")) as DemoState };
+    });
+    expect(result.first.error).toBeNull();
+    expect(result.second.episodeReturn).toBeGreaterThanOrEqual(475);
+
+    // The same episode in Node: the page's env and policy must agree with ours step for step.
+    const policy = await loadPolicyFromDir(DEMO_POLICY);
+    const env = makeEnv("CartPole-v1");
+    let [obs] = env.reset({ seed });
+    let nodeReturn = 0;
+    for (;;) {
+      const [next, reward, terminated, truncated] = env.step(policy.act(obs as Float32Array));
+      nodeReturn += reward;
+      obs = next;
+      if (terminated || truncated) break;
+    }
+    policy.dispose();
+    expect(result.first.episodeReturn).toBe(nodeReturn);
+    expect(result.first.steps).toBe(nodeReturn);
+    console.log(
+      `browser demo: episode returns ${result.first.episodeReturn} (seed ${seed}), ${result.second.episodeReturn}`,
+    );
+    expect(result.first.episodeReturn, "CartPole-v1 is solved at 475").toBeGreaterThanOrEqual(475);
+  });
+});
