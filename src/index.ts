@@ -40,3 +40,4 @@ export { CheckpointError, readCheckpoint, writeCheckpoint } from "./scheduler/ch
 export { evaluateCheckpoint } from "./scheduler/evaluate.js";
 export { type TrainOptions, type TrainSummary, train } from "./scheduler/trainer.js";
 export { ObjectStore } from "./store/object_store.js";
+export { createRng, type Rng } from "./utils/rng.js";

@@ -40,7 +40,7 @@ export function loadEnvModule(module: string): Promise<unknown> {
         tsx.register();
       }
       return import(specifier).catch((error: Error) => {
-        throw new Error(`env.module ${module} could not be loaded: ${error.message}`, { cause: error });
+        throw new Error(`env.module "${module}" could not be loaded: ${error.message}`, { cause: error });
       });
     })();
     loadedModules.set(module, loading);

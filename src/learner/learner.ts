@@ -39,8 +39,10 @@ export interface OptimizerState {
 export class Learner {
   private readonly beta1: number;
   private readonly beta2: number;
-  private readonly m: tf.Variable[];
-  private readonly v: tf.Variable[];
+  /** Adam's moments for all variables as one flat vector each, in the module's flat layout. */
+  private readonly m: tf.Variable<tf.Rank.R1>;
+  private readonly v: tf.Variable<tf.Rank.R1>;
+  private readonly size: number;
   private step = 0;
 
   constructor(
@@ -49,42 +51,50 @@ export class Learner {
   ) {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
-    this.m = module.variables.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = module.variables.map((x) => tf.variable(tf.zerosLike(x), false));
+    this.size = module.variables.reduce((n, x) => n + x.size, 0);
+    this.m = tf.variable(tf.zeros([this.size]), false);
+    this.v = tf.variable(tf.zeros([this.size]), false);
   }
 
   /**
    * One Adam step on `computeLoss()` at learning rate `lr`. Returns the loss's metrics plus
    * `grad_norm` (before clipping) as tensors the caller disposes (or hands to a MetricsAccumulator).
+   * Clipping and Adam run once on all gradients concatenated into one flat vector: ~20 ops per step
+   * whatever the number of layers, where per-variable updates cost ~15 ops per variable.
    */
   update(computeLoss: () => LossResult, lr: number): Record<string, tf.Scalar> {
     let metrics: Record<string, tf.Scalar> = {};
+    const variables = this.module.variables;
     const { value, grads } = tf.variableGrads(() => {
       const result = computeLoss();
       metrics = Object.fromEntries(Object.entries(result.metrics).map(([k, t]) => [k, tf.keep(t)]));
       return result.loss;
-    }, this.module.variables);
+    }, variables);
     this.step += 1;
-    const bias1 = 1 - this.beta1 ** this.step;
-    const bias2 = 1 - this.beta2 ** this.step;
+    const { beta1, beta2 } = this;
+    const bias1 = 1 - beta1 ** this.step;
+    const bias2 = 1 - beta2 ** this.step;
     const gradNorm = tf.tidy(() => {
-      const gradients = this.module.variables.map((x) => grads[x.name]);
-      const norm = tf.sqrt(tf.addN(gradients.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+      const raw = flatConcat(variables.map((x) => grads[x.name]));
+      const norm = tf.sqrt(tf.sum(tf.square(raw))) as tf.Scalar;
       // As torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
-      const scale =
+      const g =
         this.options.gradClip === null
-          ? null
-          : tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1);
-      gradients.forEach((raw, i) => {
-        const g = scale ? tf.mul(raw, scale) : raw;
-        const m = tf.add(tf.mul(this.m[i], this.beta1), tf.mul(g, 1 - this.beta1));
-        const v = tf.add(tf.mul(this.v[i], this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        this.m[i].assign(m);
-        this.v[i].assign(v);
-        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bias2)), this.options.adamEpsilon);
-        this.module.variables[i].assign(
-          tf.sub(this.module.variables[i], tf.mul(tf.div(m, denom), lr / bias1)),
-        );
+          ? raw
+          : tf.mul(raw, tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1));
+      const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
+      const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+      this.m.assign(m);
+      this.v.assign(v);
+      // PyTorch's form: w -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps).
+      const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bias2)), this.options.adamEpsilon);
+      const updated = tf.sub(flatConcat(variables), tf.mul(tf.div(m, denom), lr / bias1));
+      const parts = tf.split(
+        updated,
+        variables.map((x) => x.size),
+      );
+      variables.forEach((x, i) => {
+        x.assign(tf.reshape(parts[i], x.shape));
       });
       return norm;
     });
@@ -101,41 +111,35 @@ export class Learner {
   }
 
   getOptimizerState(): OptimizerState {
-    return { step: this.step, m: flatten(this.m), v: flatten(this.v) };
+    return {
+      step: this.step,
+      m: (this.m.dataSync() as Float32Array).slice(),
+      v: (this.v.dataSync() as Float32Array).slice(),
+    };
   }
 
   setOptimizerState(state: OptimizerState): void {
-    unflattenInto(this.m, state.m, "optimizer state m");
-    unflattenInto(this.v, state.v, "optimizer state v");
+    for (const [name, flat, variable] of [
+      ["m", state.m, this.m],
+      ["v", state.v, this.v],
+    ] as const) {
+      if (flat.length !== this.size) {
+        throw new RangeError(`optimizer state ${name}: expected ${this.size} float32s, got ${flat.length}`);
+      }
+      tf.tidy(() => variable.assign(tf.tensor1d(flat, "float32")));
+    }
     this.step = state.step;
   }
 
   dispose(): void {
-    tf.dispose([...this.m, ...this.v]);
+    tf.dispose([this.m, this.v]);
     this.module.dispose();
   }
 }
 
-function flatten(variables: tf.Variable[]): Float32Array {
-  const flat = new Float32Array(variables.reduce((n, x) => n + x.size, 0));
-  let offset = 0;
-  for (const x of variables) {
-    flat.set(x.dataSync() as Float32Array, offset);
-    offset += x.size;
-  }
-  return flat;
-}
-
-function unflattenInto(variables: tf.Variable[], flat: Float32Array, what: string): void {
-  const size = variables.reduce((n, x) => n + x.size, 0);
-  if (flat.length !== size) throw new RangeError(`${what}: expected ${size} float32s, got ${flat.length}`);
-  let offset = 0;
-  tf.tidy(() => {
-    for (const x of variables) {
-      x.assign(tf.tensor(flat.subarray(offset, offset + x.size), x.shape, "float32"));
-      offset += x.size;
-    }
-  });
+/** The tensors flattened and concatenated, in order, into one vector. */
+function flatConcat(tensors: tf.Tensor[]): tf.Tensor1D {
+  return tf.concat(tensors.map((t) => tf.reshape(t, [-1]) as tf.Tensor1D));
 }
 
 /** Sums metric scalars over minibatches on the backend; `read()` fetches their means in one transfer. */

@@ -140,8 +140,8 @@ export function initialFlatWeights(spec: PolicySpec, seed: number): Float32Array
 /**
  * The tfjs actor-critic. `actor` (observation -> logits or Gaussian mean) and `critic` (observation -> value)
  * are plain `tf.LayersModel`s of Dense layers, so `actor.save()` writes a model `tf.loadLayersModel`
- * reads back. Training uses `forward()`, which runs the same variables through `tf.fused.matMul`
- * (bias and activation fused), bypassing the layers machinery's per-call overhead.
+ * reads back. Training uses `forward()`, which runs the same variables as one fused op per layer,
+ * bypassing the layers machinery's per-call overhead.
  */
 export class ActorCritic {
   readonly layout: NetworkLayout;
@@ -199,25 +199,21 @@ export class ActorCritic {
     this.setFlatWeights(initialWeights);
   }
 
-  /** Policy output (logits or mean) and values `[batch]` for a batch of observations. */
+  /**
+   * Policy output (logits or mean) and values `[batch]` for a batch of observations. Each Dense layer is
+   * one `denseLayer` op with its own gradient, which keeps the op count per training step low (on wasm a
+   * small op costs more to dispatch than to compute) and avoids tfjs's transposed-matmul gradients.
+   */
   forward(obs: tf.Tensor2D): { policyOut: tf.Tensor2D; values: tf.Tensor1D } {
-    const linear = (x: tf.Tensor2D, d: DenseVariables) =>
-      tf.fused.matMul({ a: x, b: d.kernel as tf.Tensor2D, bias: d.bias }) as tf.Tensor2D;
-    // tfjs fuses relu into the matmul kernel but not tanh, which stays a separate op.
-    const hiddenLayer = (x: tf.Tensor2D, d: DenseVariables): tf.Tensor2D =>
-      this.spec.activation === "relu"
-        ? (tf.fused.matMul({
-            a: x,
-            b: d.kernel as tf.Tensor2D,
-            bias: d.bias,
-            activation: "relu",
-          }) as tf.Tensor2D)
-        : tf.tanh(linear(x, d));
-    const policyHidden = this.policyTrunk.reduce(hiddenLayer, obs);
-    const valueHidden = this.spec.vfShareLayers ? policyHidden : this.valueTrunk.reduce(hiddenLayer, obs);
+    const activation = this.spec.activation;
+    const trunk = (layers: DenseVariables[]) =>
+      layers.reduce((x, d, i) => denseLayer(x, d, activation, i > 0), obs);
+    const policyHidden = trunk(this.policyTrunk);
+    const valueHidden = this.spec.vfShareLayers ? policyHidden : trunk(this.valueTrunk);
+    const valueOut = denseLayer(valueHidden, this.valueHead, "linear", true);
     return {
-      policyOut: linear(policyHidden, this.policyHead),
-      values: tf.reshape(linear(valueHidden, this.valueHead), [-1]),
+      policyOut: denseLayer(policyHidden, this.policyHead, "linear", true),
+      values: tf.reshape(valueOut, [-1]),
     };
   }
 
@@ -268,4 +264,62 @@ interface DenseVariables {
 function denseVariables(layer: tf.layers.Layer): DenseVariables {
   const [kernel, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
   return { kernel, bias };
+}
+
+/**
+ * `activation(x @ kernel + bias)` as one op with a hand-written gradient. tfjs's own MatMul gradient
+ * multiplies by transposed operands via the matmul's transpose flags, which the wasm backend runs in a
+ * naive loop (~8x slower than XNNPACK's plain matmul at 128x64x64); transposing explicitly and calling
+ * the plain matmul is much faster. `xNeedsGrad` is false for the observation input: no dx is computed.
+ */
+function denseLayer(
+  x: tf.Tensor2D,
+  d: DenseVariables,
+  activation: "tanh" | "relu" | "linear",
+  xNeedsGrad: boolean,
+): tf.Tensor2D {
+  const kernel = d.kernel as tf.Tensor2D;
+  const gradients = (dy: tf.Tensor2D, input: tf.Tensor2D, y: tf.Tensor2D) => {
+    // dy/d(pre-activation): tanh' = 1 - y^2, relu' = [y > 0].
+    const dPre =
+      activation === "tanh"
+        ? tf.mul(dy, tf.sub(1, tf.square(y)))
+        : activation === "relu"
+          ? tf.mul(dy, tf.step(y))
+          : dy;
+    return {
+      dx: () => tf.matMul(dPre, tf.transpose(kernel)),
+      dKernel: tf.matMul(tf.transpose(input), dPre),
+      dBias: tf.sum(dPre, 0),
+    };
+  };
+  const forward = (input: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const pre = tf.fused.matMul({
+      a: input,
+      b: kernel,
+      bias: d.bias,
+      activation: activation === "relu" ? "relu" : "linear",
+    }) as tf.Tensor2D;
+    // tanh(z) = 2 sigmoid(2z) - 1: wasm's Sigmoid is XNNPACK's vectorised kernel, its Tanh a scalar loop
+    // (~3x slower for all four ops together at 128x64).
+    const y = activation === "tanh" ? tf.sub(tf.mul(tf.sigmoid(tf.mul(pre, 2)), 2), 1) : pre;
+    save([input, y]);
+    return y;
+  };
+  if (xNeedsGrad) {
+    return tf.customGrad((input, _kernel, _bias, save) => ({
+      value: forward(input as tf.Tensor2D, save as tf.GradSaveFunc),
+      gradFunc: (dy, [savedInput, y]) => {
+        const g = gradients(dy as tf.Tensor2D, savedInput as tf.Tensor2D, y as tf.Tensor2D);
+        return [g.dx(), g.dKernel, g.dBias];
+      },
+    }))(x, d.kernel, d.bias) as tf.Tensor2D;
+  }
+  return tf.customGrad((_kernel, _bias, save) => ({
+    value: forward(x, save as tf.GradSaveFunc),
+    gradFunc: (dy, [savedInput, y]) => {
+      const g = gradients(dy as tf.Tensor2D, savedInput as tf.Tensor2D, y as tf.Tensor2D);
+      return [g.dKernel, g.dBias];
+    },
+  }))(d.kernel, d.bias) as tf.Tensor2D;
 }

@@ -9,16 +9,13 @@ import { Box } from "../envs/spaces.js";
 import type { VectorEnv } from "../envs/types.js";
 import { type ActOutputs, PolicyInference } from "../models/inference.js";
 import { type PolicySpec, policySpecFor } from "../models/network.js";
+import { type EpisodeMetrics, evaluateEpisodes } from "./evaluation.js";
 import { allocateFragment, type Fragment } from "./fragment.js";
+
+export type { EpisodeMetrics } from "./evaluation.js";
 
 /** Makes a vector env of `numEnvs` copies of the configured env. */
 export type VectorEnvFactory = (numEnvs: number) => VectorEnv | Promise<VectorEnv>;
-
-/** Returns and lengths of the episodes completed since the last `getMetrics()` (or in one `evaluate`). */
-export interface EpisodeMetrics {
-  returns: number[];
-  lengths: number[];
-}
 
 export interface EnvRunnerOptions {
   model: ModelConfig;
@@ -30,9 +27,6 @@ export interface EnvRunnerOptions {
   /** Box actions: clip to the bounds before they reach the env (the fragment keeps the raw sample). */
   clipActions: boolean;
 }
-
-/** Evaluation envs are seeded far from the training envs, so no episode repeats a training one. */
-const EVALUATION_SEED_OFFSET = 1_000_003;
 
 /** The env factory the config describes: built-in envs in a SyncVectorEnv, or Gymnasium envs over ZeroMQ. */
 export function vectorEnvFactory(env: EnvConfig): VectorEnvFactory {
@@ -151,53 +145,24 @@ export class EnvRunner {
     return metrics;
   }
 
-  /**
-   * Runs the greedy policy for `numEpisodes` episodes on its own env copies, reset with the same seeds
-   * every time (so evaluations are comparable). Each copy runs its share of the episodes, which avoids
-   * favouring short episodes.
-   */
+  /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
   async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
-    if (!Number.isInteger(numEpisodes) || numEpisodes < 1) {
-      throw new RangeError(`evaluate: numEpisodes must be a positive integer, got ${numEpisodes}`);
-    }
-    const env = this.evaluationEnv ?? (await this.makeEnv(this.env.numEnvs));
-    this.evaluationEnv = env;
-    const n = env.numEnvs;
-    const quota = Array.from(
-      { length: n },
-      (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0),
-    );
-    const episodeReturns = new Float64Array(n);
-    const episodeLengths = new Int32Array(n);
-    const result: EpisodeMetrics = { returns: [], lengths: [] };
+    this.evaluationEnv ??= await this.makeEnv(this.env.numEnvs);
+    const n = this.evaluationEnv.numEnvs;
     const out: ActOutputs = {
       actions: new Float32Array(n * this.policy.actionDim),
       logp: new Float32Array(n),
       values: new Float32Array(n),
     };
-    const obs = new Float32Array(n * env.obsDim);
-    obs.set(
-      (await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n }))
-        .observations,
+    return evaluateEpisodes(
+      this.evaluationEnv,
+      numEpisodes,
+      this.options.seed + this.options.index * n,
+      (obs) => {
+        this.evaluationPolicy.act(obs, n, true, out);
+        return this.toEnvActions(out.actions);
+      },
     );
-    while (result.returns.length < numEpisodes) {
-      this.evaluationPolicy.act(obs, n, true, out);
-      const step = await env.step(this.toEnvActions(out.actions));
-      for (let i = 0; i < n; i++) {
-        episodeReturns[i] += step.rewards[i];
-        episodeLengths[i] += 1;
-        if (!(step.terminated[i] || step.truncated[i])) continue;
-        if (quota[i] > 0) {
-          result.returns.push(episodeReturns[i]);
-          result.lengths.push(episodeLengths[i]);
-          quota[i] -= 1;
-        }
-        episodeReturns[i] = 0;
-        episodeLengths[i] = 0;
-      }
-      obs.set(step.observations);
-    }
-    return result;
   }
 
   /** Sampling RNG state (checkpoints); the envs themselves restart from a reset on restore. */

@@ -148,7 +148,7 @@ describe("the demo page", () => {
       await mkdir(path.dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT });
       const first = (await page.evaluate("({ ...window.rltsDemo })")) as DemoState;
-      // "New episode" starts an unseeded second episode, which the policy must also finish.
+      // "New episode" starts an unseeded second episode: the page must run it to its end too.
       await page.click("#new-episode");
       await page.waitForFunction("window.rltsDemo.episode === 2 && window.rltsDemo.done", null, {
         timeout: 60_000,
@@ -156,7 +156,9 @@ describe("the demo page", () => {
       return { first, second: (await page.evaluate("({ ...window.rltsDemo })")) as DemoState };
     });
     expect(result.first.error).toBeNull();
-    expect(result.second.episodeReturn).toBeGreaterThanOrEqual(475);
+    expect(result.first.episodeReturn).toBeGreaterThanOrEqual(475);
+    expect(result.second.error).toBeNull();
+    expect(result.second.steps).toBe(result.second.episodeReturn);
 
     // The same episode in Node: the page's env and policy must agree with ours step for step.
     const policy = await loadPolicyFromDir(DEMO_POLICY);

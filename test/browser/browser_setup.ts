@@ -5,7 +5,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const CHROMIUM = "/usr/bin/chromium";
+/** Debian's Chromium (scripts/setup-browser.sh installs it), or RLTS_CHROMIUM. */
+export const CHROMIUM = process.env.RLTS_CHROMIUM ?? "/usr/bin/chromium";
 /** Without these, Chromium in a closed network floods the log with refused connections. */
 export const CHROMIUM_ARGS = [
   "--headless",
@@ -31,7 +32,7 @@ export function ensureBrowserBundle(): void {
 export function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `the browser tests need Chromium at ${CHROMIUM} (Debian/Ubuntu: apt-get install chromium)`,
+      `the browser tests need Chromium at ${CHROMIUM} (npm run setup:browser, or set RLTS_CHROMIUM)`,
     );
   }
 }

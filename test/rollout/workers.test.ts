@@ -148,7 +148,7 @@ describe("ThreadedEnvRunnerGroup with a user env module", () => {
     const cfg = corridorConfig({});
     cfg.env.module = "/nonexistent/env_module.js";
     await expect(ThreadedEnvRunnerGroup.create(cfg)).rejects.toThrow(
-      /env\.module "\/nonexistent\/env_module\.js" failed/,
+      /env\.module "\/nonexistent\/env_module\.js" could not be loaded/,
     );
   });
 });

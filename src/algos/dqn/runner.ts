@@ -8,7 +8,8 @@
  */
 import { Discrete, type SpaceJSON } from "../../envs/spaces.js";
 import type { VectorEnv } from "../../envs/types.js";
-import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
+import type { VectorEnvFactory } from "../../rollout/env_runner.js";
+import { type EpisodeMetrics, evaluateEpisodes } from "../../rollout/evaluation.js";
 import { createRng, type Rng } from "../../utils/rng.js";
 import { NStepAccumulator } from "./nstep.js";
 import { QInference, type QNetworkSpec } from "./q_network.js";
@@ -26,9 +27,6 @@ export interface DQNRunnerOptions {
   activation: "tanh" | "relu";
   dueling: boolean;
 }
-
-/** Evaluation envs are seeded far from the training envs (the PPO runner uses the same offset). */
-const EVALUATION_SEED_OFFSET = 1_000_003;
 
 /** The Q network that fits `env`'s spaces; DQN needs a Discrete action space. */
 export function qNetworkSpecFor(
@@ -162,47 +160,20 @@ export class DQNRunner {
     return metrics;
   }
 
-  /**
-   * Runs the greedy policy for `numEpisodes` episodes on separate env copies, reset with the same seeds
-   * every time so evaluations are comparable; each copy runs its share of the episodes.
-   */
+  /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
   async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
-    if (!Number.isInteger(numEpisodes) || numEpisodes < 1) {
-      throw new RangeError(`evaluate: numEpisodes must be a positive integer, got ${numEpisodes}`);
-    }
-    const env = this.evaluationEnv ?? (await this.makeEnv(this.env.numEnvs));
-    this.evaluationEnv = env;
-    const n = env.numEnvs;
-    const quota = Array.from(
-      { length: n },
-      (_, i) => Math.floor(numEpisodes / n) + (i < numEpisodes % n ? 1 : 0),
-    );
-    const returns = new Float64Array(n);
-    const lengths = new Int32Array(n);
-    const result: EpisodeMetrics = { returns: [], lengths: [] };
+    this.evaluationEnv ??= await this.makeEnv(this.env.numEnvs);
+    const n = this.evaluationEnv.numEnvs;
     const greedy = new Float64Array(n);
-    const obs = Float32Array.from(
-      (await env.reset({ seed: this.options.seed + EVALUATION_SEED_OFFSET + this.options.index * n }))
-        .observations,
+    return evaluateEpisodes(
+      this.evaluationEnv,
+      numEpisodes,
+      this.options.seed + this.options.index * n,
+      (obs) => {
+        this.act(obs, greedy);
+        return this.envActions;
+      },
     );
-    while (result.returns.length < numEpisodes) {
-      this.act(obs, greedy);
-      const step = await env.step(this.envActions);
-      for (let i = 0; i < n; i++) {
-        returns[i] += step.rewards[i];
-        lengths[i] += 1;
-        if (!(step.terminated[i] || step.truncated[i])) continue;
-        if (quota[i] > 0) {
-          result.returns.push(returns[i]);
-          result.lengths.push(lengths[i]);
-          quota[i] -= 1;
-        }
-        returns[i] = 0;
-        lengths[i] = 0;
-      }
-      obs.set(step.observations);
-    }
-    return result;
   }
 
   /** Exploration RNG state (checkpoints); the envs restart from a reset after a restore. */
