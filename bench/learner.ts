@@ -3,7 +3,7 @@
  *  1. PPO update samples/s (the full minibatch step: forward, loss, gradients, clip, Adam) for a 4-in,
  *     2-action separate actor/critic tanh MLP, on every tfjs backend that loads, against PyTorch on CPU
  *     with the same network, loss and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
- *  2. Rollout inference: the plain-TS forward pass (PolicyInference.act) vs tfjs `predict` at batch 1/8/32.
+ *  2. Rollout inference: the plain-TS forward pass (PolicyInference.act) vs tfjs `predict` at batch 1/8/32/64.
  * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
  */
 
@@ -21,6 +21,7 @@ import { createRng, normal } from "../src/utils/rng.js";
 
 const CASES = [
   { hidden: 64, batch: 64, steps: 100 },
+  { hidden: 64, batch: 128, steps: 100 },
   { hidden: 64, batch: 512, steps: 50 },
   { hidden: 256, batch: 512, steps: 20 },
 ];
@@ -159,7 +160,7 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     }
   }
   await selectBackend("wasm");
-  for (const batch of [1, 8, 32]) {
+  for (const batch of [1, 8, 32, 64]) {
     const { plainTs, tfjs } = inferenceMicros(batch);
     results[`inference/batch${batch}/plain_ts_us`] = plainTs;
     results[`inference/batch${batch}/tfjs_wasm_us`] = tfjs;

@@ -26,12 +26,13 @@ export interface SeedResult {
   secondsToThreshold: number | null;
   /** The whole `rlts train` process, start-up and the final checkpoint included. */
   processSeconds: number;
-  finalReturn: number;
+  finalReturn: number | null;
   finalSteps: number;
 }
 
 interface ProgressRow {
-  [RETURN_METRIC]: number;
+  /** null (JSON's NaN) until the first episode has ended. */
+  [RETURN_METRIC]: number | null;
   num_env_steps_sampled_lifetime: number;
   time_total_s: number;
 }
@@ -45,9 +46,9 @@ function readProgress(runDir: string): ProgressRow[] {
   return lines.map((line) => JSON.parse(line) as ProgressRow);
 }
 
-/** The first iteration whose mean return is >= threshold (the metric is NaN before the first episode ends). */
+/** The first iteration whose mean return is >= threshold. The null check matters: `null >= -100` is true. */
 export function firstCrossing(rows: ProgressRow[], threshold: number): ProgressRow | undefined {
-  return rows.find((row) => row[RETURN_METRIC] >= threshold);
+  return rows.find((row) => row[RETURN_METRIC] !== null && row[RETURN_METRIC] >= threshold);
 }
 
 /** Runs `rlts train <config> --set seed=<seed>` and waits for it; the CLI's final JSON line names the run dir. */
@@ -112,7 +113,7 @@ function seedTable(results: SeedResult[], threshold: number): string {
   const rows = results.map(
     (r) =>
       `| ${r.seed} | ${formatNumber(r.stepsToThreshold)} | ${formatNumber(r.secondsToThreshold, 1)} | ` +
-      `${r.processSeconds.toFixed(1)} | ${r.finalReturn.toFixed(1)} | ${r.finalSteps} |`,
+      `${r.processSeconds.toFixed(1)} | ${r.finalReturn?.toFixed(1) ?? "no episode"} | ${r.finalSteps} |`,
   );
   const reached = results.filter((r) => r.stepsToThreshold !== null).length;
   const medians =

@@ -14,6 +14,7 @@ import time
 from collections import deque
 
 import numpy as np
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -60,7 +61,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=475.0)
+    parser.add_argument("--torch-threads", type=int, default=1)
     args = parser.parse_args()
+    # One thread, as rlts's wasm backend uses: for a 64x64 MLP extra threads buy little, and on a shared
+    # machine torch's default pool (one thread per core) contends with other processes and slowed the
+    # same run by up to 7x between repeats.
+    torch.set_num_threads(args.torch_threads)
 
     env = make_vec_env("CartPole-v1", n_envs=N_ENVS, seed=args.seed)
     model = PPO(

@@ -40,8 +40,8 @@ export class Learner {
   private readonly beta1: number;
   private readonly beta2: number;
   /** Adam's moments for all variables as one flat vector each, in the module's flat layout. */
-  private readonly m: tf.Variable<tf.Rank.R1>;
-  private readonly v: tf.Variable<tf.Rank.R1>;
+  private readonly m: tf.Variable;
+  private readonly v: tf.Variable;
   private readonly size: number;
   private step = 0;
 

@@ -6,7 +6,7 @@
  * Speed: `setWeights` stores each kernel transposed (`[out][in]`, float64), so every output is a dot
  * product over one contiguous row, and the batch is run four observations at a time, so each weight
  * loaded serves four multiply-adds held in local variables. Activations are float64 throughout (no
- * float32 round trips); the batch is padded with zero rows to a multiple of four.
+ * float32 round trips).
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
 import {
@@ -50,7 +50,7 @@ export class PolicyInference {
   private readonly logStd: Float64Array;
   private readonly hiddenActivation: Activation;
   private rng: Rng;
-  // Scratch activations (rows padded to a multiple of BLOCK), grown to the largest batch seen.
+  // Scratch activations, grown to the largest batch seen.
   private capacity = 0;
   private input = new Float64Array(0);
   private hiddenA = new Float64Array(0);
@@ -174,7 +174,7 @@ export class PolicyInference {
     out.logp[b] = logp;
   }
 
-  /** Copies `obs` into the float64 input scratch, zero-padded to whole blocks; returns the padded row count. */
+  /** Copies `obs` into the float64 input scratch. */
   private loadObservations(obs: Float32Array, batch: number): number {
     const { obsDim } = this.spec;
     if (obs.length < batch * obsDim) {
@@ -182,11 +182,9 @@ export class PolicyInference {
         `observations: expected ${batch} x ${obsDim} = ${batch * obsDim} numbers, got ${obs.length}`,
       );
     }
-    const rows = Math.ceil(batch / BLOCK) * BLOCK;
-    this.ensureCapacity(rows);
+    this.ensureCapacity(batch);
     for (let k = 0; k < batch * obsDim; k++) this.input[k] = obs[k];
-    this.input.fill(0, batch * obsDim, rows * obsDim);
-    return rows;
+    return batch;
   }
 
   /** Runs `trunk` on the input scratch, ping-ponging between two buffers; returns the last activations. */
@@ -213,9 +211,10 @@ export class PolicyInference {
 }
 
 /**
- * `output[b, o] = activation(bias[o] + sum_i input[b, i] * kernel[i, o])` for `rows` rows (a multiple of
- * BLOCK). Four rows at a time: each weight, read once from the contiguous row `o` of the transposed
- * kernel, feeds four running sums in locals.
+ * `output[b, o] = activation(bias[o] + sum_i input[b, i] * kernel[i, o])` for `rows` rows. Four rows at a
+ * time: each weight, read once from the contiguous row `o` of the transposed kernel, feeds four running
+ * sums in locals. Rows past the last whole block (batch 1, say) go one at a time, the dot product
+ * unrolled by four.
  */
 function denseForward(
   input: Float64Array,
@@ -226,7 +225,8 @@ function denseForward(
 ): void {
   const { inDim, outDim } = layer.shape;
   const { weightsByOutput: w, bias } = layer;
-  for (let b = 0; b < rows; b += BLOCK) {
+  const blocked = rows - (rows % BLOCK);
+  for (let b = 0; b < blocked; b += BLOCK) {
     const x0 = b * inDim;
     const x1 = x0 + inDim;
     const x2 = x1 + inDim;
@@ -245,21 +245,36 @@ function denseForward(
         s2 += weight * input[x2 + i];
         s3 += weight * input[x3 + i];
       }
-      if (activation === "tanh") {
-        s0 = Math.tanh(s0);
-        s1 = Math.tanh(s1);
-        s2 = Math.tanh(s2);
-        s3 = Math.tanh(s3);
-      } else if (activation === "relu") {
-        s0 = s0 > 0 ? s0 : 0;
-        s1 = s1 > 0 ? s1 : 0;
-        s2 = s2 > 0 ? s2 : 0;
-        s3 = s3 > 0 ? s3 : 0;
-      }
-      output[y0 + o] = s0;
-      output[y0 + outDim + o] = s1;
-      output[y0 + 2 * outDim + o] = s2;
-      output[y0 + 3 * outDim + o] = s3;
+      output[y0 + o] = activate(s0, activation);
+      output[y0 + outDim + o] = activate(s1, activation);
+      output[y0 + 2 * outDim + o] = activate(s2, activation);
+      output[y0 + 3 * outDim + o] = activate(s3, activation);
     }
   }
+  for (let b = blocked; b < rows; b++) {
+    const x0 = b * inDim;
+    for (let o = 0; o < outDim; o++) {
+      const w0 = o * inDim;
+      // Four partial sums, so consecutive multiply-adds do not wait on each other.
+      let s0 = bias[o];
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let i = 0;
+      for (; i + 3 < inDim; i += 4) {
+        s0 += w[w0 + i] * input[x0 + i];
+        s1 += w[w0 + i + 1] * input[x0 + i + 1];
+        s2 += w[w0 + i + 2] * input[x0 + i + 2];
+        s3 += w[w0 + i + 3] * input[x0 + i + 3];
+      }
+      for (; i < inDim; i++) s0 += w[w0 + i] * input[x0 + i];
+      output[b * outDim + o] = activate(s0 + s1 + s2 + s3, activation);
+    }
+  }
+}
+
+function activate(x: number, activation: Activation): number {
+  if (activation === "tanh") return Math.tanh(x);
+  if (activation === "relu") return Math.max(x, 0);
+  return x;
 }

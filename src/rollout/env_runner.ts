@@ -9,10 +9,10 @@ import { Box } from "../envs/spaces.js";
 import type { VectorEnv } from "../envs/types.js";
 import { type ActOutputs, PolicyInference } from "../models/inference.js";
 import { type PolicySpec, policySpecFor } from "../models/network.js";
-import { type EpisodeMetrics, evaluateEpisodes } from "./evaluation.js";
+import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
 import { allocateFragment, type Fragment } from "./fragment.js";
 
-export type { EpisodeMetrics } from "./evaluation.js";
+export type { EpisodeMetrics } from "./episodes.js";
 
 /** Makes a vector env of `numEnvs` copies of the configured env. */
 export type VectorEnvFactory = (numEnvs: number) => VectorEnv | Promise<VectorEnv>;
@@ -44,9 +44,7 @@ export class EnvRunner {
   private readonly finalValues: Float32Array;
   private weightsVersion = 0;
   private needsReset = true;
-  private readonly episodeReturns: Float64Array;
-  private readonly episodeLengths: Int32Array;
-  private completed: EpisodeMetrics = { returns: [], lengths: [] };
+  private readonly episodes: EpisodeTracker;
   private evaluationEnv: VectorEnv | null = null;
 
   private constructor(
@@ -64,8 +62,7 @@ export class EnvRunner {
       this.spec.action.kind === "categorical" ? new Int32Array(n) : new Float32Array(n * env.actionDim);
     this.obs = new Float32Array(n * env.obsDim);
     this.finalValues = new Float32Array(n);
-    this.episodeReturns = new Float64Array(n);
-    this.episodeLengths = new Int32Array(n);
+    this.episodes = new EpisodeTracker(n);
   }
 
   static async create(makeEnv: VectorEnvFactory, options: EnvRunnerOptions): Promise<EnvRunner> {
@@ -130,7 +127,7 @@ export class EnvRunner {
             fragment.bootstrapValues[rows + i] = this.finalValues[i];
         }
       }
-      this.recordEpisodes(result.rewards, result.terminated, result.truncated, result.infos);
+      this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
       this.obs.set(result.observations);
     }
     fragment.lastObs.set(this.obs);
@@ -140,9 +137,7 @@ export class EnvRunner {
 
   /** Episodes completed since the last call. */
   getMetrics(): EpisodeMetrics {
-    const metrics = this.completed;
-    this.completed = { returns: [], lengths: [] };
-    return metrics;
+    return this.episodes.drain();
   }
 
   /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
@@ -191,24 +186,5 @@ export class EnvRunner {
       }
     }
     return this.envActions;
-  }
-
-  private recordEpisodes(
-    rewards: Float64Array,
-    terminated: Uint8Array,
-    truncated: Uint8Array,
-    infos: Record<string, unknown>[],
-  ): void {
-    for (let i = 0; i < rewards.length; i++) {
-      this.episodeReturns[i] += rewards[i];
-      this.episodeLengths[i] += 1;
-      if (!(terminated[i] || truncated[i])) continue;
-      // RecordEpisodeStatistics' info.episode holds the raw return even when rewards are normalised later.
-      const episode = infos[i]?.episode as { r: number; l: number } | undefined;
-      this.completed.returns.push(episode?.r ?? this.episodeReturns[i]);
-      this.completed.lengths.push(episode?.l ?? this.episodeLengths[i]);
-      this.episodeReturns[i] = 0;
-      this.episodeLengths[i] = 0;
-    }
   }
 }

@@ -88,12 +88,12 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
     model.dispose();
   });
 
-  it("plain-TS inference equals the tfjs actor and critic within 1e-5", () => {
+  // Batch 1 runs the one-row path only; batch 9 two blocks of four rows and one row.
+  it.each([1, 9])("plain-TS inference equals the tfjs actor and critic within 1e-5 (batch %i)", (batch) => {
     const model = new ActorCritic(
       spec,
       randomWeights(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size, 11),
     );
-    const batch = 9;
     const obs = randomWeights(batch * spec.obsDim, 5).map((x) => x * 6);
     const inference = new PolicyInference(spec, 1);
     inference.setWeights(model.getFlatWeights());

@@ -148,6 +148,63 @@ describe("Learner", () => {
   });
 });
 
+describe("ActorCritic.forward gradients", () => {
+  it.each([
+    ["tanh, separate", "tanh", false],
+    ["relu, shared", "relu", true],
+  ] as const)("%s: equal tfjs autodiff through plain matMul ops", async (_, activation, shared) => {
+    await selectBackend("cpu");
+    const spec: PolicySpec = {
+      observationSpace: { type: "Box" } as PolicySpec["observationSpace"],
+      actionSpace: { type: "Discrete" } as PolicySpec["actionSpace"],
+      obsDim: 4,
+      action: { kind: "categorical", n: 3 },
+      hiddens: [8, 5],
+      activation,
+      vfShareLayers: shared,
+      initialLogStd: 0,
+    };
+    const model = new ActorCritic(spec, initialFlatWeights(spec, 2));
+    model.setFlatWeights(Float32Array.from({ length: model.layout.size }, () => 0.5 * normal(rng)));
+    const x = tf.tensor2d(obs.subarray(0, 6 * 4), [6, 4]);
+    // A loss that weighs every output differently, so each gradient entry matters.
+    const weightsPi = tf.tensor2d(
+      Float32Array.from({ length: 18 }, (_, i) => Math.sin(i)),
+      [6, 3],
+    );
+    const weightsV = tf.tensor1d([1, -2, 3, -0.5, 0.25, 2]);
+    const loss = (out: { policyOut: tf.Tensor2D; values: tf.Tensor1D }) =>
+      tf.add(
+        tf.sum(tf.mul(out.policyOut, weightsPi)),
+        tf.sum(tf.mul(tf.square(out.values), weightsV)),
+      ) as tf.Scalar;
+    const reference = () => {
+      // The same network written with plain tfjs ops, differentiated by tfjs itself.
+      const params = model.variables;
+      let k = 0;
+      const layer = (h: tf.Tensor2D, act: boolean) => {
+        const y = tf.add(tf.matMul(h, params[k] as tf.Tensor2D), params[k + 1]) as tf.Tensor2D;
+        k += 2;
+        return act ? (activation === "tanh" ? tf.tanh(y) : tf.relu(y)) : y;
+      };
+      const piHidden = spec.hiddens.reduce((h) => layer(h, true), x);
+      const policyOut = layer(piHidden, false);
+      const vfHidden = shared ? piHidden : spec.hiddens.reduce((h) => layer(h, true), x);
+      return { policyOut, values: tf.reshape(layer(vfHidden, false), [-1]) as tf.Tensor1D };
+    };
+    const ours = tf.variableGrads(() => loss(model.forward(x)), model.variables);
+    const theirs = tf.variableGrads(() => loss(reference()), model.variables);
+    expect(Math.abs(ours.value.dataSync()[0] - theirs.value.dataSync()[0])).toBeLessThan(1e-4);
+    for (const v of model.variables) {
+      const a = ours.grads[v.name].dataSync();
+      const b = theirs.grads[v.name].dataSync();
+      expect(a.length).toBe(b.length);
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-4);
+    }
+    model.dispose();
+  });
+});
+
 describe("selectBackend", () => {
   it("falls through to wasm when the native packages are absent, and explains a forced one", async () => {
     expect(["tensorflow-gpu", "tensorflow", "wasm"]).toContain(await selectBackend("auto"));

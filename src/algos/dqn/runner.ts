@@ -9,7 +9,7 @@
 import { Discrete, type SpaceJSON } from "../../envs/spaces.js";
 import type { VectorEnv } from "../../envs/types.js";
 import type { VectorEnvFactory } from "../../rollout/env_runner.js";
-import { type EpisodeMetrics, evaluateEpisodes } from "../../rollout/evaluation.js";
+import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "../../rollout/episodes.js";
 import { createRng, type Rng } from "../../utils/rng.js";
 import { NStepAccumulator } from "./nstep.js";
 import { QInference, type QNetworkSpec } from "./q_network.js";
@@ -60,9 +60,7 @@ export class DQNRunner {
   private readonly envActions: Int32Array;
   private readonly actionStart: number;
   private needsReset = true;
-  private readonly episodeReturns: Float64Array;
-  private readonly episodeLengths: Int32Array;
-  private completed: EpisodeMetrics = { returns: [], lengths: [] };
+  private readonly episodes: EpisodeTracker;
   private evaluationEnv: VectorEnv | null = null;
 
   private constructor(
@@ -85,8 +83,7 @@ export class DQNRunner {
     this.qValues = new Float32Array(n * this.spec.numActions);
     this.actions = new Int32Array(n);
     this.envActions = new Int32Array(n);
-    this.episodeReturns = new Float64Array(n);
-    this.episodeLengths = new Int32Array(n);
+    this.episodes = new EpisodeTracker(n);
   }
 
   static async create(makeEnv: VectorEnvFactory, options: DQNRunnerOptions): Promise<DQNRunner> {
@@ -130,7 +127,7 @@ export class DQNRunner {
       const result = await this.env.step(this.envActions);
       const done = this.nStep.add(this.obs, this.actions, result);
       appendTransitions(out, done, obsDim);
-      this.recordEpisodes(result.rewards, result.terminated, result.truncated);
+      this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
       this.obs.set(result.observations);
     }
     return out;
@@ -155,9 +152,7 @@ export class DQNRunner {
 
   /** Episodes completed since the last call. */
   getMetrics(): EpisodeMetrics {
-    const metrics = this.completed;
-    this.completed = { returns: [], lengths: [] };
-    return metrics;
+    return this.episodes.drain();
   }
 
   /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
@@ -184,25 +179,12 @@ export class DQNRunner {
   setState(state: { rng: object }): void {
     this.rng = createRng(undefined, state.rng);
     this.needsReset = true;
-    this.episodeReturns.fill(0);
-    this.episodeLengths.fill(0);
+    this.episodes.resetInProgress();
   }
 
   async stop(): Promise<void> {
     await this.env.close();
     await this.evaluationEnv?.close();
-  }
-
-  private recordEpisodes(rewards: Float64Array, terminated: Uint8Array, truncated: Uint8Array): void {
-    for (let i = 0; i < rewards.length; i++) {
-      this.episodeReturns[i] += rewards[i];
-      this.episodeLengths[i] += 1;
-      if (!(terminated[i] || truncated[i])) continue;
-      this.completed.returns.push(this.episodeReturns[i]);
-      this.completed.lengths.push(this.episodeLengths[i]);
-      this.episodeReturns[i] = 0;
-      this.episodeLengths[i] = 0;
-    }
   }
 }
 

@@ -6,6 +6,53 @@ export interface EpisodeMetrics {
   lengths: number[];
 }
 
+/**
+ * Returns and lengths of the episodes a vector env completes, step by step (the bookkeeping every env
+ * runner needs). Where an env reports `info.episode` (RecordEpisodeStatistics), its raw return is used,
+ * so returns stay raw even when rewards are normalised later.
+ */
+export class EpisodeTracker {
+  private readonly returns: Float64Array;
+  private readonly lengths: Int32Array;
+  private completed: EpisodeMetrics = { returns: [], lengths: [] };
+
+  constructor(numEnvs: number) {
+    this.returns = new Float64Array(numEnvs);
+    this.lengths = new Int32Array(numEnvs);
+  }
+
+  record(
+    rewards: Float64Array,
+    terminated: Uint8Array,
+    truncated: Uint8Array,
+    infos?: Record<string, unknown>[],
+  ): void {
+    for (let i = 0; i < rewards.length; i++) {
+      this.returns[i] += rewards[i];
+      this.lengths[i] += 1;
+      if (!(terminated[i] || truncated[i])) continue;
+      const episode = infos?.[i]?.episode as { r: number; l: number } | undefined;
+      this.completed.returns.push(episode?.r ?? this.returns[i]);
+      this.completed.lengths.push(episode?.l ?? this.lengths[i]);
+      this.returns[i] = 0;
+      this.lengths[i] = 0;
+    }
+  }
+
+  /** Forgets the episodes in progress (their envs are being reset). */
+  resetInProgress(): void {
+    this.returns.fill(0);
+    this.lengths.fill(0);
+  }
+
+  /** Episodes completed since the last call. */
+  drain(): EpisodeMetrics {
+    const metrics = this.completed;
+    this.completed = { returns: [], lengths: [] };
+    return metrics;
+  }
+}
+
 /** Evaluation envs are seeded far from the training envs, so no episode repeats a training one. */
 const EVALUATION_SEED_OFFSET = 1_000_003;
 
