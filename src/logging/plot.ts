@@ -185,6 +185,7 @@ export function curvesToSvg(
 
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
+    `<title>${escapeXml(title)}</title>`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     `<text class="title" x="${MARGIN.left + PLOT_W / 2}" y="26" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
   ];
