@@ -23,8 +23,6 @@ export const envConfigSchema = z
     timeout_ms: z.number().int().positive().default(30_000),
     /** Overrides the registered time limit. */
     max_episode_steps: z.number().int().positive().optional(),
-    normalize_observations: z.boolean().default(false),
-    normalize_rewards: z.boolean().default(false),
     /** Box actions: clip to the space's bounds before they reach the env (SB3 does this too). */
     clip_actions: z.boolean().default(true),
   })
