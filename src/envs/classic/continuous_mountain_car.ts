@@ -9,18 +9,9 @@
  * trajectories match to the bit. The action is read as float32, the action space's dtype.
  */
 import { Box, type TypedArray } from "../spaces.js";
-import type { Info, ResetOptions, RgbArray, StepResult } from "../types.js";
-import { ClassicControlEnv } from "./base.js";
-import {
-  MAX_POSITION,
-  MAX_SPEED,
-  MIN_POSITION,
-  mountainCarAnsi,
-  mountainCarObservationSpace,
-  mountainCarRgbArray,
-  mountainCarStartState,
-} from "./mountain_car.js";
-import { float32Copy, stepBeforeResetError } from "./utils.js";
+import type { StepResult } from "../types.js";
+import { MountainCarBase } from "./mountain_car.js";
+import { float32Copy, oneNumberAction, stepBeforeResetError } from "./utils.js";
 
 export interface ContinuousMountainCarKwargs {
   /** The car must also reach this velocity at the goal. */
@@ -33,21 +24,17 @@ function as32(is32: boolean, x: number): number {
   return is32 ? Math.fround(x) : x;
 }
 
-export class ContinuousMountainCarEnv extends ClassicControlEnv<TypedArray> {
+export class ContinuousMountainCarEnv extends MountainCarBase<TypedArray> {
   readonly minAction = -1.0;
   readonly maxAction = 1.0;
-  readonly minPosition = MIN_POSITION;
-  readonly maxPosition = MAX_POSITION;
-  readonly maxSpeed = MAX_SPEED;
   /** 0.5 in MountainCar-v0, 0.45 here (as in Arnaud de Broissia's version). */
   readonly goalPosition = 0.45;
   readonly goalVelocity: number;
   readonly power = 0.0015;
 
   readonly actionSpace = new Box(-1.0, 1.0, [1], "float32");
-  readonly observationSpace = mountainCarObservationSpace();
   /** `[position, velocity]`: float64 after reset, float32 after a step (Gymnasium's dtypes, which its arithmetic depends on). */
-  state: Float64Array | Float32Array | null = null;
+  override state: Float64Array | Float32Array | null = null;
   /** The float32 state `step` writes; reused, so `state` is overwritten by the next step. */
   private readonly stepState = new Float32Array(2);
 
@@ -60,15 +47,11 @@ export class ContinuousMountainCarEnv extends ClassicControlEnv<TypedArray> {
   step(action: ArrayLike<number>): StepResult<Float32Array> {
     const s = this.state;
     if (s === null) throw stepBeforeResetError(this.id);
-    if (typeof action?.[0] !== "number") {
-      throw new TypeError(
-        `${this.id}: action must be an array of one number (Box(1,) float32), got ${String(action)}`,
-      );
-    }
+    const action0 = oneNumberAction(this.id, action);
     const stateIs32 = s instanceof Float32Array;
     let position = s[0];
     let velocity = s[1];
-    const a = Math.fround(action[0]);
+    const a = Math.fround(action0);
     // min(max(a, -1.0), 1.0) keeps the float32 `a` unless a bound wins, and the bounds are Python floats.
     let force = a;
     let forceIs32 = true;
@@ -118,19 +101,5 @@ export class ContinuousMountainCarEnv extends ClassicControlEnv<TypedArray> {
     this.stepState[1] = velocity;
     this.state = this.stepState;
     return [float32Copy(this.stepState), reward, terminated, false, {}];
-  }
-
-  reset({ seed, options }: ResetOptions = {}): [Float32Array, Info] {
-    this.seedRng(seed);
-    this.state = mountainCarStartState(this.id, this.rng, options);
-    return [float32Copy(this.state), {}];
-  }
-
-  protected renderAnsi(s: ArrayLike<number>): string {
-    return mountainCarAnsi(s[0], s[1], this.goalPosition);
-  }
-
-  protected renderRgbArray(s: ArrayLike<number>): RgbArray {
-    return mountainCarRgbArray(s[0], this.goalPosition);
   }
 }

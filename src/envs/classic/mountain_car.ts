@@ -85,19 +85,39 @@ export function mountainCarRgbArray(pos: number, goalPosition: number): RgbArray
   return canvas.toRgbArray();
 }
 
-export class MountainCarEnv extends ClassicControlEnv<number> {
+/** What both mountain cars share: the start state, the observation space and the pictures. */
+export abstract class MountainCarBase<Act> extends ClassicControlEnv<Act> {
   readonly minPosition = MIN_POSITION;
   readonly maxPosition = MAX_POSITION;
   readonly maxSpeed = MAX_SPEED;
+  abstract readonly goalPosition: number;
+  readonly observationSpace = mountainCarObservationSpace();
+  state: Float64Array | Float32Array | null = null;
+
+  reset({ seed, options }: ResetOptions = {}): [Float32Array, Info] {
+    this.seedRng(seed);
+    this.state = mountainCarStartState(this.id, this.rng, options);
+    return [float32Copy(this.state), {}];
+  }
+
+  protected renderAnsi(s: ArrayLike<number>): string {
+    return mountainCarAnsi(s[0], s[1], this.goalPosition);
+  }
+
+  protected renderRgbArray(s: ArrayLike<number>): RgbArray {
+    return mountainCarRgbArray(s[0], this.goalPosition);
+  }
+}
+
+export class MountainCarEnv extends MountainCarBase<number> {
   readonly goalPosition = 0.5;
   readonly goalVelocity: number;
   readonly force = 0.001;
   readonly gravity = 0.0025;
 
   readonly actionSpace = new Discrete(3);
-  readonly observationSpace = mountainCarObservationSpace();
   /** `[position, velocity]` in float64; `step` overwrites it in place. */
-  state: Float64Array | null = null;
+  override state: Float64Array | null = null;
 
   constructor(kwargs: MountainCarKwargs = {}) {
     super("MountainCar-v0", 30, kwargs as Record<string, unknown>, { goal_velocity: 0 });
@@ -123,19 +143,5 @@ export class MountainCarEnv extends ClassicControlEnv<number> {
     s[0] = position;
     s[1] = velocity;
     return [float32Copy(s), -1.0, terminated, false, {}];
-  }
-
-  reset({ seed, options }: ResetOptions = {}): [Float32Array, Info] {
-    this.seedRng(seed);
-    this.state = mountainCarStartState(this.id, this.rng, options);
-    return [float32Copy(this.state), {}];
-  }
-
-  protected renderAnsi(s: ArrayLike<number>): string {
-    return mountainCarAnsi(s[0], s[1], this.goalPosition);
-  }
-
-  protected renderRgbArray(s: ArrayLike<number>): RgbArray {
-    return mountainCarRgbArray(s[0], this.goalPosition);
   }
 }

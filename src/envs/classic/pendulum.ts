@@ -10,7 +10,7 @@ import { Box, type TypedArray } from "../spaces.js";
 import type { Info, ResetOptions, RgbArray, StepResult } from "../types.js";
 import { ClassicControlEnv } from "./base.js";
 import { boxCorners, Canvas, rotateMove } from "./raster.js";
-import { resetOptionNumber, stepBeforeResetError, uniform } from "./utils.js";
+import { oneNumberAction, resetOptionNumber, stepBeforeResetError, uniform } from "./utils.js";
 
 export interface PendulumKwargs {
   /** Gravity, 10.0 by default. */
@@ -66,16 +66,12 @@ export class PendulumEnv extends ClassicControlEnv<TypedArray> {
   step(action: ArrayLike<number>): StepResult<Float32Array> {
     const s = this.state;
     if (s === null) throw stepBeforeResetError(this.id);
-    if (typeof action?.[0] !== "number") {
-      throw new TypeError(
-        `${this.id}: action must be an array of one number (Box(1,) float32), got ${String(action)}`,
-      );
-    }
+    const action0 = oneNumberAction(this.id, action);
     const th = s[0];
     const thdot = s[1];
     const { g, m, l, dt } = this;
 
-    const u = Math.fround(Math.min(Math.max(Math.fround(action[0]), -this.maxTorque), this.maxTorque));
+    const u = Math.fround(Math.min(Math.max(Math.fround(action0), -this.maxTorque), this.maxTorque));
     this.lastU = u;
     const angle = angleNormalize(th);
     const uSquared = Math.fround(u * u);

@@ -77,6 +77,16 @@ export function uniformArray(rng: () => number, n: number, low: number, high: nu
   return out;
 }
 
+/** The number in a Box(1,) action; anything else is a TypeError naming the env. */
+export function oneNumberAction(envId: string, action: ArrayLike<number>): number {
+  if (typeof action?.[0] !== "number") {
+    throw new TypeError(
+      `${envId}: action must be an array of one number (Box(1,) float32), got ${String(action)}`,
+    );
+  }
+  return action[0];
+}
+
 export function stepBeforeResetError(envId: string): Error {
   return new Error(`${envId}: step() was called before reset(); call reset() first`);
 }
