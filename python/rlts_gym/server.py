@@ -8,6 +8,7 @@ PROTOCOL.md at the repository root is the specification; this file is one implem
 
 import argparse
 import json
+import time
 import math
 import os
 import signal
@@ -331,6 +332,23 @@ def parent_alive(pid):
     return True
 
 
+SPIN_S = 0.002
+
+
+def receive(socket):
+    """The next request. Spins for up to SPIN_S before blocking: a training client sends the next step
+    within microseconds, and a process that sleeps between steps wakes on a cold core (measured: a
+    64-env CartPole step took 2.5x longer in the blocking server than in a hot loop)."""
+    deadline = time.perf_counter() + SPIN_S
+    while time.perf_counter() < deadline:
+        try:
+            return socket.recv_multipart(flags=zmq.NOBLOCK, copy=True)
+        except zmq.Again:
+            # Hot, but not greedy: another runnable process on this core (the client) goes first.
+            os.sched_yield()
+    return socket.recv_multipart(copy=True)
+
+
 def serve(server, bind, parent_pid=None):
     """Answers requests until `close`, a signal, or the death of `parent_pid`."""
     context = zmq.Context()
@@ -345,7 +363,7 @@ def serve(server, bind, parent_pid=None):
         print(f"RLTS_GYM_READY {endpoint}", flush=True)
         while not server.closed:
             try:
-                message = socket.recv_multipart(copy=True)
+                message = receive(socket)
             except zmq.Again:
                 if parent_pid is not None and not parent_alive(parent_pid):
                     print(f"rlts_gym: parent process {parent_pid} is gone, exiting", file=sys.stderr)
