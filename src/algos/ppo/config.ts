@@ -13,7 +13,8 @@ export const ppoConfigSchema = z
     gamma: z.number().min(0).max(1).default(0.99),
     /** GAE lambda (RLlib `lambda`, SB3 `gae_lambda`). */
     lambda: z.number().min(0).max(1).default(0.95),
-    clip_param: z.number().positive().default(0.2),
+    /** The surrogate's clip range, or a schedule (SB3's rl-zoo anneals it: `[[0, 0.2], [T, 0]]`). */
+    clip_param: scheduleSchema.default(0.2),
     /**
      * Value clipping as in the PPO2/CleanRL/SB3 implementations: the new value prediction is kept within
      * old value ± vf_clip_param. `null` turns it off. (RLlib instead clips the value loss itself.)

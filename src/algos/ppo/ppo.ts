@@ -209,6 +209,7 @@ export class PPO implements Algorithm {
     const ppo = this.config.ppo;
     const lr = scheduleValue(ppo.lr, this.numEnvStepsSampled);
     const entropyCoeff = scheduleValue(ppo.entropy_coeff, this.numEnvStepsSampled);
+    const clipParam = scheduleValue(ppo.clip_param, this.numEnvStepsSampled);
     const spec = this.model.spec;
     const actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
     const minibatchSize = Math.min(ppo.minibatch_size, batch.size);
@@ -235,7 +236,7 @@ export class PPO implements Algorithm {
               oldValues: t.values,
               returns: t.returns,
               entropy: dist.entropy(),
-              clipParam: ppo.clip_param,
+              clipParam,
               vfClipParam: ppo.vf_clip_param,
               vfLossCoeff: ppo.vf_loss_coeff,
               entropyCoeff,
