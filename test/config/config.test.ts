@@ -36,7 +36,7 @@ describe("run config", () => {
     expect(message).toContain("invalid config bad.yaml");
     expect(message).toMatch(/env\.backnd: unknown key \(did you mean "backend"\?\)/);
     expect(message).toMatch(/ppo\.gama: unknown key \(did you mean "gamma"\?\)/);
-    expect(message).toMatch(/ppo\.clip_param: .*expected number.*"x"/);
+    expect(message).toMatch(/ppo\.lambda: .*expected number.*"x"/);
   });
 
   it("rejects out-of-range values and unknown algorithms", () => {
