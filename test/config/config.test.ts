@@ -24,7 +24,7 @@ describe("run config", () => {
     const bad = {
       algo: "PPO",
       env: { id: "CartPole-v1", backnd: "gymnasium" },
-      ppo: { gama: 0.9, clip_param: "x" },
+      ppo: { gama: 0.9, lambda: "x" },
     };
     let message = "";
     try {
