@@ -1,8 +1,10 @@
 /**
  * Learner and inference benchmarks. `npx tsx bench/learner.ts`
  *  1. PPO update samples/s (the full minibatch step: forward, loss, gradients, clip, Adam) for a 4-in,
- *     2-action separate actor/critic tanh MLP, on every tfjs backend that loads, against PyTorch on CPU
- *     with the same network, loss and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
+ *     2-action separate actor/critic tanh MLP, on every tfjs backend that loads: the training loop's
+ *     hand-derived backward pass (`ppoMinibatchUpdate`) against autodiff through `ppoLoss` (the reference,
+ *     what training ran before) in the same process, and against PyTorch on CPU with the same network, loss
+ *     and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
  *  2. Rollout inference: the plain-TS forward pass (PolicyInference.act) vs tfjs `predict` at batch 1/8/32/64.
  * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
  */
@@ -12,6 +14,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { ppoLoss } from "../src/algos/ppo/loss.js";
+import { ppoMinibatchUpdate } from "../src/algos/ppo/ppo.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
 import { Learner } from "../src/learner/learner.js";
@@ -22,6 +25,7 @@ import { createRng, normal } from "../src/utils/rng.js";
 const CASES = [
   { hidden: 64, batch: 64, steps: 100 },
   { hidden: 64, batch: 128, steps: 100 },
+  { hidden: 64, batch: 256, steps: 100 },
   { hidden: 64, batch: 512, steps: 50 },
   { hidden: 256, batch: 512, steps: 20 },
 ];
@@ -51,8 +55,13 @@ function timeRuns(repeats: number, run: () => void): number[] {
   });
 }
 
-/** Samples/s of full PPO minibatch updates; the minibatch is rebuilt from typed arrays each step, as in PPO. */
-function updateRate(hidden: number, batch: number, steps: number): number {
+type UpdatePath = "hand" | "autodiff";
+
+/**
+ * Samples/s of full PPO minibatch updates; the minibatch is rebuilt from typed arrays each step, as in PPO.
+ * `path`: the training loop's hand-derived gradients, or autodiff through `ppoLoss`.
+ */
+function updateRate(hidden: number, batch: number, steps: number, path: UpdatePath): number {
   const rng = createRng(0);
   const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
   const obs = random(batch * 4);
@@ -62,27 +71,38 @@ function updateRate(hidden: number, batch: number, steps: number): number {
   const returns = random(batch);
   const model = new ActorCritic(spec(hidden), initialFlatWeights(spec(hidden), 0));
   const learner = new Learner(model, { adamEpsilon: 1e-5, gradClip: 0.5 });
+  const coeffs = { clipParam: 0.2, vfClipParam: 0.2, vfLossCoeff: 0.5, entropyCoeff: 0.01 };
+  const minibatch = () => ({
+    obs: tf.tensor2d(obs, [batch, 4]),
+    actions: tf.tensor1d(actions, "int32"),
+    logp: tf.tensor1d(oldLogp),
+    values: tf.tensor1d(returns),
+    advantages: tf.tensor1d(advantages),
+    returns: tf.tensor1d(returns),
+  });
+  const autodiffUpdate = () => {
+    const t = minibatch();
+    const metrics = learner.update(() => {
+      const { policyOut, values } = model.forward(t.obs);
+      const dist = model.distribution(policyOut);
+      const loss = ppoLoss({
+        logp: dist.logProb(t.actions),
+        oldLogp: t.logp,
+        advantages: t.advantages,
+        values,
+        oldValues: t.values,
+        returns: t.returns,
+        entropy: dist.entropy(),
+        ...coeffs,
+      });
+      return { loss: loss.total, metrics: { kl: loss.approxKl } };
+    }, 3e-4);
+    tf.dispose(Object.values(metrics));
+  };
   const update = () =>
     tf.tidy(() => {
-      const metrics = learner.update(() => {
-        const { policyOut, values } = model.forward(tf.tensor2d(obs, [batch, 4]));
-        const dist = model.distribution(policyOut);
-        const loss = ppoLoss({
-          logp: dist.logProb(tf.tensor1d(actions, "int32")),
-          oldLogp: tf.tensor1d(oldLogp),
-          advantages: tf.tensor1d(advantages),
-          values,
-          oldValues: tf.tensor1d(returns),
-          returns: tf.tensor1d(returns),
-          entropy: dist.entropy(),
-          clipParam: 0.2,
-          vfClipParam: 0.2,
-          vfLossCoeff: 0.5,
-          entropyCoeff: 0.01,
-        });
-        return { loss: loss.total, metrics: { kl: loss.approxKl } };
-      }, 3e-4);
-      tf.dispose(Object.values(metrics));
+      if (path === "hand") ppoMinibatchUpdate(model, learner, minibatch(), coeffs, 3e-4);
+      else autodiffUpdate();
     });
   for (let i = 0; i < 10; i++) update();
   learner.getFlatWeights(); // waits for queued work
@@ -146,13 +166,17 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
       continue;
     }
     for (const { hidden, batch, steps } of CASES) {
-      const rate = updateRate(hidden, batch, backend === "cpu" ? Math.ceil(steps / 4) : steps);
+      const backendSteps = backend === "cpu" ? Math.ceil(steps / 4) : steps;
+      const rate = updateRate(hidden, batch, backendSteps, "hand");
+      const autodiffRate = updateRate(hidden, batch, backendSteps, "autodiff");
       const reference = torch?.find((t) => t.hidden === hidden && t.batch === batch);
       const key = `update/${backend}/${hidden}x${hidden}/mb${batch}`;
       results[`${key}/samples_per_s`] = rate;
+      results[`${key}/autodiff_samples_per_s`] = autodiffRate;
       if (reference) results[`${key}/ratio_vs_torch`] = rate / reference.samples_per_s;
       console.log(
         `PPO update ${backend.padEnd(5)} ${hidden}x${hidden} minibatch ${String(batch).padStart(3)}: ${rate.toFixed(0).padStart(7)} samples/s` +
+          `  autodiff ${autodiffRate.toFixed(0).padStart(7)}  speed-up ${(rate / autodiffRate).toFixed(2)}x` +
           (reference
             ? `  torch(${reference.threads} threads) ${reference.samples_per_s.toFixed(0)}  ratio ${(rate / reference.samples_per_s).toFixed(2)}`
             : ""),

@@ -70,36 +70,45 @@ export class Learner {
       metrics = Object.fromEntries(Object.entries(result.metrics).map(([k, t]) => [k, tf.keep(t)]));
       return result.loss;
     }, variables);
+    const gradNorm = tf.tidy(() => this.applyGradient(flatConcat(variables.map((x) => grads[x.name])), lr));
+    tf.dispose([value, ...Object.values(grads)]);
+    return { ...metrics, grad_norm: gradNorm };
+  }
+
+  /**
+   * One Adam step from a gradient already computed, in the module's flat layout (a hand-written backward
+   * pass gives it directly). Returns the gradient's global norm before clipping. Call inside `tf.tidy`.
+   */
+  applyGradient(flatGradient: tf.Tensor1D, lr: number): tf.Scalar {
+    if (flatGradient.size !== this.size) {
+      throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
+    }
+    const variables = this.module.variables;
     this.step += 1;
     const { beta1, beta2 } = this;
     const bias1 = 1 - beta1 ** this.step;
     const bias2 = 1 - beta2 ** this.step;
-    const gradNorm = tf.tidy(() => {
-      const raw = flatConcat(variables.map((x) => grads[x.name]));
-      const norm = tf.sqrt(tf.sum(tf.square(raw))) as tf.Scalar;
-      // As torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
-      const g =
-        this.options.gradClip === null
-          ? raw
-          : tf.mul(raw, tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1));
-      const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
-      const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-      this.m.assign(m);
-      this.v.assign(v);
-      // PyTorch's form: w -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps).
-      const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bias2)), this.options.adamEpsilon);
-      const updated = tf.sub(flatConcat(variables), tf.mul(tf.div(m, denom), lr / bias1));
-      const parts = tf.split(
-        updated,
-        variables.map((x) => x.size),
-      );
-      variables.forEach((x, i) => {
-        x.assign(tf.reshape(parts[i], x.shape));
-      });
-      return norm;
+    const norm = tf.sqrt(tf.sum(tf.square(flatGradient))) as tf.Scalar;
+    // As torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
+    const g =
+      this.options.gradClip === null
+        ? flatGradient
+        : tf.mul(flatGradient, tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1));
+    const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
+    const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+    this.m.assign(m);
+    this.v.assign(v);
+    // PyTorch's form: w -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps).
+    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bias2)), this.options.adamEpsilon);
+    const updated = tf.sub(flatConcat(variables), tf.mul(tf.div(m, denom), lr / bias1));
+    const parts = tf.split(
+      updated,
+      variables.map((x) => x.size),
+    );
+    variables.forEach((x, i) => {
+      x.assign(tf.reshape(parts[i], x.shape));
     });
-    tf.dispose([value, ...Object.values(grads)]);
-    return { ...metrics, grad_norm: gradNorm };
+    return norm;
   }
 
   getFlatWeights(): Float32Array {
@@ -142,30 +151,46 @@ function flatConcat(tensors: tf.Tensor[]): tf.Tensor1D {
   return tf.concat(tensors.map((t) => tf.reshape(t, [-1]) as tf.Tensor1D));
 }
 
-/** Sums metric scalars over minibatches on the backend; `read()` fetches their means in one transfer. */
+/**
+ * Sums metrics over minibatches on the backend as one packed vector (one add per minibatch whatever the
+ * number of metrics); `read()` fetches their means in one transfer. Every minibatch reports the same names.
+ */
 export class MetricsAccumulator {
-  private sums: Record<string, tf.Scalar> = {};
+  private names: readonly string[] = [];
+  private sum: tf.Tensor1D | null = null;
   private count = 0;
 
   /** Takes ownership of `metrics` (they are disposed here). */
   add(metrics: Record<string, tf.Scalar>): void {
-    for (const [name, value] of Object.entries(metrics)) {
-      const previous = this.sums[name];
-      this.sums[name] = previous ? tf.tidy(() => tf.add(previous, value)) : value;
-      if (previous) tf.dispose([previous, value]);
+    const names = Object.keys(metrics);
+    const packed = tf.tidy(() => tf.stack(names.map((n) => metrics[n])) as tf.Tensor1D);
+    tf.dispose(Object.values(metrics));
+    this.addPacked(names, packed);
+  }
+
+  /** Metric `names[i]` is `values[i]`; takes ownership of `values`. */
+  addPacked(names: readonly string[], values: tf.Tensor1D): void {
+    if (this.sum === null) {
+      this.names = names;
+      this.sum = values;
+    } else {
+      if (names.join() !== this.names.join()) {
+        throw new Error(`metrics: expected the names [${this.names}] of earlier minibatches, got [${names}]`);
+      }
+      const previous = this.sum;
+      this.sum = tf.tidy(() => tf.add(previous, values) as tf.Tensor1D);
+      tf.dispose([previous, values]);
     }
     this.count += 1;
   }
 
   /** Means since the last read, then starts over. */
   read(): Record<string, number> {
-    const names = Object.keys(this.sums);
-    if (names.length === 0) return {};
-    const packed = tf.tidy(() => tf.stack(names.map((n) => this.sums[n])));
-    const values = packed.dataSync();
-    tf.dispose([packed, ...Object.values(this.sums)]);
-    const means = Object.fromEntries(names.map((n, i) => [n, values[i] / this.count]));
-    this.sums = {};
+    if (this.sum === null) return {};
+    const values = this.sum.dataSync();
+    this.sum.dispose();
+    const means = Object.fromEntries(this.names.map((n, i) => [n, values[i] / this.count]));
+    this.sum = null;
     this.count = 0;
     return means;
   }

@@ -140,8 +140,9 @@ export function initialFlatWeights(spec: PolicySpec, seed: number): Float32Array
 /**
  * The tfjs actor-critic. `actor` (observation -> logits or Gaussian mean) and `critic` (observation -> value)
  * are plain `tf.LayersModel`s of Dense layers, so `actor.save()` writes a model `tf.loadLayersModel`
- * reads back. Training uses `forward()`, which runs the same variables as one fused op per layer,
- * bypassing the layers machinery's per-call overhead.
+ * reads back. Training uses `forwardWithBackward()` (the same variables, one fused matmul per layer, and a
+ * hand-written backward pass); `forward()` is the same forward pass for autodiff, bypassing the layers
+ * machinery's per-call overhead.
  */
 export class ActorCritic {
   readonly layout: NetworkLayout;
@@ -217,6 +218,77 @@ export class ActorCritic {
     };
   }
 
+  /**
+   * `forward()` without autodiff: the outputs, and `backward`, which takes dLoss/d(policy output),
+   * dLoss/dValues and (Box actions) dLoss/dlogStd and returns the gradient of every weight in the flat
+   * layout, by hand from the activations kept here. Skips `tf.variableGrads`' tape and its per-op gradient
+   * bookkeeping; the learner applies the result with `applyGradient`.
+   */
+  forwardWithBackward(obs: tf.Tensor2D): {
+    policyOut: tf.Tensor2D;
+    values: tf.Tensor1D;
+    backward: (dPolicyOut: tf.Tensor2D, dValues: tf.Tensor1D, dLogStd: tf.Tensor1D | null) => tf.Tensor1D;
+  } {
+    const activation = this.spec.activation;
+    // Every hidden layer's output; layer i's input is outputs[i - 1], or obs for the first.
+    const trunk = (layers: DenseVariables[]) => {
+      const outputs: tf.Tensor2D[] = [];
+      for (const d of layers) outputs.push(denseForward(outputs.at(-1) ?? obs, d, activation));
+      return outputs;
+    };
+    const policyHidden = trunk(this.policyTrunk);
+    const valueHidden = this.spec.vfShareLayers ? policyHidden : trunk(this.valueTrunk);
+    const policyFeatures = policyHidden[policyHidden.length - 1];
+    const valueFeatures = valueHidden[valueHidden.length - 1];
+    const policyOut = denseForward(policyFeatures, this.policyHead, "linear");
+    const valueOut = denseForward(valueFeatures, this.valueHead, "linear");
+
+    /** Gradients of a trunk's layers, first to last, from dLoss/d(its last output). */
+    const trunkBackward = (layers: DenseVariables[], outputs: tf.Tensor2D[], dOut: tf.Tensor2D) => {
+      const grads: tf.Tensor[] = [];
+      let dy = dOut;
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const input = i === 0 ? obs : outputs[i - 1];
+        const g = denseBackward(dy, input, outputs[i], layers[i].kernel as tf.Tensor2D, activation);
+        grads.unshift(g.dKernel, g.dBias);
+        if (i > 0) dy = g.dx();
+      }
+      return grads;
+    };
+    const backward = (dPolicyOut: tf.Tensor2D, dValues: tf.Tensor1D, dLogStd: tf.Tensor1D | null) => {
+      const kernel = (d: DenseVariables) => d.kernel as tf.Tensor2D;
+      const policyHead = denseBackward(
+        dPolicyOut,
+        policyFeatures,
+        policyOut,
+        kernel(this.policyHead),
+        "linear",
+      );
+      const dValueOut = tf.reshape(dValues, [-1, 1]) as tf.Tensor2D;
+      const valueHead = denseBackward(dValueOut, valueFeatures, valueOut, kernel(this.valueHead), "linear");
+      let policyTrunk: tf.Tensor[];
+      let valueTrunk: tf.Tensor[] = [];
+      if (this.spec.vfShareLayers) {
+        // The shared trunk's last output feeds both heads, so it gets the sum of their gradients.
+        policyTrunk = trunkBackward(this.policyTrunk, policyHidden, tf.add(policyHead.dx(), valueHead.dx()));
+      } else {
+        policyTrunk = trunkBackward(this.policyTrunk, policyHidden, policyHead.dx());
+        valueTrunk = trunkBackward(this.valueTrunk, valueHidden, valueHead.dx());
+      }
+      const flat = [
+        ...policyTrunk,
+        policyHead.dKernel,
+        policyHead.dBias,
+        ...valueTrunk,
+        valueHead.dKernel,
+        valueHead.dBias,
+        ...(dLogStd ? [dLogStd] : []),
+      ];
+      return tf.concat(flat.map((g) => tf.reshape(g, [-1]) as tf.Tensor1D));
+    };
+    return { policyOut, values: tf.reshape(valueOut, [-1]), backward };
+  }
+
   distribution(policyOut: tf.Tensor2D): CategoricalDistribution | DiagGaussianDistribution {
     return this.logStd
       ? new DiagGaussianDistribution(policyOut, this.logStd as tf.Tensor1D)
@@ -266,43 +338,70 @@ function denseVariables(layer: tf.layers.Layer): DenseVariables {
   return { kernel, bias };
 }
 
+type Activation = "tanh" | "relu" | "linear";
+
+/** `activation(x @ kernel + bias)`, the fused matmul then the activation. */
+function denseForward(x: tf.Tensor2D, d: DenseVariables, activation: Activation): tf.Tensor2D {
+  // The _FusedMatMul kernel called directly: `tf.fused.matMul` wraps it in a `tf.customGrad` each call
+  // (~30 us on wasm), and the gradient is `denseBackward`'s anyway.
+  const [inDim, outDim] = d.kernel.shape;
+  const batch = x.shape[0];
+  const fused = tf.engine().runKernel(
+    "_FusedMatMul",
+    {
+      a: tf.reshape(x, [1, batch, inDim]),
+      b: tf.reshape(d.kernel, [1, inDim, outDim]),
+      bias: d.bias,
+    },
+    { transposeA: false, transposeB: false, activation: activation === "relu" ? "relu" : "linear" },
+  ) as tf.Tensor3D;
+  const pre = tf.reshape(fused, [batch, outDim]) as tf.Tensor2D;
+  // tanh(z) = 2 sigmoid(2z) - 1: wasm's Sigmoid is XNNPACK's vectorised kernel, its Tanh a scalar loop
+  // (~3x slower for all four ops together at 128x64).
+  return activation === "tanh" ? tf.sub(tf.mul(tf.sigmoid(tf.mul(pre, 2)), 2), 1) : pre;
+}
+
 /**
- * `activation(x @ kernel + bias)` as one op with a hand-written gradient. tfjs's own MatMul gradient
+ * A dense layer's gradients from dLoss/dy, its input and its output y. tfjs's own MatMul gradient
  * multiplies by transposed operands via the matmul's transpose flags, which the wasm backend runs in a
  * naive loop (~8x slower than XNNPACK's plain matmul at 128x64x64); transposing explicitly and calling
- * the plain matmul is much faster. `xNeedsGrad` is false for the observation input: no dx is computed.
+ * the plain matmul is much faster. `dx` is a function: the first layer has no use for it.
+ */
+function denseBackward(
+  dy: tf.Tensor2D,
+  input: tf.Tensor2D,
+  y: tf.Tensor2D,
+  kernel: tf.Tensor2D,
+  activation: Activation,
+) {
+  // dy/d(pre-activation): tanh' = 1 - y^2, relu' = [y > 0].
+  const dPre =
+    activation === "tanh"
+      ? tf.mul(dy, tf.sub(1, tf.square(y)))
+      : activation === "relu"
+        ? tf.mul(dy, tf.step(y))
+        : dy;
+  return {
+    dx: () => tf.matMul(dPre, tf.transpose(kernel)) as tf.Tensor2D,
+    dKernel: tf.matMul(tf.transpose(input), dPre),
+    // The column sums as ones @ dPre: wasm reduces over axis 0 by transposing first (~4x slower).
+    dBias: tf.reshape(tf.matMul(tf.ones([1, dPre.shape[0]]), dPre), [-1]),
+  };
+}
+
+/**
+ * `denseForward` as one op with `denseBackward` as its gradient, for autodiff. `xNeedsGrad` is false for
+ * the observation input: no dx is computed.
  */
 function denseLayer(
   x: tf.Tensor2D,
   d: DenseVariables,
-  activation: "tanh" | "relu" | "linear",
+  activation: Activation,
   xNeedsGrad: boolean,
 ): tf.Tensor2D {
   const kernel = d.kernel as tf.Tensor2D;
-  const gradients = (dy: tf.Tensor2D, input: tf.Tensor2D, y: tf.Tensor2D) => {
-    // dy/d(pre-activation): tanh' = 1 - y^2, relu' = [y > 0].
-    const dPre =
-      activation === "tanh"
-        ? tf.mul(dy, tf.sub(1, tf.square(y)))
-        : activation === "relu"
-          ? tf.mul(dy, tf.step(y))
-          : dy;
-    return {
-      dx: () => tf.matMul(dPre, tf.transpose(kernel)),
-      dKernel: tf.matMul(tf.transpose(input), dPre),
-      dBias: tf.sum(dPre, 0),
-    };
-  };
   const forward = (input: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const pre = tf.fused.matMul({
-      a: input,
-      b: kernel,
-      bias: d.bias,
-      activation: activation === "relu" ? "relu" : "linear",
-    }) as tf.Tensor2D;
-    // tanh(z) = 2 sigmoid(2z) - 1: wasm's Sigmoid is XNNPACK's vectorised kernel, its Tanh a scalar loop
-    // (~3x slower for all four ops together at 128x64).
-    const y = activation === "tanh" ? tf.sub(tf.mul(tf.sigmoid(tf.mul(pre, 2)), 2), 1) : pre;
+    const y = denseForward(input, d, activation);
     save([input, y]);
     return y;
   };
@@ -310,7 +409,13 @@ function denseLayer(
     return tf.customGrad((input, _kernel, _bias, save) => ({
       value: forward(input as tf.Tensor2D, save as tf.GradSaveFunc),
       gradFunc: (dy, [savedInput, y]) => {
-        const g = gradients(dy as tf.Tensor2D, savedInput as tf.Tensor2D, y as tf.Tensor2D);
+        const g = denseBackward(
+          dy as tf.Tensor2D,
+          savedInput as tf.Tensor2D,
+          y as tf.Tensor2D,
+          kernel,
+          activation,
+        );
         return [g.dx(), g.dKernel, g.dBias];
       },
     }))(x, d.kernel, d.bias) as tf.Tensor2D;
@@ -318,7 +423,13 @@ function denseLayer(
   return tf.customGrad((_kernel, _bias, save) => ({
     value: forward(x, save as tf.GradSaveFunc),
     gradFunc: (dy, [savedInput, y]) => {
-      const g = gradients(dy as tf.Tensor2D, savedInput as tf.Tensor2D, y as tf.Tensor2D);
+      const g = denseBackward(
+        dy as tf.Tensor2D,
+        savedInput as tf.Tensor2D,
+        y as tf.Tensor2D,
+        kernel,
+        activation,
+      );
       return [g.dKernel, g.dBias];
     },
   }))(d.kernel, d.bias) as tf.Tensor2D;

@@ -5,8 +5,17 @@
  *   L_vf = 0.5 * mean((V - R)^2), or with value clipping 0.5 * mean(max((V - R)^2, (V_clipped - R)^2))
  *   loss = L_clip + c_vf * L_vf - c_ent * mean(entropy)
  * Call inside `tf.tidy` (the learner's gradient tape is one).
+ *
+ * `ppoLoss` is the reference, differentiated by tfjs's autodiff. `ppoLossWithGradients` computes the same
+ * loss with its gradient derived by hand, for the training loop: on wasm each op costs ~5-10 us to
+ * dispatch, and autodiff through this loss and the distribution takes ~200 ops per minibatch.
  */
 import * as tf from "@tensorflow/tfjs";
+import type {
+  CategoricalDistribution,
+  DiagGaussianDistribution,
+  DistributionGradients,
+} from "../../models/distributions.js";
 
 export interface PPOLossInputs {
   /** log pi(a|s) under the current parameters, `[batch]`. */
@@ -66,4 +75,80 @@ export function ppoLoss(x: PPOLossInputs): PPOLoss {
     tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), x.clipParam), "float32"),
   ) as tf.Scalar;
   return { total, policyLoss, vfLoss, entropy, approxKl, clipFraction };
+}
+
+/** The metrics `ppoLossWithGradients` packs into one vector, in this order. */
+export const PPO_LOSS_METRICS = ["policy_loss", "vf_loss", "entropy", "mean_kl", "clip_fraction"] as const;
+
+export type PPOLossWithGradientsInputs = Omit<PPOLossInputs, "logp" | "entropy"> & {
+  dist: CategoricalDistribution | DiagGaussianDistribution;
+  /** The actions taken: int32 `[batch]` for the categorical, float32 `[batch, dim]` for the Gaussian. */
+  actions: tf.Tensor;
+};
+
+export interface PPOLossWithGradients extends DistributionGradients {
+  /** `PPO_LOSS_METRICS` as one `[5]` vector: what `ppoLoss` returns as scalars. */
+  metrics: tf.Tensor1D;
+  /** The total loss, as `ppoLoss`'s `total`. */
+  total: tf.Scalar;
+  /** dLoss/dValues, `[batch]`. */
+  dValues: tf.Tensor1D;
+}
+
+/**
+ * `ppoLoss` and its gradient w.r.t. the distribution's parameters and the values, the gradient derived
+ * by hand to equal what tfjs's autodiff gives through `ppoLoss` (including its tie-breaking: `minimum`
+ * passes the gradient to its first argument on ties, `maximum` likewise, `clipByValue` inside the bounds).
+ */
+export function ppoLossWithGradients(x: PPOLossWithGradientsInputs): PPOLossWithGradients {
+  const batch = x.advantages.shape[0];
+  const logp = x.dist.logProb(x.actions);
+  const entropy = x.dist.entropy();
+
+  // Policy: the surrogate's gradient w.r.t. logp is ratio * A where the unclipped term is the minimum,
+  // and 0 where the clipped one is (there the ratio is outside the clip range, so clip's gradient is 0).
+  const logRatio = tf.sub(logp, x.oldLogp);
+  const ratio = tf.exp(logRatio);
+  const unclipped = tf.mul(ratio, x.advantages);
+  const clipped = tf.mul(tf.clipByValue(ratio, 1 - x.clipParam, 1 + x.clipParam), x.advantages);
+  const surrogate = tf.minimum(unclipped, clipped);
+  const unclippedIsMin = tf.cast(tf.lessEqual(unclipped, clipped), "float32");
+  const dLogp = tf.mul(tf.mul(unclipped, unclippedIsMin), -1 / batch) as tf.Tensor1D;
+
+  // Value: d/dV of 0.5 * (V - R)^2 is V - R; with clipping, the larger of the two squared errors passes
+  // its gradient, the clipped one only where V - oldV lies within the clip range.
+  const error = tf.sub(x.values, x.returns);
+  let squaredError = tf.square(error);
+  let dSquaredError = error;
+  if (x.vfClipParam !== null) {
+    const change = tf.sub(x.values, x.oldValues);
+    const errorClipped = tf.sub(
+      tf.add(x.oldValues, tf.clipByValue(change, -x.vfClipParam, x.vfClipParam)),
+      x.returns,
+    );
+    const squaredErrorClipped = tf.square(errorClipped);
+    const changeWithinClip = tf.cast(tf.lessEqual(tf.abs(change), x.vfClipParam), "float32");
+    dSquaredError = tf.where(
+      tf.greaterEqual(squaredError, squaredErrorClipped),
+      error,
+      tf.mul(errorClipped, changeWithinClip),
+    );
+    squaredError = tf.maximum(squaredError, squaredErrorClipped);
+  }
+  const dValues = tf.mul(dSquaredError, x.vfLossCoeff / batch) as tf.Tensor1D;
+
+  // All five metrics as the means of one [5, batch] stack: two ops where five means and a stack take ten.
+  const ratioMinusOne = tf.sub(ratio, 1);
+  const perRow = tf.stack([
+    tf.neg(surrogate),
+    tf.mul(squaredError, 0.5),
+    entropy,
+    tf.sub(ratioMinusOne, logRatio),
+    tf.cast(tf.greater(tf.abs(ratioMinusOne), x.clipParam), "float32"),
+  ]);
+  const metrics = tf.mean(perRow, 1) as tf.Tensor1D;
+  const total = tf.sum(tf.mul(metrics, tf.tensor1d([1, x.vfLossCoeff, -x.entropyCoeff, 0, 0]))) as tf.Scalar;
+
+  const gradients = x.dist.backward(x.actions, dLogp, -x.entropyCoeff / batch);
+  return { ...gradients, dValues, metrics, total };
 }

@@ -15,7 +15,7 @@ import { computeGae } from "../../rollout/gae.js";
 import { createRng, type Rng, shuffle } from "../../utils/rng.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { Algorithm, AlgorithmState } from "../algorithm.js";
-import { ppoLoss } from "./loss.js";
+import { PPO_LOSS_METRICS, type PPOLossInputs, ppoLossWithGradients } from "./loss.js";
 
 /** Episodes averaged into `env_runners/episode_return_mean`, as RLlib's metrics_num_episodes_for_smoothing. */
 const EPISODE_WINDOW = 100;
@@ -223,37 +223,16 @@ export class PPO implements Algorithm {
       for (let start = 0; start < batch.size; start += minibatchSize) {
         const rows = indices.subarray(start, Math.min(start + minibatchSize, batch.size));
         minibatch.gather(batch, rows, ppo.normalize_advantages);
-        const metrics = tf.tidy(() => {
-          const t = minibatch.tensors(rows.length, spec.action.kind === "categorical");
-          return this.learner.update(() => {
-            const { policyOut, values } = this.model.forward(t.obs);
-            const dist = this.model.distribution(policyOut);
-            const loss = ppoLoss({
-              logp: dist.logProb(t.actions),
-              oldLogp: t.logp,
-              advantages: t.advantages,
-              values,
-              oldValues: t.values,
-              returns: t.returns,
-              entropy: dist.entropy(),
-              clipParam,
-              vfClipParam: ppo.vf_clip_param,
-              vfLossCoeff: ppo.vf_loss_coeff,
-              entropyCoeff,
-            });
-            return {
-              loss: loss.total,
-              metrics: {
-                policy_loss: loss.policyLoss,
-                vf_loss: loss.vfLoss,
-                entropy: loss.entropy,
-                mean_kl: loss.approxKl,
-                clip_fraction: loss.clipFraction,
-              },
-            };
-          }, lr);
-        });
-        epochMetrics.add(metrics);
+        const metrics = tf.tidy(() =>
+          ppoMinibatchUpdate(
+            this.model,
+            this.learner,
+            minibatch.tensors(rows.length, spec.action.kind === "categorical"),
+            { clipParam, vfClipParam: ppo.vf_clip_param, vfLossCoeff: ppo.vf_loss_coeff, entropyCoeff },
+            lr,
+          ),
+        );
+        epochMetrics.addPacked(MINIBATCH_METRICS, metrics);
       }
       this.numEnvStepsTrained += batch.size;
       epochs += 1;
@@ -265,6 +244,46 @@ export class PPO implements Algorithm {
     const result = Object.fromEntries(Object.entries(totals).map(([name, sum]) => [name, sum / epochs]));
     return { ...result, lr, num_epochs: epochs };
   }
+}
+
+/** What `ppoMinibatchUpdate` returns, in this order. */
+export const MINIBATCH_METRICS = [...PPO_LOSS_METRICS, "grad_norm"];
+
+export interface MinibatchTensors {
+  obs: tf.Tensor2D;
+  /** int32 `[n]` class indices for Discrete actions, float32 `[n, dim]` for Box. */
+  actions: tf.Tensor;
+  logp: tf.Tensor1D;
+  values: tf.Tensor1D;
+  advantages: tf.Tensor1D;
+  returns: tf.Tensor1D;
+}
+
+/**
+ * One Adam step on PPO's loss for a minibatch: forward pass, the loss with its hand-derived gradient
+ * (`ppoLossWithGradients`), the network's hand-written backward pass, clipping and Adam; no autodiff.
+ * Returns `MINIBATCH_METRICS` as one vector. Call inside `tf.tidy`.
+ */
+export function ppoMinibatchUpdate(
+  model: ActorCritic,
+  learner: Learner,
+  t: MinibatchTensors,
+  coeffs: Pick<PPOLossInputs, "clipParam" | "vfClipParam" | "vfLossCoeff" | "entropyCoeff">,
+  lr: number,
+): tf.Tensor1D {
+  const { policyOut, values, backward } = model.forwardWithBackward(t.obs);
+  const loss = ppoLossWithGradients({
+    dist: model.distribution(policyOut),
+    actions: t.actions,
+    oldLogp: t.logp,
+    advantages: t.advantages,
+    values,
+    oldValues: t.values,
+    returns: t.returns,
+    ...coeffs,
+  });
+  const gradNorm = learner.applyGradient(backward(loss.dPolicyOut, loss.dValues, loss.dLogStd), lr);
+  return tf.concat([loss.metrics, tf.reshape(gradNorm, [1])]);
 }
 
 /** Reusable typed arrays for one minibatch, gathered from the batch by shuffled row indices. */
@@ -303,7 +322,7 @@ class Minibatch {
   }
 
   /** The first `n` rows as tensors; Discrete actions become int32 class indices. */
-  tensors(n: number, categorical: boolean) {
+  tensors(n: number, categorical: boolean): MinibatchTensors {
     const vector = (a: Float32Array) => tf.tensor1d(a.subarray(0, n));
     return {
       obs: tf.tensor2d(this.obs.subarray(0, n * this.obsDim), [n, this.obsDim]),
