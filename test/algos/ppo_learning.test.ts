@@ -1,32 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { PPO } from "../../src/algos/ppo/ppo.js";
-import { type RunConfigInput, runConfigSchema } from "../../src/config/schema.js";
-
-/** rl-zoo's CartPole settings with 10 epochs of two minibatches: learns in ~30k steps. */
-const cartPole: RunConfigInput = {
-  algo: "PPO",
-  seed: 0,
-  env: { id: "CartPole-v1" },
-  learner: { backend: "wasm" },
-  env_runners: { num_envs_per_env_runner: 8 },
-  ppo: {
-    train_batch_size: 256,
-    minibatch_size: 128,
-    num_epochs: 10,
-    lambda: 0.8,
-    gamma: 0.98,
-    lr: [
-      [0, 1e-3],
-      [100_000, 0],
-    ],
-  },
-};
+import { runConfigSchema } from "../../src/config/schema.js";
+import { FAST_CARTPOLE_PPO } from "../fixtures/fast_cartpole.js";
 
 describe("PPO on CartPole-v1", () => {
   it("reaches a mean return of 195 over the last 100 episodes within 60k steps", {
     timeout: 180_000,
   }, async () => {
-    const ppo = await PPO.create(runConfigSchema.parse(cartPole));
+    const ppo = await PPO.create(runConfigSchema.parse(FAST_CARTPOLE_PPO));
     const first = await ppo.train();
     let metrics = first;
     while (
@@ -43,7 +24,7 @@ describe("PPO on CartPole-v1", () => {
 
   it("gives identical metrics for the same seed and config", { timeout: 60_000 }, async () => {
     const run = async () => {
-      const ppo = await PPO.create(runConfigSchema.parse({ ...cartPole, seed: 7 }));
+      const ppo = await PPO.create(runConfigSchema.parse({ ...FAST_CARTPOLE_PPO, seed: 7 }));
       const iterations = [await ppo.train(), await ppo.train()];
       const evaluation = await ppo.evaluate(3);
       const weights = ppo.getState().weights;
@@ -66,7 +47,7 @@ describe("PPO on CartPole-v1", () => {
   });
 
   it("restores weights and optimizer state from getState()", { timeout: 60_000 }, async () => {
-    const config = runConfigSchema.parse({ ...cartPole, seed: 3 });
+    const config = runConfigSchema.parse({ ...FAST_CARTPOLE_PPO, seed: 3 });
     const original = await PPO.create(config);
     await original.train();
     const state = original.getState();

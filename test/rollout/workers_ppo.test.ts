@@ -6,25 +6,12 @@ import { describe, expect, it } from "vitest";
 import { PPO } from "../../src/algos/ppo/ppo.js";
 import { runConfigSchema } from "../../src/config/schema.js";
 import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
+import { FAST_CARTPOLE_PPO } from "../fixtures/fast_cartpole.js";
 
-/** The settings of test/algos/ppo_learning.test.ts (rl-zoo's CartPole), over 2 runners x 4 envs. */
+/** The learning test's settings over 2 runners x 4 envs. */
 const config = runConfigSchema.parse({
-  algo: "PPO",
-  seed: 0,
-  env: { id: "CartPole-v1" },
-  learner: { backend: "wasm" },
+  ...FAST_CARTPOLE_PPO,
   env_runners: { num_env_runners: 2, num_envs_per_env_runner: 4 },
-  ppo: {
-    train_batch_size: 256,
-    minibatch_size: 128,
-    num_epochs: 10,
-    lambda: 0.8,
-    gamma: 0.98,
-    lr: [
-      [0, 1e-3],
-      [100_000, 0],
-    ],
-  },
 });
 
 describe("PPO with worker-thread env runners", () => {
