@@ -10,7 +10,7 @@ export { NStepAccumulator } from "./algos/dqn/nstep.js";
 export { PrioritizedReplayBuffer, ReplayBuffer } from "./algos/dqn/replay.js";
 export { createAlgorithm } from "./algos/index.js";
 export { type PPOConfig, ppoConfigSchema } from "./algos/ppo/config.js";
-export { ppoLoss } from "./algos/ppo/loss.js";
+export { ppoLoss, ppoLossWithGradients } from "./algos/ppo/loss.js";
 export { PPO, type PPOState } from "./algos/ppo/ppo.js";
 export { ConfigError, loadRunConfig, parseRunConfig } from "./config/load.js";
 export { type RunConfig, type RunConfigInput, runConfigSchema } from "./config/schema.js";
