@@ -3,6 +3,7 @@
  * Ctrl-C stops after the current iteration (checkpoint saved), a second Ctrl-C exits at once after
  * closing workers and env servers.
  */
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Command, Option } from "commander";
@@ -110,7 +111,11 @@ export function buildCli(): Command {
     .option("--metric <name>", "the y metric", "env_runners/episode_return_mean")
     .option("--x <name>", "the x metric", "num_env_steps_sampled_lifetime")
     .action((runs: string[], options: { out: string; metric: string; x: string }) => {
-      const curves = plotRuns(runs, { out: path.resolve(options.out), metric: options.metric, x: options.x });
+      const curves = plotRuns(runs.flatMap(runFolders), {
+        out: path.resolve(options.out),
+        metric: options.metric,
+        x: options.x,
+      });
       console.log(`wrote ${options.out} (${curves.length} curve${curves.length === 1 ? "" : "s"})`);
     });
 
@@ -139,6 +144,18 @@ export function buildCli(): Command {
     });
 
   return program;
+}
+
+/** `dir` itself when it is a run folder (has progress.jsonl), else the run folders inside it. */
+function runFolders(dir: string): string[] {
+  if (existsSync(path.join(dir, "progress.jsonl"))) return [dir];
+  const runs = existsSync(dir)
+    ? readdirSync(dir)
+        .map((name) => path.join(dir, name))
+        .filter((sub) => existsSync(path.join(sub, "progress.jsonl")))
+    : [];
+  if (runs.length === 0) throw new ConfigError(`plot: ${dir} is neither a run folder nor a folder of runs`);
+  return runs;
 }
 
 /** Entry point of bin/rlts.js. */

@@ -101,6 +101,10 @@ export class ServerProcess {
     // python/ first on the path, so a Python that has gymnasium but not rlts_gym installed still works.
     const pythonPath = [join(root, "python"), process.env.PYTHONPATH].filter(Boolean).join(":");
     const child = spawn(python, args, {
+      // Its own process group: a Ctrl-C at the terminal reaches rlts, which finishes the iteration and then
+      // closes the server, instead of killing the server under a running step. `--parent-pid` still ends
+      // it if rlts dies.
+      detached: true,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: "1" },
     });
