@@ -104,7 +104,7 @@ export function loadRunConfig(file: string, overrides: string[] = []): LoadedCon
 }
 
 /** Makes a relative `env.module` absolute, so worker threads (with another cwd-independent loader) find it. */
-export function resolveModulePath(config: RunConfig, baseDir: string): RunConfig {
+function resolveModulePath(config: RunConfig, baseDir: string): RunConfig {
   const module = config.env.module;
   if (!module || !(module.startsWith("./") || module.startsWith("../"))) return config;
   return { ...config, env: { ...config.env, module: path.resolve(baseDir, module) } };

@@ -549,15 +549,3 @@ export function actionLayout(space: Space): { dim: number; integer: boolean } {
   if (space instanceof Box) return { dim: space.size, integer: space.isInteger };
   throw new TypeError(`${space}: Tuple and Dict action spaces are not supported by vector envs yet`);
 }
-
-/** Reads one action of `space` from row `i` of a flat action buffer (see `actionLayout`). */
-export function actionFromRow(space: Space, buffer: ArrayLike<number>, i: number): unknown {
-  if (space instanceof Discrete) return buffer[i];
-  const { dim } = actionLayout(space);
-  if (space instanceof MultiDiscrete) return Int32Array.from({ length: dim }, (_, k) => buffer[i * dim + k]);
-  if (space instanceof MultiBinary) return Int8Array.from({ length: dim }, (_, k) => buffer[i * dim + k]);
-  const box = space as Box;
-  const out = box.zeros();
-  for (let k = 0; k < dim; k++) out[k] = buffer[i * dim + k];
-  return out;
-}

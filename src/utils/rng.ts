@@ -24,11 +24,6 @@ export function normal(rng: Rng): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
 }
 
-/** Integer uniform in [0, n). */
-export function randint(rng: Rng, n: number): number {
-  return Math.floor(rng() * n);
-}
-
 /** In-place Fisher-Yates shuffle of `indices`. */
 export function shuffle(rng: Rng, indices: Int32Array | Uint32Array | number[]): void {
   for (let i = indices.length - 1; i > 0; i--) {

@@ -58,7 +58,7 @@ export class RemoteEnv<Obs = unknown, Act = unknown> {
     return this.vectorEnv.close();
   }
 
-  /** The action as one row of the vector env's action buffer (the inverse of `actionFromRow`). */
+  /** The action as one row of the vector env's action buffer (the layout `actionLayout` describes). */
   private actionRow(action: Act): Float32Array | Int32Array {
     const space: Space = this.actionSpace;
     // Gymnasium lets a Box env decide about out-of-bounds values (many clip), so only its size is checked.
