@@ -12,10 +12,15 @@
  * `learn()`); the process column has it in. Seeds are passed to both, but the two draw different random
  * streams, so per-seed rows are not paired runs: compare medians.
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { formatNumber, median, type SeedResult, trainSeed } from "../scripts/run_seeds.js";
+import {
+  formatNumber,
+  median,
+  runForLastJsonLine,
+  type SeedResult,
+  trainSeed,
+} from "../scripts/run_seeds.js";
 
 const THRESHOLD = 475;
 const CONFIG = fileURLToPath(new URL("../configs/ppo-cartpole.yaml", import.meta.url));
@@ -30,22 +35,12 @@ interface Sb3Result {
 }
 
 async function runSb3(seed: number): Promise<Sb3Result> {
-  const started = performance.now();
-  const child = spawn(PYTHON, [SB3_SCRIPT, "--seed", String(seed), "--threshold", String(THRESHOLD)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let stdout = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk;
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", resolve);
-  });
-  const processSeconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`${SB3_SCRIPT} --seed ${seed} exited with code ${code}`);
-  const result = JSON.parse(stdout.trimEnd().split("\n").at(-1) ?? "") as Omit<Sb3Result, "processSeconds">;
-  return { ...result, processSeconds };
+  const { lastJson, processSeconds } = await runForLastJsonLine(
+    PYTHON,
+    [SB3_SCRIPT, "--seed", String(seed), "--threshold", String(THRESHOLD)],
+    `${SB3_SCRIPT} --seed ${seed}`,
+  );
+  return { ...(lastJson as Omit<Sb3Result, "processSeconds">), processSeconds };
 }
 
 function checkPython(): void {

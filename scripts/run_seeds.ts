@@ -51,17 +51,17 @@ export function firstCrossing(rows: ProgressRow[], threshold: number): ProgressR
   return rows.find((row) => row[RETURN_METRIC] !== null && row[RETURN_METRIC] >= threshold);
 }
 
-/** Runs `rlts train <config> --set seed=<seed>` and waits for it; the CLI's final JSON line names the run dir. */
-export async function trainSeed(
-  configFile: string,
-  seed: number,
-  threshold: number,
-  overrides: string[] = [],
-): Promise<SeedResult> {
-  const args = [RLTS_BIN, "train", configFile, "--json", "--set", `seed=${seed}`];
-  for (const assignment of overrides) args.push("--set", assignment);
+/**
+ * Runs `command args` (stderr passes through), waits for it, and parses the last line of its stdout as
+ * JSON; `what` names the run in errors. Also returns the process's wall time.
+ */
+export async function runForLastJsonLine(
+  command: string,
+  args: string[],
+  what: string,
+): Promise<{ lastJson: unknown; processSeconds: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
   let stdout = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     stdout += chunk;
@@ -71,9 +71,25 @@ export async function trainSeed(
     child.on("close", resolve);
   });
   const processSeconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`rlts train ${configFile} (seed ${seed}) exited with code ${code}`);
-  const lastLine = stdout.trimEnd().split("\n").at(-1) ?? "";
-  const summary = JSON.parse(lastLine) as { done?: boolean; runDir?: string };
+  if (code !== 0) throw new Error(`${what} exited with code ${code}`);
+  return { lastJson: JSON.parse(stdout.trimEnd().split("\n").at(-1) ?? ""), processSeconds };
+}
+
+/** Runs `rlts train <config> --set seed=<seed>` and waits for it; the CLI's final JSON line names the run dir. */
+export async function trainSeed(
+  configFile: string,
+  seed: number,
+  threshold: number,
+  overrides: string[] = [],
+): Promise<SeedResult> {
+  const args = [RLTS_BIN, "train", configFile, "--json", "--set", `seed=${seed}`];
+  for (const assignment of overrides) args.push("--set", assignment);
+  const { lastJson, processSeconds } = await runForLastJsonLine(
+    process.execPath,
+    args,
+    `rlts train ${configFile} (seed ${seed})`,
+  );
+  const summary = lastJson as { done?: boolean; runDir?: string };
   if (!summary.done || !summary.runDir) {
     throw new Error(
       `rlts train ${configFile} (seed ${seed}): expected a final {"done": true, "runDir": ...} line`,
