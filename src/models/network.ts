@@ -405,31 +405,21 @@ function denseLayer(
     save([input, y]);
     return y;
   };
+  const backward = (dy: tf.Tensor, [savedInput, y]: tf.Tensor[]) =>
+    denseBackward(dy as tf.Tensor2D, savedInput as tf.Tensor2D, y as tf.Tensor2D, kernel, activation);
   if (xNeedsGrad) {
     return tf.customGrad((input, _kernel, _bias, save) => ({
       value: forward(input as tf.Tensor2D, save as tf.GradSaveFunc),
-      gradFunc: (dy, [savedInput, y]) => {
-        const g = denseBackward(
-          dy as tf.Tensor2D,
-          savedInput as tf.Tensor2D,
-          y as tf.Tensor2D,
-          kernel,
-          activation,
-        );
+      gradFunc: (dy, saved) => {
+        const g = backward(dy, saved);
         return [g.dx(), g.dKernel, g.dBias];
       },
     }))(x, d.kernel, d.bias) as tf.Tensor2D;
   }
   return tf.customGrad((_kernel, _bias, save) => ({
     value: forward(x, save as tf.GradSaveFunc),
-    gradFunc: (dy, [savedInput, y]) => {
-      const g = denseBackward(
-        dy as tf.Tensor2D,
-        savedInput as tf.Tensor2D,
-        y as tf.Tensor2D,
-        kernel,
-        activation,
-      );
+    gradFunc: (dy, saved) => {
+      const g = backward(dy, saved);
       return [g.dKernel, g.dBias];
     },
   }))(d.kernel, d.bias) as tf.Tensor2D;
