@@ -28,7 +28,10 @@ import { ObjectStore, type StoreHandle } from "../src/store/object_store.js";
 
 const REPEATS = 5;
 const PYTHON_REPEATS = 3;
-const STEPS_PER_RUNNER = 4096;
+/** Env steps each runner samples per timed iteration: enough that one takes ~0.1 s at rlts's rate. */
+const STEPS_PER_RUNNER = 32768;
+/** Env steps per timed Python fragment (Python samples ~10x slower, so fewer give as long a timing). */
+const PYTHON_STEPS = 4096;
 const RUNNER_COUNTS = [0, 1, 2];
 const ENVS_PER_RUNNER = [1, 8, 32];
 const BROADCAST_FLOATS = 1_000_000;
@@ -116,7 +119,7 @@ function pythonRows(): { rows: SamplingRow[]; missing?: string } {
       "--num-envs",
       ...envCounts.map(String),
       "--steps",
-      String(STEPS_PER_RUNNER),
+      String(PYTHON_STEPS),
       "--repeats",
       String(PYTHON_REPEATS),
       ...extraPaths,
@@ -237,7 +240,7 @@ if (!isMainThread && (workerData as BroadcastReaderData | undefined)?.role === "
   const baseline = result.python.find((row) => row.name.includes("SyncVectorEnv x8"));
   console.log(
     `CartPole-v1 sampling with a 64x64 actor-critic, env steps/s, median of ${REPEATS} iterations ` +
-      `(${STEPS_PER_RUNNER} steps per runner each; Python: ${PYTHON_REPEATS} fragments of ${STEPS_PER_RUNNER} steps), same run\n`,
+      `(${STEPS_PER_RUNNER} steps per runner each; Python: ${PYTHON_REPEATS} fragments of ${PYTHON_STEPS} steps), same run\n`,
   );
   console.log(`| sampler | env steps/s | vs gymnasium SyncVectorEnv x8 + torch |`);
   console.log("| --- | ---: | ---: |");
@@ -246,6 +249,16 @@ if (!isMainThread && (workerData as BroadcastReaderData | undefined)?.role === "
     console.log(`| ${row.name} | ${formatRate(row.stepsPerSecond)} | ${ratio} |`);
   }
   if (result.pythonMissing) console.log(`\nPython side missing: ${result.pythonMissing}`);
+  else {
+    // Issue 4's target: the best rlts row at least 5x the best Python row.
+    const fastest = (rows: SamplingRow[]) =>
+      rows.reduce((a, b) => (b.stepsPerSecond > a.stepsPerSecond ? b : a));
+    const [rlts, python] = [fastest(result.rlts), fastest(result.python)];
+    console.log(
+      `\nBest rlts (${rlts.name}) / best Python (${python.name}): ` +
+        `${(rlts.stepsPerSecond / python.stepsPerSecond).toFixed(2)}x`,
+    );
+  }
   const b = result.broadcast;
   console.log(
     `\nWeight broadcast, ${b.floats / 1e6}M float32 to ${b.readers} reader threads, median of ${BROADCAST_REPEATS}:\n`,

@@ -1,35 +1,14 @@
 /**
- * The actor-critic's forward pass in plain TypeScript, reading the flat weights (layout in network.ts).
- * Rollouts run the policy on 1-64 observations at a time, where tfjs spends more time dispatching ops
- * than computing; these loops over typed arrays do the same arithmetic with no per-op cost.
- *
- * Speed: `setWeights` stores each kernel transposed (`[out][in]`, float64), so every output is a dot
- * product over one contiguous row, and the batch is run four observations at a time, so each weight
- * loaded serves four multiply-adds held in local variables. Activations are float64 throughout (no
- * float32 round trips).
+ * The actor-critic's forward pass for rollouts, reading the flat weights (layout in network.ts). Rollouts
+ * run the policy on 1-64 observations at a time, where tfjs spends more time dispatching ops than
+ * computing; the layers run in dense_wasm.ts's SIMD kernel (float32, as tfjs computes them), and the
+ * action sampling here in plain TypeScript.
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
-import {
-  type DenseShape,
-  type NetworkLayout,
-  networkLayout,
-  type PolicySpec,
-  policyOutDim,
-} from "./network.js";
+import { WasmDenseLayers } from "./dense_wasm.js";
+import { type NetworkLayout, networkLayout, type PolicySpec, policyOutDim } from "./network.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
-
-/** Observations processed together by `denseForward`. */
-const BLOCK = 4;
-
-type Activation = "tanh" | "relu" | "linear";
-
-interface Dense {
-  shape: DenseShape;
-  /** The kernel transposed: `[outDim][inDim]`, row o holds the weights into output o. */
-  weightsByOutput: Float64Array;
-  bias: Float64Array;
-}
 
 /** Outputs of `act`, written into arrays the caller owns: row i belongs to observation i. */
 export interface ActOutputs {
@@ -43,20 +22,21 @@ export class PolicyInference {
   readonly layout: NetworkLayout;
   /** Numbers per action: 1 for Discrete, the Box size otherwise. */
   readonly actionDim: number;
-  private readonly policyTrunk: Dense[];
-  private readonly policyHead: Dense;
-  private readonly valueTrunk: Dense[];
-  private readonly valueHead: Dense;
+  /** Every dense layer, in the flat weights' order: policy trunk, policy head, value trunk, value head. */
+  private readonly layers: WasmDenseLayers;
+  // Indices into `layers`.
+  private readonly policyTrunk: number[];
+  private readonly policyHead: number;
+  private readonly valueTrunk: number[];
+  private readonly valueHead: number;
   private readonly logStd: Float64Array;
-  private readonly hiddenActivation: Activation;
+  /** exp(logit - max logit) per class, for one row at a time. */
+  private readonly expLogits: Float64Array;
   private rng: Rng;
-  // Scratch activations, grown to the largest batch seen.
+  // Network outputs, grown to the largest batch seen.
   private capacity = 0;
-  private input = new Float64Array(0);
-  private hiddenA = new Float64Array(0);
-  private hiddenB = new Float64Array(0);
-  private policyOut = new Float64Array(0);
-  private valueOut = new Float64Array(0);
+  private policyOut = new Float32Array(0);
+  private valueOut = new Float32Array(0);
 
   constructor(
     readonly spec: PolicySpec,
@@ -64,38 +44,36 @@ export class PolicyInference {
   ) {
     this.layout = networkLayout(spec);
     this.actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
-    this.hiddenActivation = spec.activation;
     this.rng = createRng(seed);
-    const dense = (shape: DenseShape): Dense => ({
-      shape,
-      weightsByOutput: new Float64Array(shape.inDim * shape.outDim),
-      bias: new Float64Array(shape.outDim),
-    });
-    this.policyTrunk = this.layout.policyTrunk.map(dense);
-    this.policyHead = dense(this.layout.policyHead);
-    this.valueTrunk = this.layout.valueTrunk.map(dense);
-    this.valueHead = dense(this.layout.valueHead);
+    const { policyTrunk, policyHead, valueTrunk, valueHead } = this.layout;
+    this.layers = new WasmDenseLayers(
+      [...policyTrunk, policyHead, ...valueTrunk, valueHead],
+      spec.activation,
+    );
+    this.policyTrunk = policyTrunk.map((_, i) => i);
+    this.policyHead = policyTrunk.length;
+    this.valueTrunk = valueTrunk.map((_, i) => this.policyHead + 1 + i);
+    this.valueHead = this.policyHead + 1 + valueTrunk.length;
     this.logStd = new Float64Array(this.layout.logStdDim);
+    this.expLogits = new Float64Array(spec.action.kind === "categorical" ? spec.action.n : 0);
   }
 
-  /** Loads flat weights (network.ts's layout), transposing each kernel to `[out][in]`. */
+  /** Loads flat weights (network.ts's layout). */
   setWeights(flat: Float32Array): void {
     if (flat.length !== this.layout.size) {
       throw new RangeError(
         `flat weights: expected ${this.layout.size} float32s for this network, got ${flat.length}`,
       );
     }
+    const { policyTrunk, policyHead, valueTrunk, valueHead, logStdDim } = this.layout;
     let offset = 0;
-    for (const layer of [...this.policyTrunk, this.policyHead, ...this.valueTrunk, this.valueHead]) {
-      const { inDim, outDim } = layer.shape;
-      for (let i = 0; i < inDim; i++) {
-        for (let o = 0; o < outDim; o++) layer.weightsByOutput[o * inDim + i] = flat[offset + i * outDim + o];
-      }
+    [...policyTrunk, policyHead, ...valueTrunk, valueHead].forEach(({ inDim, outDim }, index) => {
+      const kernel = flat.subarray(offset, offset + inDim * outDim);
       offset += inDim * outDim;
-      layer.bias.set(flat.subarray(offset, offset + outDim));
+      this.layers.setLayer(index, kernel, flat.subarray(offset, offset + outDim));
       offset += outDim;
-    }
-    this.logStd.set(flat.subarray(offset, offset + this.layout.logStdDim));
+    });
+    this.logStd.set(flat.subarray(offset, offset + logStdDim));
   }
 
   /** The action-sampling generator's state, for checkpoints. */
@@ -112,47 +90,59 @@ export class PolicyInference {
    * `greedy` takes the most likely action (argmax / the mean) instead of sampling.
    */
   act(obs: Float32Array, batch: number, greedy: boolean, out: ActOutputs): void {
-    const rows = this.loadObservations(obs, batch);
-    const outDim = policyOutDim(this.spec.action);
-    const policyHidden = this.runTrunk(rows, this.policyTrunk);
-    denseForward(policyHidden, rows, this.policyHead, this.policyOut, "linear");
-    // The policy head has consumed the policy trunk's output, so the value trunk may reuse its scratch.
-    const valueHidden = this.spec.vfShareLayers ? policyHidden : this.runTrunk(rows, this.valueTrunk);
-    denseForward(valueHidden, rows, this.valueHead, this.valueOut, "linear");
+    this.prepare(obs, batch);
+    if (this.spec.vfShareLayers) {
+      this.layers.run(
+        obs,
+        batch,
+        this.policyTrunk,
+        [this.policyHead, this.valueHead],
+        [this.policyOut, this.valueOut],
+      );
+    } else {
+      this.layers.run(obs, batch, this.policyTrunk, [this.policyHead], [this.policyOut]);
+      this.layers.run(obs, batch, this.valueTrunk, [this.valueHead], [this.valueOut]);
+    }
     for (let b = 0; b < batch; b++) {
       out.values[b] = this.valueOut[b];
-      const row = this.policyOut.subarray(b * outDim, (b + 1) * outDim);
-      if (this.spec.action.kind === "categorical") this.categorical(row, greedy, out, b);
-      else this.gaussian(row, greedy, out, b);
+      if (this.spec.action.kind === "categorical") this.categorical(b, greedy, out);
+      else this.gaussian(b, greedy, out);
     }
   }
 
   /** Values only (`out`: `[batch]`), e.g. V(final observation) for truncated episodes. */
   values(obs: Float32Array, batch: number, out: Float32Array): void {
-    const rows = this.loadObservations(obs, batch);
-    const hidden = this.runTrunk(rows, this.spec.vfShareLayers ? this.policyTrunk : this.valueTrunk);
-    denseForward(hidden, rows, this.valueHead, this.valueOut, "linear");
+    this.prepare(obs, batch);
+    const trunk = this.spec.vfShareLayers ? this.policyTrunk : this.valueTrunk;
+    this.layers.run(obs, batch, trunk, [this.valueHead], [this.valueOut]);
     for (let b = 0; b < batch; b++) out[b] = this.valueOut[b];
   }
 
-  private categorical(logits: Float64Array, greedy: boolean, out: ActOutputs, b: number): void {
+  /** Row `b`'s action and log-probability from its logits. */
+  private categorical(b: number, greedy: boolean, out: ActOutputs): void {
+    const { policyOut: logits, expLogits } = this;
+    const n = expLogits.length;
+    const start = b * n;
     let max = Number.NEGATIVE_INFINITY;
     let argmax = 0;
-    for (let k = 0; k < logits.length; k++) {
-      if (logits[k] > max) {
-        max = logits[k];
+    for (let k = 0; k < n; k++) {
+      if (logits[start + k] > max) {
+        max = logits[start + k];
         argmax = k;
       }
     }
     let sumExp = 0;
-    for (let k = 0; k < logits.length; k++) sumExp += Math.exp(logits[k] - max);
+    for (let k = 0; k < n; k++) {
+      expLogits[k] = Math.exp(logits[start + k] - max);
+      sumExp += expLogits[k];
+    }
     let action = argmax;
     if (!greedy) {
       // Inverse CDF: the first class whose cumulative probability passes u.
       let u = this.rng() * sumExp;
-      action = logits.length - 1;
-      for (let k = 0; k < logits.length; k++) {
-        u -= Math.exp(logits[k] - max);
+      action = n - 1;
+      for (let k = 0; k < n; k++) {
+        u -= expLogits[k];
         if (u < 0) {
           action = k;
           break;
@@ -160,121 +150,32 @@ export class PolicyInference {
       }
     }
     out.actions[b] = action;
-    out.logp[b] = logits[action] - max - Math.log(sumExp);
+    out.logp[b] = logits[start + action] - max - Math.log(sumExp);
   }
 
-  private gaussian(mean: Float64Array, greedy: boolean, out: ActOutputs, b: number): void {
-    const dim = mean.length;
+  /** Row `b`'s action and log-probability from its mean. */
+  private gaussian(b: number, greedy: boolean, out: ActOutputs): void {
+    const dim = this.actionDim;
     let logp = -0.5 * dim * LOG_2PI;
     for (let k = 0; k < dim; k++) {
       const z = greedy ? 0 : normal(this.rng);
-      out.actions[b * dim + k] = mean[k] + z * Math.exp(this.logStd[k]);
+      out.actions[b * dim + k] = this.policyOut[b * dim + k] + z * Math.exp(this.logStd[k]);
       logp -= 0.5 * z * z + this.logStd[k];
     }
     out.logp[b] = logp;
   }
 
-  /** Copies `obs` into the float64 input scratch. */
-  private loadObservations(obs: Float32Array, batch: number): number {
+  /** Checks the observations' length and grows the output buffers to `batch` rows. */
+  private prepare(obs: Float32Array, batch: number): void {
     const { obsDim } = this.spec;
     if (obs.length < batch * obsDim) {
       throw new RangeError(
         `observations: expected ${batch} x ${obsDim} = ${batch * obsDim} numbers, got ${obs.length}`,
       );
     }
-    this.ensureCapacity(batch);
-    for (let k = 0; k < batch * obsDim; k++) this.input[k] = obs[k];
-    return batch;
+    if (batch <= this.capacity) return;
+    this.capacity = batch;
+    this.policyOut = new Float32Array(batch * policyOutDim(this.spec.action));
+    this.valueOut = new Float32Array(batch);
   }
-
-  /** Runs `trunk` on the input scratch, ping-ponging between two buffers; returns the last activations. */
-  private runTrunk(rows: number, trunk: Dense[]): Float64Array {
-    let input = this.input;
-    trunk.forEach((layer, i) => {
-      const output = i % 2 === 0 ? this.hiddenA : this.hiddenB;
-      denseForward(input, rows, layer, output, this.hiddenActivation);
-      input = output;
-    });
-    return input;
-  }
-
-  private ensureCapacity(rows: number): void {
-    if (rows <= this.capacity) return;
-    const widest = Math.max(...this.spec.hiddens);
-    this.capacity = rows;
-    this.input = new Float64Array(rows * this.spec.obsDim);
-    this.hiddenA = new Float64Array(rows * widest);
-    this.hiddenB = new Float64Array(rows * widest);
-    this.policyOut = new Float64Array(rows * policyOutDim(this.spec.action));
-    this.valueOut = new Float64Array(rows);
-  }
-}
-
-/**
- * `output[b, o] = activation(bias[o] + sum_i input[b, i] * kernel[i, o])` for `rows` rows. Four rows at a
- * time: each weight, read once from the contiguous row `o` of the transposed kernel, feeds four running
- * sums in locals. Rows past the last whole block (batch 1, say) go one at a time, the dot product
- * unrolled by four.
- */
-function denseForward(
-  input: Float64Array,
-  rows: number,
-  layer: Dense,
-  output: Float64Array,
-  activation: Activation,
-): void {
-  const { inDim, outDim } = layer.shape;
-  const { weightsByOutput: w, bias } = layer;
-  const blocked = rows - (rows % BLOCK);
-  for (let b = 0; b < blocked; b += BLOCK) {
-    const x0 = b * inDim;
-    const x1 = x0 + inDim;
-    const x2 = x1 + inDim;
-    const x3 = x2 + inDim;
-    const y0 = b * outDim;
-    for (let o = 0; o < outDim; o++) {
-      const w0 = o * inDim;
-      let s0 = bias[o];
-      let s1 = s0;
-      let s2 = s0;
-      let s3 = s0;
-      for (let i = 0; i < inDim; i++) {
-        const weight = w[w0 + i];
-        s0 += weight * input[x0 + i];
-        s1 += weight * input[x1 + i];
-        s2 += weight * input[x2 + i];
-        s3 += weight * input[x3 + i];
-      }
-      output[y0 + o] = activate(s0, activation);
-      output[y0 + outDim + o] = activate(s1, activation);
-      output[y0 + 2 * outDim + o] = activate(s2, activation);
-      output[y0 + 3 * outDim + o] = activate(s3, activation);
-    }
-  }
-  for (let b = blocked; b < rows; b++) {
-    const x0 = b * inDim;
-    for (let o = 0; o < outDim; o++) {
-      const w0 = o * inDim;
-      // Four partial sums, so consecutive multiply-adds do not wait on each other.
-      let s0 = bias[o];
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let i = 0;
-      for (; i + 3 < inDim; i += 4) {
-        s0 += w[w0 + i] * input[x0 + i];
-        s1 += w[w0 + i + 1] * input[x0 + i + 1];
-        s2 += w[w0 + i + 2] * input[x0 + i + 2];
-        s3 += w[w0 + i + 3] * input[x0 + i + 3];
-      }
-      for (; i < inDim; i++) s0 += w[w0 + i] * input[x0 + i];
-      output[b * outDim + o] = activate(s0 + s1 + s2 + s3, activation);
-    }
-  }
-}
-
-function activate(x: number, activation: Activation): number {
-  if (activation === "tanh") return Math.tanh(x);
-  if (activation === "relu") return Math.max(x, 0);
-  return x;
 }
