@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { ppoLoss } from "../src/algos/ppo/loss.js";
-import { ppoMinibatchUpdate } from "../src/algos/ppo/ppo.js";
+import { ppoMinibatchUpdate } from "../src/algos/ppo/ppo_learner.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
 import { Learner } from "../src/learner/learner.js";

@@ -46,6 +46,17 @@ export const learnerConfigSchema = z
   .object({
     /** `auto` takes the first that loads: tensorflow-gpu, tensorflow, wasm, cpu. */
     backend: z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
+    /**
+     * Where the learner runs, as RLlib's `num_learners`: 0 in the main thread, 1 in a worker thread of
+     * its own (which selects `backend` itself and puts the weights into the object store after every
+     * update). Several learners (data-parallel across machines or GPUs) are not supported.
+     */
+    num_learners: z
+      .number()
+      .int()
+      .min(0)
+      .max(1, "only 0 (the main thread) or 1 (one learner thread) is supported on one machine")
+      .default(0),
   })
   .strict();
 
