@@ -1,13 +1,13 @@
 /**
- * rlts PPO against Stable-Baselines3 PPO on CartPole-v1: env steps and training seconds until the mean
+ * rlts against Stable-Baselines3 on CartPole-v1, PPO or DQN: env steps and training seconds until the mean
  * return of the last 100 episodes reaches 475, per seed, both sides in this one run so machine load hits
  * both alike.
  *
- *   npm run build                     # rlts side runs the built CLI with configs/ppo-cartpole.yaml
+ *   npm run build                     # rlts side runs the built CLI with configs/<algo>-cartpole.yaml
  *   bench/.venv/bin/pip install stable-baselines3==2.9.2 gymnasium==1.4.0   # once, if bench/setup.sh did not
- *   npx tsx bench/sb3.ts [--seeds 0,1,2]
+ *   npx tsx bench/sb3.ts [--algo ppo|dqn] [--seeds 0,1,2]
  *
- * SB3 uses rl-baselines3-zoo's CartPole hyperparameters (bench/python/sb3_ppo.py). Training seconds leave
+ * SB3 uses rl-baselines3-zoo's CartPole hyperparameters (bench/python/sb3_<algo>.py). Training seconds leave
  * out process start-up on both sides (rlts: progress.jsonl `time_total_s`; SB3: from the start of
  * `learn()`); the process column has it in. Seeds are passed to both, but the two draw different random
  * streams, so per-seed rows are not paired runs: compare medians.
@@ -23,14 +23,14 @@ import {
 } from "../scripts/run_seeds.js";
 
 const THRESHOLD = 475;
-const CONFIG = fileURLToPath(new URL("../configs/ppo-cartpole.yaml", import.meta.url));
 const PYTHON = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
-const SB3_SCRIPT = fileURLToPath(new URL("./python/sb3_ppo.py", import.meta.url));
 
 interface Sb3Result {
   seed: number;
   steps_to_threshold: number | null;
   seconds_to_threshold: number | null;
+  final_return: number | null;
+  final_steps: number;
   processSeconds: number;
 }
 
@@ -51,6 +51,13 @@ function checkPython(): void {
   }
 }
 
+function parseAlgo(argv: string[]): "ppo" | "dqn" {
+  const at = argv.indexOf("--algo");
+  const algo = at >= 0 ? argv[at + 1] : "ppo";
+  if (algo !== "ppo" && algo !== "dqn") throw new Error(`--algo: expected ppo or dqn, got "${algo}"`);
+  return algo;
+}
+
 function parseSeeds(argv: string[]): number[] {
   const at = argv.indexOf("--seeds");
   const text = at >= 0 ? argv[at + 1] : "0,1,2";
@@ -62,6 +69,9 @@ function parseSeeds(argv: string[]): number[] {
 }
 
 checkPython();
+const algo = parseAlgo(process.argv.slice(2));
+const CONFIG = fileURLToPath(new URL(`../configs/${algo}-cartpole.yaml`, import.meta.url));
+const SB3_SCRIPT = fileURLToPath(new URL(`./python/sb3_${algo}.py`, import.meta.url));
 const seeds = parseSeeds(process.argv.slice(2));
 const rlts: SeedResult[] = [];
 const sb3: Sb3Result[] = [];
@@ -82,15 +92,17 @@ for (const [i, seed] of seeds.entries()) {
 }
 
 const rows = [
-  `| side | seed | env steps to ${THRESHOLD} | training s to ${THRESHOLD} | process s |`,
-  "| --- | ---: | ---: | ---: | ---: |",
+  `| side | seed | env steps to ${THRESHOLD} | training s to ${THRESHOLD} | process s | final return @ steps |`,
+  "| --- | ---: | ---: | ---: | ---: | ---: |",
   ...rlts.map(
     (r) =>
-      `| rlts | ${r.seed} | ${formatNumber(r.stepsToThreshold)} | ${formatNumber(r.secondsToThreshold, 1)} | ${r.processSeconds.toFixed(1)} |`,
+      `| rlts | ${r.seed} | ${formatNumber(r.stepsToThreshold)} | ${formatNumber(r.secondsToThreshold, 1)} | ` +
+      `${r.processSeconds.toFixed(1)} | ${formatNumber(r.finalReturn, 1)} @ ${r.finalSteps} |`,
   ),
   ...sb3.map(
     (s) =>
-      `| SB3 | ${s.seed} | ${formatNumber(s.steps_to_threshold)} | ${formatNumber(s.seconds_to_threshold, 1)} | ${s.processSeconds.toFixed(1)} |`,
+      `| SB3 | ${s.seed} | ${formatNumber(s.steps_to_threshold)} | ${formatNumber(s.seconds_to_threshold, 1)} | ` +
+      `${s.processSeconds.toFixed(1)} | ${formatNumber(s.final_return, 1)} @ ${s.final_steps} |`,
   ),
 ];
 const medianOf = {
@@ -101,10 +113,10 @@ const medianOf = {
 };
 const reached = (values: (number | null)[]) => `${values.filter((v) => v !== null).length}/${values.length}`;
 rows.push(
-  `| rlts median (${reached(rlts.map((r) => r.stepsToThreshold))} reached) | | ${formatNumber(medianOf.rltsSteps)} | ${formatNumber(medianOf.rltsSeconds, 1)} | ${median(rlts.map((r) => r.processSeconds))!.toFixed(1)} |`,
-  `| SB3 median (${reached(sb3.map((s) => s.steps_to_threshold))} reached) | | ${formatNumber(medianOf.sb3Steps)} | ${formatNumber(medianOf.sb3Seconds, 1)} | ${median(sb3.map((s) => s.processSeconds))!.toFixed(1)} |`,
+  `| rlts median (${reached(rlts.map((r) => r.stepsToThreshold))} reached) | | ${formatNumber(medianOf.rltsSteps)} | ${formatNumber(medianOf.rltsSeconds, 1)} | ${median(rlts.map((r) => r.processSeconds))!.toFixed(1)} | |`,
+  `| SB3 median (${reached(sb3.map((s) => s.steps_to_threshold))} reached) | | ${formatNumber(medianOf.sb3Steps)} | ${formatNumber(medianOf.sb3Seconds, 1)} | ${median(sb3.map((s) => s.processSeconds))!.toFixed(1)} | |`,
 );
-console.log(`PPO CartPole-v1 to mean return ${THRESHOLD}, seeds ${seeds.join(", ")}\n`);
+console.log(`${algo.toUpperCase()} CartPole-v1 to mean return ${THRESHOLD}, seeds ${seeds.join(", ")}\n`);
 console.log(rows.join("\n"));
 if (medianOf.rltsSeconds !== null && medianOf.sb3Seconds !== null) {
   console.log(

@@ -1,9 +1,10 @@
 /**
  * The learner: owns a model's variables and an Adam optimizer and takes gradient steps on a loss an
- * algorithm supplies. One `tf.variableGrads` per minibatch, global-norm gradient clipping, and Adam
- * written out here (as PyTorch's) so its state is plain data in the same flat layout as the weights.
- * Metrics stay on the backend as tensors until `MetricsAccumulator.read()`, so a minibatch loop never
- * waits on `dataSync`.
+ * algorithm supplies. Global-norm gradient clipping and Adam are written out here (as PyTorch's) in plain
+ * TypeScript on flat Float32Arrays, in the same flat layout as the weights: one pass over the parameters,
+ * and no optimizer tensors on the backend. (As tfjs ops, Adam's flat temporaries, interleaved with the
+ * loss's, fragmented the wasm heap until it ran out of memory: +0.5 MB per step at 256x256.)
+ * Metrics stay on the backend as tensors until `MetricsAccumulator.read()`.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -40,8 +41,8 @@ export class Learner {
   private readonly beta1: number;
   private readonly beta2: number;
   /** Adam's moments for all variables as one flat vector each, in the module's flat layout. */
-  private readonly m: tf.Variable;
-  private readonly v: tf.Variable;
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
   private readonly size: number;
   private step = 0;
 
@@ -52,8 +53,8 @@ export class Learner {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.size = module.variables.reduce((n, x) => n + x.size, 0);
-    this.m = tf.variable(tf.zeros([this.size]), false);
-    this.v = tf.variable(tf.zeros([this.size]), false);
+    this.m = new Float32Array(this.size);
+    this.v = new Float32Array(this.size);
   }
 
   /**
@@ -77,38 +78,34 @@ export class Learner {
 
   /**
    * One Adam step from a gradient already computed, in the module's flat layout (a hand-written backward
-   * pass gives it directly). Returns the gradient's global norm before clipping. Call inside `tf.tidy`.
+   * pass gives it directly). Returns the gradient's global norm before clipping, as a scalar tensor.
    */
   applyGradient(flatGradient: tf.Tensor1D, lr: number): tf.Scalar {
     if (flatGradient.size !== this.size) {
       throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
     }
-    const variables = this.module.variables;
+    const gradient = flatGradient.dataSync() as Float32Array;
+    const weights = this.module.getFlatWeights();
+    const { beta1, beta2, m, v } = this;
     this.step += 1;
-    const { beta1, beta2 } = this;
-    const bias1 = 1 - beta1 ** this.step;
-    const bias2 = 1 - beta2 ** this.step;
-    const norm = tf.sqrt(tf.sum(tf.square(flatGradient))) as tf.Scalar;
+    let squares = 0;
+    for (let i = 0; i < gradient.length; i++) squares += gradient[i] * gradient[i];
+    const norm = Math.sqrt(squares);
     // As torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
-    const g =
-      this.options.gradClip === null
-        ? flatGradient
-        : tf.mul(flatGradient, tf.minimum(tf.div(this.options.gradClip, tf.add(norm, 1e-6)), 1));
-    const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
-    const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-    this.m.assign(m);
-    this.v.assign(v);
+    const clip = this.options.gradClip;
+    const scale = clip === null ? 1 : Math.min(clip / (norm + 1e-6), 1);
     // PyTorch's form: w -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps).
-    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bias2)), this.options.adamEpsilon);
-    const updated = tf.sub(flatConcat(variables), tf.mul(tf.div(m, denom), lr / bias1));
-    const parts = tf.split(
-      updated,
-      variables.map((x) => x.size),
-    );
-    variables.forEach((x, i) => {
-      x.assign(tf.reshape(parts[i], x.shape));
-    });
-    return norm;
+    const stepSize = lr / (1 - beta1 ** this.step);
+    const sqrtBias2 = Math.sqrt(1 - beta2 ** this.step);
+    const eps = this.options.adamEpsilon;
+    for (let i = 0; i < weights.length; i++) {
+      const g = gradient[i] * scale;
+      m[i] = beta1 * m[i] + (1 - beta1) * g;
+      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      weights[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBias2 + eps);
+    }
+    this.module.setFlatWeights(weights);
+    return tf.scalar(norm);
   }
 
   getFlatWeights(): Float32Array {
@@ -120,28 +117,23 @@ export class Learner {
   }
 
   getOptimizerState(): OptimizerState {
-    return {
-      step: this.step,
-      m: (this.m.dataSync() as Float32Array).slice(),
-      v: (this.v.dataSync() as Float32Array).slice(),
-    };
+    return { step: this.step, m: this.m.slice(), v: this.v.slice() };
   }
 
   setOptimizerState(state: OptimizerState): void {
-    for (const [name, flat, variable] of [
+    for (const [name, flat, moments] of [
       ["m", state.m, this.m],
       ["v", state.v, this.v],
     ] as const) {
       if (flat.length !== this.size) {
         throw new RangeError(`optimizer state ${name}: expected ${this.size} float32s, got ${flat.length}`);
       }
-      tf.tidy(() => variable.assign(tf.tensor1d(flat, "float32")));
+      moments.set(flat);
     }
     this.step = state.step;
   }
 
   dispose(): void {
-    tf.dispose([this.m, this.v]);
     this.module.dispose();
   }
 }

@@ -14,6 +14,15 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "../config/schema.js";
 import { Box, Discrete, type Space, type SpaceJSON } from "../envs/spaces.js";
 import { createRng, normal, type Rng } from "../utils/rng.js";
+import {
+  chainBackward,
+  chainForward,
+  type DenseVariables,
+  denseBackward,
+  denseForward,
+  denseLayer,
+  denseVariables,
+} from "./dense.js";
 import { CategoricalDistribution, DiagGaussianDistribution } from "./distributions.js";
 
 export type ActionHead = { kind: "categorical"; n: number } | { kind: "gaussian"; dim: number };
@@ -231,30 +240,18 @@ export class ActorCritic {
   } {
     const activation = this.spec.activation;
     // Every hidden layer's output; layer i's input is outputs[i - 1], or obs for the first.
-    const trunk = (layers: DenseVariables[]) => {
-      const outputs: tf.Tensor2D[] = [];
-      for (const d of layers) outputs.push(denseForward(outputs.at(-1) ?? obs, d, activation));
-      return outputs;
-    };
-    const policyHidden = trunk(this.policyTrunk);
-    const valueHidden = this.spec.vfShareLayers ? policyHidden : trunk(this.valueTrunk);
+    const policyHidden = chainForward(obs, this.policyTrunk, activation);
+    const valueHidden = this.spec.vfShareLayers
+      ? policyHidden
+      : chainForward(obs, this.valueTrunk, activation);
     const policyFeatures = policyHidden[policyHidden.length - 1];
     const valueFeatures = valueHidden[valueHidden.length - 1];
     const policyOut = denseForward(policyFeatures, this.policyHead, "linear");
     const valueOut = denseForward(valueFeatures, this.valueHead, "linear");
 
     /** Gradients of a trunk's layers, first to last, from dLoss/d(its last output). */
-    const trunkBackward = (layers: DenseVariables[], outputs: tf.Tensor2D[], dOut: tf.Tensor2D) => {
-      const grads: tf.Tensor[] = [];
-      let dy = dOut;
-      for (let i = layers.length - 1; i >= 0; i--) {
-        const input = i === 0 ? obs : outputs[i - 1];
-        const g = denseBackward(dy, input, outputs[i], layers[i].kernel as tf.Tensor2D, activation);
-        grads.unshift(g.dKernel, g.dBias);
-        if (i > 0) dy = g.dx();
-      }
-      return grads;
-    };
+    const trunkBackward = (layers: DenseVariables[], outputs: tf.Tensor2D[], dOut: tf.Tensor2D) =>
+      chainBackward(obs, layers, outputs, dOut, activation).grads;
     const backward = (dPolicyOut: tf.Tensor2D, dValues: tf.Tensor1D, dLogStd: tf.Tensor1D | null) => {
       const kernel = (d: DenseVariables) => d.kernel as tf.Tensor2D;
       const policyHead = denseBackward(
@@ -325,102 +322,4 @@ export class ActorCritic {
   dispose(): void {
     tf.dispose(this.variables);
   }
-}
-
-interface DenseVariables {
-  kernel: tf.Variable;
-  bias: tf.Variable;
-}
-
-/** The tf.Variables behind a built Dense layer (LayerVariable.read() returns the variable itself). */
-function denseVariables(layer: tf.layers.Layer): DenseVariables {
-  const [kernel, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-  return { kernel, bias };
-}
-
-type Activation = "tanh" | "relu" | "linear";
-
-/** `activation(x @ kernel + bias)`, the fused matmul then the activation. */
-function denseForward(x: tf.Tensor2D, d: DenseVariables, activation: Activation): tf.Tensor2D {
-  // The _FusedMatMul kernel called directly: `tf.fused.matMul` wraps it in a `tf.customGrad` each call
-  // (~30 us on wasm), and the gradient is `denseBackward`'s anyway.
-  const [inDim, outDim] = d.kernel.shape;
-  const batch = x.shape[0];
-  const fused = tf.engine().runKernel(
-    "_FusedMatMul",
-    {
-      a: tf.reshape(x, [1, batch, inDim]),
-      b: tf.reshape(d.kernel, [1, inDim, outDim]),
-      bias: d.bias,
-    },
-    { transposeA: false, transposeB: false, activation: activation === "relu" ? "relu" : "linear" },
-  ) as tf.Tensor3D;
-  const pre = tf.reshape(fused, [batch, outDim]) as tf.Tensor2D;
-  // tanh(z) = 2 sigmoid(2z) - 1: wasm's Sigmoid is XNNPACK's vectorised kernel, its Tanh a scalar loop
-  // (~3x slower for all four ops together at 128x64).
-  return activation === "tanh" ? tf.sub(tf.mul(tf.sigmoid(tf.mul(pre, 2)), 2), 1) : pre;
-}
-
-/**
- * A dense layer's gradients from dLoss/dy, its input and its output y. tfjs's own MatMul gradient
- * multiplies by transposed operands via the matmul's transpose flags, which the wasm backend runs in a
- * naive loop (~8x slower than XNNPACK's plain matmul at 128x64x64); transposing explicitly and calling
- * the plain matmul is much faster. `dx` is a function: the first layer has no use for it.
- */
-function denseBackward(
-  dy: tf.Tensor2D,
-  input: tf.Tensor2D,
-  y: tf.Tensor2D,
-  kernel: tf.Tensor2D,
-  activation: Activation,
-) {
-  // dy/d(pre-activation): tanh' = 1 - y^2, relu' = [y > 0].
-  const dPre =
-    activation === "tanh"
-      ? tf.mul(dy, tf.sub(1, tf.square(y)))
-      : activation === "relu"
-        ? tf.mul(dy, tf.step(y))
-        : dy;
-  return {
-    dx: () => tf.matMul(dPre, tf.transpose(kernel)) as tf.Tensor2D,
-    dKernel: tf.matMul(tf.transpose(input), dPre),
-    // The column sums as ones @ dPre: wasm reduces over axis 0 by transposing first (~4x slower).
-    dBias: tf.reshape(tf.matMul(tf.ones([1, dPre.shape[0]]), dPre), [-1]),
-  };
-}
-
-/**
- * `denseForward` as one op with `denseBackward` as its gradient, for autodiff. `xNeedsGrad` is false for
- * the observation input: no dx is computed.
- */
-function denseLayer(
-  x: tf.Tensor2D,
-  d: DenseVariables,
-  activation: Activation,
-  xNeedsGrad: boolean,
-): tf.Tensor2D {
-  const kernel = d.kernel as tf.Tensor2D;
-  const forward = (input: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const y = denseForward(input, d, activation);
-    save([input, y]);
-    return y;
-  };
-  const backward = (dy: tf.Tensor, [savedInput, y]: tf.Tensor[]) =>
-    denseBackward(dy as tf.Tensor2D, savedInput as tf.Tensor2D, y as tf.Tensor2D, kernel, activation);
-  if (xNeedsGrad) {
-    return tf.customGrad((input, _kernel, _bias, save) => ({
-      value: forward(input as tf.Tensor2D, save as tf.GradSaveFunc),
-      gradFunc: (dy, saved) => {
-        const g = backward(dy, saved);
-        return [g.dx(), g.dKernel, g.dBias];
-      },
-    }))(x, d.kernel, d.bias) as tf.Tensor2D;
-  }
-  return tf.customGrad((_kernel, _bias, save) => ({
-    value: forward(x, save as tf.GradSaveFunc),
-    gradFunc: (dy, saved) => {
-      const g = backward(dy, saved);
-      return [g.dKernel, g.dBias];
-    },
-  }))(d.kernel, d.bias) as tf.Tensor2D;
 }

@@ -18,7 +18,7 @@
 import type { Worker } from "node:worker_threads";
 import { type Remote, wrap } from "comlink";
 import type { RunConfig } from "../config/schema.js";
-import { networkLayout, type PolicySpec } from "../models/network.js";
+import type { PolicySpec } from "../models/network.js";
 import { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
 import type { EpisodeMetrics } from "./env_runner.js";
@@ -28,6 +28,7 @@ import {
   type EnvRunnerWorkerApi,
   type EnvRunnerWorkerData,
   type SampleRequest,
+  type VersionedSample,
   WEIGHTS_ENTRY,
 } from "./worker_protocol.js";
 import { siblingModule, startWorkerThread } from "./worker_thread.js";
@@ -37,14 +38,16 @@ export interface ThreadedEnvRunnerGroupOptions {
   store?: ObjectStore;
   /** Async mode: runners pause once this many fragments wait for `drain()` (default: 2 per runner). */
   maxQueuedFragments?: number;
+  /** DQN: the exploration epsilons of runner `index`'s envs, asked for before each of its fragments. */
+  epsilonsFor?: (index: number) => number[];
 }
 
-interface RunnerThread {
+interface RunnerThread<Spec, Sample extends VersionedSample> {
   index: number;
   /** How many times runner `index` has been replaced before this thread. */
   generation: number;
   thread: Worker;
-  api: Remote<EnvRunnerWorkerApi>;
+  api: Remote<EnvRunnerWorkerApi<Spec, Sample>>;
   /** Rejects once the thread is gone (uncaught error or exit), so no call waits on a dead thread. */
   died: Promise<never>;
   /** Set once, by the first caller that finds this thread failed; later callers await the same. */
@@ -55,6 +58,8 @@ interface RunnerThread {
 const STOP_GRACE_MS = 2000;
 /** Starting a thread imports the runner's modules and the user's env module: seconds on a loaded machine. */
 const START_TIMEOUT_MS = 60_000;
+/** Puts whose caller version a fragment can still be traced to; a fragment is a few puts old at most. */
+const VERSION_HISTORY = 4096;
 /** A restarted runner gets fresh seeds, so it does not replay its predecessor's episodes. */
 const RESTART_SEED_STRIDE = 1_000_000;
 
@@ -63,7 +68,12 @@ function message(error: unknown): string {
 }
 
 /** `call`, unless the thread dies first or `timeoutMs` passes. */
-function guarded<T>(runner: RunnerThread, call: Promise<T>, what: string, timeoutMs?: number): Promise<T> {
+function guarded<T>(
+  runner: RunnerThread<unknown, VersionedSample>,
+  call: Promise<T>,
+  what: string,
+  timeoutMs?: number,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const contenders: Promise<T>[] = [call, runner.died];
   if (timeoutMs !== undefined) {
@@ -82,44 +92,53 @@ function guarded<T>(runner: RunnerThread, call: Promise<T>, what: string, timeou
   return Promise.race(contenders).finally(() => clearTimeout(timer));
 }
 
-export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
+/**
+ * `Spec` and `Sample` are what the config's algorithm runs in the threads (worker.ts picks by `algo`):
+ * PPO's `PolicySpec` and `Fragment` (then the group is an `EnvRunnerGroup`), DQN's `QNetworkSpec` and
+ * `SampledTransitions`.
+ */
+export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedSample = Fragment> {
   private numRestarts = 0;
   private weightsVersion = 0;
   /** The store's version of the newest weights (the store numbers its puts 1, 2, 3, ...). */
   private storeVersion = 0;
   /**
-   * From which store version on `weightsVersion = storeVersion + offset`. The caller's versions start
-   * at 0 and count up, so a new offset appears only when they jump (a restored checkpoint).
+   * The caller's version of each recent put, at `storeVersion % VERSION_HISTORY`: callers number their
+   * weights as they like (PPO by iteration, DQN by gradient step, a restored checkpoint jumps).
    */
-  private readonly versionOffsets: { fromStoreVersion: number; offset: number }[] = [];
+  private readonly versionOfPut = new Float64Array(VERSION_HISTORY);
   private stopped = false;
   private asyncRunning = false;
   private asyncLoops: Promise<void>[] = [];
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
-  private queue: Fragment[] = [];
+  private queue: Sample[] = [];
   private queueWaiters: (() => void)[] = [];
   private readonly maxQueuedFragments: number;
   private readonly numSteps: number;
   private readonly timeoutMs: number;
 
+  private readonly epsilonsFor: ((index: number) => number[]) | undefined;
+
   private constructor(
     private readonly config: RunConfig,
-    private readonly runners: RunnerThread[],
-    readonly policySpec: PolicySpec,
+    private readonly runners: RunnerThread<Spec, Sample>[],
+    /** The network the runners act with. */
+    readonly policySpec: Spec,
     readonly store: ObjectStore,
     options: ThreadedEnvRunnerGroupOptions,
   ) {
     this.numSteps = fragmentLength(config);
     this.timeoutMs = config.env_runners.sample_timeout_s * 1000;
     this.maxQueuedFragments = options.maxQueuedFragments ?? 2 * runners.length;
+    this.epsilonsFor = options.epsilonsFor;
   }
 
   /** Starts `env_runners.num_env_runners` threads and waits until each has built its env runner. */
-  static async create(
+  static async create<Spec = PolicySpec, Sample extends VersionedSample = Fragment>(
     config: RunConfig,
     options: ThreadedEnvRunnerGroupOptions = {},
-  ): Promise<ThreadedEnvRunnerGroup> {
+  ): Promise<ThreadedEnvRunnerGroup<Spec, Sample>> {
     const count = config.env_runners.num_env_runners;
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(
@@ -127,15 +146,17 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
       );
     }
     const started = await Promise.allSettled(
-      Array.from({ length: count }, (_, index) => startRunner(config, index, 0)),
+      Array.from({ length: count }, (_, index) => startRunner<Spec, Sample>(config, index, 0)),
     );
     const runners = started.flatMap((result) => (result.status === "fulfilled" ? [result.value.runner] : []));
     try {
       const failure = started.find((result) => result.status === "rejected");
       if (failure) throw failure.reason;
-      const spec = (started[0] as PromiseFulfilledResult<{ spec: PolicySpec }>).value.spec;
+      const { spec, weightsLength } = (
+        started[0] as PromiseFulfilledResult<{ spec: Spec; weightsLength: number }>
+      ).value;
       const store = options.store ?? new ObjectStore();
-      store.create(WEIGHTS_ENTRY, networkLayout(spec).size);
+      store.create(WEIGHTS_ENTRY, weightsLength);
       const handle = store.handle();
       await Promise.all(
         runners.map((runner) => guarded(runner, runner.api.useStore(handle), "useStore", START_TIMEOUT_MS)),
@@ -170,12 +191,8 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
 
   /** Publishes the weights; fragments sampled with them carry `version`. */
   async setWeights(flat: Float32Array, version: number): Promise<void> {
-    const storeVersion = this.store.put(WEIGHTS_ENTRY, flat);
-    const offset = version - storeVersion;
-    if (this.versionOffsets.at(-1)?.offset !== offset) {
-      this.versionOffsets.push({ fromStoreVersion: storeVersion, offset });
-    }
-    this.storeVersion = storeVersion;
+    this.storeVersion = this.store.put(WEIGHTS_ENTRY, flat);
+    this.versionOfPut[this.storeVersion % VERSION_HISTORY] = version;
     this.weightsVersion = version;
   }
 
@@ -184,7 +201,7 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
    * `setWeights`. Fragments of runners that fail are left out (the runner is replaced); if all fail,
    * the replacements sample again.
    */
-  async sample(): Promise<Fragment[]> {
+  async sample(): Promise<Sample[]> {
     if (this.asyncRunning) {
       throw new Error("sample() while async sampling runs: call stopAsync() first, or drain()");
     }
@@ -219,7 +236,7 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
    * Async mode: the queued fragments (oldest first), waiting until at least `minFragments` are there.
    * Throws the error that ended async sampling, if one did.
    */
-  async drain(minFragments = 0): Promise<Fragment[]> {
+  async drain(minFragments = 0): Promise<Sample[]> {
     while (this.queue.length < minFragments && this.asyncRunning) await this.queueChanged();
     if (this.fatalError) throw this.fatalError;
     if (this.queue.length < minFragments) {
@@ -311,18 +328,28 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
   }
 
   /** One fragment from `runner`, its weights version translated from the store's to the caller's. */
-  private async sampleOn(runner: RunnerThread, request: SampleRequest): Promise<Fragment> {
-    const fragment = await guarded(runner, runner.api.sample(request), "sample", this.timeoutMs);
-    const storeVersion = fragment.weightsVersion;
-    const offset = this.versionOffsets.findLast((o) => o.fromStoreVersion <= storeVersion)?.offset ?? 0;
-    fragment.weightsVersion = storeVersion + offset;
+  private async sampleOn(runner: RunnerThread<Spec, Sample>, request: SampleRequest): Promise<Sample> {
+    const epsilons = this.epsilonsFor?.(runner.index);
+    const fragment = (await guarded(
+      runner,
+      runner.api.sample(epsilons ? { ...request, epsilons } : request),
+      "sample",
+      this.timeoutMs,
+    )) as Sample;
+    const put = fragment.weightsVersion;
+    if (this.storeVersion - put >= VERSION_HISTORY) {
+      throw new Error(
+        `rollout worker ${runner.index}: fragment sampled with weights ${this.storeVersion - put} puts old (the group remembers ${VERSION_HISTORY})`,
+      );
+    }
+    fragment.weightsVersion = this.versionOfPut[put % VERSION_HISTORY];
     return fragment;
   }
 
   /** `call` on runner `index`, replacing the runner and calling again while it fails. */
   private async withRecovery<T>(
     index: number,
-    call: (runner: RunnerThread) => Promise<T>,
+    call: (runner: RunnerThread<Spec, Sample>) => Promise<T>,
     what: string,
   ): Promise<T> {
     for (;;) {
@@ -336,12 +363,12 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
   }
 
   /** Replaces a failed runner by a fresh thread, or throws when the fault settings forbid it. */
-  private replace(failed: RunnerThread, reason: unknown): Promise<void> {
+  private replace(failed: RunnerThread<Spec, Sample>, reason: unknown): Promise<void> {
     failed.replacement ??= this.startReplacement(failed, reason);
     return failed.replacement;
   }
 
-  private async startReplacement(failed: RunnerThread, reason: unknown): Promise<void> {
+  private async startReplacement(failed: RunnerThread<Spec, Sample>, reason: unknown): Promise<void> {
     await failed.thread.terminate();
     const { restart_failed_env_runners, max_num_env_runner_restarts } = this.config.env_runners;
     if (!this.stopped && (!restart_failed_env_runners || this.numRestarts >= max_num_env_runner_restarts)) {
@@ -356,7 +383,7 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
     }
     if (this.stopped) throw this.stoppedError(failed.index);
     this.numRestarts++;
-    const { runner } = await startRunner(this.config, failed.index, failed.generation + 1);
+    const { runner } = await startRunner<Spec, Sample>(this.config, failed.index, failed.generation + 1);
     if (this.stopped) {
       await runner.thread.terminate();
       throw this.stoppedError(failed.index);
@@ -382,11 +409,11 @@ export class ThreadedEnvRunnerGroup implements EnvRunnerGroup {
 }
 
 /** Starts one runner thread and waits until its env runner is built. */
-async function startRunner(
+async function startRunner<Spec, Sample extends VersionedSample>(
   config: RunConfig,
   index: number,
   generation: number,
-): Promise<{ runner: RunnerThread; spec: PolicySpec }> {
+): Promise<{ runner: RunnerThread<Spec, Sample>; spec: Spec; weightsLength: number }> {
   const workerData: EnvRunnerWorkerData = {
     config: { ...config, seed: config.seed + generation * RESTART_SEED_STRIDE },
     index,
@@ -400,16 +427,16 @@ async function startRunner(
   });
   // A thread ended on purpose (stop, replacement) rejects `died` with nobody listening: not an error.
   died.catch(() => {});
-  const runner: RunnerThread = {
+  const runner: RunnerThread<Spec, Sample> = {
     index,
     generation,
     thread,
-    api: wrap<EnvRunnerWorkerApi>(nodeEndpoint(thread)),
+    api: wrap<EnvRunnerWorkerApi<Spec, Sample>>(nodeEndpoint(thread)),
     died,
   };
   try {
-    const spec = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);
-    return { runner, spec };
+    const { spec, weightsLength } = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);
+    return { runner, spec: spec as Spec, weightsLength };
   } catch (error) {
     await thread.terminate();
     throw error;

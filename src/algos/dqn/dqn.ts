@@ -2,34 +2,30 @@
  * DQN (Mnih et al. 2015) with RLlib's extensions: Double DQN, dueling heads, n-step returns, prioritized
  * replay, Polyak or hard target updates, a replay ratio (`training_intensity`) and Ape-X per-env epsilons.
  *
- * One `train()` call is one iteration: sample `min_sample_timesteps_per_iteration` env steps fragment by
+ * One `train()` call is one iteration: take in `min_sample_timesteps_per_iteration` env steps fragment by
  * fragment; after each fragment, once `num_steps_sampled_before_learning_starts` steps are in the buffer,
  * take the gradient steps the replay ratio asks for, move the target network every
- * `target_network_update_freq` sampled steps, and hand the runner the new weights.
+ * `target_network_update_freq` sampled steps, and hand the runners the new weights.
+ *
+ * With `num_env_runners` 0 the fragments are sampled in the main thread between gradient steps. With
+ * worker threads the loop is asynchronous (Ape-X style): the runners keep sampling with the newest weights
+ * from the object store while the learner trains, and the learner takes whatever fragments have queued.
+ * The queue is bounded, so the runners wait for the learner and the replay ratio holds. Each fragment
+ * carries the weights version (gradient steps taken) it was sampled with; the gap is logged as staleness.
  */
-import type * as tf from "@tensorflow/tfjs";
-import type { EnvConfig, EnvRunnersConfig, LearnerConfig, ModelConfig } from "../../config/schema.js";
+import * as tf from "@tensorflow/tfjs";
+import type { RunConfig } from "../../config/schema.js";
 import { type BackendName, selectBackend } from "../../learner/backend.js";
 import { Learner, MetricsAccumulator, type OptimizerState } from "../../learner/learner.js";
 import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
-import { type EpisodeMetrics, type VectorEnvFactory, vectorEnvFactory } from "../../rollout/env_runner.js";
+import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
+import { ThreadedEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { Algorithm, AlgorithmState } from "../algorithm.js";
-import type { DQNConfig } from "./config.js";
-import { tdLoss, tdTargets } from "./loss.js";
+import { tdLossWithGradients, tdTargets } from "./loss.js";
 import { initialQWeights, QNetwork, qLayersModel, setQLayersWeights } from "./q_network.js";
 import { PrioritizedReplayBuffer, ReplayBuffer, type ReplayBufferState } from "./replay.js";
-import { DQNRunner } from "./runner.js";
-
-/** The parts of the run config DQN reads. */
-export interface DQNRunConfig {
-  seed: number;
-  learner: LearnerConfig;
-  env: EnvConfig;
-  env_runners: EnvRunnersConfig;
-  model: ModelConfig;
-  dqn: DQNConfig;
-}
+import { DQNRunner, type QPolicySpec, type SampledTransitions } from "./runner.js";
 
 /** `env_runners/episode_return_mean` is the mean over this many most recent episodes (RLlib's window). */
 const EPISODE_WINDOW = 100;
@@ -45,6 +41,7 @@ export function apexEpsilons(numEnvs: number): Float64Array {
 interface DQNCounters {
   sampledSteps: number;
   trainedSteps: number;
+  /** Also the weights version: fragments record it, staleness is counted in it. */
   gradientSteps: number;
   lastTargetUpdate: number;
   targetUpdates: number;
@@ -52,13 +49,125 @@ interface DQNCounters {
   updateCredit: number;
 }
 
+/**
+ * Where DQN's transitions come from: its own runner in the main thread, or runner threads sampling
+ * asynchronously. Both take the exploration epsilon of each env from `epsilonsFor(runnerIndex)`.
+ */
+interface TransitionSource {
+  readonly spec: QPolicySpec;
+  /** Envs over all runners (Ape-X spreads its epsilons over them). */
+  readonly totalEnvs: number;
+  readonly numWorkerRestarts: number;
+  /** The next fragments: sampled now (main thread), or those the runner threads queued (at least one). */
+  next(): Promise<SampledTransitions[]>;
+  setWeights(flat: Float32Array, version: number): Promise<void>;
+  getMetrics(): Promise<EpisodeMetrics>;
+  evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
+  /** The exploration RNG (main thread only: runner threads start from fresh seeds). */
+  getState(): { rng: object } | null;
+  setState(state: { rng: object } | null): void;
+  stop(): Promise<void>;
+}
+
+class LocalTransitionSource implements TransitionSource {
+  readonly totalEnvs: number;
+  readonly numWorkerRestarts = 0;
+
+  constructor(
+    private readonly runner: DQNRunner,
+    private readonly fragmentLength: number,
+    private readonly epsilonsFor: (runnerIndex: number) => number[],
+  ) {
+    this.totalEnvs = runner.numEnvs;
+  }
+
+  get spec(): QPolicySpec {
+    return this.runner.spec;
+  }
+
+  async next(): Promise<SampledTransitions[]> {
+    return [await this.runner.sample(this.fragmentLength, this.epsilonsFor(0))];
+  }
+
+  async setWeights(flat: Float32Array, version: number): Promise<void> {
+    this.runner.setWeights(flat, version);
+  }
+
+  async getMetrics(): Promise<EpisodeMetrics> {
+    return this.runner.getMetrics();
+  }
+
+  evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
+    return this.runner.evaluate(numEpisodes);
+  }
+
+  getState(): { rng: object } {
+    return this.runner.getState();
+  }
+
+  setState(state: { rng: object } | null): void {
+    if (state) this.runner.setState(state);
+  }
+
+  stop(): Promise<void> {
+    return this.runner.stop();
+  }
+}
+
+class ThreadedTransitionSource implements TransitionSource {
+  readonly totalEnvs: number;
+
+  constructor(
+    readonly group: ThreadedEnvRunnerGroup<QPolicySpec, SampledTransitions>,
+    envsPerRunner: number,
+  ) {
+    this.totalEnvs = group.numEnvRunners * envsPerRunner;
+  }
+
+  get spec(): QPolicySpec {
+    return this.group.policySpec;
+  }
+
+  get numWorkerRestarts(): number {
+    return this.group.numWorkerRestarts;
+  }
+
+  next(): Promise<SampledTransitions[]> {
+    this.group.startAsync();
+    return this.group.drain(1);
+  }
+
+  setWeights(flat: Float32Array, version: number): Promise<void> {
+    return this.group.setWeights(flat, version);
+  }
+
+  getMetrics(): Promise<EpisodeMetrics> {
+    return this.group.getMetrics();
+  }
+
+  /** Pauses async sampling (a runner evaluates between fragments, not during one); `next()` resumes it. */
+  async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
+    await this.group.stopAsync();
+    return this.group.evaluate(numEpisodes);
+  }
+
+  getState(): null {
+    return null;
+  }
+
+  setState(): void {}
+
+  stop(): Promise<void> {
+    return this.group.stop();
+  }
+}
+
 export class DQN implements Algorithm {
   private readonly online: QNetwork;
   private readonly target: QNetwork;
   private readonly learner: Learner;
   private readonly buffer: ReplayBuffer;
-  private readonly fragmentLength: number;
-  private readonly epsilons: Float64Array;
+  private readonly apexEpsilons: Float64Array | null;
   private counters: DQNCounters = {
     sampledSteps: 0,
     trainedSteps: 0,
@@ -72,13 +181,13 @@ export class DQN implements Algorithm {
   private exportModel: tf.LayersModel | null = null;
 
   private constructor(
-    private readonly config: DQNRunConfig,
+    private readonly config: RunConfig,
     /** The tfjs backend the learner runs on. */
     readonly backend: BackendName,
-    private readonly runner: DQNRunner,
+    private readonly source: TransitionSource,
   ) {
     const { dqn, seed } = config;
-    const spec = runner.spec;
+    const spec = source.spec;
     const weights = initialQWeights(spec, seed);
     this.online = new QNetwork(spec, weights);
     this.target = new QNetwork(spec, weights, false);
@@ -89,37 +198,39 @@ export class DQN implements Algorithm {
       replay.type === "prioritized"
         ? new PrioritizedReplayBuffer({ ...bufferOptions, alpha: replay.alpha, epsilon: replay.epsilon })
         : new ReplayBuffer(bufferOptions);
-    const fragment = config.env_runners.rollout_fragment_length;
-    // "auto": one vector step per fragment, so learning interleaves with sampling as finely as possible.
-    this.fragmentLength = fragment === "auto" ? 1 : fragment;
-    this.epsilons = new Float64Array(runner.numEnvs);
-    if (dqn.per_worker_exploration) this.epsilons.set(apexEpsilons(runner.numEnvs));
-    runner.setWeights(weights);
+    this.apexEpsilons = dqn.per_worker_exploration ? apexEpsilons(source.totalEnvs) : null;
   }
 
-  static async create(
-    config: DQNRunConfig,
-    makeEnv: VectorEnvFactory = vectorEnvFactory(config.env),
-  ): Promise<DQN> {
-    if (config.env_runners.num_env_runners > 0) {
-      throw new Error(
-        `DQN samples in the main thread so far: set env_runners.num_env_runners to 0 (got ${config.env_runners.num_env_runners})`,
-      );
-    }
+  /**
+   * DQN on the config's env: sampling in the main thread (`num_env_runners` 0; `makeEnv` replaces the
+   * config's env factory there), or asynchronously in that many runner threads.
+   */
+  static async create(config: RunConfig, makeEnv?: VectorEnvFactory): Promise<DQN> {
     const backend = await selectBackend(config.learner.backend);
-    const { dqn, model, seed } = config;
-    const runner = await DQNRunner.create(makeEnv, {
-      numEnvs: config.env_runners.num_envs_per_env_runner,
-      seed,
-      index: 0,
-      nStep: dqn.n_step,
-      gamma: dqn.gamma,
-      encoderHiddens: model.hiddens,
-      headHiddens: dqn.hiddens,
-      activation: model.activation,
-      dueling: dqn.dueling,
-    });
-    return new DQN(config, backend, runner);
+    const { num_env_runners: numRunners, num_envs_per_env_runner: envsPerRunner } = config.env_runners;
+    // Filled in once the algorithm exists: the runners ask it for epsilons before every fragment.
+    let algorithm: DQN | undefined;
+    const epsilonsFor = (runnerIndex: number) => algorithm!.epsilonsFor(runnerIndex, envsPerRunner);
+    let source: TransitionSource;
+    if (numRunners === 0) {
+      const runner = await DQNRunner.fromConfig(config, 0, makeEnv ? { makeEnv } : {});
+      const fragment = config.env_runners.rollout_fragment_length;
+      // "auto": one vector step per fragment, so learning interleaves with sampling as finely as possible.
+      source = new LocalTransitionSource(runner, fragment === "auto" ? 1 : fragment, epsilonsFor);
+    } else {
+      const group = await ThreadedEnvRunnerGroup.create<QPolicySpec, SampledTransitions>(config, {
+        epsilonsFor,
+      });
+      source = new ThreadedTransitionSource(group, envsPerRunner);
+    }
+    algorithm = new DQN(config, backend, source);
+    await source.setWeights(algorithm.online.getFlatWeights(), 0);
+    return algorithm;
+  }
+
+  /** The runner threads (RLlib's `env_runner_group`), or null when sampling in the main thread. */
+  get envRunnerGroup(): ThreadedEnvRunnerGroup<QPolicySpec, SampledTransitions> | null {
+    return this.source instanceof ThreadedTransitionSource ? this.source.group : null;
   }
 
   /** Exploration epsilon at the current step (Ape-X: the per-env epsilons are fixed). */
@@ -127,30 +238,47 @@ export class DQN implements Algorithm {
     return scheduleValue(this.config.dqn.epsilon, this.counters.sampledSteps);
   }
 
+  /** The epsilons of runner `runnerIndex`'s envs for its next fragment. */
+  private epsilonsFor(runnerIndex: number, envsPerRunner: number): number[] {
+    if (this.apexEpsilons) {
+      const first = runnerIndex * envsPerRunner;
+      return Array.from(this.apexEpsilons.subarray(first, first + envsPerRunner));
+    }
+    return new Array<number>(envsPerRunner).fill(this.epsilon);
+  }
+
   async train(): Promise<Record<string, number>> {
     const { dqn } = this.config;
     const start = performance.now();
     const firstStep = this.counters.sampledSteps;
-    const fragmentSteps = this.fragmentLength * this.runner.numEnvs;
+    const firstGradientStep = this.counters.gradientSteps;
     const learnerMetrics = new MetricsAccumulator();
+    const staleness: number[] = [];
     let sampleMs = 0;
     let learnMs = 0;
     while (this.counters.sampledSteps - firstStep < dqn.min_sample_timesteps_per_iteration) {
       const sampleStart = performance.now();
-      if (!dqn.per_worker_exploration) this.epsilons.fill(this.epsilon);
-      this.buffer.addBatch(await this.runner.sample(this.fragmentLength, this.epsilons));
-      this.counters.sampledSteps += fragmentSteps;
+      let newSteps = 0;
+      for (const fragment of await this.source.next()) {
+        this.buffer.addBatch(fragment);
+        newSteps += fragment.numEnvSteps;
+        staleness.push(this.counters.gradientSteps - fragment.weightsVersion);
+      }
+      this.counters.sampledSteps += newSteps;
       const learnStart = performance.now();
       sampleMs += learnStart - sampleStart;
       // The size check matters after restoring a checkpoint saved without its buffer.
       if (this.counters.sampledSteps < dqn.num_steps_sampled_before_learning_starts) continue;
       if (this.buffer.size < dqn.train_batch_size) continue;
-      for (let k = this.gradientStepsFor(fragmentSteps); k > 0; k--) learnerMetrics.add(this.gradientStep());
+      const gradientSteps = this.gradientStepsFor(newSteps);
+      for (let k = 0; k < gradientSteps; k++) learnerMetrics.add(this.gradientStep());
       this.maybeUpdateTarget();
-      this.runner.setWeights(this.online.getFlatWeights());
+      if (gradientSteps > 0) {
+        await this.source.setWeights(this.online.getFlatWeights(), this.counters.gradientSteps);
+      }
       learnMs += performance.now() - learnStart;
     }
-    const episodes = this.runner.getMetrics();
+    const episodes = await this.source.getMetrics();
     this.rememberEpisodes(episodes);
     const learned = learnerMetrics.read();
     const sampled = this.counters.sampledSteps - firstStep;
@@ -163,12 +291,19 @@ export class DQN implements Algorithm {
       "learners/last_target_update_ts": this.counters.lastTargetUpdate,
       "learners/num_target_updates_lifetime": this.counters.targetUpdates,
       "learners/curr_lr": scheduleValue(dqn.lr, this.counters.sampledSteps),
-      "env_runners/epsilon": dqn.per_worker_exploration ? Math.max(...this.epsilons) : this.epsilon,
+      "env_runners/epsilon": this.apexEpsilons ? Math.max(...this.apexEpsilons) : this.epsilon,
+      // Gradient steps between the weights a fragment was sampled with and the learner's when it arrived.
+      "env_runners/weights_staleness_mean": staleness.reduce((a, b) => a + b, 0) / staleness.length,
+      "env_runners/weights_staleness_max": Math.max(...staleness),
+      "fault/num_worker_restarts": this.source.numWorkerRestarts,
       "replay/size": this.buffer.size,
       "replay/memory_bytes": this.buffer.memoryBytes(),
+      // Threads: the time the learner waited for fragments (sampling itself overlaps learning).
       "timers/sample_ms": sampleMs,
       "timers/learn_ms": learnMs,
       "throughput/env_steps_per_s": sampled / ((performance.now() - start) / 1000),
+      "throughput/gradient_steps_per_s":
+        (this.counters.gradientSteps - firstGradientStep) / ((performance.now() - start) / 1000),
     };
   }
 
@@ -190,21 +325,23 @@ export class DQN implements Algorithm {
     const step = this.counters.sampledSteps;
     const beta = scheduleValue(dqn.replay_buffer_config.beta, step);
     const sample = this.buffer.sample(dqn.train_batch_size, beta);
-    const targets = tdTargets(this.online, this.target, sample, dqn.double_q);
-    const tdErrors: { value: tf.Tensor1D | null } = { value: null };
     const options = { doubleQ: dqn.double_q, lossFn: dqn.td_error_loss_fn };
-    const metrics = this.learner.update(
-      () => tdLoss(this.online, sample, targets, options, tdErrors),
-      scheduleValue(dqn.lr, step),
+    const { gradient, tdErrors, metrics } = tf.tidy(() =>
+      tdLossWithGradients(
+        this.online,
+        sample,
+        tdTargets(this.online, this.target, sample, dqn.double_q),
+        options,
+      ),
     );
+    const gradNorm = tf.tidy(() => this.learner.applyGradient(gradient, scheduleValue(dqn.lr, step)));
     if (this.buffer instanceof PrioritizedReplayBuffer) {
-      this.buffer.updatePriorities(sample.indices, tdErrors.value!.dataSync());
+      this.buffer.updatePriorities(sample.indices, tdErrors.dataSync());
     }
-    tdErrors.value?.dispose();
-    targets.dispose();
+    tf.dispose([gradient, tdErrors]);
     this.counters.gradientSteps += 1;
     this.counters.trainedSteps += sample.count;
-    return metrics;
+    return { ...metrics, grad_norm: gradNorm };
   }
 
   /** RLlib's rule: once `target_network_update_freq` steps were sampled since the last update, move it by tau. */
@@ -238,7 +375,7 @@ export class DQN implements Algorithm {
   }
 
   async evaluate(episodes: number): Promise<Record<string, number>> {
-    const result = await this.runner.evaluate(episodes);
+    const result = await this.source.evaluate(episodes);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     return {
       "evaluation/env_runners/episode_return_mean": mean(result.returns),
@@ -250,7 +387,8 @@ export class DQN implements Algorithm {
   /** The Q network in the tfjs layers format (greedy action = argmax of its output), with current weights. */
   policyMetadata(): PolicyMetadata {
     const head = { kind: "q_values" as const, n: this.online.spec.numActions };
-    return policyMetadataFor("DQN", this.config.env.id, this.runner.spaces, head);
+    const { observationSpace, actionSpace } = this.source.spec;
+    return policyMetadataFor("DQN", this.config.env.id, { observationSpace, actionSpace }, head);
   }
 
   get policyModel(): tf.LayersModel {
@@ -265,7 +403,7 @@ export class DQN implements Algorithm {
       targetWeights: this.target.getFlatWeights(),
       optimizer: this.learner.getOptimizerState(),
       counters: { ...this.counters },
-      runner: this.runner.getState(),
+      runner: this.source.getState(),
       recentReturns: [...this.recentReturns],
       recentLengths: [...this.recentLengths],
       replay: this.config.dqn.store_buffer_in_checkpoints ? this.buffer.getState() : null,
@@ -278,7 +416,7 @@ export class DQN implements Algorithm {
       targetWeights: Float32Array;
       optimizer: OptimizerState;
       counters: DQNCounters;
-      runner: { rng: object };
+      runner: { rng: object } | null;
       recentReturns: number[];
       recentLengths: number[];
       replay: ReplayBufferState | null;
@@ -287,8 +425,8 @@ export class DQN implements Algorithm {
     this.target.setFlatWeights(s.targetWeights);
     this.learner.setOptimizerState(s.optimizer);
     this.counters = { ...s.counters };
-    this.runner.setState(s.runner);
-    this.runner.setWeights(s.weights);
+    this.source.setState(s.runner);
+    await this.source.setWeights(s.weights, this.counters.gradientSteps);
     this.recentReturns = [...s.recentReturns];
     this.recentLengths = [...s.recentLengths];
     // Without a stored buffer, training refills it from scratch (RLlib's default behaviour too).
@@ -296,7 +434,7 @@ export class DQN implements Algorithm {
   }
 
   async stop(): Promise<void> {
-    await this.runner.stop();
+    await this.source.stop();
     this.learner.dispose();
     this.target.dispose();
     this.exportModel?.dispose();

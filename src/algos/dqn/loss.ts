@@ -26,8 +26,8 @@ export function tdTargets(
     const n = sample.count;
     const numActions = online.spec.numActions;
     const nextObs = tf.tensor2d(sample.nextObs.subarray(0, n * online.spec.obsDim), [n, online.spec.obsDim]);
-    const nextTargetQ = target.forward(nextObs);
-    const nextAction = tf.argMax(doubleQ ? online.forward(nextObs) : nextTargetQ, 1);
+    const nextTargetQ = target.predict(nextObs);
+    const nextAction = tf.argMax(doubleQ ? online.predict(nextObs) : nextTargetQ, 1);
     const nextValue = tf.sum(tf.mul(nextTargetQ, tf.oneHot(nextAction, numActions)), 1);
     const rewards = tf.tensor1d(sample.rewards.subarray(0, n));
     const discounts = tf.tensor1d(sample.discounts.subarray(0, n));
@@ -43,7 +43,8 @@ export function huber(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * The loss for `Learner.update`. `tdErrors` receives Q(s, a) - target `[batch]`, kept alive past the tape
+ * The loss for `Learner.update` (autodiff: the readable form, and the reference `tdLossWithGradients` is
+ * tested against). `tdErrors` receives Q(s, a) - target `[batch]`, kept alive past the tape
  * so the caller can update priorities and must dispose it.
  */
 export function tdLoss(
@@ -66,6 +67,40 @@ export function tdLoss(
     metrics: {
       // A separate tensor: the Learner disposes the loss itself after the gradient step.
       qf_loss: tf.clone(loss),
+      qf_mean: tf.mean(q) as tf.Scalar,
+      td_error_mean: tf.mean(tf.abs(td)) as tf.Scalar,
+    },
+  };
+}
+
+/**
+ * `tdLoss`'s metrics, TD errors and gradient in the flat weight layout, with the gradient derived by hand:
+ *   dLoss/dQ(s_i, a) = [a = a_i] * w_i * huber'(td_i) / n,  huber'(x) = clip(x, -1, 1)  (mse: x)
+ * back-propagated through the network by `QNetwork.forwardWithBackward`. Call inside `tf.tidy`.
+ */
+export function tdLossWithGradients(
+  online: QNetwork,
+  sample: ReplaySample,
+  targets: tf.Tensor1D,
+  options: TDLossOptions,
+): { gradient: tf.Tensor1D; tdErrors: tf.Tensor1D; metrics: Record<string, tf.Scalar> } {
+  const n = sample.count;
+  const { obsDim, numActions } = online.spec;
+  const obs = tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim]);
+  const chosen = tf.oneHot(tf.tensor1d(sample.actions.subarray(0, n), "int32"), numActions);
+  const weights = tf.tensor1d(sample.weights.subarray(0, n));
+  const { q: allQ, backward } = online.forwardWithBackward(obs);
+  const q = tf.sum(tf.mul(allQ, chosen), 1);
+  const td = tf.sub(q, targets) as tf.Tensor1D;
+  const perSample = options.lossFn === "huber" ? huber(td) : tf.mul(0.5, tf.square(td));
+  const loss = tf.mean(tf.mul(weights, perSample)) as tf.Scalar;
+  const dPerSample = options.lossFn === "huber" ? tf.clipByValue(td, -1, 1) : td;
+  const dQ = tf.mul(chosen, tf.reshape(tf.mul(weights, tf.div(dPerSample, n)), [n, 1])) as tf.Tensor2D;
+  return {
+    gradient: backward(dQ),
+    tdErrors: td,
+    metrics: {
+      qf_loss: loss,
       qf_mean: tf.mean(q) as tf.Scalar,
       td_error_mean: tf.mean(tf.abs(td)) as tf.Scalar,
     },

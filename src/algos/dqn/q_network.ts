@@ -12,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TrainableModule } from "../../learner/learner.js";
+import { chainBackward, chainForward, type DenseVariables, denseLayer } from "../../models/dense.js";
 import { type DenseShape, orthogonalKernel } from "../../models/network.js";
 import { createRng } from "../../utils/rng.js";
 
@@ -66,11 +67,6 @@ export function initialQWeights(spec: QNetworkSpec, seed: number): Float32Array 
   return flat;
 }
 
-interface DenseVariables {
-  kernel: tf.Variable;
-  bias: tf.Variable;
-}
-
 /** The trainable Q network on tfjs variables (a `TrainableModule` for the Learner). */
 export class QNetwork implements TrainableModule {
   readonly layout: QLayout;
@@ -99,26 +95,73 @@ export class QNetwork implements TrainableModule {
     this.setFlatWeights(weights);
   }
 
-  /** Q values `[batch, numActions]`. */
+  /** Q values `[batch, numActions]` through autodiff-capable ops (the reference for `forwardWithBackward`). */
   forward(obs: tf.Tensor2D): tf.Tensor2D {
-    const relu = this.spec.activation === "relu";
-    const layer = (x: tf.Tensor2D, d: DenseVariables, activate: boolean): tf.Tensor2D => {
-      // tfjs fuses relu into the matmul kernel but not tanh, which stays a separate op.
-      const y = tf.fused.matMul({
-        a: x,
-        b: d.kernel as tf.Tensor2D,
-        bias: d.bias,
-        activation: activate && relu ? "relu" : "linear",
-      }) as tf.Tensor2D;
-      return activate && !relu ? tf.tanh(y) : y;
-    };
+    const activation = this.spec.activation;
     const stream = (x: tf.Tensor2D, layers: DenseVariables[]) =>
-      layers.reduce((h, d, i) => layer(h, d, i < layers.length - 1), x);
-    const features = this.encoder.reduce((h, d) => layer(h, d, true), obs);
+      layers.reduce(
+        (h, d, i) => denseLayer(h, d, i < layers.length - 1 ? activation : "linear", h !== obs),
+        x,
+      );
+    const features = this.encoder.reduce((h, d) => denseLayer(h, d, activation, h !== obs), obs);
     const q = stream(features, this.qStream);
     if (!this.spec.dueling) return q;
     const value = stream(features, this.valueStream);
     return tf.add(value, tf.sub(q, tf.mean(q, 1, true)));
+  }
+
+  /**
+   * Q values `[batch, numActions]` without autodiff, and `backward`, which takes dLoss/dQ and returns the
+   * gradient of every weight in the flat layout, derived by hand from the activations kept here (one
+   * `tf.variableGrads` tape costs more than the whole update on small networks).
+   */
+  forwardWithBackward(obs: tf.Tensor2D): { q: tf.Tensor2D; backward: (dQ: tf.Tensor2D) => tf.Tensor1D } {
+    const activation = this.spec.activation;
+    const encoded = chainForward(obs, this.encoder, activation);
+    const features = encoded.at(-1) ?? obs;
+    const qOut = chainForward(features, this.qStream, activation, false);
+    const valueOut = this.spec.dueling ? chainForward(features, this.valueStream, activation, false) : [];
+    const advantages = qOut[qOut.length - 1];
+    const q = this.spec.dueling
+      ? (tf.add(
+          valueOut[valueOut.length - 1],
+          tf.sub(advantages, tf.mean(advantages, 1, true)),
+        ) as tf.Tensor2D)
+      : advantages;
+    const backward = (dQ: tf.Tensor2D): tf.Tensor1D => {
+      const head = { activateLast: false, inputNeedsGrad: this.encoder.length > 0 };
+      // Q = V + A - mean(A): dA = dQ - mean over actions of dQ, dV = sum over actions of dQ.
+      const dAdvantages = this.spec.dueling ? (tf.sub(dQ, tf.mean(dQ, 1, true)) as tf.Tensor2D) : dQ;
+      const qGrads = chainBackward(features, this.qStream, qOut, dAdvantages, activation, head);
+      const valueGrads = this.spec.dueling
+        ? chainBackward(
+            features,
+            this.valueStream,
+            valueOut,
+            tf.sum(dQ, 1, true) as tf.Tensor2D,
+            activation,
+            head,
+          )
+        : { grads: [], dInput: null };
+      const encoderGrads =
+        qGrads.dInput === null
+          ? []
+          : chainBackward(
+              obs,
+              this.encoder,
+              encoded,
+              valueGrads.dInput ? (tf.add(qGrads.dInput, valueGrads.dInput) as tf.Tensor2D) : qGrads.dInput,
+              activation,
+            ).grads;
+      const flat = [...encoderGrads, ...qGrads.grads, ...valueGrads.grads];
+      return tf.concat(flat.map((g) => tf.reshape(g, [-1]) as tf.Tensor1D));
+    };
+    return { q, backward };
+  }
+
+  /** Q values `[batch, numActions]` for acting and targets (no gradient). */
+  predict(obs: tf.Tensor2D): tf.Tensor2D {
+    return this.forwardWithBackward(obs).q;
   }
 
   getFlatWeights(): Float32Array {

@@ -35,15 +35,23 @@ export interface ReplaySample extends TransitionBatch {
   weights: Float32Array;
 }
 
-export function allocateTransitions(rows: number, obsDim: number): TransitionBatch {
+/**
+ * Room for `rows` transitions. `shared`: in SharedArrayBuffers, so a rollout worker thread hands them to
+ * the learner without a copy (only the views cross the thread boundary).
+ */
+export function allocateTransitions(rows: number, obsDim: number, shared = false): TransitionBatch {
+  const array = <T>(Ctor: new (buffer: ArrayBufferLike) => T, bytesPerElement: number, length: number): T =>
+    new Ctor(
+      shared ? new SharedArrayBuffer(bytesPerElement * length) : new ArrayBuffer(bytesPerElement * length),
+    );
   return {
     count: 0,
-    obs: new Float32Array(rows * obsDim),
-    actions: new Int32Array(rows),
-    rewards: new Float32Array(rows),
-    discounts: new Float32Array(rows),
-    nextObs: new Float32Array(rows * obsDim),
-    terminated: new Uint8Array(rows),
+    obs: array(Float32Array, 4, rows * obsDim),
+    actions: array(Int32Array, 4, rows),
+    rewards: array(Float32Array, 4, rows),
+    discounts: array(Float32Array, 4, rows),
+    nextObs: array(Float32Array, 4, rows * obsDim),
+    terminated: array(Uint8Array, 1, rows),
   };
 }
 

@@ -6,11 +6,14 @@
  * the n-step window needs each step's final observation (the fragment keeps only V(final obs)). Like
  * that runner it is built from plain data, so it can move into a worker thread for Ape-X style sampling.
  */
+
+import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../../config/schema.js";
 import { Discrete, type SpaceJSON } from "../../envs/spaces.js";
 import type { VectorEnv } from "../../envs/types.js";
-import type { VectorEnvFactory } from "../../rollout/env_runner.js";
+import { type VectorEnvFactory, vectorEnvFactory } from "../../rollout/env_runner.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "../../rollout/episodes.js";
 import { createRng, type Rng } from "../../utils/rng.js";
+import type { DQNConfig } from "./config.js";
 import { NStepAccumulator } from "./nstep.js";
 import { QInference, type QNetworkSpec } from "./q_network.js";
 import { allocateTransitions, type TransitionBatch } from "./replay.js";
@@ -26,13 +29,38 @@ export interface DQNRunnerOptions {
   headHiddens: number[];
   activation: "tanh" | "relu";
   dueling: boolean;
+  /** Transitions in SharedArrayBuffers (a runner in a worker thread). */
+  shared?: boolean;
+}
+
+/** What one `sample()` call hands the replay buffer. */
+export interface SampledTransitions extends TransitionBatch {
+  /** Env steps taken (vector steps x envs); the n-step windows make `count` differ from it. */
+  numEnvSteps: number;
+  /** The weights version that chose the greedy actions. */
+  weightsVersion: number;
+}
+
+/** The parts of the run config the DQN runner reads. */
+export interface DQNRunnerConfig {
+  seed: number;
+  env: EnvConfig;
+  env_runners: EnvRunnersConfig;
+  model: ModelConfig;
+  dqn: DQNConfig;
+}
+
+/** The Q network a runner acts with, and the env's spaces (what an exported policy's metadata says). */
+export interface QPolicySpec extends QNetworkSpec {
+  observationSpace: SpaceJSON;
+  actionSpace: SpaceJSON;
 }
 
 /** The Q network that fits `env`'s spaces; DQN needs a Discrete action space. */
 export function qNetworkSpecFor(
   env: VectorEnv,
   options: Omit<DQNRunnerOptions, "numEnvs" | "seed" | "index" | "nStep" | "gamma">,
-): QNetworkSpec {
+): QPolicySpec {
   const space = env.singleActionSpace;
   if (!(space instanceof Discrete)) {
     throw new TypeError(`DQN needs a Discrete action space; this env's action space is ${space}`);
@@ -44,11 +72,13 @@ export function qNetworkSpecFor(
     headHiddens: [...options.headHiddens],
     activation: options.activation,
     dueling: options.dueling,
+    observationSpace: env.singleObservationSpace.toJSON(),
+    actionSpace: space.toJSON(),
   };
 }
 
 export class DQNRunner {
-  readonly spec: QNetworkSpec;
+  readonly spec: QPolicySpec;
   private readonly q: QInference;
   private readonly nStep: NStepAccumulator;
   private rng: Rng;
@@ -60,6 +90,7 @@ export class DQNRunner {
   private readonly envActions: Int32Array;
   private readonly actionStart: number;
   private needsReset = true;
+  private weightsVersion = 0;
   private readonly episodes: EpisodeTracker;
   private evaluationEnv: VectorEnv | null = null;
 
@@ -90,32 +121,50 @@ export class DQNRunner {
     return new DQNRunner(await makeEnv(options.numEnvs), makeEnv, options);
   }
 
+  /** Runner `index` of a group, as the run config describes it. */
+  static fromConfig(
+    config: DQNRunnerConfig,
+    index: number,
+    { shared = false, makeEnv = vectorEnvFactory(config.env) } = {},
+  ): Promise<DQNRunner> {
+    const { dqn, model } = config;
+    return DQNRunner.create(makeEnv, {
+      numEnvs: config.env_runners.num_envs_per_env_runner,
+      seed: config.seed,
+      index,
+      nStep: dqn.n_step,
+      gamma: dqn.gamma,
+      encoderHiddens: model.hiddens,
+      headHiddens: dqn.hiddens,
+      activation: model.activation,
+      dueling: dqn.dueling,
+      shared,
+    });
+  }
+
   get numEnvs(): number {
     return this.env.numEnvs;
   }
 
-  /** The env's spaces in JSON form, for the exported policy's metadata. */
-  get spaces(): { observationSpace: SpaceJSON; actionSpace: SpaceJSON } {
-    return {
-      observationSpace: this.env.singleObservationSpace.toJSON(),
-      actionSpace: this.env.singleActionSpace.toJSON(),
-    };
-  }
-
-  setWeights(flat: Float32Array): void {
+  setWeights(flat: Float32Array, version: number): void {
     this.q.setWeights(flat);
+    this.weightsVersion = version;
   }
 
   /**
    * Steps every sub-env `numSteps` times, sub-env i exploring with `epsilons[i]`, and returns the
    * n-step transitions completed meanwhile (windows still open carry over to the next call).
    */
-  async sample(numSteps: number, epsilons: ArrayLike<number>): Promise<TransitionBatch> {
+  async sample(numSteps: number, epsilons: ArrayLike<number>): Promise<SampledTransitions> {
     const { numEnvs: n, obsDim } = this.env;
     if (epsilons.length !== n)
       throw new RangeError(`DQNRunner.sample: ${epsilons.length} epsilons for ${n} envs`);
     // Each step completes at most one transition per env, plus the windows open before this call.
-    const out = allocateTransitions((numSteps + this.options.nStep) * n, obsDim);
+    const out: SampledTransitions = {
+      ...allocateTransitions((numSteps + this.options.nStep) * n, obsDim, this.options.shared),
+      numEnvSteps: numSteps * n,
+      weightsVersion: this.weightsVersion,
+    };
     if (this.needsReset) {
       const { observations } = await this.env.reset({ seed: this.options.seed + this.options.index * n });
       this.obs.set(observations);
