@@ -1,12 +1,28 @@
 """What the SB3 peer runs of bench/sb3.ts share: stopping at a mean return, and the one JSON line they print."""
 
+import argparse
 import json
 import time
 from collections import deque
 
 import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+
+
+def parse_args() -> argparse.Namespace:
+    """--seed, --threshold and --torch-threads, and torch set to that many threads: one by default, as
+    rlts's wasm backend uses. For small MLPs extra threads buy little, and on a shared machine torch's
+    default pool (one thread per core) contends with other processes and slowed the same run by up to 7x
+    between repeats."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, default=475.0)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)
+    return args
 
 
 class StopAtMeanReturn(BaseCallback):

@@ -8,10 +8,7 @@ The return is checked every 1000 env steps, as rlts checks once per iteration of
 `min_sample_timesteps_per_iteration` (1000) steps.
 """
 
-import argparse
-
-import torch
-from sb3_common import StopAtMeanReturn, learn_and_report
+from sb3_common import StopAtMeanReturn, learn_and_report, parse_args
 from stable_baselines3 import DQN
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -24,13 +21,7 @@ CHECK_EVERY = 1000
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threshold", type=float, default=475.0)
-    parser.add_argument("--torch-threads", type=int, default=1)
-    args = parser.parse_args()
-    # One thread, as rlts's wasm backend uses (see sb3_ppo.py).
-    torch.set_num_threads(args.torch_threads)
+    args = parse_args()
 
     env = make_vec_env("CartPole-v1", n_envs=1, seed=args.seed)
     model = DQN(

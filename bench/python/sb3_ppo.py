@@ -7,10 +7,7 @@ Prints one JSON line: env steps and training seconds to the threshold (null if n
 The return is checked once per rollout (8 envs x 32 steps = 256 steps), as rlts checks once per iteration.
 """
 
-import argparse
-
-import torch
-from sb3_common import StopAtMeanReturn, learn_and_report
+from sb3_common import StopAtMeanReturn, learn_and_report, parse_args
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -26,15 +23,7 @@ def linear(initial: float):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threshold", type=float, default=475.0)
-    parser.add_argument("--torch-threads", type=int, default=1)
-    args = parser.parse_args()
-    # One thread, as rlts's wasm backend uses: for a 64x64 MLP extra threads buy little, and on a shared
-    # machine torch's default pool (one thread per core) contends with other processes and slowed the
-    # same run by up to 7x between repeats.
-    torch.set_num_threads(args.torch_threads)
+    args = parse_args()
 
     env = make_vec_env("CartPole-v1", n_envs=N_ENVS, seed=args.seed)
     model = PPO(

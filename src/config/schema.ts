@@ -75,6 +75,8 @@ export const stopConfigSchema = z
   .object({
     num_env_steps_sampled_lifetime: z.number().int().positive().optional(),
     "env_runners/episode_return_mean": z.number().optional(),
+    /** The greedy policy's mean return, checked on the iterations that evaluate (`evaluation.interval`). */
+    "evaluation/env_runners/episode_return_mean": z.number().optional(),
     training_iteration: z.number().int().positive().optional(),
     time_total_s: z.number().positive().optional(),
   })

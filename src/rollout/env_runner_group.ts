@@ -24,12 +24,15 @@ export interface EnvRunnerGroup {
 }
 
 /**
- * Steps per fragment: `rollout_fragment_length`, or with `auto` the train batch split evenly over all
- * envs of all runners (rounded up, so an iteration samples at least `train_batch_size` steps).
+ * Steps per fragment: `rollout_fragment_length`, or with `auto`: PPO, the train batch split evenly over
+ * all envs of all runners (rounded up, so an iteration samples at least `train_batch_size` steps); DQN,
+ * one vector step in the main thread, so learning interleaves with sampling as finely as possible, and 8
+ * in runner threads, where each fragment costs a round trip between threads.
  */
 export function fragmentLength(config: RunConfig): number {
   const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
   if (rollout_fragment_length !== "auto") return rollout_fragment_length;
+  if (config.algo === "DQN") return num_env_runners === 0 ? 1 : 8;
   const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
   return Math.ceil(config.ppo.train_batch_size / envs);
 }

@@ -58,6 +58,8 @@ interface RunnerThread<Spec, Sample extends VersionedSample> {
 const STOP_GRACE_MS = 2000;
 /** Starting a thread imports the runner's modules and the user's env module: seconds on a loaded machine. */
 const START_TIMEOUT_MS = 60_000;
+/** Async mode: sample requests a runner has queued at once (the worker runs them one after another). */
+const PIPELINE_DEPTH = 2;
 /** Puts whose caller version a fragment can still be traced to; a fragment is a few puts old at most. */
 const VERSION_HISTORY = 4096;
 /** A restarted runner gets fresh seeds, so it does not replay its predecessor's episodes. */
@@ -113,6 +115,8 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
   private queue: Sample[] = [];
+  /** Async mode: sample requests posted and not yet answered, over all runners. */
+  private inFlight = 0;
   private queueWaiters: (() => void)[] = [];
   private readonly maxQueuedFragments: number;
   private readonly numSteps: number;
@@ -308,23 +312,40 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
     );
   }
 
+  /**
+   * Keeps up to `PIPELINE_DEPTH` sample requests queued at runner `index`, as long as the fragments
+   * queued and in flight stay under `maxQueuedFragments`. Requests are posted ahead because this loop
+   * runs in the learner's thread: while the learner computes, it cannot post, and a runner with nothing
+   * queued would sit idle until the learner next awaits.
+   */
   private async sampleContinuously(index: number): Promise<void> {
     const request = { numSteps: this.numSteps, minVersion: 0, waitTimeoutMs: this.timeoutMs };
+    const pending = new Set<Promise<void>>();
     while (this.asyncRunning) {
-      if (this.queue.length >= this.maxQueuedFragments) {
+      if (pending.size >= PIPELINE_DEPTH || this.queue.length + this.inFlight >= this.maxQueuedFragments) {
         await this.queueChanged();
         continue;
       }
       const runner = this.runners[index];
-      try {
-        this.queue.push(await this.sampleOn(runner, request));
-        this.notifyQueue();
-      } catch (error) {
-        if (!this.asyncRunning) return;
-        // Fails only once the group is stopped, by stop() or by a failure drain() then reports.
-        await this.replace(runner, error).catch(() => {});
-      }
+      this.inFlight += 1;
+      const call: Promise<void> = this.sampleOn(runner, request)
+        .then(
+          (fragment) => {
+            this.queue.push(fragment);
+          },
+          async (error) => {
+            // Fails only once the group is stopped, by stop() or by a failure drain() then reports.
+            if (this.asyncRunning) await this.replace(runner, error).catch(() => {});
+          },
+        )
+        .finally(() => {
+          this.inFlight -= 1;
+          pending.delete(call);
+          this.notifyQueue();
+        });
+      pending.add(call);
     }
+    await Promise.all(pending);
   }
 
   /** One fragment from `runner`, its weights version translated from the store's to the caller's. */

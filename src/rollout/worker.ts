@@ -27,6 +27,11 @@ let store: ObjectStore | undefined;
 let weights: Float32Array | undefined;
 /** The store version the runner's weights came from; fragments carry it, the group translates it. */
 let storeVersion = 0;
+/**
+ * The last sample request: the group queues requests ahead (async mode), and each must wait for the one
+ * before, since the runner's env steps through one fragment at a time.
+ */
+let sampling: Promise<unknown> = Promise.resolve();
 
 /** The algorithm's env runner and the length of its flat weights. */
 async function createRunner(): Promise<{
@@ -68,15 +73,19 @@ const api: EnvRunnerWorkerApi<unknown, VersionedSample> = {
     weights = new Float32Array(store.length(WEIGHTS_ENTRY));
   },
 
-  async sample({ numSteps, minVersion, waitTimeoutMs, epsilons }) {
-    if (minVersion > 0) {
-      if (!store) {
-        throw new Error(`rollout worker ${index}: weights version ${minVersion} asked before useStore()`);
+  sample({ numSteps, minVersion, waitTimeoutMs, epsilons }) {
+    const fragment = sampling.then(async () => {
+      if (minVersion > 0) {
+        if (!store) {
+          throw new Error(`rollout worker ${index}: weights version ${minVersion} asked before useStore()`);
+        }
+        await store.waitForVersion(WEIGHTS_ENTRY, minVersion, waitTimeoutMs);
       }
-      await store.waitForVersion(WEIGHTS_ENTRY, minVersion, waitTimeoutMs);
-    }
-    refreshWeights();
-    return started().sample(numSteps, epsilons);
+      refreshWeights();
+      return started().sample(numSteps, epsilons);
+    });
+    sampling = fragment.catch(() => {});
+    return fragment;
   },
 
   getMetrics() {

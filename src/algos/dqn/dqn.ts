@@ -19,6 +19,7 @@ import { type BackendName, selectBackend } from "../../learner/backend.js";
 import { Learner, MetricsAccumulator, type OptimizerState } from "../../learner/learner.js";
 import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
 import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
+import { fragmentLength } from "../../rollout/env_runner_group.js";
 import { ThreadedEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { Algorithm, AlgorithmState } from "../algorithm.js";
@@ -214,9 +215,7 @@ export class DQN implements Algorithm {
     let source: TransitionSource;
     if (numRunners === 0) {
       const runner = await DQNRunner.fromConfig(config, 0, makeEnv ? { makeEnv } : {});
-      const fragment = config.env_runners.rollout_fragment_length;
-      // "auto": one vector step per fragment, so learning interleaves with sampling as finely as possible.
-      source = new LocalTransitionSource(runner, fragment === "auto" ? 1 : fragment, epsilonsFor);
+      source = new LocalTransitionSource(runner, fragmentLength(config), epsilonsFor);
     } else {
       const group = await ThreadedEnvRunnerGroup.create<QPolicySpec, SampledTransitions>(config, {
         epsilonsFor,
