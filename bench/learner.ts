@@ -5,7 +5,7 @@
  *     hand-derived backward pass (`ppoMinibatchUpdate`) against autodiff through `ppoLoss` (the reference,
  *     what training ran before) in the same process, and against PyTorch on CPU with the same network, loss
  *     and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
- *  2. Rollout inference: the plain-TS forward pass (PolicyInference.act) vs tfjs `predict` at batch 1/8/32/64.
+ *  2. Rollout inference: the rollout kernel (PolicyInference.act, WebAssembly SIMD) vs tfjs `predict` at batch 1/8/32/64.
  * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
  */
 
@@ -115,7 +115,7 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
 }
 
 /** Microseconds per call: plain-TS act() vs tfjs actor+critic predict (with the data read back). */
-function inferenceMicros(batch: number): { plainTs: number; tfjs: number } {
+function inferenceMicros(batch: number): { kernel: number; tfjs: number } {
   const s = spec(64);
   const model = new ActorCritic(s, initialFlatWeights(s, 0));
   const inference = new PolicyInference(s, 0);
@@ -140,14 +140,17 @@ function inferenceMicros(batch: number): { plainTs: number; tfjs: number } {
     }
   });
   model.dispose();
-  return { plainTs: (median(plain) * 1000) / calls, tfjs: (median(viaTfjs) * 1000) / calls };
+  return { kernel: (median(plain) * 1000) / calls, tfjs: (median(viaTfjs) * 1000) / calls };
 }
 
 function torchRates(): { hidden: number; batch: number; samples_per_s: number; threads: number }[] | null {
   const python = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
   if (!existsSync(python)) return null;
   const script = fileURLToPath(new URL("./python/learner_torch.py", import.meta.url));
-  const out = execFileSync(python, [script, "--repeats", String(REPEATS)], { encoding: "utf8" });
+  // One torch thread, as the wasm backend has one (and the SB3 comparison runs torch on one).
+  const out = execFileSync(python, [script, "--repeats", String(REPEATS), "--threads", "1"], {
+    encoding: "utf8",
+  });
   return out
     .trim()
     .split("\n")
@@ -185,11 +188,11 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
   }
   await selectBackend("wasm");
   for (const batch of [1, 8, 32, 64]) {
-    const { plainTs, tfjs } = inferenceMicros(batch);
-    results[`inference/batch${batch}/plain_ts_us`] = plainTs;
+    const { kernel, tfjs } = inferenceMicros(batch);
+    results[`inference/batch${batch}/rollout_kernel_us`] = kernel;
     results[`inference/batch${batch}/tfjs_wasm_us`] = tfjs;
     console.log(
-      `inference batch ${String(batch).padStart(2)}: plain TS ${plainTs.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / plainTs).toFixed(1)}x`,
+      `inference batch ${String(batch).padStart(2)}: rollout kernel (PolicyInference) ${kernel.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / kernel).toFixed(1)}x`,
     );
   }
   return results;
