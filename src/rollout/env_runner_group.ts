@@ -7,6 +7,7 @@ import type { RunConfig } from "../config/schema.js";
 import type { PolicySpec } from "../models/network.js";
 import { EnvRunner, type EpisodeMetrics } from "./env_runner.js";
 import type { Fragment } from "./fragment.js";
+import type { VersionedSample, WorkerEnvRunner } from "./worker_protocol.js";
 
 export interface EnvRunnerGroup {
   /** The policy network the runners run (from the env's spaces and the model config). */
@@ -37,14 +38,20 @@ export function fragmentLength(config: RunConfig): number {
   return Math.ceil(config.ppo.train_batch_size / envs);
 }
 
-export class LocalEnvRunnerGroup implements EnvRunnerGroup {
-  readonly policySpec: PolicySpec;
+/**
+ * One env runner in the calling thread (`num_env_runners` 0): PPO's `EnvRunner` (then the group is an
+ * `EnvRunnerGroup`), or DQN's runner, which also takes each fragment's epsilons from `epsilonsFor(0)`.
+ */
+export class LocalEnvRunnerGroup<Runner extends WorkerEnvRunner<unknown, VersionedSample> = EnvRunner> {
+  readonly policySpec: Runner["spec"];
   /** A local runner has no thread to restart: an env error ends the run. */
   readonly numWorkerRestarts = 0;
 
-  private constructor(
-    private readonly runner: EnvRunner,
+  constructor(
+    /** The runner itself (its exploration RNG goes into DQN's checkpoints). */
+    readonly runner: Runner,
     private readonly numSteps: number,
+    private readonly epsilonsFor?: (index: number) => number[],
   ) {
     this.policySpec = runner.spec;
   }
@@ -53,8 +60,12 @@ export class LocalEnvRunnerGroup implements EnvRunnerGroup {
     return new LocalEnvRunnerGroup(runner ?? (await EnvRunner.fromConfig(config, 0)), fragmentLength(config));
   }
 
-  async sample(): Promise<Fragment[]> {
-    return [await this.runner.sample(this.numSteps)];
+  async sample(): Promise<Awaited<ReturnType<Runner["sample"]>>[]> {
+    return [
+      (await this.runner.sample(this.numSteps, this.epsilonsFor?.(0))) as Awaited<
+        ReturnType<Runner["sample"]>
+      >,
+    ];
   }
 
   async setWeights(flat: Float32Array, version: number): Promise<void> {

@@ -19,7 +19,7 @@ import { type BackendName, selectBackend } from "../../learner/backend.js";
 import { Learner, MetricsAccumulator, type OptimizerState } from "../../learner/learner.js";
 import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
 import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
-import { fragmentLength } from "../../rollout/env_runner_group.js";
+import { fragmentLength, LocalEnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import { ThreadedEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { Algorithm, AlgorithmState } from "../algorithm.js";
@@ -50,118 +50,10 @@ interface DQNCounters {
   updateCredit: number;
 }
 
-/**
- * Where DQN's transitions come from: its own runner in the main thread, or runner threads sampling
- * asynchronously. Both take the exploration epsilon of each env from `epsilonsFor(runnerIndex)`.
- */
-interface TransitionSource {
-  readonly spec: QPolicySpec;
-  /** Envs over all runners (Ape-X spreads its epsilons over them). */
-  readonly totalEnvs: number;
-  readonly numWorkerRestarts: number;
-  /** The next fragments: sampled now (main thread), or those the runner threads queued (at least one). */
-  next(): Promise<SampledTransitions[]>;
-  setWeights(flat: Float32Array, version: number): Promise<void>;
-  getMetrics(): Promise<EpisodeMetrics>;
-  evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
-  /** The exploration RNG (main thread only: runner threads start from fresh seeds). */
-  getState(): { rng: object } | null;
-  setState(state: { rng: object } | null): void;
-  stop(): Promise<void>;
-}
-
-class LocalTransitionSource implements TransitionSource {
-  readonly totalEnvs: number;
-  readonly numWorkerRestarts = 0;
-
-  constructor(
-    private readonly runner: DQNRunner,
-    private readonly fragmentLength: number,
-    private readonly epsilonsFor: (runnerIndex: number) => number[],
-  ) {
-    this.totalEnvs = runner.numEnvs;
-  }
-
-  get spec(): QPolicySpec {
-    return this.runner.spec;
-  }
-
-  async next(): Promise<SampledTransitions[]> {
-    return [await this.runner.sample(this.fragmentLength, this.epsilonsFor(0))];
-  }
-
-  async setWeights(flat: Float32Array, version: number): Promise<void> {
-    this.runner.setWeights(flat, version);
-  }
-
-  async getMetrics(): Promise<EpisodeMetrics> {
-    return this.runner.getMetrics();
-  }
-
-  evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
-    return this.runner.evaluate(numEpisodes);
-  }
-
-  getState(): { rng: object } {
-    return this.runner.getState();
-  }
-
-  setState(state: { rng: object } | null): void {
-    if (state) this.runner.setState(state);
-  }
-
-  stop(): Promise<void> {
-    return this.runner.stop();
-  }
-}
-
-class ThreadedTransitionSource implements TransitionSource {
-  readonly totalEnvs: number;
-
-  constructor(
-    readonly group: ThreadedEnvRunnerGroup<QPolicySpec, SampledTransitions>,
-    envsPerRunner: number,
-  ) {
-    this.totalEnvs = group.numEnvRunners * envsPerRunner;
-  }
-
-  get spec(): QPolicySpec {
-    return this.group.policySpec;
-  }
-
-  get numWorkerRestarts(): number {
-    return this.group.numWorkerRestarts;
-  }
-
-  next(): Promise<SampledTransitions[]> {
-    this.group.startAsync();
-    return this.group.drain(1);
-  }
-
-  setWeights(flat: Float32Array, version: number): Promise<void> {
-    return this.group.setWeights(flat, version);
-  }
-
-  getMetrics(): Promise<EpisodeMetrics> {
-    return this.group.getMetrics();
-  }
-
-  /** Pauses async sampling (a runner evaluates between fragments, not during one); `next()` resumes it. */
-  async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
-    await this.group.stopAsync();
-    return this.group.evaluate(numEpisodes);
-  }
-
-  getState(): null {
-    return null;
-  }
-
-  setState(): void {}
-
-  stop(): Promise<void> {
-    return this.group.stop();
-  }
-}
+/** DQN's env runners: its own in the main thread, or runner threads sampling asynchronously. */
+type DQNRunnerGroup =
+  | LocalEnvRunnerGroup<DQNRunner>
+  | ThreadedEnvRunnerGroup<QPolicySpec, SampledTransitions>;
 
 export class DQN implements Algorithm {
   private readonly online: QNetwork;
@@ -185,10 +77,10 @@ export class DQN implements Algorithm {
     private readonly config: RunConfig,
     /** The tfjs backend the learner runs on. */
     readonly backend: BackendName,
-    private readonly source: TransitionSource,
+    private readonly runners: DQNRunnerGroup,
   ) {
     const { dqn, seed } = config;
-    const spec = source.spec;
+    const spec = runners.policySpec;
     const weights = initialQWeights(spec, seed);
     this.online = new QNetwork(spec, weights);
     this.target = new QNetwork(spec, weights, false);
@@ -199,7 +91,9 @@ export class DQN implements Algorithm {
       replay.type === "prioritized"
         ? new PrioritizedReplayBuffer({ ...bufferOptions, alpha: replay.alpha, epsilon: replay.epsilon })
         : new ReplayBuffer(bufferOptions);
-    this.apexEpsilons = dqn.per_worker_exploration ? apexEpsilons(source.totalEnvs) : null;
+    const totalEnvs =
+      Math.max(1, config.env_runners.num_env_runners) * config.env_runners.num_envs_per_env_runner;
+    this.apexEpsilons = dqn.per_worker_exploration ? apexEpsilons(totalEnvs) : null;
   }
 
   /**
@@ -212,24 +106,32 @@ export class DQN implements Algorithm {
     // Filled in once the algorithm exists: the runners ask it for epsilons before every fragment.
     let algorithm: DQN | undefined;
     const epsilonsFor = (runnerIndex: number) => algorithm!.epsilonsFor(runnerIndex, envsPerRunner);
-    let source: TransitionSource;
-    if (numRunners === 0) {
-      const runner = await DQNRunner.fromConfig(config, 0, makeEnv ? { makeEnv } : {});
-      source = new LocalTransitionSource(runner, fragmentLength(config), epsilonsFor);
-    } else {
-      const group = await ThreadedEnvRunnerGroup.create<QPolicySpec, SampledTransitions>(config, {
-        epsilonsFor,
-      });
-      source = new ThreadedTransitionSource(group, envsPerRunner);
-    }
-    algorithm = new DQN(config, backend, source);
-    await source.setWeights(algorithm.online.getFlatWeights(), 0);
+    const runners: DQNRunnerGroup =
+      numRunners === 0
+        ? new LocalEnvRunnerGroup(
+            await DQNRunner.fromConfig(config, 0, makeEnv ? { makeEnv } : {}),
+            fragmentLength(config),
+            epsilonsFor,
+          )
+        : await ThreadedEnvRunnerGroup.create<QPolicySpec, SampledTransitions>(config, { epsilonsFor });
+    algorithm = new DQN(config, backend, runners);
+    await runners.setWeights(algorithm.online.getFlatWeights(), 0);
     return algorithm;
   }
 
   /** The runner threads (RLlib's `env_runner_group`), or null when sampling in the main thread. */
   get envRunnerGroup(): ThreadedEnvRunnerGroup<QPolicySpec, SampledTransitions> | null {
-    return this.source instanceof ThreadedTransitionSource ? this.source.group : null;
+    return this.runners instanceof ThreadedEnvRunnerGroup ? this.runners : null;
+  }
+
+  /**
+   * The next fragments: sampled now in the main thread, or those the runner threads have queued (at least
+   * one; starting async sampling on the first call and after an evaluation).
+   */
+  private nextFragments(): Promise<SampledTransitions[]> {
+    if (this.runners instanceof LocalEnvRunnerGroup) return this.runners.sample();
+    this.runners.startAsync();
+    return this.runners.drain(1);
   }
 
   /** Exploration epsilon at the current step (Ape-X: the per-env epsilons are fixed). */
@@ -258,7 +160,7 @@ export class DQN implements Algorithm {
     while (this.counters.sampledSteps - firstStep < dqn.min_sample_timesteps_per_iteration) {
       const sampleStart = performance.now();
       let newSteps = 0;
-      for (const fragment of await this.source.next()) {
+      for (const fragment of await this.nextFragments()) {
         this.buffer.addBatch(fragment);
         newSteps += fragment.numEnvSteps;
         staleness.push(this.counters.gradientSteps - fragment.weightsVersion);
@@ -273,11 +175,11 @@ export class DQN implements Algorithm {
       for (let k = 0; k < gradientSteps; k++) learnerMetrics.add(this.gradientStep());
       this.maybeUpdateTarget();
       if (gradientSteps > 0) {
-        await this.source.setWeights(this.online.getFlatWeights(), this.counters.gradientSteps);
+        await this.runners.setWeights(this.online.getFlatWeights(), this.counters.gradientSteps);
       }
       learnMs += performance.now() - learnStart;
     }
-    const episodes = await this.source.getMetrics();
+    const episodes = await this.runners.getMetrics();
     this.rememberEpisodes(episodes);
     const learned = learnerMetrics.read();
     const sampled = this.counters.sampledSteps - firstStep;
@@ -294,7 +196,7 @@ export class DQN implements Algorithm {
       // Gradient steps between the weights a fragment was sampled with and the learner's when it arrived.
       "env_runners/weights_staleness_mean": staleness.reduce((a, b) => a + b, 0) / staleness.length,
       "env_runners/weights_staleness_max": Math.max(...staleness),
-      "fault/num_worker_restarts": this.source.numWorkerRestarts,
+      "fault/num_worker_restarts": this.runners.numWorkerRestarts,
       "replay/size": this.buffer.size,
       "replay/memory_bytes": this.buffer.memoryBytes(),
       // Threads: the time the learner waited for fragments (sampling itself overlaps learning).
@@ -374,7 +276,10 @@ export class DQN implements Algorithm {
   }
 
   async evaluate(episodes: number): Promise<Record<string, number>> {
-    const result = await this.source.evaluate(episodes);
+    // A runner thread evaluates between fragments, not during one: async sampling pauses until the next
+    // train() resumes it.
+    if (this.runners instanceof ThreadedEnvRunnerGroup) await this.runners.stopAsync();
+    const result = await this.runners.evaluate(episodes);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     return {
       "evaluation/env_runners/episode_return_mean": mean(result.returns),
@@ -386,7 +291,7 @@ export class DQN implements Algorithm {
   /** The Q network in the tfjs layers format (greedy action = argmax of its output), with current weights. */
   policyMetadata(): PolicyMetadata {
     const head = { kind: "q_values" as const, n: this.online.spec.numActions };
-    const { observationSpace, actionSpace } = this.source.spec;
+    const { observationSpace, actionSpace } = this.runners.policySpec;
     return policyMetadataFor("DQN", this.config.env.id, { observationSpace, actionSpace }, head);
   }
 
@@ -402,7 +307,8 @@ export class DQN implements Algorithm {
       targetWeights: this.target.getFlatWeights(),
       optimizer: this.learner.getOptimizerState(),
       counters: { ...this.counters },
-      runner: this.source.getState(),
+      // The exploration RNG of a main-thread runner; runner threads start from fresh seeds.
+      runner: this.runners instanceof LocalEnvRunnerGroup ? this.runners.runner.getState() : null,
       recentReturns: [...this.recentReturns],
       recentLengths: [...this.recentLengths],
       replay: this.config.dqn.store_buffer_in_checkpoints ? this.buffer.getState() : null,
@@ -424,8 +330,8 @@ export class DQN implements Algorithm {
     this.target.setFlatWeights(s.targetWeights);
     this.learner.setOptimizerState(s.optimizer);
     this.counters = { ...s.counters };
-    this.source.setState(s.runner);
-    await this.source.setWeights(s.weights, this.counters.gradientSteps);
+    if (s.runner && this.runners instanceof LocalEnvRunnerGroup) this.runners.runner.setState(s.runner);
+    await this.runners.setWeights(s.weights, this.counters.gradientSteps);
     this.recentReturns = [...s.recentReturns];
     this.recentLengths = [...s.recentLengths];
     // Without a stored buffer, training refills it from scratch (RLlib's default behaviour too).
@@ -433,7 +339,7 @@ export class DQN implements Algorithm {
   }
 
   async stop(): Promise<void> {
-    await this.source.stop();
+    await this.runners.stop();
     this.learner.dispose();
     this.target.dispose();
     this.exportModel?.dispose();
