@@ -1,7 +1,7 @@
 /**
  * Does DQN's async loop overlap sampling with learning? `npx tsx bench/dqn_async.ts`
  *
- * configs/dqn-cartpole.yaml (replay ratio 32, batches of 64: one gradient step per 2 env steps) with the
+ * configs/dqn-cartpole.yaml with replay ratio 32 (batches of 64: one gradient step per 2 env steps) and the
  * env runners in the main thread (sampling between gradient steps) and in 1 or 2 worker threads
  * (sampling while the learner trains), on CartPole-v1 (a step costs ~0.2 us: sampling is cheap) and on
  * SlowCartPole-v1 (bench/slow_cartpole.ts: the same env plus 200 us of CPU per step, like a simulator).
@@ -37,6 +37,7 @@ async function measure(
   const { config } = loadRunConfig(CONFIG, [
     `env_runners.num_env_runners=${runners}`,
     "env_runners.rollout_fragment_length=8",
+    "dqn.training_intensity=32",
     ...envOverrides,
   ]);
   const algo = await DQN.create(config);
