@@ -114,7 +114,7 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   return (steps * batch) / (median(ms) / 1000);
 }
 
-/** Microseconds per call: plain-TS act() vs tfjs actor+critic predict (with the data read back). */
+/** Microseconds per call: the rollout kernel's act() vs tfjs actor+critic predict (with the data read back). */
 function inferenceMicros(batch: number): { kernel: number; tfjs: number } {
   const s = spec(64);
   const model = new ActorCritic(s, initialFlatWeights(s, 0));

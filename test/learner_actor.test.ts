@@ -20,6 +20,8 @@ import {
   ThreadedPPOLearnerActor,
 } from "../src/learner/learner_actor.js";
 import { type PolicySpec, policySpecFor } from "../src/models/network.js";
+import { ThreadedEnvRunnerGroup } from "../src/rollout/threaded_group.js";
+import { WEIGHTS_ENTRY } from "../src/rollout/worker_protocol.js";
 import { loadLayersModel, readCheckpoint, writeCheckpoint } from "../src/scheduler/checkpoint.js";
 import { createRng, normal } from "../src/utils/rng.js";
 import { algorithmicMetrics, FAST_CARTPOLE_PPO } from "./fixtures/fast_cartpole.js";
@@ -124,6 +126,40 @@ describe("PPO with the learner in the main thread or in its own thread", () => {
       exported.dispose();
     } finally {
       await Promise.all([original.stop(), resumed.stop()]);
+    }
+  });
+});
+
+describe("runner threads and a learner thread share one object store", () => {
+  it("a learner thread given the runners' store puts there, and the runners sample with that put", {
+    timeout: 60_000,
+  }, async () => {
+    const config = runConfigSchema.parse({
+      ...withLearners(1),
+      env_runners: { num_env_runners: 2, num_envs_per_env_runner: 2, rollout_fragment_length: 32 },
+    });
+    const group = await ThreadedEnvRunnerGroup.create(config);
+    const actor = await createPPOLearnerActor(config, group.policySpec, group.store);
+    try {
+      expect(group.store.latestVersion(WEIGHTS_ENTRY)).toBe(1); // the learner thread's initial weights
+      await actor.update(randomBatch(1), 256);
+      expect(group.store.latestVersion(WEIGHTS_ENTRY)).toBe(2);
+      group.adoptLatestPut(1);
+      const fragments = await group.sample();
+      expect(fragments.map((f) => f.weightsVersion)).toEqual([1, 1]);
+    } finally {
+      await actor.stop();
+      await group.stop();
+    }
+    // And through PPO: each iteration's weights reach the runners as that iteration's version.
+    const ppoGroup = await ThreadedEnvRunnerGroup.create(config);
+    const ppo = await PPO.create(config, { runnerGroup: ppoGroup });
+    try {
+      for (let i = 0; i < 2; i++) await ppo.train();
+      expect(ppoGroup.store.latestVersion(WEIGHTS_ENTRY)).toBe(3);
+      expect((await ppoGroup.sample()).map((f) => f.weightsVersion)).toEqual([2, 2]);
+    } finally {
+      await ppo.stop();
     }
   });
 });

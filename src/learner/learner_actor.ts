@@ -38,10 +38,23 @@ export interface PPOLearnerActor {
   stop(): Promise<void>;
 }
 
-/** The learner `learner.num_learners` asks for, starting from `config.seed`'s initial weights. */
-export async function createPPOLearnerActor(config: RunConfig, spec: PolicySpec): Promise<PPOLearnerActor> {
-  const store = new ObjectStore();
-  store.create(WEIGHTS_ENTRY, networkLayout(spec).size);
+/**
+ * The learner `learner.num_learners` asks for, starting from `config.seed`'s initial weights. It puts its
+ * weights into `store`'s weights entry (created here if missing): pass the runner threads' store and they
+ * read every put directly.
+ */
+export async function createPPOLearnerActor(
+  config: RunConfig,
+  spec: PolicySpec,
+  store: ObjectStore = new ObjectStore(),
+): Promise<PPOLearnerActor> {
+  const size = networkLayout(spec).size;
+  if (!store.has(WEIGHTS_ENTRY)) store.create(WEIGHTS_ENTRY, size);
+  if (store.length(WEIGHTS_ENTRY) !== size) {
+    throw new RangeError(
+      `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${store.length(WEIGHTS_ENTRY)} floats, the network ${size}`,
+    );
+  }
   if (config.learner.num_learners === 0) return LocalPPOLearnerActor.create(config, spec, store);
   return ThreadedPPOLearnerActor.create(config, spec, store);
 }

@@ -1,6 +1,6 @@
 /**
  * The actor-critic MLP: its plain-data description (`PolicySpec`), CleanRL's orthogonal initialisation,
- * the flat weight layout shared by tfjs and the plain-TypeScript inference, and the tfjs `ActorCritic`.
+ * the flat weight layout shared by tfjs and the rollout inference kernel, and the tfjs `ActorCritic`.
  *
  * Flat weight layout (`getFlatWeights()`, what travels between threads), in this order, float32:
  *   1. policy trunk (the shared trunk when `vfShareLayers`): per hidden layer, kernel `[in, out]`

@@ -1,5 +1,5 @@
 /**
- * The env runner (RLlib's EnvRunner): a vector env plus the plain-TypeScript policy, sampling fragments
+ * The env runner (RLlib's EnvRunner): a vector env plus the policy's inference kernel, sampling fragments
  * with one batched forward pass per vector step. It is built from plain data (config, weights), so the
  * same class runs in the main thread or inside a worker thread.
  */

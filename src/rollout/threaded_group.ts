@@ -201,6 +201,16 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
   }
 
   /**
+   * Says that the newest put in the group's store, made by someone sharing it (a learner thread given
+   * `store`), holds weights `version`: the runners read it from there, nothing is copied.
+   */
+  adoptLatestPut(version: number): void {
+    this.storeVersion = this.store.latestVersion(WEIGHTS_ENTRY);
+    this.versionOfPut[this.storeVersion % VERSION_HISTORY] = version;
+    this.weightsVersion = version;
+  }
+
+  /**
    * Sync mode: one fragment from every runner, each sampled with the weights last given to
    * `setWeights`. Fragments of runners that fail are left out (the runner is replaced); if all fail,
    * the replacements sample again.

@@ -1,5 +1,5 @@
 /**
- * The policy export format on Node: GreedyPolicy against an independent forward pass (the plain-TypeScript
+ * The policy export format on Node: GreedyPolicy against an independent forward pass (the rollout inference kernel
  * `PolicyInference`), the metadata checks, `exportPolicy` on real checkpoints, and the demo server.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -41,7 +41,7 @@ function visitedObservations(envId: string, count: number): Float32Array[] {
 }
 
 describe("GreedyPolicy", () => {
-  it("takes the argmax of the logits, as the plain-TypeScript forward pass", async () => {
+  it("takes the argmax of the logits, as the rollout inference kernel", async () => {
     const dir = path.join(scratch, "cartpole");
     const { spec, weights } = await writeRandomPolicy(dir, { envId: "CartPole-v1", seed: 3, weightScale: 3 });
     const policy = await loadPolicyFromDir(dir);

@@ -89,46 +89,49 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
   });
 
   // Batch 1 runs the one-row path only; batch 9 two blocks of four rows and one row.
-  it.each([1, 9])("plain-TS inference equals the tfjs actor and critic within 1e-5 (batch %i)", (batch) => {
-    const model = new ActorCritic(
-      spec,
-      randomWeights(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size, 11),
-    );
-    const obs = randomWeights(batch * spec.obsDim, 5).map((x) => x * 6);
-    const inference = new PolicyInference(spec, 1);
-    inference.setWeights(model.getFlatWeights());
-    const actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
-    const out = {
-      actions: new Float32Array(batch * actionDim),
-      logp: new Float32Array(batch),
-      values: new Float32Array(batch),
-    };
-    inference.act(obs, batch, false, out);
+  it.each([1, 9])(
+    "rollout inference (PolicyInference) equals the tfjs actor and critic within 1e-5 (batch %i)",
+    (batch) => {
+      const model = new ActorCritic(
+        spec,
+        randomWeights(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size, 11),
+      );
+      const obs = randomWeights(batch * spec.obsDim, 5).map((x) => x * 6);
+      const inference = new PolicyInference(spec, 1);
+      inference.setWeights(model.getFlatWeights());
+      const actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
+      const out = {
+        actions: new Float32Array(batch * actionDim),
+        logp: new Float32Array(batch),
+        values: new Float32Array(batch),
+      };
+      inference.act(obs, batch, false, out);
 
-    const obsTensor = tf.tensor2d(obs, [batch, spec.obsDim]);
-    const policyOut = model.actor.predict(obsTensor) as tf.Tensor2D;
-    const values = (model.critic.predict(obsTensor) as tf.Tensor2D).dataSync();
-    const dist = model.distribution(policyOut);
-    const actions =
-      spec.action.kind === "categorical"
-        ? tf.tensor1d(Int32Array.from(out.actions), "int32")
-        : tf.tensor2d(out.actions, [batch, actionDim]);
-    const logp = dist.logProb(actions).dataSync();
-    for (let b = 0; b < batch; b++) {
-      expect(Math.abs(out.values[b] - values[b])).toBeLessThan(1e-5);
-      expect(Math.abs(out.logp[b] - logp[b])).toBeLessThan(1e-5);
-    }
-    // The training forward pass (fused matmuls on the same variables) agrees with the layers model.
-    const forward = model.forward(obsTensor);
-    expect(Math.max(...forward.policyOut.sub(policyOut).abs().dataSync())).toBeLessThan(1e-5);
+      const obsTensor = tf.tensor2d(obs, [batch, spec.obsDim]);
+      const policyOut = model.actor.predict(obsTensor) as tf.Tensor2D;
+      const values = (model.critic.predict(obsTensor) as tf.Tensor2D).dataSync();
+      const dist = model.distribution(policyOut);
+      const actions =
+        spec.action.kind === "categorical"
+          ? tf.tensor1d(Int32Array.from(out.actions), "int32")
+          : tf.tensor2d(out.actions, [batch, actionDim]);
+      const logp = dist.logProb(actions).dataSync();
+      for (let b = 0; b < batch; b++) {
+        expect(Math.abs(out.values[b] - values[b])).toBeLessThan(1e-5);
+        expect(Math.abs(out.logp[b] - logp[b])).toBeLessThan(1e-5);
+      }
+      // The training forward pass (fused matmuls on the same variables) agrees with the layers model.
+      const forward = model.forward(obsTensor);
+      expect(Math.max(...forward.policyOut.sub(policyOut).abs().dataSync())).toBeLessThan(1e-5);
 
-    // Greedy actions are the argmax / the mean.
-    inference.act(obs, batch, true, out);
-    const greedy = dist.mode().dataSync();
-    for (let k = 0; k < batch * actionDim; k++)
-      expect(Math.abs(out.actions[k] - greedy[k])).toBeLessThan(1e-5);
-    model.dispose();
-  });
+      // Greedy actions are the argmax / the mean.
+      inference.act(obs, batch, true, out);
+      const greedy = dist.mode().dataSync();
+      for (let k = 0; k < batch * actionDim; k++)
+        expect(Math.abs(out.actions[k] - greedy[k])).toBeLessThan(1e-5);
+      model.dispose();
+    },
+  );
 
   it("saves an actor that tf.loadLayersModel reads back with the same outputs", async () => {
     const model = new ActorCritic(spec, initialFlatWeights(spec, 2));

@@ -11,6 +11,7 @@ import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
 import { type EnvRunnerGroup, LocalEnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import type { Fragment } from "../../rollout/fragment.js";
 import { computeGae } from "../../rollout/gae.js";
+import { ThreadedEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import type { Algorithm, AlgorithmState } from "../algorithm.js";
 import { allocateTrainBatch, mean, type PPOLearnerState, type TrainBatch } from "./ppo_learner.js";
 
@@ -44,15 +45,24 @@ export class PPO implements Algorithm {
   /** Takes ownership of `opts.runnerGroup` (stopped by `stop()`, or here if the learner cannot start). */
   static async create(config: RunConfig, opts: { runnerGroup?: EnvRunnerGroup } = {}): Promise<PPO> {
     const runners = opts.runnerGroup ?? (await LocalEnvRunnerGroup.create(config));
+    // Runner threads share the learner's object store: they read each put of the learner (thread) directly.
+    const store = runners instanceof ThreadedEnvRunnerGroup ? runners.store : undefined;
     let learner: PPOLearnerActor;
     try {
-      learner = await createPPOLearnerActor(config, runners.policySpec);
+      learner = await createPPOLearnerActor(config, runners.policySpec, store);
     } catch (error) {
       await runners.stop();
       throw error;
     }
-    await runners.setWeights(learner.latestWeights(), 0);
-    return new PPO(config, runners, learner);
+    const ppo = new PPO(config, runners, learner);
+    await ppo.broadcastWeights(0);
+    return ppo;
+  }
+
+  /** Hands the env runners the weights the learner put last, as `version`. */
+  private async broadcastWeights(version: number): Promise<void> {
+    if (this.runners instanceof ThreadedEnvRunnerGroup) this.runners.adoptLatestPut(version);
+    else await this.runners.setWeights(this.learner.latestWeights(), version);
   }
 
   /** The tfjs backend the learner runs on. */
@@ -89,8 +99,8 @@ export class PPO implements Algorithm {
     const losses = await this.learner.update(batch, this.numEnvStepsSampled);
     this.numEnvStepsTrained += batch.size * losses.num_epochs;
     this.weightsVersion += 1;
-    // The learner has put its new weights into its object store: copied from shared memory, not posted.
-    await this.runners.setWeights(this.learner.latestWeights(), this.weightsVersion);
+    // The learner has put its new weights into the object store: never posted between threads.
+    await this.broadcastWeights(this.weightsVersion);
     const learned = performance.now();
 
     const episodes = await this.runners.getMetrics();
@@ -152,7 +162,7 @@ export class PPO implements Algorithm {
     await this.learner.setState({ weights, optimizer, shuffleRng });
     this.recentReturns = [...state.recentReturns];
     this.recentLengths = [...state.recentLengths];
-    await this.runners.setWeights(state.weights, state.weightsVersion);
+    await this.broadcastWeights(state.weightsVersion);
   }
 
   async stop(): Promise<void> {
