@@ -34,8 +34,6 @@ import {
 import { siblingModule, startWorkerThread } from "./worker_thread.js";
 
 export interface ThreadedEnvRunnerGroupOptions {
-  /** Publish weights into this store (e.g. the learner's) instead of a store of the group's own. */
-  store?: ObjectStore;
   /** Async mode: runners pause once this many fragments wait for `drain()` (default: 2 per runner). */
   maxQueuedFragments?: number;
   /** DQN: the exploration epsilons of runner `index`'s envs, asked for before each of its fragments. */
@@ -159,7 +157,7 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
       const { spec, weightsLength } = (
         started[0] as PromiseFulfilledResult<{ spec: Spec; weightsLength: number }>
       ).value;
-      const store = options.store ?? new ObjectStore();
+      const store = new ObjectStore();
       store.create(WEIGHTS_ENTRY, weightsLength);
       const handle = store.handle();
       await Promise.all(
