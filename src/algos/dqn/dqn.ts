@@ -159,8 +159,9 @@ export class DQN implements Algorithm {
     let learnMs = 0;
     while (this.counters.sampledSteps - firstStep < dqn.min_sample_timesteps_per_iteration) {
       const sampleStart = performance.now();
+      const fragments = await this.nextFragments();
       let newSteps = 0;
-      for (const fragment of await this.nextFragments()) {
+      for (const fragment of fragments) {
         this.buffer.addBatch(fragment);
         newSteps += fragment.numEnvSteps;
         staleness.push(this.counters.gradientSteps - fragment.weightsVersion);
@@ -171,7 +172,7 @@ export class DQN implements Algorithm {
       // The size check matters after restoring a checkpoint saved without its buffer.
       if (this.counters.sampledSteps < dqn.num_steps_sampled_before_learning_starts) continue;
       if (this.buffer.size < dqn.train_batch_size) continue;
-      const gradientSteps = this.gradientStepsFor(newSteps);
+      const gradientSteps = this.gradientStepsFor(newSteps, fragments.length);
       for (let k = 0; k < gradientSteps; k++) learnerMetrics.add(this.gradientStep());
       this.maybeUpdateTarget();
       if (gradientSteps > 0) {
@@ -209,13 +210,13 @@ export class DQN implements Algorithm {
   }
 
   /**
-   * Gradient steps owed for `fragmentSteps` new env steps: training_intensity x steps / batch size
-   * (fractions carried over), or one per fragment when no intensity is set.
+   * Gradient steps owed for `newSteps` env steps in `numFragments` fragments: training_intensity x steps /
+   * batch size (fractions carried over), or one per fragment when no intensity is set.
    */
-  private gradientStepsFor(fragmentSteps: number): number {
+  private gradientStepsFor(newSteps: number, numFragments: number): number {
     const { training_intensity, train_batch_size } = this.config.dqn;
-    if (training_intensity === null) return 1;
-    this.counters.updateCredit += (training_intensity * fragmentSteps) / train_batch_size;
+    if (training_intensity === null) return numFragments;
+    this.counters.updateCredit += (training_intensity * newSteps) / train_batch_size;
     const steps = Math.floor(this.counters.updateCredit);
     this.counters.updateCredit -= steps;
     return steps;
