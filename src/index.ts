@@ -19,6 +19,7 @@ export { makeVectorEnvFrom } from "./envs/make.js";
 export * from "./envs/remote/index.js";
 export { type BackendChoice, type BackendName, selectBackend } from "./learner/backend.js";
 export { Learner, type OptimizerState } from "./learner/learner.js";
+export { createPPOLearnerActor, type PPOLearnerActor } from "./learner/learner_actor.js";
 export { plotRuns } from "./logging/plot.js";
 export { ProgressLogger, type ProgressMode } from "./logging/progress.js";
 export { EventFileWriter } from "./logging/tfevents.js";
