@@ -43,6 +43,8 @@ export class Learner {
   /** Adam's moments for all variables as one flat vector each, in the module's flat layout. */
   private readonly m: Float32Array;
   private readonly v: Float32Array;
+  /** The module's weights, kept here so a step does not read them back from the backend. */
+  private readonly weights: Float32Array;
   private readonly size: number;
   private step = 0;
 
@@ -55,6 +57,7 @@ export class Learner {
     this.size = module.variables.reduce((n, x) => n + x.size, 0);
     this.m = new Float32Array(this.size);
     this.v = new Float32Array(this.size);
+    this.weights = module.getFlatWeights();
   }
 
   /**
@@ -73,20 +76,19 @@ export class Learner {
     }, variables);
     const gradNorm = tf.tidy(() => this.applyGradient(flatConcat(variables.map((x) => grads[x.name])), lr));
     tf.dispose([value, ...Object.values(grads)]);
-    return { ...metrics, grad_norm: gradNorm };
+    return { ...metrics, grad_norm: tf.scalar(gradNorm) };
   }
 
   /**
    * One Adam step from a gradient already computed, in the module's flat layout (a hand-written backward
-   * pass gives it directly). Returns the gradient's global norm before clipping, as a scalar tensor.
+   * pass gives it directly). Returns the gradient's global norm before clipping.
    */
-  applyGradient(flatGradient: tf.Tensor1D, lr: number): tf.Scalar {
+  applyGradient(flatGradient: tf.Tensor1D, lr: number): number {
     if (flatGradient.size !== this.size) {
       throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
     }
     const gradient = flatGradient.dataSync() as Float32Array;
-    const weights = this.module.getFlatWeights();
-    const { beta1, beta2, m, v } = this;
+    const { beta1, beta2, m, v, weights } = this;
     this.step += 1;
     let squares = 0;
     for (let i = 0; i < gradient.length; i++) squares += gradient[i] * gradient[i];
@@ -105,15 +107,18 @@ export class Learner {
       weights[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBias2 + eps);
     }
     this.module.setFlatWeights(weights);
-    return tf.scalar(norm);
+    return norm;
   }
 
+  /** A copy of the module's weights in the flat layout. */
   getFlatWeights(): Float32Array {
-    return this.module.getFlatWeights();
+    return this.weights.slice();
   }
 
+  /** Sets the module's weights: always through here, so the learner's copy stays the module's. */
   setFlatWeights(flat: Float32Array): void {
     this.module.setFlatWeights(flat);
+    this.weights.set(flat);
   }
 
   getOptimizerState(): OptimizerState {

@@ -142,9 +142,7 @@ describe("TD loss", () => {
     const targetQ = qOf(target.getFlatWeights());
     const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
     for (const doubleQ of [true, false]) {
-      const targets = tdTargets(online, target, sample, doubleQ);
-      const values = targets.dataSync();
-      targets.dispose();
+      const values = tdTargets(online, target, sample, doubleQ);
       for (let i = 0; i < batch; i++) {
         const next = argmax(doubleQ ? onlineQ(i) : targetQ(i));
         expect(values[i]).toBeCloseTo(sample.rewards[i] + sample.discounts[i] * targetQ(i)[next], 4);
@@ -171,23 +169,33 @@ describe("TD loss gradients by hand (the training path) match autodiff through t
         sample.obs.set(randomObs(batch, spec.obsDim, 10));
         for (let i = 0; i < batch; i++) sample.actions[i] = i % spec.numActions;
         // Targets spread wide, so some TD errors fall outside Huber's quadratic zone on both sides.
-        const targets = tf.tensor1d(Float32Array.from({ length: batch }, () => 3 * normal(rng)));
+        const targets = Float32Array.from({ length: batch }, () => 3 * normal(rng));
         const options = { doubleQ: true, lossFn };
-        const hand = tf.tidy(() => tdLossWithGradients(online, sample, targets, options));
-        const handGradient = hand.gradient.dataSync();
-        const handLoss = hand.metrics.qf_loss.dataSync()[0];
+        let hand: ReturnType<typeof tdLossWithGradients> | undefined;
+        let handGradient: Float32Array = new Float32Array(0);
+        tf.tidy(() => {
+          hand = tdLossWithGradients(online, sample, targets, options);
+          handGradient = hand.gradient.dataSync() as Float32Array;
+        });
+        const targetsTensor = tf.tensor1d(targets);
+        const tdErrors: { value: tf.Tensor1D | null } = { value: null };
+        let metrics: Record<string, number> = {};
         const { value, grads } = tf.variableGrads(() => {
-          const result = tdLoss(online, sample, targets, options, { value: null });
+          const result = tdLoss(online, sample, targetsTensor, options, tdErrors);
+          metrics = Object.fromEntries(Object.entries(result.metrics).map(([k, t]) => [k, t.dataSync()[0]]));
           tf.dispose(Object.values(result.metrics));
           return result.loss;
         }, online.variables);
         const reference = tf.tidy(() =>
           tf.concat(online.variables.map((v) => tf.reshape(grads[v.name], [-1]) as tf.Tensor1D)).dataSync(),
         );
-        expect(handLoss).toBeCloseTo(value.dataSync()[0], 5);
+        expect(hand!.metrics.qf_loss).toBeCloseTo(value.dataSync()[0], 5);
+        expect(hand!.metrics.qf_mean).toBeCloseTo(metrics.qf_mean, 5);
+        expect(hand!.metrics.td_error_mean).toBeCloseTo(metrics.td_error_mean, 5);
+        expect(Array.from(hand!.tdErrors)).toEqual(Array.from(tdErrors.value!.dataSync()));
         expect(handGradient.length).toBe(reference.length);
         for (let i = 0; i < reference.length; i++) expect(handGradient[i]).toBeCloseTo(reference[i], 5);
-        tf.dispose([value, targets, hand.gradient, hand.tdErrors, ...Object.values(hand.metrics)]);
+        tf.dispose([value, targetsTensor, tdErrors.value!]);
         tf.dispose(Object.values(grads));
         online.dispose();
       });

@@ -16,7 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { RunConfig } from "../../config/schema.js";
 import { type BackendName, selectBackend } from "../../learner/backend.js";
-import { Learner, MetricsAccumulator, type OptimizerState } from "../../learner/learner.js";
+import { Learner, type OptimizerState } from "../../learner/learner.js";
 import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
 import type { EpisodeMetrics, VectorEnvFactory } from "../../rollout/env_runner.js";
 import { fragmentLength, LocalEnvRunnerGroup } from "../../rollout/env_runner_group.js";
@@ -153,7 +153,8 @@ export class DQN implements Algorithm {
     const start = performance.now();
     const firstStep = this.counters.sampledSteps;
     const firstGradientStep = this.counters.gradientSteps;
-    const learnerMetrics = new MetricsAccumulator();
+    // Sums of each gradient step's metrics, averaged over the iteration.
+    const learnerSums: Record<string, number> = {};
     const staleness: number[] = [];
     let sampleMs = 0;
     let learnMs = 0;
@@ -173,22 +174,28 @@ export class DQN implements Algorithm {
       if (this.counters.sampledSteps < dqn.num_steps_sampled_before_learning_starts) continue;
       if (this.buffer.size < dqn.train_batch_size) continue;
       const gradientSteps = this.gradientStepsFor(newSteps, fragments.length);
-      for (let k = 0; k < gradientSteps; k++) learnerMetrics.add(this.gradientStep());
+      for (let k = 0; k < gradientSteps; k++) {
+        for (const [name, value] of Object.entries(this.gradientStep())) {
+          learnerSums[name] = (learnerSums[name] ?? 0) + value;
+        }
+      }
       this.maybeUpdateTarget();
       if (gradientSteps > 0) {
-        await this.runners.setWeights(this.online.getFlatWeights(), this.counters.gradientSteps);
+        await this.runners.setWeights(this.learner.getFlatWeights(), this.counters.gradientSteps);
       }
       learnMs += performance.now() - learnStart;
     }
     const episodes = await this.runners.getMetrics();
     this.rememberEpisodes(episodes);
-    const learned = learnerMetrics.read();
+    const iterationGradientSteps = this.counters.gradientSteps - firstGradientStep;
     const sampled = this.counters.sampledSteps - firstStep;
     return {
       ...this.episodeMetrics(episodes),
       num_env_steps_sampled_lifetime: this.counters.sampledSteps,
       num_env_steps_trained_lifetime: this.counters.trainedSteps,
-      ...Object.fromEntries(Object.entries(learned).map(([name, value]) => [`learners/${name}`, value])),
+      ...Object.fromEntries(
+        Object.entries(learnerSums).map(([name, sum]) => [`learners/${name}`, sum / iterationGradientSteps]),
+      ),
       "learners/num_gradient_steps_lifetime": this.counters.gradientSteps,
       "learners/last_target_update_ts": this.counters.lastTargetUpdate,
       "learners/num_target_updates_lifetime": this.counters.targetUpdates,
@@ -204,8 +211,7 @@ export class DQN implements Algorithm {
       "timers/sample_ms": sampleMs,
       "timers/learn_ms": learnMs,
       "throughput/env_steps_per_s": sampled / ((performance.now() - start) / 1000),
-      "throughput/gradient_steps_per_s":
-        (this.counters.gradientSteps - firstGradientStep) / ((performance.now() - start) / 1000),
+      "throughput/gradient_steps_per_s": iterationGradientSteps / ((performance.now() - start) / 1000),
     };
   }
 
@@ -222,25 +228,25 @@ export class DQN implements Algorithm {
     return steps;
   }
 
-  private gradientStep(): Record<string, tf.Scalar> {
+  /** One gradient step on a replay minibatch; returns its metrics. */
+  private gradientStep(): Record<string, number> {
     const { dqn } = this.config;
     const step = this.counters.sampledSteps;
-    const beta = scheduleValue(dqn.replay_buffer_config.beta, step);
-    const sample = this.buffer.sample(dqn.train_batch_size, beta);
-    const options = { doubleQ: dqn.double_q, lossFn: dqn.td_error_loss_fn };
-    const { gradient, tdErrors, metrics } = tf.tidy(() =>
-      tdLossWithGradients(
-        this.online,
-        sample,
-        tdTargets(this.online, this.target, sample, dqn.double_q),
-        options,
-      ),
+    const sample = this.buffer.sample(
+      dqn.train_batch_size,
+      scheduleValue(dqn.replay_buffer_config.beta, step),
     );
-    const gradNorm = tf.tidy(() => this.learner.applyGradient(gradient, scheduleValue(dqn.lr, step)));
-    if (this.buffer instanceof PrioritizedReplayBuffer) {
-      this.buffer.updatePriorities(sample.indices, tdErrors.dataSync());
-    }
-    tf.dispose([gradient, tdErrors]);
+    const targets = tdTargets(this.online, this.target, sample, dqn.double_q);
+    const options = { doubleQ: dqn.double_q, lossFn: dqn.td_error_loss_fn };
+    let loss: ReturnType<typeof tdLossWithGradients> | undefined;
+    let gradNorm = 0;
+    tf.tidy(() => {
+      loss = tdLossWithGradients(this.online, sample, targets, options);
+      gradNorm = this.learner.applyGradient(loss.gradient, scheduleValue(dqn.lr, step));
+    });
+    const { tdErrors, metrics } = loss!;
+    if (this.buffer instanceof PrioritizedReplayBuffer)
+      this.buffer.updatePriorities(sample.indices, tdErrors);
     this.counters.gradientSteps += 1;
     this.counters.trainedSteps += sample.count;
     return { ...metrics, grad_norm: gradNorm };
@@ -327,7 +333,7 @@ export class DQN implements Algorithm {
       recentLengths: number[];
       replay: ReplayBufferState | null;
     };
-    this.online.setFlatWeights(s.weights);
+    this.learner.setFlatWeights(s.weights);
     this.target.setFlatWeights(s.targetWeights);
     this.learner.setOptimizerState(s.optimizer);
     this.counters = { ...s.counters };

@@ -15,24 +15,35 @@ export interface TDLossOptions {
   lossFn: "huber" | "mse";
 }
 
-/** Bootstrapped targets `[batch]`, computed outside the gradient tape (they are constants to the loss). */
+/**
+ * Bootstrapped targets `[batch]`: the two networks' Q values for the next observations come back from the
+ * backend and the rest is a few multiply-adds here, in float32 as the backend would round them (one op
+ * dispatch costs more than this whole loop on small batches).
+ */
 export function tdTargets(
   online: QNetwork,
   target: QNetwork,
   sample: ReplaySample,
   doubleQ: boolean,
-): tf.Tensor1D {
-  return tf.tidy(() => {
-    const n = sample.count;
-    const numActions = online.spec.numActions;
-    const nextObs = tf.tensor2d(sample.nextObs.subarray(0, n * online.spec.obsDim), [n, online.spec.obsDim]);
-    const nextTargetQ = target.predict(nextObs);
-    const nextAction = tf.argMax(doubleQ ? online.predict(nextObs) : nextTargetQ, 1);
-    const nextValue = tf.sum(tf.mul(nextTargetQ, tf.oneHot(nextAction, numActions)), 1);
-    const rewards = tf.tensor1d(sample.rewards.subarray(0, n));
-    const discounts = tf.tensor1d(sample.discounts.subarray(0, n));
-    return tf.add(rewards, tf.mul(discounts, nextValue)) as tf.Tensor1D;
+): Float32Array {
+  const n = sample.count;
+  const { obsDim, numActions } = online.spec;
+  let targetQ: Float32Array = new Float32Array(0);
+  let chooserQ: Float32Array = new Float32Array(0);
+  tf.tidy(() => {
+    const nextObs = tf.tensor2d(sample.nextObs.subarray(0, n * obsDim), [n, obsDim]);
+    targetQ = target.predict(nextObs).dataSync() as Float32Array;
+    chooserQ = doubleQ ? (online.predict(nextObs).dataSync() as Float32Array) : targetQ;
   });
+  const targets = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let next = 0;
+    for (let a = 1; a < numActions; a++) {
+      if (chooserQ[i * numActions + a] > chooserQ[i * numActions + next]) next = a;
+    }
+    targets[i] = sample.rewards[i] + Math.fround(sample.discounts[i] * targetQ[i * numActions + next]);
+  }
+  return targets;
 }
 
 /** Huber loss with delta 1, elementwise: 0.5 x^2 for |x| <= 1, |x| - 0.5 beyond. */
@@ -73,36 +84,52 @@ export function tdLoss(
   };
 }
 
+/** What `tdLossWithGradients` logs, as `tdLoss` names them. */
+export interface TDLossMetrics {
+  qf_loss: number;
+  qf_mean: number;
+  td_error_mean: number;
+}
+
 /**
- * `tdLoss`'s metrics, TD errors and gradient in the flat weight layout, with the gradient derived by hand:
+ * `tdLoss` for the training loop: its metrics, the TD errors (for the priorities) and the gradient in the
+ * flat weight layout, derived by hand:
  *   dLoss/dQ(s_i, a) = [a = a_i] * w_i * huber'(td_i) / n,  huber'(x) = clip(x, -1, 1)  (mse: x)
- * back-propagated through the network by `QNetwork.forwardWithBackward`. Call inside `tf.tidy`.
+ * and back-propagated through the network by `QNetwork.forwardWithBackward`. Only the network passes run
+ * on the backend; the loss arithmetic on `[batch]` vectors is a loop here. Call inside `tf.tidy`.
  */
 export function tdLossWithGradients(
   online: QNetwork,
   sample: ReplaySample,
-  targets: tf.Tensor1D,
+  targets: Float32Array,
   options: TDLossOptions,
-): { gradient: tf.Tensor1D; tdErrors: tf.Tensor1D; metrics: Record<string, tf.Scalar> } {
+): { gradient: tf.Tensor1D; tdErrors: Float32Array; metrics: TDLossMetrics } {
   const n = sample.count;
   const { obsDim, numActions } = online.spec;
-  const obs = tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim]);
-  const chosen = tf.oneHot(tf.tensor1d(sample.actions.subarray(0, n), "int32"), numActions);
-  const weights = tf.tensor1d(sample.weights.subarray(0, n));
-  const { q: allQ, backward } = online.forwardWithBackward(obs);
-  const q = tf.sum(tf.mul(allQ, chosen), 1);
-  const td = tf.sub(q, targets) as tf.Tensor1D;
-  const perSample = options.lossFn === "huber" ? huber(td) : tf.mul(0.5, tf.square(td));
-  const loss = tf.mean(tf.mul(weights, perSample)) as tf.Scalar;
-  const dPerSample = options.lossFn === "huber" ? tf.clipByValue(td, -1, 1) : td;
-  const dQ = tf.mul(chosen, tf.reshape(tf.mul(weights, tf.div(dPerSample, n)), [n, 1])) as tf.Tensor2D;
+  const { q, backward } = online.forwardWithBackward(
+    tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim]),
+  );
+  const allQ = q.dataSync() as Float32Array;
+  const tdErrors = new Float32Array(n);
+  const dQ = new Float32Array(n * numActions);
+  let loss = 0;
+  let qSum = 0;
+  let absTdSum = 0;
+  for (let i = 0; i < n; i++) {
+    const chosen = i * numActions + sample.actions[i];
+    const td = Math.fround(allQ[chosen] - targets[i]);
+    tdErrors[i] = td;
+    const absTd = Math.abs(td);
+    const perSample = options.lossFn === "huber" && absTd > 1 ? absTd - 0.5 : 0.5 * td * td;
+    const dPerSample = options.lossFn === "huber" ? Math.max(-1, Math.min(1, td)) : td;
+    dQ[chosen] = sample.weights[i] * Math.fround(dPerSample / n);
+    loss += sample.weights[i] * perSample;
+    qSum += allQ[chosen];
+    absTdSum += absTd;
+  }
   return {
-    gradient: backward(dQ),
-    tdErrors: td,
-    metrics: {
-      qf_loss: loss,
-      qf_mean: tf.mean(q) as tf.Scalar,
-      td_error_mean: tf.mean(tf.abs(td)) as tf.Scalar,
-    },
+    gradient: backward(tf.tensor2d(dQ, [n, numActions])),
+    tdErrors,
+    metrics: { qf_loss: loss / n, qf_mean: qSum / n, td_error_mean: absTdSum / n },
   };
 }

@@ -168,7 +168,7 @@ export function ppoMinibatchUpdate(
     ...coeffs,
   });
   const gradNorm = learner.applyGradient(backward(loss.dPolicyOut, loss.dValues, loss.dLogStd), lr);
-  return tf.concat([loss.metrics, tf.reshape(gradNorm, [1])]);
+  return tf.concat([loss.metrics, tf.tensor1d([gradNorm])]);
 }
 
 /** Reusable typed arrays for one minibatch, gathered from the batch by shuffled row indices. */
