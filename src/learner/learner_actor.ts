@@ -18,7 +18,7 @@ import type { RunConfig } from "../config/schema.js";
 import { ActorCritic, networkLayout, type PolicySpec } from "../models/network.js";
 import { nodeEndpoint } from "../rollout/comlink_node.js";
 import { WEIGHTS_ENTRY } from "../rollout/worker_protocol.js";
-import { siblingModule, startWorkerThread } from "../rollout/worker_thread.js";
+import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/worker_thread.js";
 import { ObjectStore, type StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
 
@@ -163,12 +163,7 @@ export class ThreadedPPOLearnerActor implements PPOLearnerActor {
   ): Promise<ThreadedPPOLearnerActor> {
     const workerData: LearnerWorkerData = { config, spec, store: store.handle() };
     const thread = startWorkerThread(siblingModule(import.meta.url, "learner_worker"), { workerData });
-    const died = new Promise<never>((_, reject) => {
-      thread.once("error", (error) => reject(new Error(`the learner thread crashed: ${error.message}`)));
-      thread.once("exit", (code) => reject(new Error(`the learner thread exited (code ${code})`)));
-    });
-    // A thread ended by stop() rejects `died` with nobody listening: not an error.
-    died.catch(() => {});
+    const died = whenThreadDies(thread, "the learner thread");
     const api = wrap<LearnerWorkerApi>(nodeEndpoint(thread));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {

@@ -31,7 +31,7 @@ import {
   type VersionedSample,
   WEIGHTS_ENTRY,
 } from "./worker_protocol.js";
-import { siblingModule, startWorkerThread } from "./worker_thread.js";
+import { siblingModule, startWorkerThread, whenThreadDies } from "./worker_thread.js";
 
 export interface ThreadedEnvRunnerGroupOptions {
   /** Async mode: runners pause once this many fragments wait for `drain()` (default: 2 per runner). */
@@ -193,9 +193,8 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
 
   /** Publishes the weights; fragments sampled with them carry `version`. */
   async setWeights(flat: Float32Array, version: number): Promise<void> {
-    this.storeVersion = this.store.put(WEIGHTS_ENTRY, flat);
-    this.versionOfPut[this.storeVersion % VERSION_HISTORY] = version;
-    this.weightsVersion = version;
+    this.store.put(WEIGHTS_ENTRY, flat);
+    this.adoptLatestPut(version);
   }
 
   /**
@@ -448,20 +447,12 @@ async function startRunner<Spec, Sample extends VersionedSample>(
     index,
   };
   const thread = startWorkerThread(siblingModule(import.meta.url, "worker"), { workerData });
-  const died = new Promise<never>((_, reject) => {
-    thread.once("error", (error) =>
-      reject(new Error(`rollout worker ${index} crashed: ${error.message}`, { cause: error })),
-    );
-    thread.once("exit", (code) => reject(new Error(`rollout worker ${index}: thread exited (code ${code})`)));
-  });
-  // A thread ended on purpose (stop, replacement) rejects `died` with nobody listening: not an error.
-  died.catch(() => {});
   const runner: RunnerThread<Spec, Sample> = {
     index,
     generation,
     thread,
     api: wrap<EnvRunnerWorkerApi<Spec, Sample>>(nodeEndpoint(thread)),
-    died,
+    died: whenThreadDies(thread, `rollout worker ${index}`),
   };
   try {
     const { spec, weightsLength } = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);

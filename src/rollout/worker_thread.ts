@@ -35,3 +35,17 @@ export function startWorkerThread(moduleUrl: URL, options: WorkerOptions = {}): 
   });`;
   return new Worker(bootstrap, { ...options, eval: true });
 }
+
+/**
+ * Rejects once `thread` is gone, by an uncaught error or an exit, with an error naming it `name`: race a
+ * call to the thread against it and no call waits on a dead thread. A thread ended on purpose (stop,
+ * replacement) rejects it with nobody listening, which is not an error.
+ */
+export function whenThreadDies(thread: Worker, name: string): Promise<never> {
+  const died = new Promise<never>((_, reject) => {
+    thread.once("error", (error) => reject(new Error(`${name} crashed: ${error.message}`, { cause: error })));
+    thread.once("exit", (code) => reject(new Error(`${name} exited (code ${code})`)));
+  });
+  died.catch(() => {});
+  return died;
+}
