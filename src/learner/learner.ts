@@ -63,8 +63,8 @@ export class Learner {
   /**
    * One Adam step on `computeLoss()` at learning rate `lr`. Returns the loss's metrics plus
    * `grad_norm` (before clipping) as tensors the caller disposes (or hands to a MetricsAccumulator).
-   * Clipping and Adam run once on all gradients concatenated into one flat vector: ~20 ops per step
-   * whatever the number of layers, where per-variable updates cost ~15 ops per variable.
+   * Autodiff through `tf.variableGrads`, for losses without a hand-derived gradient; the gradients are
+   * concatenated into one flat vector for `applyGradient`.
    */
   update(computeLoss: () => LossResult, lr: number): Record<string, tf.Scalar> {
     let metrics: Record<string, tf.Scalar> = {};
