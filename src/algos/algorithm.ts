@@ -1,27 +1,199 @@
-import type * as tf from "@tensorflow/tfjs";
-import type { PolicyMetadata } from "../models/policy.js";
-
 /**
- * What the scheduler needs from an algorithm (RLlib's `Algorithm`): one training iteration at a time,
- * evaluation, its policy for export, and its whole state as plain data (typed arrays allowed) for
- * checkpoints.
+ * The algorithm base (RLlib's `Algorithm`): what every algorithm shares, so that each one only writes
+ * its `trainingStep()`. It owns the env runner group and the learner actor, the counters, the
+ * 100-episode window behind `env_runners/episode_return_mean`, RLlib's metric names, evaluation, the
+ * exported policy, the whole state for checkpoints, and `save(dir)` / `Algorithm.fromCheckpoint(dir)`.
  */
-export interface Algorithm {
-  /** The tfjs backend the learner runs on. */
-  readonly backend: string;
-  /** One iteration: sample, learn, broadcast weights. Returns RLlib-named metrics. */
-  train(): Promise<Record<string, number>>;
-  /** Episodes with the greedy policy; returns `evaluation/...` metrics. */
-  evaluate(episodes: number): Promise<Record<string, number>>;
-  getState(): AlgorithmState | Promise<AlgorithmState>;
-  setState(state: AlgorithmState): Promise<void>;
-  /** The greedy policy's network (observation in; logits, Gaussian mean or Q-values out), saved in the tfjs layers format. */
-  readonly policyModel: tf.LayersModel;
-  /** What `policyModel`'s input and output mean: `policy.json` beside it. */
-  policyMetadata(): PolicyMetadata;
-  /** Stops rollout workers and remote envs and frees tensors. */
-  stop(): Promise<void>;
-}
+import type * as tf from "@tensorflow/tfjs";
+import type { VersionedSample } from "../buffers/fragment.js";
+import type { CommonRunConfig } from "../config/schema.js";
+import type { LearnerActor } from "../learner/learner_actor.js";
+import type { ModuleSpec } from "../models/catalog.js";
+import { modulePolicyMetadata, policyLayersModel } from "../models/export.js";
+import type { PolicyMetadata } from "../models/policy.js";
+import type { EnvRunnerState } from "../rollout/env_runner.js";
+import type { EnvRunnerGroup } from "../rollout/env_runner_group.js";
+import { mean } from "../utils/stats.js";
+import { readCheckpoint, writeCheckpointAt } from "./checkpoint.js";
+
+/** Episodes averaged into `env_runners/episode_return_mean`, as RLlib's metrics_num_episodes_for_smoothing. */
+const EPISODE_WINDOW = 100;
 
 /** Plain data: numbers, strings, booleans, typed arrays, arrays and objects of them. */
 export type AlgorithmState = Record<string, unknown>;
+
+/** What every algorithm's checkpoint holds; `algorithm` is its own part (`getAlgorithmState`). */
+interface BaseState {
+  iteration: number;
+  numEnvStepsSampled: number;
+  numEnvStepsTrained: number;
+  timeTotalS: number;
+  recentReturns: number[];
+  recentLengths: number[];
+  runners: EnvRunnerState | null;
+  learner: AlgorithmState;
+  algorithm: AlgorithmState;
+}
+
+export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig> {
+  protected iteration = 0;
+  protected numEnvStepsSampled = 0;
+  protected numEnvStepsTrained = 0;
+  private timeTotalS = 0;
+  private recentReturns: number[] = [];
+  private recentLengths: number[] = [];
+
+  protected constructor(
+    readonly config: Config,
+    protected readonly runners: EnvRunnerGroup<VersionedSample>,
+    protected readonly learner: LearnerActor<never, unknown>,
+  ) {}
+
+  /** Restores the algorithm saved in checkpoint `dir` (or a run folder's newest), whichever it is. */
+  static async fromCheckpoint(dir: string): Promise<Algorithm> {
+    // The registry imports every algorithm, and every algorithm imports this file.
+    const { createAlgorithm, parseRunConfig } = await import("./index.js");
+    return restoreAlgorithm(dir, parseRunConfig, createAlgorithm);
+  }
+
+  /** The tfjs backend the learner runs on. */
+  get backend(): string {
+    return this.learner.backend;
+  }
+
+  /** The RLModule the runners act with and the learner trains. */
+  get moduleSpec(): ModuleSpec {
+    return this.runners.moduleSpec;
+  }
+
+  /** One iteration's sampling and learning; returns the algorithm's own metrics. Updates the counters. */
+  protected abstract trainingStep(): Promise<Record<string, number>>;
+
+  /** The algorithm's own part of the state (counters, schedules, buffers) for checkpoints. */
+  protected getAlgorithmState(): AlgorithmState {
+    return {};
+  }
+
+  protected async setAlgorithmState(_state: AlgorithmState): Promise<void> {}
+
+  /** One training iteration; returns RLlib-named metrics. */
+  async train(): Promise<Record<string, number>> {
+    const start = performance.now();
+    const metrics = await this.trainingStep();
+    const episodes = await this.runners.getMetrics();
+    this.recentReturns = [...this.recentReturns, ...episodes.returns].slice(-EPISODE_WINDOW);
+    this.recentLengths = [...this.recentLengths, ...episodes.lengths].slice(-EPISODE_WINDOW);
+    this.iteration += 1;
+    const seconds = (performance.now() - start) / 1000;
+    this.timeTotalS += seconds;
+    const window = this.recentReturns;
+    return {
+      training_iteration: this.iteration,
+      "env_runners/episode_return_mean": mean(window),
+      "env_runners/episode_return_min": window.length ? Math.min(...window) : Number.NaN,
+      "env_runners/episode_return_max": window.length ? Math.max(...window) : Number.NaN,
+      "env_runners/episode_len_mean": mean(this.recentLengths),
+      "env_runners/num_episodes": episodes.returns.length,
+      num_env_steps_sampled_lifetime: this.numEnvStepsSampled,
+      num_env_steps_trained_lifetime: this.numEnvStepsTrained,
+      ...metrics,
+      "fault/num_worker_restarts": this.runners.numWorkerRestarts,
+      time_this_iter_s: seconds,
+      time_total_s: this.timeTotalS,
+    };
+  }
+
+  /** Greedy-policy episodes on the runners' evaluation envs, under RLlib's `evaluation/` names. */
+  async evaluate(numEpisodes: number): Promise<Record<string, number>> {
+    const start = performance.now();
+    // Runners evaluate between fragments: async sampling pauses until the next train() resumes it.
+    await this.runners.stopAsync();
+    const { returns, lengths } = await this.runners.evaluate(numEpisodes);
+    this.timeTotalS += (performance.now() - start) / 1000;
+    return {
+      "evaluation/env_runners/episode_return_mean": mean(returns),
+      "evaluation/env_runners/episode_len_mean": mean(lengths),
+      "evaluation/env_runners/num_episodes": returns.length,
+    };
+  }
+
+  /** The greedy policy as a tfjs layers model with the newest weights (the caller disposes it). */
+  policyModel(): tf.LayersModel {
+    return policyLayersModel(this.moduleSpec, this.learner.latestWeights());
+  }
+
+  /** What `policyModel()`'s input and output mean: `policy.json` beside it. */
+  policyMetadata(): PolicyMetadata {
+    return modulePolicyMetadata(this.config.algo, this.config.env.id, this.moduleSpec);
+  }
+
+  async getState(): Promise<AlgorithmState> {
+    const state: BaseState = {
+      iteration: this.iteration,
+      numEnvStepsSampled: this.numEnvStepsSampled,
+      numEnvStepsTrained: this.numEnvStepsTrained,
+      timeTotalS: this.timeTotalS,
+      recentReturns: [...this.recentReturns],
+      recentLengths: [...this.recentLengths],
+      runners: await this.runners.getState(),
+      learner: await this.learner.getState(),
+      algorithm: this.getAlgorithmState(),
+    };
+    return state as unknown as AlgorithmState;
+  }
+
+  async setState(saved: AlgorithmState): Promise<void> {
+    const state = saved as unknown as BaseState;
+    this.iteration = state.iteration;
+    this.numEnvStepsSampled = state.numEnvStepsSampled;
+    this.numEnvStepsTrained = state.numEnvStepsTrained;
+    this.timeTotalS = state.timeTotalS;
+    this.recentReturns = [...state.recentReturns];
+    this.recentLengths = [...state.recentLengths];
+    await this.learner.setState(state.learner);
+    await this.runners.setState(state.runners);
+    await this.setAlgorithmState(state.algorithm);
+  }
+
+  /** Writes a checkpoint folder at `dir` (atomically; `rlts evaluate` and `fromCheckpoint` read it). */
+  async save(dir: string): Promise<string> {
+    const model = this.policyModel();
+    try {
+      return await writeCheckpointAt(dir, {
+        algo: this.config.algo,
+        iteration: this.iteration,
+        config: this.config,
+        state: await this.getState(),
+        policy: { model, metadata: this.policyMetadata() },
+      });
+    } finally {
+      model.dispose();
+    }
+  }
+
+  /** Stops the env runners (and their remote envs) and the learner. */
+  async stop(): Promise<void> {
+    try {
+      await this.runners.stop();
+    } finally {
+      await this.learner.stop();
+    }
+  }
+}
+
+/** `create(config)` restored from checkpoint `dir`: what each algorithm's typed `fromCheckpoint` does. */
+export async function restoreAlgorithm<A extends Algorithm, Config>(
+  dir: string,
+  parse: (raw: unknown, source: string) => Config,
+  create: (config: Config) => Promise<A>,
+): Promise<A> {
+  const checkpoint = await readCheckpoint(dir);
+  const algorithm = await create(parse(checkpoint.config, `${checkpoint.dir}/config.yaml`));
+  try {
+    await algorithm.setState(checkpoint.state as AlgorithmState);
+  } catch (error) {
+    await algorithm.stop();
+    throw error;
+  }
+  return algorithm;
+}

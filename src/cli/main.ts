@@ -7,7 +7,8 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Command, Option } from "commander";
-import { ConfigError, loadRunConfig } from "../config/load.js";
+import { loadRunConfig } from "../algos/index.js";
+import { ConfigError } from "../config/load.js";
 import { listEnvs } from "../envs/registry.js";
 import { closeAllRemoteEnvs } from "../envs/remote/index.js";
 import { plotRuns } from "../logging/plot.js";
@@ -63,7 +64,7 @@ export function buildCli(): Command {
         if (!file && !options.resume)
           throw new ConfigError("rlts train: give a config file or --resume <run dir>");
         // With --resume the run's saved config is used and --set changes it.
-        const config = file && !options.resume ? loadRunConfig(file, options.set).config : undefined;
+        const config = file && !options.resume ? loadRunConfig(file, options.set) : undefined;
         const controller = interruptController();
         const summary = await train(config, {
           resume: options.resume,

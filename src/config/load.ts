@@ -1,13 +1,14 @@
 /**
- * Reads a YAML run config, applies `--set key.path=value` overrides and validates it. Every problem is
- * reported at once, each naming its key path and what was expected, with "did you mean" for typos.
+ * Reads a YAML run config, applies `--set key.path=value` overrides and validates it against a schema
+ * (the algorithm's run config, src/algos/index.ts). Every problem is reported at once, each naming its
+ * key path and what was expected, with "did you mean" for typos.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { type ZodType, z } from "zod";
 import { didYouMean } from "../utils/strings.js";
-import { type RunConfig, runConfigSchema } from "./schema.js";
+import type { EnvConfig } from "./schema.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -31,10 +32,10 @@ function formatPath(keyPath: PropertyKey[]): string {
   return keyPath.length === 0 ? "(top level)" : keyPath.map(String).join(".");
 }
 
-function formatIssues(issues: z.core.$ZodIssue[], source: string): string {
+function formatIssues(schema: ZodType, issues: z.core.$ZodIssue[], source: string): string {
   const lines = issues.flatMap((issue) => {
     if (issue.code === "unrecognized_keys") {
-      const known = knownKeysAt(runConfigSchema, issue.path);
+      const known = knownKeysAt(schema, issue.path);
       return issue.keys.map(
         (key) =>
           `  ${formatPath([...issue.path, key])}: unknown key${didYouMean(key, known)}; expected one of: ${known.join(", ")}`,
@@ -49,10 +50,10 @@ function formatIssues(issues: z.core.$ZodIssue[], source: string): string {
   return `invalid config ${source}:\n${lines.join("\n")}`;
 }
 
-/** Validates a plain object as a run config; `source` names where it came from in errors. */
-export function parseRunConfig(raw: unknown, source = "(object)"): RunConfig {
-  const result = runConfigSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) throw new ConfigError(formatIssues(result.error.issues, source));
+/** Validates a plain object against `schema`; `source` names where it came from in errors. */
+export function parseConfig<Schema extends ZodType>(schema: Schema, raw: unknown, source: string): z.infer<Schema> {
+  const result = schema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigError(formatIssues(schema, result.error.issues, source));
   return result.data;
 }
 
@@ -75,14 +76,8 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   node[keyPath[keyPath.length - 1]] = value;
 }
 
-export interface LoadedConfig {
-  config: RunConfig;
-  /** The file's folder: relative paths in the config (env.module) resolve from here. */
-  baseDir: string;
-}
-
-/** Reads `file`, applies overrides and validates; relative `env.module` paths become absolute. */
-export function loadRunConfig(file: string, overrides: string[] = []): LoadedConfig {
+/** Reads YAML `file` and applies the overrides: the raw object a schema then validates. */
+export function readConfigFile(file: string, overrides: string[] = []): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -98,14 +93,13 @@ export function loadRunConfig(file: string, overrides: string[] = []): LoadedCon
   if (typeof raw !== "object" || Array.isArray(raw))
     throw new ConfigError(`config ${file}: expected a mapping at the top`);
   for (const assignment of overrides) applyOverride(raw as Record<string, unknown>, assignment);
-  const config = parseRunConfig(raw, file);
-  const baseDir = path.dirname(path.resolve(file));
-  return { config: resolveModulePath(config, baseDir), baseDir };
+  return raw as Record<string, unknown>;
 }
 
-/** Makes a relative `env.module` absolute, so worker threads (with another cwd-independent loader) find it. */
-function resolveModulePath(config: RunConfig, baseDir: string): RunConfig {
+/** Makes a relative `env.module` absolute (from the config file's folder), so worker threads find it. */
+export function resolveModulePath<Config extends { env: EnvConfig }>(config: Config, file: string): Config {
   const module = config.env.module;
   if (!module || !(module.startsWith("./") || module.startsWith("../"))) return config;
+  const baseDir = path.dirname(path.resolve(file));
   return { ...config, env: { ...config.env, module: path.resolve(baseDir, module) } };
 }

@@ -1,10 +1,10 @@
 /**
- * The run configuration: what `rlts train <config.yaml>` reads, validated with zod. Keys use RLlib's
- * names (snake_case, `env_runners`, `num_env_runners`, ...) so settings carry over from Python.
+ * The sections every run config has, validated with zod, and `runConfigSchemaFor`, which adds an
+ * algorithm's own section: what `rlts train <config.yaml>` reads is the union of those over the
+ * algorithm registry (src/algos/index.ts), discriminated on `algo`. Keys use RLlib's names (snake_case,
+ * `env_runners`, `num_env_runners`, ...) so settings carry over from Python.
  */
 import { z } from "zod";
-import { dqnConfigSchema } from "../algos/dqn/config.js";
-import { ppoConfigSchema } from "../algos/ppo/config.js";
 
 export const envConfigSchema = z
   .object({
@@ -100,28 +100,42 @@ export const evaluationConfigSchema = z
   })
   .strict();
 
-export const runConfigSchema = z
-  .object({
-    /** Experiment name: runs go to `<output>/<name>/<run-id>/`. */
-    name: z.string().min(1).default("default"),
-    algo: z.enum(["PPO", "DQN"]),
-    seed: z.number().int().min(0).default(0),
-    output: z.string().default("experiments"),
-    env: envConfigSchema,
-    env_runners: envRunnersConfigSchema.prefault({}),
-    learner: learnerConfigSchema.prefault({}),
-    model: modelConfigSchema.prefault({}),
-    ppo: ppoConfigSchema.prefault({}),
-    dqn: dqnConfigSchema.prefault({}),
-    stop: stopConfigSchema.prefault({}),
-    checkpoint: checkpointConfigSchema.prefault({}),
-    evaluation: evaluationConfigSchema.prefault({}),
-  })
-  .strict();
+/** The sections shared by every algorithm's run config. */
+const commonShape = {
+  /** Experiment name: runs go to `<output>/<name>/<run-id>/`. */
+  name: z.string().min(1).default("default"),
+  seed: z.number().int().min(0).default(0),
+  output: z.string().default("experiments"),
+  env: envConfigSchema,
+  env_runners: envRunnersConfigSchema.prefault({}),
+  learner: learnerConfigSchema.prefault({}),
+  model: modelConfigSchema.prefault({}),
+  stop: stopConfigSchema.prefault({}),
+  checkpoint: checkpointConfigSchema.prefault({}),
+  evaluation: evaluationConfigSchema.prefault({}),
+};
 
-export type RunConfig = z.infer<typeof runConfigSchema>;
-export type RunConfigInput = z.input<typeof runConfigSchema>;
-export type EnvConfig = RunConfig["env"];
-export type EnvRunnersConfig = RunConfig["env_runners"];
-export type ModelConfig = RunConfig["model"];
-export type LearnerConfig = RunConfig["learner"];
+/**
+ * An algorithm's run config: the common sections, `algo: <name>`, and its own section under `key`
+ * (`ppo:`, `dqn:`, ...). Strict: another algorithm's section is an unknown key.
+ */
+export function runConfigSchemaFor<Name extends string, Key extends string, Section extends z.ZodObject>(
+  name: Name,
+  key: Key,
+  section: Section,
+) {
+  return z
+    .object({
+      ...commonShape,
+      algo: z.literal(name).default(name),
+      ...({ [key]: section.prefault({} as z.input<Section>) } as { [K in Key]: z.ZodPrefault<Section> }),
+    })
+    .strict();
+}
+
+/** What every run config holds, whatever its algorithm. */
+export type CommonRunConfig = z.infer<z.ZodObject<typeof commonShape>> & { algo: string };
+export type EnvConfig = z.infer<typeof envConfigSchema>;
+export type EnvRunnersConfig = z.infer<typeof envRunnersConfigSchema>;
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+export type LearnerConfig = z.infer<typeof learnerConfigSchema>;

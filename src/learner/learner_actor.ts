@@ -1,62 +1,54 @@
 /**
- * PPO's learner actor (RLlib's Learner actor; `learner.num_learners`): one async interface whether the
- * learner runs in the main thread (0: `LocalPPOLearnerActor`) or in a worker thread of its own
- * (1: `ThreadedPPOLearnerActor`, whose thread runs a `LocalPPOLearnerActor`, see `learner_worker.ts`).
+ * The learner actor (RLlib's Learner actor; `learner.num_learners`): one async interface over any
+ * algorithm's `Learner`, whether it runs in the main thread (0: `LocalLearnerActor`) or in a worker
+ * thread of its own (1: `ThreadedLearnerActor`, whose thread runs a `LocalLearnerActor`, see
+ * `learner_worker.ts`). The learner comes from a `LearnerSource`: a module URL and plain data, so the
+ * thread builds the same learner the main thread would.
  *
- * After every update (and every `setState`) the actor `put`s its weights into an ObjectStore entry;
- * `latestWeights()` copies the newest version out of that shared memory in the calling thread, so in the
- * training loop weights never travel by postMessage. The train batch reaches a learner thread as typed
- * arrays over SharedArrayBuffers (`allocateTrainBatch`): postMessage carries views, not the data.
+ * After it is built, after every update and every `setState` the actor `put`s the module weights into
+ * the env runner group's object store; the group hands them to its runners, so in the training loop
+ * weights never travel by postMessage. Batches in SharedArrayBuffers reach a learner thread as views.
  *
  * A learner thread selects its tfjs backend itself and is terminated by `stop()`. If it crashes or exits,
  * the call in flight and every later one fail with an error saying so: nothing waits on a dead thread.
  */
 import type { Worker } from "node:worker_threads";
 import { type Remote, wrap } from "comlink";
-import { PPOLearner, type PPOLearnerState, type TrainBatch } from "../algos/ppo/ppo_learner.js";
-import type { RunConfig } from "../config/schema.js";
-import { ActorCritic, networkLayout, type PolicySpec } from "../models/network.js";
+import type { LearnerConfig } from "../config/schema.js";
 import { nodeEndpoint } from "../rollout/comlink_node.js";
-import { WEIGHTS_ENTRY } from "../rollout/worker_protocol.js";
+import { WEIGHTS_ENTRY } from "../rollout/env_runner_group.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/worker_thread.js";
 import { ObjectStore, type StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
+import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 
-export interface PPOLearnerActor {
+export interface LearnerActor<Batch, Result> {
   /** The tfjs backend the learner trains on. */
   readonly backend: BackendName;
-  /** One iteration's epochs of minibatch steps (`PPOLearner.update`); the new weights are in the store when it resolves. */
-  update(batch: TrainBatch, numEnvStepsSampled: number): Promise<Record<string, number>>;
+  /** One `Learner.update`; the new weights are in the store when it resolves. */
+  update(batch: Batch): Promise<Result>;
   /** The newest weights the learner put, copied out of the store. */
   latestWeights(): Float32Array;
-  /** A network in the calling thread holding the newest weights: the policy a checkpoint exports. */
-  policyNetwork(): ActorCritic;
-  /** Weights, optimizer state and shuffle generator, for checkpoints. */
-  getState(): Promise<PPOLearnerState>;
-  setState(state: PPOLearnerState): Promise<void>;
+  getState(): Promise<LearnerState>;
+  setState(state: LearnerState): Promise<void>;
   /** Frees the learner's tensors and ends its thread, if it has one. */
   stop(): Promise<void>;
 }
 
 /**
- * The learner `learner.num_learners` asks for, starting from `config.seed`'s initial weights. It puts its
- * weights into `store`'s weights entry (created here if missing): pass the runner threads' store and they
- * read every put directly.
+ * The learner `learner.num_learners` asks for, putting its weights into `store`'s weights entry (the env
+ * runner group's store, so the runners read every put directly).
  */
-export async function createPPOLearnerActor(
-  config: RunConfig,
-  spec: PolicySpec,
-  store: ObjectStore = new ObjectStore(),
-): Promise<PPOLearnerActor> {
-  const size = networkLayout(spec).size;
-  if (!store.has(WEIGHTS_ENTRY)) store.create(WEIGHTS_ENTRY, size);
-  if (store.length(WEIGHTS_ENTRY) !== size) {
-    throw new RangeError(
-      `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${store.length(WEIGHTS_ENTRY)} floats, the network ${size}`,
-    );
+export async function createLearnerActor<Spec, Batch, Result>(
+  source: LearnerSource<Spec>,
+  config: LearnerConfig,
+  store: ObjectStore,
+): Promise<LearnerActor<Batch, Result>> {
+  if (!store.has(WEIGHTS_ENTRY)) {
+    throw new Error(`learner actor: the store has no "${WEIGHTS_ENTRY}" entry to put the weights into`);
   }
-  if (config.learner.num_learners === 0) return LocalPPOLearnerActor.create(config, spec, store);
-  return ThreadedPPOLearnerActor.create(config, spec, store);
+  if (config.num_learners === 0) return LocalLearnerActor.create(source, config.backend, store);
+  return ThreadedLearnerActor.create(source, config.backend, store);
 }
 
 /** The newest weights in `store`; the actors put their initial weights when built, so there always are some. */
@@ -67,44 +59,50 @@ function newestWeights(store: ObjectStore): Float32Array {
 }
 
 /** The learner in the calling thread: the main thread, or a learner thread's own. */
-export class LocalPPOLearnerActor implements PPOLearnerActor {
+export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Result> {
   private constructor(
     readonly backend: BackendName,
-    private readonly learner: PPOLearner,
+    private readonly learner: Learner<Batch, Result>,
     private readonly store: ObjectStore,
   ) {
     this.publish();
   }
 
-  /** Selects `learner.backend` in this thread, builds the learner and puts its initial weights. */
-  static async create(
-    config: RunConfig,
-    spec: PolicySpec,
+  /** Selects `backend` in this thread, imports the learner's module, builds it and puts its initial weights. */
+  static async create<Spec, Batch, Result>(
+    source: LearnerSource<Spec>,
+    backend: LearnerConfig["backend"],
     store: ObjectStore,
-  ): Promise<LocalPPOLearnerActor> {
-    const backend = await selectBackend(config.learner.backend);
-    return new LocalPPOLearnerActor(backend, new PPOLearner(config, spec), store);
+  ): Promise<LocalLearnerActor<Batch, Result>> {
+    const selected = await selectBackend(backend);
+    const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
+    const learner = module.createLearner(source.spec);
+    const size = store.length(WEIGHTS_ENTRY);
+    const weights = learner.getWeights();
+    if (weights.length !== size) {
+      learner.dispose();
+      throw new RangeError(
+        `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${size} floats, the learner's module ${weights.length}`,
+      );
+    }
+    return new LocalLearnerActor(selected, learner, store);
   }
 
-  async update(batch: TrainBatch, numEnvStepsSampled: number): Promise<Record<string, number>> {
-    const metrics = this.learner.update(batch, numEnvStepsSampled);
+  async update(batch: Batch): Promise<Result> {
+    const result = this.learner.update(batch);
     this.publish();
-    return metrics;
+    return result;
   }
 
   latestWeights(): Float32Array {
     return newestWeights(this.store);
   }
 
-  policyNetwork(): ActorCritic {
-    return this.learner.model;
-  }
-
-  async getState(): Promise<PPOLearnerState> {
+  async getState(): Promise<LearnerState> {
     return this.learner.getState();
   }
 
-  async setState(state: PPOLearnerState): Promise<void> {
+  async setState(state: LearnerState): Promise<void> {
     this.learner.setState(state);
     this.publish();
   }
@@ -120,28 +118,26 @@ export class LocalPPOLearnerActor implements PPOLearnerActor {
 
 /** What `learner_worker.ts` receives as `workerData`. */
 export interface LearnerWorkerData {
-  config: RunConfig;
-  spec: PolicySpec;
+  source: LearnerSource<unknown>;
+  backend: LearnerConfig["backend"];
   /** Holds the weights entry the thread puts into. */
   store: StoreHandle;
 }
 
-/** What `ThreadedPPOLearnerActor` calls in its thread; every method crosses the thread boundary. */
+/** What `ThreadedLearnerActor` calls in its thread; every method crosses the thread boundary. */
 export interface LearnerWorkerApi {
   /** Selects the backend, builds the learner, puts its initial weights; returns the backend. */
   start(): Promise<BackendName>;
-  update(batch: TrainBatch, numEnvStepsSampled: number): Promise<Record<string, number>>;
-  getState(): Promise<PPOLearnerState>;
-  setState(state: PPOLearnerState): Promise<void>;
+  update(batch: unknown): Promise<unknown>;
+  getState(): Promise<LearnerState>;
+  setState(state: LearnerState): Promise<void>;
 }
 
 /** Starting the thread imports tfjs and loads the wasm backend: seconds on a loaded machine. */
 const START_TIMEOUT_MS = 60_000;
 
 /** The learner in a worker thread of its own (`learner.num_learners: 1`). */
-export class ThreadedPPOLearnerActor implements PPOLearnerActor {
-  /** The main thread's copy of the network, refreshed from the store when asked for. */
-  private mirror: { network: ActorCritic; version: number } | undefined;
+export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, Result> {
   private stopped = false;
 
   private constructor(
@@ -152,16 +148,15 @@ export class ThreadedPPOLearnerActor implements PPOLearnerActor {
     /** Rejects once the thread is gone (uncaught error or exit). */
     private readonly died: Promise<never>,
     private readonly store: ObjectStore,
-    private readonly spec: PolicySpec,
   ) {}
 
   /** Starts the thread and waits until it has selected its backend and put the initial weights. */
-  static async create(
-    config: RunConfig,
-    spec: PolicySpec,
+  static async create<Spec, Batch, Result>(
+    source: LearnerSource<Spec>,
+    backend: LearnerConfig["backend"],
     store: ObjectStore,
-  ): Promise<ThreadedPPOLearnerActor> {
-    const workerData: LearnerWorkerData = { config, spec, store: store.handle() };
+  ): Promise<ThreadedLearnerActor<Batch, Result>> {
+    const workerData: LearnerWorkerData = { source, backend, store: store.handle() };
     const thread = startWorkerThread(siblingModule(import.meta.url, "learner_worker"), { workerData });
     const died = whenThreadDies(thread, "the learner thread");
     const api = wrap<LearnerWorkerApi>(nodeEndpoint(thread));
@@ -173,8 +168,8 @@ export class ThreadedPPOLearnerActor implements PPOLearnerActor {
       );
     });
     try {
-      const backend = await guarded("start", Promise.race([api.start(), died, timedOut]));
-      return new ThreadedPPOLearnerActor(backend, thread, api, died, store, spec);
+      const selected = await guarded("start", Promise.race([api.start(), died, timedOut]));
+      return new ThreadedLearnerActor(selected, thread, api, died, store);
     } catch (error) {
       await thread.terminate();
       throw error;
@@ -183,39 +178,25 @@ export class ThreadedPPOLearnerActor implements PPOLearnerActor {
     }
   }
 
-  update(batch: TrainBatch, numEnvStepsSampled: number): Promise<Record<string, number>> {
-    return this.call("update", (api) => api.update(batch, numEnvStepsSampled));
+  update(batch: Batch): Promise<Result> {
+    return this.call("update", (api) => api.update(batch) as Promise<Result>);
   }
 
   latestWeights(): Float32Array {
     return newestWeights(this.store);
   }
 
-  policyNetwork(): ActorCritic {
-    const newer = this.store.get(WEIGHTS_ENTRY, { minVersion: (this.mirror?.version ?? 0) + 1 });
-    if (newer && this.mirror) {
-      this.mirror.network.setFlatWeights(newer.data);
-      this.mirror.version = newer.version;
-    } else if (newer) {
-      this.mirror = { network: new ActorCritic(this.spec, newer.data), version: newer.version };
-    }
-    if (!this.mirror) throw new Error("learner actor: no weights in the store yet");
-    return this.mirror.network;
-  }
-
-  getState(): Promise<PPOLearnerState> {
+  getState(): Promise<LearnerState> {
     return this.call("getState", (api) => api.getState());
   }
 
-  setState(state: PPOLearnerState): Promise<void> {
+  setState(state: LearnerState): Promise<void> {
     return this.call("setState", (api) => api.setState(state));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.thread.terminate();
-    this.mirror?.network.dispose();
-    this.mirror = undefined;
   }
 
   /** `call` on the thread, failing as soon as the thread is gone. */

@@ -16,9 +16,8 @@
  * `paddedOut` floats; padded columns come out as activation(0) = 0 and meet zero weights in the next
  * layer, so they never change a result.
  */
-import type { DenseShape } from "./network.js";
-
-export type Activation = "tanh" | "relu" | "linear";
+import type { Activation } from "./dense.js";
+import type { DenseShape } from "./mlp.js";
 
 /** Outputs computed per pass of the kernel: two f32x4 accumulators per row. */
 const OUTPUTS_PER_PASS = 8;

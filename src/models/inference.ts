@@ -1,79 +1,103 @@
 /**
- * The actor-critic's forward pass for rollouts, reading the flat weights (layout in network.ts). Rollouts
- * run the policy on 1-64 observations at a time, where tfjs spends more time dispatching ops than
- * computing; the layers run in dense_wasm.ts's SIMD kernel (float32, as tfjs computes them), and the
- * action sampling here in plain TypeScript.
+ * An RLModule's forward pass on the env runners, for every module the catalog builds: the towers run in
+ * dense_wasm.ts's SIMD kernel from the flat weights (float32, as tfjs computes them; at batches of 1-64
+ * tfjs spends more time dispatching ops than computing), and the head acts in plain TypeScript —
+ * sampling a categorical or Gaussian (exploring) or taking its mode (greedy), or epsilon-greedy on Q values.
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
+import { type ModuleSpec, weightsSize } from "./catalog.js";
 import { WasmDenseLayers } from "./dense_wasm.js";
-import { type NetworkLayout, networkLayout, type PolicySpec, policyOutDim } from "./network.js";
+import { towerViews } from "./mlp.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
 /** Outputs of `act`, written into arrays the caller owns: row i belongs to observation i. */
 export interface ActOutputs {
-  /** `[batch * actionDim]`: a class index (Discrete) or the raw, unclipped Gaussian sample (Box). */
+  /** `[batch * actionDim]`: a class index from 0 (Discrete) or the raw, unclipped Gaussian sample (Box). */
   actions: Float32Array;
+  /** Actor-critic modules: log pi(a|s) of each action. */
   logp: Float32Array;
+  /** Actor-critic modules: V(s). */
   values: Float32Array;
 }
 
-export class PolicyInference {
-  readonly layout: NetworkLayout;
-  /** Numbers per action: 1 for Discrete, the Box size otherwise. */
-  readonly actionDim: number;
-  /** Every dense layer, in the flat weights' order: policy trunk, policy head, value trunk, value head. */
+/** How to act: the head's mode, or exploring (Q modules: each row with its own epsilon). */
+export type ActMode = { greedy: true } | { greedy: false; epsilons?: ArrayLike<number> };
+
+/** One kernel call: a chain of hidden layers from the observation, then linear heads on its output. */
+interface Pass {
+  trunk: number[];
+  heads: number[];
+  /** Which output buffer each head fills: 0 policy, 1 value. */
+  outputs: number[];
+}
+
+export class ModuleInference {
+  readonly size: number;
   private readonly layers: WasmDenseLayers;
-  // Indices into `layers`.
-  private readonly policyTrunk: number[];
-  private readonly policyHead: number;
-  private readonly valueTrunk: number[];
-  private readonly valueHead: number;
+  /** Passes computing both outputs, and the value output alone. */
+  private readonly passes: Pass[];
+  private readonly valuePass: Pass | null;
   private readonly logStd: Float64Array;
   /** exp(logit - max logit) per class, for one row at a time. */
   private readonly expLogits: Float64Array;
   private rng: Rng;
-  // Network outputs, grown to the largest batch seen.
+  // Outputs, grown to the largest batch seen.
   private capacity = 0;
   private policyOut = new Float32Array(0);
   private valueOut = new Float32Array(0);
+  private qBuffer = new Float32Array(0);
 
   constructor(
-    readonly spec: PolicySpec,
+    readonly spec: ModuleSpec,
     seed: number | string,
   ) {
-    this.layout = networkLayout(spec);
-    this.actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
     this.rng = createRng(seed);
-    const { policyTrunk, policyHead, valueTrunk, valueHead } = this.layout;
+    const towers = spec.towers;
+    const firstLayer: number[] = [];
+    towers.reduce((n, tower) => {
+      firstLayer.push(n);
+      return n + tower.layers.length;
+    }, 0);
+    this.size = weightsSize(spec);
     this.layers = new WasmDenseLayers(
-      [...policyTrunk, policyHead, ...valueTrunk, valueHead],
+      towers.flatMap((t) => t.layers),
       spec.activation,
     );
-    this.policyTrunk = policyTrunk.map((_, i) => i);
-    this.policyHead = policyTrunk.length;
-    this.valueTrunk = valueTrunk.map((_, i) => this.policyHead + 1 + i);
-    this.valueHead = this.policyHead + 1 + valueTrunk.length;
-    this.logStd = new Float64Array(this.layout.logStdDim);
-    this.expLogits = new Float64Array(spec.action.kind === "categorical" ? spec.action.n : 0);
+    /** The layers from the observation to tower `t`'s last hidden layer, and its output layer. */
+    const path = (t: number): { trunk: number[]; head: number } => {
+      const own = towers[t].layers.map((_, i) => firstLayer[t] + i);
+      const before: number[] = [];
+      for (let p = towers[t].input; p >= 0; p = towers[p].input) {
+        before.unshift(...towers[p].layers.map((_, i) => firstLayer[p] + i));
+      }
+      return { trunk: [...before, ...own.slice(0, -1)], head: own[own.length - 1] };
+    };
+    const policy = path(spec.policyTower);
+    const value = spec.valueTower >= 0 ? path(spec.valueTower) : null;
+    if (value && value.trunk.join() === policy.trunk.join()) {
+      // A shared trunk: one pass, two heads.
+      this.passes = [{ trunk: policy.trunk, heads: [policy.head, value.head], outputs: [0, 1] }];
+    } else {
+      this.passes = [{ trunk: policy.trunk, heads: [policy.head], outputs: [0] }];
+      if (value) this.passes.push({ trunk: value.trunk, heads: [value.head], outputs: [1] });
+    }
+    this.valuePass = value ? { trunk: value.trunk, heads: [value.head], outputs: [1] } : null;
+    this.logStd = new Float64Array(spec.logStdDim);
+    this.expLogits = new Float64Array(spec.head.kind === "gaussian" ? 0 : spec.head.n);
   }
 
-  /** Loads flat weights (network.ts's layout). */
+  /** Loads flat weights (the catalog's layout). */
   setWeights(flat: Float32Array): void {
-    if (flat.length !== this.layout.size) {
-      throw new RangeError(
-        `flat weights: expected ${this.layout.size} float32s for this network, got ${flat.length}`,
-      );
+    if (flat.length !== this.size) {
+      throw new RangeError(`module weights: expected ${this.size} float32s for this module, got ${flat.length}`);
     }
-    const { policyTrunk, policyHead, valueTrunk, valueHead, logStdDim } = this.layout;
-    let offset = 0;
-    [...policyTrunk, policyHead, ...valueTrunk, valueHead].forEach(({ inDim, outDim }, index) => {
-      const kernel = flat.subarray(offset, offset + inDim * outDim);
-      offset += inDim * outDim;
-      this.layers.setLayer(index, kernel, flat.subarray(offset, offset + outDim));
-      offset += outDim;
-    });
-    this.logStd.set(flat.subarray(offset, offset + logStdDim));
+    towerViews(this.spec.towers, flat)
+      .flat()
+      .forEach((layer, index) => {
+        this.layers.setLayer(index, layer.kernel, layer.bias);
+      });
+    this.logStd.set(flat.subarray(flat.length - this.spec.logStdDim));
   }
 
   /** The action-sampling generator's state, for checkpoints. */
@@ -85,37 +109,90 @@ export class PolicyInference {
     this.rng = createRng(undefined, state);
   }
 
-  /**
-   * Actions for `batch` observations (`obs`: `[batch * obsDim]`), their log-probabilities and the values.
-   * `greedy` takes the most likely action (argmax / the mean) instead of sampling.
-   */
-  act(obs: Float32Array, batch: number, greedy: boolean, out: ActOutputs): void {
+  /** Actions for `batch` observations (`obs`: `[batch * obsDim]`), with log-probabilities and values where the module has them. */
+  act(obs: Float32Array, batch: number, mode: ActMode, out: ActOutputs): void {
     this.prepare(obs, batch);
-    if (this.spec.vfShareLayers) {
-      this.layers.run(
-        obs,
-        batch,
-        this.policyTrunk,
-        [this.policyHead, this.valueHead],
-        [this.policyOut, this.valueOut],
-      );
-    } else {
-      this.layers.run(obs, batch, this.policyTrunk, [this.policyHead], [this.policyOut]);
-      this.layers.run(obs, batch, this.valueTrunk, [this.valueHead], [this.valueOut]);
+    const head = this.spec.head;
+    if (head.kind === "q_values") {
+      this.epsilonGreedy(obs, batch, mode.greedy ? null : (mode.epsilons ?? null), out);
+      return;
     }
+    this.run(obs, batch, this.passes);
     for (let b = 0; b < batch; b++) {
       out.values[b] = this.valueOut[b];
-      if (this.spec.action.kind === "categorical") this.categorical(b, greedy, out);
-      else this.gaussian(b, greedy, out);
+      if (head.kind === "categorical") this.categorical(b, mode.greedy, out);
+      else this.gaussian(b, mode.greedy, out);
     }
   }
 
-  /** Values only (`out`: `[batch]`), e.g. V(final observation) for truncated episodes. */
+  /** V(s) only (`out`: `[batch]`), e.g. V(final observation) for truncated episodes. */
   values(obs: Float32Array, batch: number, out: Float32Array): void {
+    if (!this.valuePass || this.spec.head.kind === "q_values") {
+      throw new Error("values(): this module has no value function");
+    }
     this.prepare(obs, batch);
-    const trunk = this.spec.vfShareLayers ? this.policyTrunk : this.valueTrunk;
-    this.layers.run(obs, batch, trunk, [this.valueHead], [this.valueOut]);
+    this.run(obs, batch, [this.valuePass]);
     for (let b = 0; b < batch; b++) out[b] = this.valueOut[b];
+  }
+
+  /** Q values `[batch * n]` into `out` (dueling: V + A - mean(A)). */
+  qValues(obs: Float32Array, batch: number, out: Float32Array): void {
+    this.prepare(obs, batch);
+    this.run(obs, batch, this.passes);
+    const n = this.expLogits.length;
+    const dueling = this.spec.valueTower >= 0;
+    for (let b = 0; b < batch; b++) {
+      let mean = 0;
+      if (dueling) {
+        for (let a = 0; a < n; a++) mean += this.policyOut[b * n + a];
+        mean /= n;
+      }
+      for (let a = 0; a < n; a++) {
+        out[b * n + a] = dueling ? this.policyOut[b * n + a] + this.valueOut[b] - mean : this.policyOut[b * n + a];
+      }
+    }
+  }
+
+  private run(obs: Float32Array, batch: number, passes: Pass[]): void {
+    for (const pass of passes) {
+      const buffers = pass.outputs.map((o) => (o === 0 ? this.policyOut : this.valueOut));
+      this.layers.run(obs, batch, pass.trunk, pass.heads, buffers);
+    }
+  }
+
+  /**
+   * Row b explores (a uniform action) with probability `epsilons[b]` (none when null), else takes the
+   * argmax of Q; Q values are computed only if some row needs them.
+   */
+  private epsilonGreedy(
+    obs: Float32Array,
+    batch: number,
+    epsilons: ArrayLike<number> | null,
+    out: ActOutputs,
+  ): void {
+    const n = this.expLogits.length;
+    let anyGreedy = false;
+    for (let b = 0; b < batch; b++) {
+      const epsilon = epsilons ? epsilons[b] : 0;
+      const explore = epsilon > 0 && this.rng() < epsilon;
+      out.actions[b] = explore ? Math.floor(this.rng() * n) : -1;
+      anyGreedy ||= !explore;
+    }
+    if (!anyGreedy) return;
+    const q = this.qScratch(batch);
+    this.qValues(obs, batch, q);
+    for (let b = 0; b < batch; b++) {
+      if (out.actions[b] >= 0) continue;
+      let best = 0;
+      for (let a = 1; a < n; a++) if (q[b * n + a] > q[b * n + best]) best = a;
+      out.actions[b] = best;
+    }
+  }
+
+  private qScratch(batch: number): Float32Array {
+    const length = batch * this.expLogits.length;
+    if (this.qBuffer.length < length) this.qBuffer = new Float32Array(length);
+    return this.qBuffer;
   }
 
   /** Row `b`'s action and log-probability from its logits. */
@@ -155,7 +232,7 @@ export class PolicyInference {
 
   /** Row `b`'s action and log-probability from its mean. */
   private gaussian(b: number, greedy: boolean, out: ActOutputs): void {
-    const dim = this.actionDim;
+    const dim = this.spec.actionDim;
     let logp = -0.5 * dim * LOG_2PI;
     for (let k = 0; k < dim; k++) {
       const z = greedy ? 0 : normal(this.rng);
@@ -175,7 +252,8 @@ export class PolicyInference {
     }
     if (batch <= this.capacity) return;
     this.capacity = batch;
-    this.policyOut = new Float32Array(batch * policyOutDim(this.spec.action));
+    const head = this.spec.head;
+    this.policyOut = new Float32Array(batch * (head.kind === "gaussian" ? head.dim : head.n));
     this.valueOut = new Float32Array(batch);
   }
 }

@@ -1,47 +1,183 @@
 /**
- * The env runner (RLlib's EnvRunner): a vector env plus the policy's inference kernel, sampling fragments
- * with one batched forward pass per vector step. It is built from plain data (config, weights), so the
- * same class runs in the main thread or inside a worker thread.
+ * The env runner (RLlib's SingleAgentEnvRunner): a vector env plus its RLModule's inference kernel,
+ * stepping all sub-envs with one batched forward pass per vector step. It owns stepping, same-step
+ * autoreset (the vector env's), episode tracking, the action generator and its state. The algorithm says
+ * how to act (exploring, with per-env epsilons for Q modules, or greedy for evaluation) and what to write:
+ * on-policy fragments (`collect: fragments`) or n-step transitions for replay (`collect: transitions`).
+ *
+ * It is built from plain data (its config slice and the module request), so the same class runs in the
+ * main thread or inside a worker thread.
  */
-import type { EnvConfig, ModelConfig, RunConfig } from "../config/schema.js";
+import { allocateFragment, type Fragment } from "../buffers/fragment.js";
+import { NStepAccumulator } from "../buffers/nstep.js";
+import { allocateTransitions, type TransitionBatch } from "../buffers/replay.js";
+import type { EnvConfig, EnvRunnersConfig } from "../config/schema.js";
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
-import type { VectorEnv } from "../envs/types.js";
-import { type ActOutputs, PolicyInference } from "../models/inference.js";
-import { type PolicySpec, policySpecFor } from "../models/network.js";
+import type { VectorEnv, VectorStepResult } from "../envs/types.js";
+import { type ModuleRequest, type ModuleSpec, moduleSpecFor } from "../models/catalog.js";
+import { type ActOutputs, ModuleInference } from "../models/inference.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
-import { allocateFragment, type Fragment } from "./fragment.js";
 
 export type { EpisodeMetrics } from "./episodes.js";
 
-/** Makes a vector env of `numEnvs` copies of the configured env. */
-export type VectorEnvFactory = (numEnvs: number) => VectorEnv | Promise<VectorEnv>;
+/** What a runner writes: on-policy fragments, or n-step transitions for a replay buffer. */
+export type CollectSpec = { kind: "fragments" } | { kind: "transitions"; nStep: number; gamma: number };
 
-export interface EnvRunnerOptions {
-  model: ModelConfig;
-  numEnvs: number;
+/** What one `sample()` call of a transitions runner hands the replay buffer. */
+export interface SampledTransitions extends TransitionBatch {
+  /** Env steps taken (vector steps x envs); the n-step windows make `count` differ from it. */
+  numEnvSteps: number;
+  /** The weights version that chose the actions. */
+  weightsVersion: number;
+}
+
+/** The sample type a collect spec produces. */
+export type SampleOf<C extends CollectSpec> = C extends { kind: "fragments" } ? Fragment : SampledTransitions;
+
+/** Everything an env runner is built from: plain data, so it crosses into a worker thread. */
+export interface EnvRunnerConfig<C extends CollectSpec = CollectSpec> {
   /** Sub-env i of runner k is reset with seed `seed + k * numEnvs + i`; action sampling is seeded too. */
   seed: number;
-  /** This runner's index k among its group (0 for a local runner). */
-  index: number;
-  /** Box actions: clip to the bounds before they reach the env (the fragment keeps the raw sample). */
-  clipActions: boolean;
+  env: EnvConfig;
+  env_runners: EnvRunnersConfig;
+  /** The RLModule the runner acts with, as the algorithm asks the catalog for it. */
+  module: ModuleRequest;
+  collect: C;
+  /** Vector steps per fragment. */
+  numSteps: number;
 }
 
-/** The env factory the config describes: built-in envs in a SyncVectorEnv, or Gymnasium envs over ZeroMQ. */
-export function vectorEnvFactory(env: EnvConfig): VectorEnvFactory {
-  return (numEnvs) => makeVectorEnvFrom(env, numEnvs);
+/** The runner state a checkpoint keeps: the generators (envs restart from a reset on restore). */
+export interface EnvRunnerState {
+  rng: object;
+  evaluationRng: object;
 }
 
-export class EnvRunner {
-  readonly spec: PolicySpec;
-  private readonly policy: PolicyInference;
-  private readonly evaluationPolicy: PolicyInference;
+/** One vector step's worth of what the runner saw: the observations acted on, the act outputs, the result. */
+interface StepWriter<Sample> {
+  begin(numSteps: number, weightsVersion: number): void;
+  write(t: number, obs: Float32Array, act: ActOutputs, result: VectorStepResult): void;
+  finish(lastObs: Float32Array): Sample;
+  /** The envs were reset outside of an episode end: open windows are void. */
+  clear(): void;
+}
+
+/** On-policy fragments, with V(final observation) at truncations and V(last observation) to bootstrap from. */
+class FragmentWriter implements StepWriter<Fragment> {
+  private fragment: Fragment | undefined;
+  private readonly finalValues: Float32Array;
+
+  constructor(
+    private readonly spec: ModuleSpec,
+    private readonly numEnvs: number,
+    private readonly policy: ModuleInference,
+  ) {
+    this.finalValues = new Float32Array(numEnvs);
+  }
+
+  begin(numSteps: number, weightsVersion: number): void {
+    const { obsDim, actionDim } = this.spec;
+    this.fragment = allocateFragment({ numSteps, numEnvs: this.numEnvs, obsDim, actionDim });
+    this.fragment.weightsVersion = weightsVersion;
+  }
+
+  /** The fragment's rows for step `t`, which `act` writes straight into. */
+  outputsFor(t: number): ActOutputs {
+    const fragment = this.fragment!;
+    const n = this.numEnvs;
+    const { actionDim } = this.spec;
+    return {
+      actions: fragment.actions.subarray(t * n * actionDim, (t + 1) * n * actionDim),
+      logp: fragment.logp.subarray(t * n, (t + 1) * n),
+      values: fragment.values.subarray(t * n, (t + 1) * n),
+    };
+  }
+
+  write(t: number, obs: Float32Array, _act: ActOutputs, result: VectorStepResult): void {
+    const fragment = this.fragment!;
+    const n = this.numEnvs;
+    const rows = t * n;
+    fragment.obs.set(obs, rows * this.spec.obsDim);
+    let anyTruncated = false;
+    for (let i = 0; i < n; i++) {
+      const row = rows + i;
+      fragment.rewards[row] = result.rewards[i];
+      fragment.terminated[row] = result.terminated[i];
+      fragment.truncated[row] = result.truncated[i];
+      if (result.truncated[i] && !result.terminated[i]) anyTruncated = true;
+    }
+    if (anyTruncated) {
+      // One batched pass over all final observations; only the truncated rows are read.
+      this.policy.values(result.finalObservations, n, this.finalValues);
+      for (let i = 0; i < n; i++) {
+        if (result.truncated[i] && !result.terminated[i]) fragment.bootstrapValues[rows + i] = this.finalValues[i];
+      }
+    }
+  }
+
+  finish(lastObs: Float32Array): Fragment {
+    const fragment = this.fragment!;
+    fragment.lastObs.set(lastObs);
+    this.policy.values(lastObs, this.numEnvs, fragment.lastValues);
+    this.fragment = undefined;
+    return fragment;
+  }
+
+  clear(): void {}
+}
+
+/** n-step transitions (windows still open carry over to the next call). */
+class TransitionWriter implements StepWriter<SampledTransitions> {
+  private readonly nStep: NStepAccumulator;
+  private out: SampledTransitions | undefined;
+
+  constructor(
+    private readonly spec: ModuleSpec,
+    private readonly numEnvs: number,
+    collect: { nStep: number; gamma: number },
+    private readonly shared: boolean,
+  ) {
+    this.nStep = new NStepAccumulator({ numEnvs, obsDim: spec.obsDim, actionDim: spec.actionDim, ...collect });
+  }
+
+  begin(numSteps: number, weightsVersion: number): void {
+    const { obsDim, actionDim } = this.spec;
+    // Each step completes at most one transition per env, plus the windows open before this call.
+    const rows = (numSteps + this.nStep.nStep) * this.numEnvs;
+    this.out = {
+      ...allocateTransitions(rows, obsDim, actionDim, this.shared),
+      numEnvSteps: numSteps * this.numEnvs,
+      weightsVersion,
+    };
+  }
+
+  write(_t: number, obs: Float32Array, act: ActOutputs, result: VectorStepResult): void {
+    appendTransitions(this.out!, this.nStep.add(obs, act.actions, result), this.spec);
+  }
+
+  finish(): SampledTransitions {
+    const out = this.out!;
+    this.out = undefined;
+    return out;
+  }
+
+  clear(): void {
+    this.nStep.clear();
+  }
+}
+
+export class EnvRunner<C extends CollectSpec = CollectSpec> {
+  readonly spec: ModuleSpec;
+  private readonly policy: ModuleInference;
+  private readonly evaluationPolicy: ModuleInference;
+  private readonly writer: StepWriter<SampleOf<C>>;
   private readonly actionBox: Box | null;
-  /** What the env receives: int32 class indices, or float32 actions (clipped when configured). */
+  /** What the env receives: int32 class indices (plus the space's start), or float32 actions (clipped when configured). */
   private readonly envActions: Float32Array | Int32Array;
   private readonly obs: Float32Array;
-  private readonly finalValues: Float32Array;
+  /** Act outputs of a transitions runner (a fragment runner's `act` writes into the fragment). */
+  private readonly scratch: ActOutputs;
   private weightsVersion = 0;
   private needsReset = true;
   private readonly episodes: EpisodeTracker;
@@ -49,35 +185,44 @@ export class EnvRunner {
 
   private constructor(
     private readonly env: VectorEnv,
-    private readonly makeEnv: VectorEnvFactory,
-    private readonly options: EnvRunnerOptions,
+    private readonly config: EnvRunnerConfig<C>,
+    /** This runner's index k in its group (0 for a local runner). */
+    private readonly index: number,
+    shared: boolean,
   ) {
-    this.spec = policySpecFor(env.singleObservationSpace, env.singleActionSpace, options.model);
-    this.policy = new PolicyInference(this.spec, `${options.seed}-runner-${options.index}`);
-    this.evaluationPolicy = new PolicyInference(this.spec, `${options.seed}-evaluation-${options.index}`);
-    const space = env.singleActionSpace;
-    this.actionBox = space instanceof Box && options.clipActions ? space : null;
+    this.spec = moduleSpecFor(env.singleObservationSpace, env.singleActionSpace, config.module);
+    this.policy = new ModuleInference(this.spec, `${config.seed}-runner-${index}`);
+    this.evaluationPolicy = new ModuleInference(this.spec, `${config.seed}-evaluation-${index}`);
     const n = env.numEnvs;
-    this.envActions =
-      this.spec.action.kind === "categorical" ? new Int32Array(n) : new Float32Array(n * env.actionDim);
+    const collect: CollectSpec = config.collect;
+    this.writer = (
+      collect.kind === "fragments"
+        ? new FragmentWriter(this.spec, n, this.policy)
+        : new TransitionWriter(this.spec, n, collect, shared)
+    ) as unknown as StepWriter<SampleOf<C>>;
+    const space = env.singleActionSpace;
+    this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;
+    this.envActions = this.spec.head.kind === "gaussian" ? new Float32Array(n * this.spec.actionDim) : new Int32Array(n);
     this.obs = new Float32Array(n * env.obsDim);
-    this.finalValues = new Float32Array(n);
+    this.scratch = {
+      actions: new Float32Array(n * this.spec.actionDim),
+      logp: new Float32Array(n),
+      values: new Float32Array(n),
+    };
     this.episodes = new EpisodeTracker(n);
   }
 
-  static async create(makeEnv: VectorEnvFactory, options: EnvRunnerOptions): Promise<EnvRunner> {
-    return new EnvRunner(await makeEnv(options.numEnvs), makeEnv, options);
-  }
-
-  /** Runner `index` of a group, as the run config describes it. */
-  static fromConfig(config: RunConfig, index: number): Promise<EnvRunner> {
-    return EnvRunner.create(vectorEnvFactory(config.env), {
-      model: config.model,
-      numEnvs: config.env_runners.num_envs_per_env_runner,
-      seed: config.seed,
-      index,
-      clipActions: config.env.clip_actions,
-    });
+  /**
+   * Runner `index` of a group. `shared`: transitions in SharedArrayBuffers (a runner in a worker thread;
+   * fragments always are).
+   */
+  static async create<C extends CollectSpec>(
+    config: EnvRunnerConfig<C>,
+    index: number,
+    { shared = false } = {},
+  ): Promise<EnvRunner<C>> {
+    const env = await makeVectorEnvFrom(config.env, config.env_runners.num_envs_per_env_runner);
+    return new EnvRunner(env, config, index, shared);
   }
 
   get numEnvs(): number {
@@ -90,49 +235,31 @@ export class EnvRunner {
     this.weightsVersion = version;
   }
 
-  /** Steps every sub-env `numSteps` times with the sampling policy. */
-  async sample(numSteps: number): Promise<Fragment> {
-    const { numEnvs: n, obsDim } = this.env;
-    const actionDim = this.policy.actionDim;
-    const fragment = allocateFragment({ numSteps, numEnvs: n, obsDim, actionDim });
-    fragment.weightsVersion = this.weightsVersion;
+  /** Steps every sub-env `config.numSteps` times exploring (sub-env i with `epsilons[i]` for Q modules). */
+  async sample(epsilons?: ArrayLike<number>): Promise<SampleOf<C>> {
+    const { numEnvs: n } = this.env;
+    if (epsilons && epsilons.length !== n) {
+      throw new RangeError(`env runner ${this.index}: ${epsilons.length} epsilons for ${n} envs`);
+    }
+    const numSteps = this.config.numSteps;
     if (this.needsReset) {
-      const { observations } = await this.env.reset({ seed: this.options.seed + this.options.index * n });
+      const { observations } = await this.env.reset({ seed: this.config.seed + this.index * n });
       this.obs.set(observations);
+      this.writer.clear();
       this.needsReset = false;
     }
+    const writer = this.writer;
+    writer.begin(numSteps, this.weightsVersion);
+    const mode = { greedy: false as const, epsilons };
     for (let t = 0; t < numSteps; t++) {
-      const rows = t * n;
-      fragment.obs.set(this.obs, rows * obsDim);
-      const out: ActOutputs = {
-        actions: fragment.actions.subarray(rows * actionDim, (rows + n) * actionDim),
-        logp: fragment.logp.subarray(rows, rows + n),
-        values: fragment.values.subarray(rows, rows + n),
-      };
-      this.policy.act(this.obs, n, false, out);
+      const out = writer instanceof FragmentWriter ? writer.outputsFor(t) : this.scratch;
+      this.policy.act(this.obs, n, mode, out);
       const result = await this.env.step(this.toEnvActions(out.actions));
-      let anyTruncated = false;
-      for (let i = 0; i < n; i++) {
-        const row = rows + i;
-        fragment.rewards[row] = result.rewards[i];
-        fragment.terminated[row] = result.terminated[i];
-        fragment.truncated[row] = result.truncated[i];
-        if (result.truncated[i] && !result.terminated[i]) anyTruncated = true;
-      }
-      if (anyTruncated) {
-        // One batched pass over all final observations; only the truncated rows are read.
-        this.policy.values(result.finalObservations, n, this.finalValues);
-        for (let i = 0; i < n; i++) {
-          if (result.truncated[i] && !result.terminated[i])
-            fragment.bootstrapValues[rows + i] = this.finalValues[i];
-        }
-      }
+      writer.write(t, this.obs, out, result);
       this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
       this.obs.set(result.observations);
     }
-    fragment.lastObs.set(this.obs);
-    this.policy.values(this.obs, n, fragment.lastValues);
-    return fragment;
+    return writer.finish(this.obs);
   }
 
   /** Episodes completed since the last call. */
@@ -142,32 +269,29 @@ export class EnvRunner {
 
   /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
   async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
-    this.evaluationEnv ??= await this.makeEnv(this.env.numEnvs);
+    this.evaluationEnv ??= await makeVectorEnvFrom(this.config.env, this.env.numEnvs);
     const n = this.evaluationEnv.numEnvs;
     const out: ActOutputs = {
-      actions: new Float32Array(n * this.policy.actionDim),
+      actions: new Float32Array(n * this.spec.actionDim),
       logp: new Float32Array(n),
       values: new Float32Array(n),
     };
-    return evaluateEpisodes(
-      this.evaluationEnv,
-      numEpisodes,
-      this.options.seed + this.options.index * n,
-      (obs) => {
-        this.evaluationPolicy.act(obs, n, true, out);
-        return this.toEnvActions(out.actions);
-      },
-    );
+    return evaluateEpisodes(this.evaluationEnv, numEpisodes, this.config.seed + this.index * n, (obs) => {
+      this.evaluationPolicy.act(obs, n, { greedy: true }, out);
+      return this.toEnvActions(out.actions);
+    });
   }
 
-  /** Sampling RNG state (checkpoints); the envs themselves restart from a reset on restore. */
-  getState(): { rng: object; evaluationRng: object } {
+  getState(): EnvRunnerState {
     return { rng: this.policy.rngState(), evaluationRng: this.evaluationPolicy.rngState() };
   }
 
-  setState(state: { rng: object; evaluationRng: object }): void {
+  /** Restores the generators; the envs start over from a reset, so no episode is half counted. */
+  setState(state: EnvRunnerState): void {
     this.policy.setRngState(state.rng);
     this.evaluationPolicy.setRngState(state.evaluationRng);
+    this.needsReset = true;
+    this.episodes.resetInProgress();
   }
 
   async stop(): Promise<void> {
@@ -176,15 +300,35 @@ export class EnvRunner {
   }
 
   private toEnvActions(actions: Float32Array): Float32Array | Int32Array {
-    this.envActions.set(actions);
+    const envActions = this.envActions;
+    if (envActions instanceof Int32Array) {
+      const start = this.spec.actionStart;
+      for (let i = 0; i < envActions.length; i++) envActions[i] = actions[i] + start;
+      return envActions;
+    }
+    envActions.set(actions);
     const box = this.actionBox;
     if (box) {
       const dim = box.size;
-      for (let k = 0; k < this.envActions.length; k++) {
+      for (let k = 0; k < envActions.length; k++) {
         const j = k % dim;
-        this.envActions[k] = Math.min(box.high[j], Math.max(box.low[j], this.envActions[k]));
+        envActions[k] = Math.min(box.high[j], Math.max(box.low[j], envActions[k]));
       }
     }
-    return this.envActions;
+    return envActions;
   }
+}
+
+/** Appends the first `from.count` rows of `from` to `to`. */
+function appendTransitions(to: TransitionBatch, from: TransitionBatch, spec: ModuleSpec): void {
+  const { obsDim, actionDim } = spec;
+  const at = to.count;
+  const rows = from.count;
+  to.obs.set(from.obs.subarray(0, rows * obsDim), at * obsDim);
+  to.nextObs.set(from.nextObs.subarray(0, rows * obsDim), at * obsDim);
+  to.actions.set(from.actions.subarray(0, rows * actionDim), at * actionDim);
+  to.rewards.set(from.rewards.subarray(0, rows), at);
+  to.discounts.set(from.discounts.subarray(0, rows), at);
+  to.terminated.set(from.terminated.subarray(0, rows), at);
+  to.count += rows;
 }

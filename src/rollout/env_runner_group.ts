@@ -1,75 +1,106 @@
 /**
- * What an algorithm sees of its env runners: sample one iteration's fragments, push weights, drain
- * episode metrics, evaluate. `LocalEnvRunnerGroup` (num_env_runners 0) keeps one EnvRunner in the main
- * thread; the worker-thread group implements the same interface.
+ * What an algorithm sees of its env runners (RLlib's EnvRunnerGroup), wherever they run: sample one
+ * fragment per runner with the weights last synced (on-policy), or let them sample continuously into a
+ * queue (off-policy, Ape-X style); sync the weights the learner put into the group's object store; drain
+ * episode metrics; evaluate; stop. `LocalEnvRunnerGroup` (num_env_runners 0) keeps one EnvRunner in the
+ * calling thread; `ThreadedEnvRunnerGroup` runs them in worker threads; a cluster group plugs in the same
+ * way. Algorithms never ask which one they have.
  */
-import type { RunConfig } from "../config/schema.js";
-import type { PolicySpec } from "../models/network.js";
-import { EnvRunner, type EpisodeMetrics } from "./env_runner.js";
-import type { Fragment } from "./fragment.js";
-import type { VersionedSample, WorkerEnvRunner } from "./worker_protocol.js";
+import type { VersionedSample } from "../buffers/fragment.js";
+import { type ModuleSpec, weightsSize } from "../models/catalog.js";
+import { ObjectStore } from "../store/object_store.js";
+import {
+  type CollectSpec,
+  EnvRunner,
+  type EnvRunnerConfig,
+  type EnvRunnerState,
+  type EpisodeMetrics,
+  type SampleOf,
+} from "./env_runner.js";
 
-export interface EnvRunnerGroup {
-  /** The policy network the runners run (from the env's spaces and the model config). */
-  readonly policySpec: PolicySpec;
-  /** Workers replaced after a failure, over the group's life (`fault/num_worker_restarts`). */
+/** The object-store entry holding the module weights the runners sample with. */
+export const WEIGHTS_ENTRY = "module_weights";
+
+/** Asked before each fragment of runner `index`: the exploration epsilon of each of its envs (Q modules). */
+export type EpsilonsFor = (index: number) => number[];
+
+export interface EnvRunnerGroup<Sample extends VersionedSample> {
+  /** The module the runners act with (from the env's spaces and the module request). */
+  readonly moduleSpec: ModuleSpec;
+  /** Where the learner puts the weights (entry `WEIGHTS_ENTRY`); `syncWeights` hands the newest to the runners. */
+  readonly store: ObjectStore;
+  readonly numEnvRunners: number;
+  /** Runners replaced after a failure, over the group's life (`fault/num_worker_restarts`). */
   readonly numWorkerRestarts: number;
-  /** One iteration's fragments, one per runner. */
-  sample(): Promise<Fragment[]>;
-  setWeights(flat: Float32Array, version: number): Promise<void>;
+  /** Sync mode: one fragment from every runner, each sampled with the weights last synced. */
+  sample(): Promise<Sample[]>;
+  /** Async mode: the runners sample continuously with the newest weights (a no-op in the calling thread). */
+  startAsync(): void;
+  /** Async mode: the fragments sampled so far, at least `minFragments` (sampled now in the calling thread). */
+  drain(minFragments: number): Promise<Sample[]>;
+  /** Ends async sampling after each runner's current fragment. */
+  stopAsync(): Promise<void>;
+  /** The newest put in `store` is weights `version`: fragments sampled from now on carry it. */
+  syncWeights(version: number): Promise<void>;
   /** Episodes completed since the last call, over all runners. */
   getMetrics(): Promise<EpisodeMetrics>;
   /** Greedy-policy episodes on evaluation env copies. */
   evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
+  /** A local runner's generators (checkpoints); null where runners restart from fresh seeds (threads). */
+  getState(): Promise<EnvRunnerState | null>;
+  setState(state: EnvRunnerState | null): Promise<void>;
   stop(): Promise<void>;
 }
 
-/**
- * Steps per fragment: `rollout_fragment_length`, or with `auto`: PPO, the train batch split evenly over
- * all envs of all runners (rounded up, so an iteration samples at least `train_batch_size` steps); DQN,
- * one vector step in the main thread, so learning interleaves with sampling as finely as possible, and 8
- * in runner threads, where each fragment costs a round trip between threads.
- */
-export function fragmentLength(config: RunConfig): number {
-  const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
-  if (rollout_fragment_length !== "auto") return rollout_fragment_length;
-  if (config.algo === "DQN") return num_env_runners === 0 ? 1 : 8;
-  const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
-  return Math.ceil(config.ppo.train_batch_size / envs);
+/** A store with the weights entry for `spec`'s module. */
+export function createWeightsStore(spec: ModuleSpec): ObjectStore {
+  const store = new ObjectStore();
+  store.create(WEIGHTS_ENTRY, weightsSize(spec));
+  return store;
 }
 
-/**
- * One env runner in the calling thread (`num_env_runners` 0): PPO's `EnvRunner` (then the group is an
- * `EnvRunnerGroup`), or DQN's runner, which also takes each fragment's epsilons from `epsilonsFor(0)`.
- */
-export class LocalEnvRunnerGroup<Runner extends WorkerEnvRunner<unknown, VersionedSample> = EnvRunner> {
-  readonly policySpec: Runner["spec"];
+/** One env runner in the calling thread (`num_env_runners` 0): a debugger steps through everything. */
+export class LocalEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGroup<SampleOf<C>> {
+  readonly numEnvRunners = 1;
   /** A local runner has no thread to restart: an env error ends the run. */
   readonly numWorkerRestarts = 0;
+  readonly moduleSpec: ModuleSpec;
+  readonly store: ObjectStore;
+  private weights: Float32Array;
 
-  constructor(
-    /** The runner itself (its exploration RNG goes into DQN's checkpoints). */
-    readonly runner: Runner,
-    private readonly numSteps: number,
-    private readonly epsilonsFor?: (index: number) => number[],
+  private constructor(
+    private readonly runner: EnvRunner<C>,
+    private readonly epsilonsFor: EpsilonsFor | undefined,
   ) {
-    this.policySpec = runner.spec;
+    this.moduleSpec = runner.spec;
+    this.store = createWeightsStore(runner.spec);
+    this.weights = new Float32Array(weightsSize(runner.spec));
   }
 
-  static async create(config: RunConfig, runner?: EnvRunner): Promise<LocalEnvRunnerGroup> {
-    return new LocalEnvRunnerGroup(runner ?? (await EnvRunner.fromConfig(config, 0)), fragmentLength(config));
+  static async create<C extends CollectSpec>(
+    config: EnvRunnerConfig<C>,
+    epsilonsFor?: EpsilonsFor,
+  ): Promise<LocalEnvRunnerGroup<C>> {
+    return new LocalEnvRunnerGroup(await EnvRunner.create(config, 0), epsilonsFor);
   }
 
-  async sample(): Promise<Awaited<ReturnType<Runner["sample"]>>[]> {
-    return [
-      (await this.runner.sample(this.numSteps, this.epsilonsFor?.(0))) as Awaited<
-        ReturnType<Runner["sample"]>
-      >,
-    ];
+  async sample(): Promise<SampleOf<C>[]> {
+    return [await this.runner.sample(this.epsilonsFor?.(0))];
   }
 
-  async setWeights(flat: Float32Array, version: number): Promise<void> {
-    this.runner.setWeights(flat, version);
+  startAsync(): void {}
+
+  drain(): Promise<SampleOf<C>[]> {
+    return this.sample();
+  }
+
+  async stopAsync(): Promise<void> {}
+
+  async syncWeights(version: number): Promise<void> {
+    const read = this.store.get(WEIGHTS_ENTRY, { into: this.weights });
+    if (!read) throw new Error(`syncWeights(${version}): nothing was put into the store's weights entry`);
+    this.weights = read.data;
+    this.runner.setWeights(read.data, version);
   }
 
   async getMetrics(): Promise<EpisodeMetrics> {
@@ -78,6 +109,14 @@ export class LocalEnvRunnerGroup<Runner extends WorkerEnvRunner<unknown, Version
 
   evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
     return this.runner.evaluate(numEpisodes);
+  }
+
+  async getState(): Promise<EnvRunnerState> {
+    return this.runner.getState();
+  }
+
+  async setState(state: EnvRunnerState | null): Promise<void> {
+    if (state) this.runner.setState(state);
   }
 
   stop(): Promise<void> {

@@ -4,9 +4,9 @@
  * `ObjectStore`, fragments come back in `SharedArrayBuffer`s.
  *
  * Two ways to sample:
- * - sync (PPO): `setWeights(w, n)` then `sample()`: every fragment of the iteration is sampled with
+ * - sync (on-policy): `syncWeights(n)` then `sample()`: every fragment of the iteration is sampled with
  *   weights version n, one fragment per runner, all runners in parallel;
- * - async (DQN, IMPALA-style): `startAsync()` keeps every runner sampling with whatever weights are
+ * - async (off-policy, Ape-X style): `startAsync()` keeps every runner sampling with whatever weights are
  *   newest into a queue that `drain()` empties; each fragment records its weights version, so
  *   staleness is `latestWeightsVersion - fragment.weightsVersion`.
  *
@@ -17,35 +17,26 @@
  */
 import type { Worker } from "node:worker_threads";
 import { type Remote, wrap } from "comlink";
-import type { RunConfig } from "../config/schema.js";
-import type { PolicySpec } from "../models/network.js";
-import { ObjectStore } from "../store/object_store.js";
+import type { ModuleSpec } from "../models/catalog.js";
+import type { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
-import type { EpisodeMetrics } from "./env_runner.js";
-import { type EnvRunnerGroup, fragmentLength, LocalEnvRunnerGroup } from "./env_runner_group.js";
-import type { Fragment } from "./fragment.js";
+import type { CollectSpec, EnvRunnerConfig, EnvRunnerState, EpisodeMetrics, SampleOf } from "./env_runner.js";
 import {
-  type EnvRunnerWorkerApi,
-  type EnvRunnerWorkerData,
-  type SampleRequest,
-  type VersionedSample,
+  createWeightsStore,
+  type EnvRunnerGroup,
+  type EpsilonsFor,
+  LocalEnvRunnerGroup,
   WEIGHTS_ENTRY,
-} from "./worker_protocol.js";
+} from "./env_runner_group.js";
+import type { EnvRunnerWorkerApi, EnvRunnerWorkerData, SampleRequest } from "./worker_protocol.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "./worker_thread.js";
 
-export interface ThreadedEnvRunnerGroupOptions {
-  /** Async mode: runners pause once this many fragments wait for `drain()` (default: 2 per runner). */
-  maxQueuedFragments?: number;
-  /** DQN: the exploration epsilons of runner `index`'s envs, asked for before each of its fragments. */
-  epsilonsFor?: (index: number) => number[];
-}
-
-interface RunnerThread<Spec, Sample extends VersionedSample> {
+interface RunnerThread<Sample> {
   index: number;
   /** How many times runner `index` has been replaced before this thread. */
   generation: number;
   thread: Worker;
-  api: Remote<EnvRunnerWorkerApi<Spec, Sample>>;
+  api: Remote<EnvRunnerWorkerApi<Sample>>;
   /** Rejects once the thread is gone (uncaught error or exit), so no call waits on a dead thread. */
   died: Promise<never>;
   /** Set once, by the first caller that finds this thread failed; later callers await the same. */
@@ -69,7 +60,7 @@ function message(error: unknown): string {
 
 /** `call`, unless the thread dies first or `timeoutMs` passes. */
 function guarded<T>(
-  runner: RunnerThread<unknown, VersionedSample>,
+  runner: RunnerThread<unknown>,
   call: Promise<T>,
   what: string,
   timeoutMs?: number,
@@ -92,12 +83,8 @@ function guarded<T>(
   return Promise.race(contenders).finally(() => clearTimeout(timer));
 }
 
-/**
- * `Spec` and `Sample` are what the config's algorithm runs in the threads (worker.ts picks by `algo`):
- * PPO's `PolicySpec` and `Fragment` (then the group is an `EnvRunnerGroup`), DQN's `QNetworkSpec` and
- * `SampledTransitions`.
- */
-export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedSample = Fragment> {
+/** `C` says what the runners write: on-policy fragments or replay transitions. */
+export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGroup<SampleOf<C>> {
   private numRestarts = 0;
   private weightsVersion = 0;
   /** The store's version of the newest weights (the store numbers its puts 1, 2, 3, ...). */
@@ -112,35 +99,31 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
   private asyncLoops: Promise<void>[] = [];
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
-  private queue: Sample[] = [];
+  private queue: SampleOf<C>[] = [];
   /** Async mode: sample requests posted and not yet answered, over all runners. */
   private inFlight = 0;
   private queueWaiters: (() => void)[] = [];
   private readonly maxQueuedFragments: number;
-  private readonly numSteps: number;
   private readonly timeoutMs: number;
 
-  private readonly epsilonsFor: ((index: number) => number[]) | undefined;
-
   private constructor(
-    private readonly config: RunConfig,
-    private readonly runners: RunnerThread<Spec, Sample>[],
-    /** The network the runners act with. */
-    readonly policySpec: Spec,
+    private readonly config: EnvRunnerConfig<C>,
+    private readonly runners: RunnerThread<SampleOf<C>>[],
+    /** The module the runners act with. */
+    readonly moduleSpec: ModuleSpec,
     readonly store: ObjectStore,
-    options: ThreadedEnvRunnerGroupOptions,
+    private readonly epsilonsFor: EpsilonsFor | undefined,
   ) {
-    this.numSteps = fragmentLength(config);
     this.timeoutMs = config.env_runners.sample_timeout_s * 1000;
-    this.maxQueuedFragments = options.maxQueuedFragments ?? 2 * runners.length;
-    this.epsilonsFor = options.epsilonsFor;
+    // Async mode: runners pause once this many fragments wait for `drain()`.
+    this.maxQueuedFragments = 2 * runners.length;
   }
 
   /** Starts `env_runners.num_env_runners` threads and waits until each has built its env runner. */
-  static async create<Spec = PolicySpec, Sample extends VersionedSample = Fragment>(
-    config: RunConfig,
-    options: ThreadedEnvRunnerGroupOptions = {},
-  ): Promise<ThreadedEnvRunnerGroup<Spec, Sample>> {
+  static async create<C extends CollectSpec>(
+    config: EnvRunnerConfig<C>,
+    epsilonsFor?: EpsilonsFor,
+  ): Promise<ThreadedEnvRunnerGroup<C>> {
     const count = config.env_runners.num_env_runners;
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(
@@ -148,22 +131,19 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
       );
     }
     const started = await Promise.allSettled(
-      Array.from({ length: count }, (_, index) => startRunner<Spec, Sample>(config, index, 0)),
+      Array.from({ length: count }, (_, index) => startRunner<SampleOf<C>>(config, index, 0)),
     );
     const runners = started.flatMap((result) => (result.status === "fulfilled" ? [result.value.runner] : []));
     try {
       const failure = started.find((result) => result.status === "rejected");
       if (failure) throw failure.reason;
-      const { spec, weightsLength } = (
-        started[0] as PromiseFulfilledResult<{ spec: Spec; weightsLength: number }>
-      ).value;
-      const store = new ObjectStore();
-      store.create(WEIGHTS_ENTRY, weightsLength);
+      const { spec } = (started[0] as PromiseFulfilledResult<{ spec: ModuleSpec }>).value;
+      const store = createWeightsStore(spec);
       const handle = store.handle();
       await Promise.all(
         runners.map((runner) => guarded(runner, runner.api.useStore(handle), "useStore", START_TIMEOUT_MS)),
       );
-      return new ThreadedEnvRunnerGroup(config, runners, spec, store, options);
+      return new ThreadedEnvRunnerGroup(config, runners, spec, store, epsilonsFor);
     } catch (error) {
       await Promise.all(runners.map((runner) => runner.thread.terminate()));
       throw error;
@@ -191,17 +171,11 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
     return runner.thread;
   }
 
-  /** Publishes the weights; fragments sampled with them carry `version`. */
-  async setWeights(flat: Float32Array, version: number): Promise<void> {
-    this.store.put(WEIGHTS_ENTRY, flat);
-    this.adoptLatestPut(version);
-  }
-
   /**
-   * Says that the newest put in the group's store, made by someone sharing it (a learner thread given
-   * `store`), holds weights `version`: the runners read it from there, nothing is copied.
+   * The newest put in the group's store (by the learner, in whichever thread it runs) holds weights
+   * `version`: the runners read it from there, nothing is copied.
    */
-  adoptLatestPut(version: number): void {
+  async syncWeights(version: number): Promise<void> {
     this.storeVersion = this.store.latestVersion(WEIGHTS_ENTRY);
     this.versionOfPut[this.storeVersion % VERSION_HISTORY] = version;
     this.weightsVersion = version;
@@ -212,12 +186,11 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
    * `setWeights`. Fragments of runners that fail are left out (the runner is replaced); if all fail,
    * the replacements sample again.
    */
-  async sample(): Promise<Sample[]> {
+  async sample(): Promise<SampleOf<C>[]> {
     if (this.asyncRunning) {
       throw new Error("sample() while async sampling runs: call stopAsync() first, or drain()");
     }
     const request = {
-      numSteps: this.numSteps,
       minVersion: this.storeVersion,
       waitTimeoutMs: this.timeoutMs,
     };
@@ -247,7 +220,7 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
    * Async mode: the queued fragments (oldest first), waiting until at least `minFragments` are there.
    * Throws the error that ended async sampling, if one did.
    */
-  async drain(minFragments = 0): Promise<Sample[]> {
+  async drain(minFragments = 0): Promise<SampleOf<C>[]> {
     while (this.queue.length < minFragments && this.asyncRunning) await this.queueChanged();
     if (this.fatalError) throw this.fatalError;
     if (this.queue.length < minFragments) {
@@ -276,6 +249,13 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
       lengths: perRunner.flatMap((metrics) => metrics.lengths),
     };
   }
+
+  /** Runner threads restart from fresh seeds: there is no generator state to keep. */
+  async getState(): Promise<EnvRunnerState | null> {
+    return null;
+  }
+
+  async setState(): Promise<void> {}
 
   /** Greedy episodes with the newest weights, split over the runners. */
   async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
@@ -326,7 +306,7 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
    * queued would sit idle until the learner next awaits.
    */
   private async sampleContinuously(index: number): Promise<void> {
-    const request = { numSteps: this.numSteps, minVersion: 0, waitTimeoutMs: this.timeoutMs };
+    const request = { minVersion: 0, waitTimeoutMs: this.timeoutMs };
     const pending = new Set<Promise<void>>();
     while (this.asyncRunning) {
       if (pending.size >= PIPELINE_DEPTH || this.queue.length + this.inFlight >= this.maxQueuedFragments) {
@@ -356,14 +336,14 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
   }
 
   /** One fragment from `runner`, its weights version translated from the store's to the caller's. */
-  private async sampleOn(runner: RunnerThread<Spec, Sample>, request: SampleRequest): Promise<Sample> {
+  private async sampleOn(runner: RunnerThread<SampleOf<C>>, request: SampleRequest): Promise<SampleOf<C>> {
     const epsilons = this.epsilonsFor?.(runner.index);
-    const fragment = (await guarded(
+    const fragment = await guarded(
       runner,
-      runner.api.sample(epsilons ? { ...request, epsilons } : request),
+      runner.api.sample(epsilons ? { ...request, epsilons } : request) as Promise<SampleOf<C>>,
       "sample",
       this.timeoutMs,
-    )) as Sample;
+    );
     const put = fragment.weightsVersion;
     if (this.storeVersion - put >= VERSION_HISTORY) {
       throw new Error(
@@ -377,7 +357,7 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
   /** `call` on runner `index`, replacing the runner and calling again while it fails. */
   private async withRecovery<T>(
     index: number,
-    call: (runner: RunnerThread<Spec, Sample>) => Promise<T>,
+    call: (runner: RunnerThread<SampleOf<C>>) => Promise<T>,
     what: string,
   ): Promise<T> {
     for (;;) {
@@ -391,12 +371,12 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
   }
 
   /** Replaces a failed runner by a fresh thread, or throws when the fault settings forbid it. */
-  private replace(failed: RunnerThread<Spec, Sample>, reason: unknown): Promise<void> {
+  private replace(failed: RunnerThread<SampleOf<C>>, reason: unknown): Promise<void> {
     failed.replacement ??= this.startReplacement(failed, reason);
     return failed.replacement;
   }
 
-  private async startReplacement(failed: RunnerThread<Spec, Sample>, reason: unknown): Promise<void> {
+  private async startReplacement(failed: RunnerThread<SampleOf<C>>, reason: unknown): Promise<void> {
     await failed.thread.terminate();
     const { restart_failed_env_runners, max_num_env_runner_restarts } = this.config.env_runners;
     if (!this.stopped && (!restart_failed_env_runners || this.numRestarts >= max_num_env_runner_restarts)) {
@@ -411,7 +391,7 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
     }
     if (this.stopped) throw this.stoppedError(failed.index);
     this.numRestarts++;
-    const { runner } = await startRunner<Spec, Sample>(this.config, failed.index, failed.generation + 1);
+    const { runner } = await startRunner<SampleOf<C>>(this.config, failed.index, failed.generation + 1);
     if (this.stopped) {
       await runner.thread.terminate();
       throw this.stoppedError(failed.index);
@@ -437,37 +417,37 @@ export class ThreadedEnvRunnerGroup<Spec = PolicySpec, Sample extends VersionedS
 }
 
 /** Starts one runner thread and waits until its env runner is built. */
-async function startRunner<Spec, Sample extends VersionedSample>(
-  config: RunConfig,
+async function startRunner<Sample>(
+  config: EnvRunnerConfig,
   index: number,
   generation: number,
-): Promise<{ runner: RunnerThread<Spec, Sample>; spec: Spec; weightsLength: number }> {
+): Promise<{ runner: RunnerThread<Sample>; spec: ModuleSpec }> {
   const workerData: EnvRunnerWorkerData = {
     config: { ...config, seed: config.seed + generation * RESTART_SEED_STRIDE },
     index,
   };
   const thread = startWorkerThread(siblingModule(import.meta.url, "worker"), { workerData });
-  const runner: RunnerThread<Spec, Sample> = {
+  const runner: RunnerThread<Sample> = {
     index,
     generation,
     thread,
-    api: wrap<EnvRunnerWorkerApi<Spec, Sample>>(nodeEndpoint(thread)),
+    api: wrap<EnvRunnerWorkerApi<Sample>>(nodeEndpoint(thread)),
     died: whenThreadDies(thread, `rollout worker ${index}`),
   };
   try {
-    const { spec, weightsLength } = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);
-    return { runner, spec: spec as Spec, weightsLength };
+    const spec = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);
+    return { runner, spec };
   } catch (error) {
     await thread.terminate();
     throw error;
   }
 }
 
-/** The group `env_runners.num_env_runners` asks for: the main thread for 0, worker threads otherwise. */
-export async function createEnvRunnerGroup(
-  config: RunConfig,
-  options: ThreadedEnvRunnerGroupOptions = {},
-): Promise<EnvRunnerGroup> {
-  if (config.env_runners.num_env_runners === 0) return LocalEnvRunnerGroup.create(config);
-  return ThreadedEnvRunnerGroup.create(config, options);
+/** The group `env_runners.num_env_runners` asks for: the calling thread for 0, worker threads otherwise. */
+export async function createEnvRunnerGroup<C extends CollectSpec>(
+  config: EnvRunnerConfig<C>,
+  epsilonsFor?: EpsilonsFor,
+): Promise<EnvRunnerGroup<SampleOf<C>>> {
+  if (config.env_runners.num_env_runners === 0) return LocalEnvRunnerGroup.create(config, epsilonsFor);
+  return ThreadedEnvRunnerGroup.create(config, epsilonsFor);
 }

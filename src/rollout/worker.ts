@@ -1,28 +1,20 @@
 /**
- * The rollout worker thread: one env runner built from plain config, driven over comlink by
- * `ThreadedEnvRunnerGroup` — PPO's `EnvRunner`, or DQN's `DQNRunner` when `algo` is DQN. Before each
- * fragment it copies the newest policy weights out of the shared object store; fragments go back as
- * typed arrays over `SharedArrayBuffer`s, so what crosses the thread boundary is a small descriptor, not
- * the data.
+ * The rollout worker thread: one `EnvRunner` built from plain config, driven over comlink by
+ * `ThreadedEnvRunnerGroup`. Before each fragment it copies the newest module weights out of the shared
+ * object store; fragments go back as typed arrays over `SharedArrayBuffer`s, so what crosses the thread
+ * boundary is a small descriptor, not the data.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { expose } from "comlink";
-import { qLayout } from "../algos/dqn/q_network.js";
-import { DQNRunner } from "../algos/dqn/runner.js";
-import { networkLayout } from "../models/network.js";
+import { weightsSize } from "../models/catalog.js";
 import { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
 import { EnvRunner } from "./env_runner.js";
-import {
-  type EnvRunnerWorkerApi,
-  type EnvRunnerWorkerData,
-  type VersionedSample,
-  WEIGHTS_ENTRY,
-  type WorkerEnvRunner,
-} from "./worker_protocol.js";
+import { WEIGHTS_ENTRY } from "./env_runner_group.js";
+import type { EnvRunnerWorkerApi, EnvRunnerWorkerData } from "./worker_protocol.js";
 
 const { config, index } = workerData as EnvRunnerWorkerData;
-let runner: WorkerEnvRunner<unknown, VersionedSample> | undefined;
+let runner: EnvRunner | undefined;
 let store: ObjectStore | undefined;
 let weights: Float32Array | undefined;
 /** The store version the runner's weights came from; fragments carry it, the group translates it. */
@@ -33,20 +25,7 @@ let storeVersion = 0;
  */
 let sampling: Promise<unknown> = Promise.resolve();
 
-/** The algorithm's env runner and the length of its flat weights. */
-async function createRunner(): Promise<{
-  runner: WorkerEnvRunner<unknown, VersionedSample>;
-  weightsLength: number;
-}> {
-  if (config.algo === "DQN") {
-    const dqnRunner = await DQNRunner.fromConfig(config, index, { shared: true });
-    return { runner: dqnRunner, weightsLength: qLayout(dqnRunner.spec).size };
-  }
-  const envRunner = await EnvRunner.fromConfig(config, index);
-  return { runner: envRunner, weightsLength: networkLayout(envRunner.spec).size };
-}
-
-function started(): WorkerEnvRunner<unknown, VersionedSample> {
+function started(): EnvRunner {
   if (!runner) throw new Error(`rollout worker ${index}: start() must be called first`);
   return runner;
 }
@@ -60,20 +39,19 @@ function refreshWeights(): void {
   storeVersion = read.version;
 }
 
-const api: EnvRunnerWorkerApi<unknown, VersionedSample> = {
+const api: EnvRunnerWorkerApi<unknown> = {
   async start() {
-    // The env factory imports `env.module` (the user's custom envs) in this thread before making envs.
-    const created = await createRunner();
-    runner = created.runner;
-    return { spec: runner.spec, weightsLength: created.weightsLength };
+    // Making the env imports `env.module` (the user's custom envs) in this thread first.
+    runner = await EnvRunner.create(config, index, { shared: true });
+    weights = new Float32Array(weightsSize(runner.spec));
+    return runner.spec;
   },
 
   useStore(handle) {
     store = ObjectStore.fromHandle(handle);
-    weights = new Float32Array(store.length(WEIGHTS_ENTRY));
   },
 
-  sample({ numSteps, minVersion, waitTimeoutMs, epsilons }) {
+  sample({ minVersion, waitTimeoutMs, epsilons }) {
     const fragment = sampling.then(async () => {
       if (minVersion > 0) {
         if (!store) {
@@ -82,7 +60,7 @@ const api: EnvRunnerWorkerApi<unknown, VersionedSample> = {
         await store.waitForVersion(WEIGHTS_ENTRY, minVersion, waitTimeoutMs);
       }
       refreshWeights();
-      return started().sample(numSteps, epsilons);
+      return started().sample(epsilons);
     });
     sampling = fragment.catch(() => {});
     return fragment;

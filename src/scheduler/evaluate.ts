@@ -3,12 +3,12 @@
  * loads) greedily on fresh copies of the env the run trained on.
  */
 import path from "node:path";
-import { parseRunConfig } from "../config/load.js";
+import { readCheckpoint } from "../algos/checkpoint.js";
+import { parseRunConfig } from "../algos/index.js";
 import { makeEnv } from "../envs/registry.js";
 import { makeRemoteEnv } from "../envs/remote/index.js";
 import type { Info, RenderFrame, ResetOptions, StepResult } from "../envs/types.js";
 import { loadPolicyFromDir } from "../models/policy_node.js";
-import { readCheckpoint } from "./checkpoint.js";
 
 export interface EvaluateOptions {
   episodes: number;

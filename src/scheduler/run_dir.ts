@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { RunConfig } from "../config/schema.js";
+import type { CommonRunConfig } from "../config/schema.js";
 
 function timestamp(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, "0");
@@ -12,7 +12,7 @@ function timestamp(date: Date): string {
 }
 
 /** Creates `<output>/<name>/<algo>_<env>_<time>_seed<seed>[_k]/` (RLlib-like run names) and returns it. */
-export async function createRunDir(config: RunConfig, cwd = process.cwd()): Promise<string> {
+export async function createRunDir(config: CommonRunConfig, cwd = process.cwd()): Promise<string> {
   const env = config.env.id.replace(/[^A-Za-z0-9._-]+/g, "_");
   const base = path.resolve(
     cwd,

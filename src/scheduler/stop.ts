@@ -1,4 +1,4 @@
-import type { RunConfig } from "../config/schema.js";
+import type { CommonRunConfig } from "../config/schema.js";
 
 export interface StopCriterion {
   metric: string;
@@ -6,7 +6,7 @@ export interface StopCriterion {
 }
 
 /** The config's stop conditions as (metric, target) pairs; training stops when any is reached. */
-export function stopCriteria(stop: RunConfig["stop"]): StopCriterion[] {
+export function stopCriteria(stop: CommonRunConfig["stop"]): StopCriterion[] {
   return Object.entries(stop)
     .filter((entry): entry is [string, number] => typeof entry[1] === "number")
     .map(([metric, target]) => ({ metric, target }));

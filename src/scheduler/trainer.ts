@@ -7,11 +7,10 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
-import { createAlgorithm } from "../algos/index.js";
-import { applyOverride, ConfigError, parseRunConfig } from "../config/load.js";
-import type { RunConfig } from "../config/schema.js";
+import { pruneCheckpoints, readCheckpoint } from "../algos/checkpoint.js";
+import { createAlgorithm, parseRunConfig, type RunConfig } from "../algos/index.js";
+import { applyOverride, ConfigError } from "../config/load.js";
 import { ProgressLogger, type ProgressMode } from "../logging/progress.js";
-import { pruneCheckpoints, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { createRunDir } from "./run_dir.js";
 import { reachedStop, stopCriteria } from "./stop.js";
 
@@ -59,13 +58,7 @@ export async function train(
   let metrics: Record<string, number> = {};
   let checkpoint: string | undefined;
   const saveCheckpoint = async (algorithm: Algorithm) => {
-    checkpoint = await writeCheckpoint(runDir, {
-      algo: config.algo,
-      iteration,
-      config,
-      state: { timeTotalS: metrics.time_total_s ?? 0, algorithm: await algorithm.getState() },
-      policy: { model: algorithm.policyModel, metadata: algorithm.policyMetadata() },
-    });
+    checkpoint = await algorithm.save(path.join(runDir, `checkpoint_${String(iteration).padStart(6, "0")}`));
     await pruneCheckpoints(runDir, config.checkpoint.keep);
   };
   try {
@@ -74,16 +67,11 @@ export async function train(
       `rlts: ${config.algo} on ${config.env.id}, tfjs backend ${algorithm.backend}, run folder ${runDir}`,
     );
     logger.logText("config", `backend: ${algorithm.backend}\n\n\`\`\`yaml\n${YAML.stringify(config)}\`\`\``);
-    const resumedState = resumed?.state as { timeTotalS: number; algorithm: AlgorithmState } | undefined;
-    if (resumedState) await algorithm.setState(resumedState.algorithm);
-    const elapsedBefore = resumedState?.timeTotalS ?? 0;
-    const start = performance.now();
+    if (resumed) await algorithm.setState(resumed.state as AlgorithmState);
     let stoppedBy = "";
     while (!stoppedBy) {
       iteration += 1;
       metrics = await algorithm.train();
-      metrics.training_iteration = iteration;
-      metrics.time_total_s = elapsedBefore + (performance.now() - start) / 1000;
       if (config.evaluation.interval > 0 && iteration % config.evaluation.interval === 0) {
         Object.assign(metrics, await algorithm.evaluate(config.evaluation.duration));
       }

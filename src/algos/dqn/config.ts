@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { runConfigSchemaFor } from "../../config/schema.js";
 import { scheduleSchema } from "../../utils/schedule.js";
 
 /**
@@ -78,3 +79,9 @@ export const dqnConfigSchema = z
 
 export type DQNConfig = z.infer<typeof dqnConfigSchema>;
 export type ReplayBufferConfig = z.infer<typeof replayBufferConfigSchema>;
+
+/** A DQN run config: the common sections and `dqn:`. */
+export const dqnRunConfigSchema = runConfigSchemaFor("DQN", "dqn", dqnConfigSchema);
+export type DQNRunConfig = z.infer<typeof dqnRunConfigSchema>;
+/** What `DQN.create` accepts: defaults may be left out, `algo` too. */
+export type DQNRunConfigInput = z.input<typeof dqnRunConfigSchema>;

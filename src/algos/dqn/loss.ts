@@ -6,9 +6,8 @@
  * prioritized buffer's importance weights (1 for uniform replay).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { LossResult } from "../../learner/learner.js";
-import type { QNetwork } from "./q_network.js";
-import type { ReplaySample } from "./replay.js";
+import type { ReplaySample } from "../../buffers/replay.js";
+import type { QNetwork } from "../../models/rl_module.js";
 
 export interface TDLossOptions {
   doubleQ: boolean;
@@ -27,7 +26,8 @@ export function tdTargets(
   doubleQ: boolean,
 ): Float32Array {
   const n = sample.count;
-  const { obsDim, numActions } = online.spec;
+  const { obsDim } = online.spec;
+  const numActions = online.numActions;
   let targetQ: Float32Array = new Float32Array(0);
   let chooserQ: Float32Array = new Float32Array(0);
   tf.tidy(() => {
@@ -54,34 +54,23 @@ export function huber(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * The loss for `Learner.update` (autodiff: the readable form, and the reference `tdLossWithGradients` is
- * tested against). `tdErrors` receives Q(s, a) - target `[batch]`, kept alive past the tape
- * so the caller can update priorities and must dispose it.
+ * The loss in its readable form, differentiated by autodiff: the reference `tdLossWithGradients` is
+ * tested against. Returns the loss and the TD errors Q(s, a) - target `[batch]`. Call inside a tape.
  */
 export function tdLoss(
   online: QNetwork,
   sample: ReplaySample,
   targets: tf.Tensor1D,
   options: TDLossOptions,
-  tdErrors: { value: tf.Tensor1D | null },
-): LossResult {
+): { loss: tf.Scalar; tdErrors: tf.Tensor1D } {
   const n = sample.count;
   const obs = tf.tensor2d(sample.obs.subarray(0, n * online.spec.obsDim), [n, online.spec.obsDim]);
-  const actions = tf.tensor1d(sample.actions.subarray(0, n), "int32");
-  const q = tf.sum(tf.mul(online.forward(obs), tf.oneHot(actions, online.spec.numActions)), 1);
-  const td = tf.sub(q, targets) as tf.Tensor1D;
-  tdErrors.value = tf.keep(td);
-  const perSample = options.lossFn === "huber" ? huber(td) : tf.mul(0.5, tf.square(td));
+  const actions = tf.tensor1d(Int32Array.from(sample.actions.subarray(0, n)), "int32");
+  const q = tf.sum(tf.mul(online.forward(obs), tf.oneHot(actions, online.numActions)), 1);
+  const tdErrors = tf.sub(q, targets) as tf.Tensor1D;
+  const perSample = options.lossFn === "huber" ? huber(tdErrors) : tf.mul(0.5, tf.square(tdErrors));
   const loss = tf.mean(tf.mul(tf.tensor1d(sample.weights.subarray(0, n)), perSample)) as tf.Scalar;
-  return {
-    loss,
-    metrics: {
-      // A separate tensor: the Learner disposes the loss itself after the gradient step.
-      qf_loss: tf.clone(loss),
-      qf_mean: tf.mean(q) as tf.Scalar,
-      td_error_mean: tf.mean(tf.abs(td)) as tf.Scalar,
-    },
-  };
+  return { loss, tdErrors };
 }
 
 /** What `tdLossWithGradients` logs, as `tdLoss` names them. */
@@ -105,7 +94,8 @@ export function tdLossWithGradients(
   options: TDLossOptions,
 ): { gradient: tf.Tensor1D; tdErrors: Float32Array; metrics: TDLossMetrics } {
   const n = sample.count;
-  const { obsDim, numActions } = online.spec;
+  const { obsDim } = online.spec;
+  const numActions = online.numActions;
   const { q, backward } = online.forwardWithBackward(
     tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim]),
   );

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { runConfigSchemaFor } from "../../config/schema.js";
 import { scheduleSchema } from "../../utils/schedule.js";
 
 /**
@@ -36,3 +37,9 @@ export const ppoConfigSchema = z
   .strict();
 
 export type PPOConfig = z.infer<typeof ppoConfigSchema>;
+
+/** A PPO run config: the common sections and `ppo:`. */
+export const ppoRunConfigSchema = runConfigSchemaFor("PPO", "ppo", ppoConfigSchema);
+export type PPORunConfig = z.infer<typeof ppoRunConfigSchema>;
+/** What `PPO.create` accepts: defaults may be left out, `algo` too. */
+export type PPORunConfigInput = z.input<typeof ppoRunConfigSchema>;

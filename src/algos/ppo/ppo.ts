@@ -1,119 +1,88 @@
 /**
- * Proximal Policy Optimization, one `train()` call per iteration as CleanRL's ppo.py loop body:
- * sample `train_batch_size` steps from the env runners, compute GAE, hand the batch to the learner actor
+ * Proximal Policy Optimization, one `train()` call per iteration as CleanRL's ppo.py loop body: sample
+ * `train_batch_size` steps from the env runners, compute GAE, hand the batch to the learner actor
  * (`num_epochs` epochs of shuffled minibatches through the clipped loss, in the main thread or in a
- * learner thread: `learner.num_learners`), push the weights it put to the env runners.
+ * learner thread: `learner.num_learners`), and sync the runners to the weights it put.
  */
-import type * as tf from "@tensorflow/tfjs";
-import type { RunConfig } from "../../config/schema.js";
-import { createPPOLearnerActor, type PPOLearnerActor } from "../../learner/learner_actor.js";
-import { type PolicyMetadata, policyMetadataFor } from "../../models/policy.js";
-import { type EnvRunnerGroup, LocalEnvRunnerGroup } from "../../rollout/env_runner_group.js";
-import type { Fragment } from "../../rollout/fragment.js";
-import { computeGae } from "../../rollout/gae.js";
-import { ThreadedEnvRunnerGroup } from "../../rollout/threaded_group.js";
-import type { Algorithm, AlgorithmState } from "../algorithm.js";
-import { allocateTrainBatch, mean, type PPOLearnerState, type TrainBatch } from "./ppo_learner.js";
+import type { Fragment } from "../../buffers/fragment.js";
+import { trainBatchFromFragments } from "../../buffers/train_batch.js";
+import { parseConfig } from "../../config/load.js";
+import { createLearnerActor, type LearnerActor } from "../../learner/learner_actor.js";
+import type { EnvRunnerConfig } from "../../rollout/env_runner.js";
+import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
+import { createEnvRunnerGroup } from "../../rollout/threaded_group.js";
+import { siblingModule } from "../../rollout/worker_thread.js";
+import { explainedVariance } from "../../utils/stats.js";
+import { Algorithm, restoreAlgorithm } from "../algorithm.js";
+import { type PPORunConfig, type PPORunConfigInput, ppoRunConfigSchema } from "./config.js";
+import type { PPOLearnerSpec, PPOUpdate } from "./learner.js";
 
-/** Episodes averaged into `env_runners/episode_return_mean`, as RLlib's metrics_num_episodes_for_smoothing. */
-const EPISODE_WINDOW = 100;
-
-/** Everything a checkpoint needs to resume training (plain data). */
-export interface PPOState extends PPOLearnerState {
-  iteration: number;
-  numEnvStepsSampled: number;
-  numEnvStepsTrained: number;
-  weightsVersion: number;
-  recentReturns: number[];
-  recentLengths: number[];
+/**
+ * The env runners' config slice: fragments of the train batch split evenly over all envs of all runners
+ * (rounded up, so an iteration samples at least `train_batch_size` steps), unless set.
+ */
+export function ppoEnvRunnerConfig(config: PPORunConfig): EnvRunnerConfig<{ kind: "fragments" }> {
+  const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
+  const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
+  return {
+    seed: config.seed,
+    env: config.env,
+    env_runners: config.env_runners,
+    module: { type: "actor_critic", model: config.model },
+    collect: { kind: "fragments" },
+    numSteps:
+      rollout_fragment_length === "auto"
+        ? Math.ceil(config.ppo.train_batch_size / envs)
+        : rollout_fragment_length,
+  };
 }
 
-export class PPO implements Algorithm {
-  private iteration = 0;
-  private numEnvStepsSampled = 0;
-  private numEnvStepsTrained = 0;
-  private weightsVersion = 0;
-  private recentReturns: number[] = [];
-  private recentLengths: number[] = [];
-
+export class PPO extends Algorithm<PPORunConfig> {
   private constructor(
-    readonly config: RunConfig,
-    private readonly runners: EnvRunnerGroup,
-    private readonly learner: PPOLearnerActor,
-  ) {}
+    config: PPORunConfig,
+    private readonly fragments: EnvRunnerGroup<Fragment>,
+    private readonly ppoLearner: LearnerActor<PPOUpdate, Record<string, number>>,
+  ) {
+    super(config, fragments, ppoLearner as LearnerActor<never, unknown>);
+  }
 
-  /** Takes ownership of `opts.runnerGroup` (stopped by `stop()`, or here if the learner cannot start). */
-  static async create(config: RunConfig, opts: { runnerGroup?: EnvRunnerGroup } = {}): Promise<PPO> {
-    const runners = opts.runnerGroup ?? (await LocalEnvRunnerGroup.create(config));
-    // Runner threads share the learner's object store: they read each put of the learner (thread) directly.
-    const store = runners instanceof ThreadedEnvRunnerGroup ? runners.store : undefined;
-    let learner: PPOLearnerActor;
+  /** PPO on `input` (validated here), with the env runners and learner its config asks for. */
+  static async create(input: PPORunConfig | PPORunConfigInput): Promise<PPO> {
+    const config = parseConfig(ppoRunConfigSchema, input, "PPO config");
+    const runners = await createEnvRunnerGroup(ppoEnvRunnerConfig(config));
     try {
-      learner = await createPPOLearnerActor(config, runners.policySpec, store);
+      const spec: PPOLearnerSpec = { module: runners.moduleSpec, ppo: config.ppo, seed: config.seed };
+      const learner = await createLearnerActor<PPOLearnerSpec, PPOUpdate, Record<string, number>>(
+        { module: siblingModule(import.meta.url, "learner").href, spec },
+        config.learner,
+        runners.store,
+      );
+      await runners.syncWeights(0);
+      return new PPO(config, runners, learner);
     } catch (error) {
       await runners.stop();
       throw error;
     }
-    const ppo = new PPO(config, runners, learner);
-    await ppo.broadcastWeights(0);
-    return ppo;
   }
 
-  /** Hands the env runners the weights the learner put last, as `version`. */
-  private async broadcastWeights(version: number): Promise<void> {
-    if (this.runners instanceof ThreadedEnvRunnerGroup) this.runners.adoptLatestPut(version);
-    else await this.runners.setWeights(this.learner.latestWeights(), version);
+  static override fromCheckpoint(dir: string): Promise<PPO> {
+    return restoreAlgorithm(dir, (raw, source) => parseConfig(ppoRunConfigSchema, raw, source), PPO.create);
   }
 
-  /** The tfjs backend the learner runs on. */
-  get backend(): string {
-    return this.learner.backend;
-  }
-
-  /** The policy network (observation -> logits or Gaussian mean), saved with every checkpoint. */
-  get policyModel(): tf.LayersModel {
-    return this.learner.policyNetwork().actor;
-  }
-
-  policyMetadata(): PolicyMetadata {
-    return policyMetadataFor(
-      "PPO",
-      this.config.env.id,
-      this.runners.policySpec,
-      this.runners.policySpec.action,
-    );
-  }
-
-  /** Box actions: the state-independent log-std, which lives outside the actor model. */
-  get logStd(): tf.Variable | null {
-    return this.learner.policyNetwork().logStd;
-  }
-
-  async train(): Promise<Record<string, number>> {
+  protected override async trainingStep(): Promise<Record<string, number>> {
     const start = performance.now();
-    const fragments = await this.runners.sample();
-    const batch = this.buildBatch(fragments);
+    const fragments = await this.fragments.sample();
+    const { gamma, lambda } = this.config.ppo;
+    const batch = trainBatchFromFragments(fragments, gamma, lambda);
     this.numEnvStepsSampled += batch.size;
     const sampled = performance.now();
 
-    const losses = await this.learner.update(batch, this.numEnvStepsSampled);
+    const losses = await this.ppoLearner.update({ batch, numEnvStepsSampled: this.numEnvStepsSampled });
     this.numEnvStepsTrained += batch.size * losses.num_epochs;
-    this.weightsVersion += 1;
-    // The learner has put its new weights into the object store: never posted between threads.
-    await this.broadcastWeights(this.weightsVersion);
+    // The learner has put its new weights into the group's object store: never posted between threads.
+    await this.fragments.syncWeights(this.iteration + 1);
     const learned = performance.now();
-
-    const episodes = await this.runners.getMetrics();
-    this.recentReturns = [...this.recentReturns, ...episodes.returns].slice(-EPISODE_WINDOW);
-    this.recentLengths = [...this.recentLengths, ...episodes.lengths].slice(-EPISODE_WINDOW);
-    this.iteration += 1;
     return {
-      training_iteration: this.iteration,
-      "env_runners/episode_return_mean": mean(this.recentReturns),
-      "env_runners/episode_len_mean": mean(this.recentLengths),
-      "env_runners/num_episodes": episodes.returns.length,
-      num_env_steps_sampled_lifetime: this.numEnvStepsSampled,
-      num_env_steps_trained_lifetime: this.numEnvStepsTrained,
       "learners/policy_loss": losses.policy_loss,
       "learners/vf_loss": losses.vf_loss,
       "learners/entropy": losses.entropy,
@@ -126,80 +95,11 @@ export class PPO implements Algorithm {
       "timers/sample_ms": sampled - start,
       "timers/learn_ms": learned - sampled,
       "throughput/env_steps_per_s": (batch.size / (learned - start)) * 1000,
-      "fault/num_worker_restarts": this.runners.numWorkerRestarts,
     };
   }
 
-  /** Greedy-policy episodes on the runners' evaluation envs, under RLlib's `evaluation/` names. */
-  async evaluate(numEpisodes: number): Promise<Record<string, number>> {
-    const { returns, lengths } = await this.runners.evaluate(numEpisodes);
-    return {
-      "evaluation/env_runners/episode_return_mean": mean(returns),
-      "evaluation/env_runners/episode_len_mean": mean(lengths),
-      "evaluation/env_runners/num_episodes": returns.length,
-    };
+  /** After a restore the runners act with the restored weights, as version `iteration`. */
+  protected override async setAlgorithmState(): Promise<void> {
+    await this.fragments.syncWeights(this.iteration);
   }
-
-  async getState(): Promise<PPOState & AlgorithmState> {
-    return {
-      iteration: this.iteration,
-      numEnvStepsSampled: this.numEnvStepsSampled,
-      numEnvStepsTrained: this.numEnvStepsTrained,
-      weightsVersion: this.weightsVersion,
-      ...(await this.learner.getState()),
-      recentReturns: [...this.recentReturns],
-      recentLengths: [...this.recentLengths],
-    };
-  }
-
-  async setState(saved: AlgorithmState): Promise<void> {
-    const state = saved as unknown as PPOState;
-    this.iteration = state.iteration;
-    this.numEnvStepsSampled = state.numEnvStepsSampled;
-    this.numEnvStepsTrained = state.numEnvStepsTrained;
-    this.weightsVersion = state.weightsVersion;
-    const { weights, optimizer, shuffleRng } = state;
-    await this.learner.setState({ weights, optimizer, shuffleRng });
-    this.recentReturns = [...state.recentReturns];
-    this.recentLengths = [...state.recentLengths];
-    await this.broadcastWeights(state.weightsVersion);
-  }
-
-  async stop(): Promise<void> {
-    try {
-      await this.runners.stop();
-    } finally {
-      await this.learner.stop();
-    }
-  }
-
-  private buildBatch(fragments: Fragment[]): TrainBatch {
-    const { gamma, lambda } = this.config.ppo;
-    const size = fragments.reduce((n, f) => n + f.spec.numSteps * f.spec.numEnvs, 0);
-    const { obsDim, actionDim } = fragments[0].spec;
-    const batch = allocateTrainBatch(size, obsDim, actionDim);
-    let row = 0;
-    for (const fragment of fragments) {
-      const { advantages, returns } = computeGae(fragment, gamma, lambda);
-      batch.obs.set(fragment.obs, row * obsDim);
-      batch.actions.set(fragment.actions, row * actionDim);
-      batch.logp.set(fragment.logp, row);
-      batch.values.set(fragment.values, row);
-      batch.advantages.set(advantages, row);
-      batch.returns.set(returns, row);
-      row += advantages.length;
-    }
-    return batch;
-  }
-}
-
-/** 1 - Var(returns - values) / Var(returns): how much of the return variance the value function explains. */
-function explainedVariance(values: Float32Array, returns: Float32Array): number {
-  const residual = returns.map((r, i) => r - values[i]);
-  const variance = (x: Float32Array) => {
-    const m = mean(x);
-    return x.reduce((s, v) => s + (v - m) * (v - m), 0) / x.length;
-  };
-  const varReturns = variance(returns);
-  return varReturns === 0 ? Number.NaN : 1 - variance(residual) / varReturns;
 }

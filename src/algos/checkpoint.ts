@@ -10,13 +10,13 @@
  * either the previous checkpoint or the new one, never half of one.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, openSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import YAML from "yaml";
-import type { RunConfig } from "../config/schema.js";
-import { POLICY_FILES, type PolicyMetadata } from "../models/policy.js";
+import type { PolicyMetadata } from "../models/policy.js";
+import { savePolicy } from "../models/policy_node.js";
+import { writeFileDurably } from "../utils/files.js";
 
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -92,73 +92,34 @@ export function unpackState(json: unknown, blob: Buffer): unknown {
   return walk(json);
 }
 
-function writeFileDurably(file: string, data: string | Uint8Array): void {
-  writeFileSync(file, data);
-  const fd = openSync(file, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Serialises a tfjs LayersModel into `model.json` + `weights.bin` in `dir` (the tfjs layers format). */
-export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData
-        ? tf.io.CompositeArrayBuffer.join(artifacts.weightData)
-        : new ArrayBuffer(0);
-      const modelJson = {
-        format: "layers-model",
-        generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-        convertedBy: "rlts",
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs ?? [] }],
-      };
-      writeFileDurably(path.join(dir, "model.json"), JSON.stringify(modelJson));
-      writeFileDurably(path.join(dir, "weights.bin"), new Uint8Array(weightData));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-    }),
-  );
-}
-
-/** Loads a model written by `saveLayersModel` (Node needs no tfjs-node: the files are read here). */
-export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
-  const modelJson = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8"));
-  const weights = await readFile(path.join(dir, "weights.bin"));
-  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
-  return tf.loadLayersModel(
-    tf.io.fromMemory({
-      modelTopology: modelJson.modelTopology,
-      weightSpecs: modelJson.weightsManifest[0].weights,
-      weightData,
-    }),
-  );
-}
-
 export interface CheckpointContents {
   algo: string;
   iteration: number;
-  config: RunConfig;
+  config: unknown;
   state: unknown;
   /** The greedy policy, saved as an exported policy folder (`model/`: tfjs layers format + policy.json). */
   policy?: { model: tf.LayersModel; metadata: PolicyMetadata };
 }
 
-/** Writes a checkpoint folder atomically (temp folder + rename) and returns its path. */
-export async function writeCheckpoint(runDir: string, contents: CheckpointContents): Promise<string> {
+/** The format version this code writes and reads. */
+const CHECKPOINT_VERSION = 2;
+
+/** Writes `runDir/checkpoint_<iteration>/` (see `writeCheckpointAt`) and returns its path. */
+export function writeCheckpoint(runDir: string, contents: CheckpointContents): Promise<string> {
   const name = `checkpoint_${String(contents.iteration).padStart(6, "0")}`;
-  const finalDir = path.join(runDir, name);
-  const tempDir = path.join(runDir, `.${name}.tmp-${process.pid}`);
+  return writeCheckpointAt(path.join(runDir, name), contents);
+}
+
+/** Writes a checkpoint folder at `finalDir` atomically (temp folder + rename) and returns its path. */
+export async function writeCheckpointAt(finalDir: string, contents: CheckpointContents): Promise<string> {
+  const tempDir = path.join(path.dirname(finalDir), `.${path.basename(finalDir)}.tmp-${process.pid}`);
   await rm(tempDir, { recursive: true, force: true });
   await mkdir(tempDir, { recursive: true });
   const { json, blob } = packState(contents.state);
   writeFileDurably(path.join(tempDir, "arrays.bin"), blob);
   const meta = {
     format: "rlts-checkpoint",
-    version: 1,
+    version: CHECKPOINT_VERSION,
     algo: contents.algo,
     iteration: contents.iteration,
     arraysSha256: createHash("sha256").update(blob).digest("hex"),
@@ -167,12 +128,7 @@ export async function writeCheckpoint(runDir: string, contents: CheckpointConten
   writeFileDurably(path.join(tempDir, "state.json"), JSON.stringify(meta));
   writeFileDurably(path.join(tempDir, "config.yaml"), YAML.stringify(contents.config));
   if (contents.policy) {
-    const modelDir = path.join(tempDir, "model");
-    await saveLayersModel(contents.policy.model, modelDir);
-    writeFileDurably(
-      path.join(modelDir, POLICY_FILES.metadata),
-      JSON.stringify(contents.policy.metadata, null, 2),
-    );
+    await savePolicy(path.join(tempDir, "model"), contents.policy.model, contents.policy.metadata);
   }
   await rm(finalDir, { recursive: true, force: true });
   await rename(tempDir, finalDir);
@@ -205,6 +161,7 @@ export async function readCheckpoint(target: string): Promise<LoadedCheckpoint> 
   const dir = await resolveCheckpointDir(target);
   let meta: {
     format?: string;
+    version?: number;
     algo: string;
     iteration: number;
     arraysSha256: string;
@@ -216,6 +173,11 @@ export async function readCheckpoint(target: string): Promise<LoadedCheckpoint> 
     throw new CheckpointError(`${dir}/state.json is missing or corrupt: ${(error as Error).message}`);
   }
   if (meta.format !== "rlts-checkpoint") throw new CheckpointError(`${dir} is not an rlts checkpoint`);
+  if (meta.version !== CHECKPOINT_VERSION) {
+    throw new CheckpointError(
+      `${dir} is a version ${meta.version} checkpoint; this rlts reads version ${CHECKPOINT_VERSION} (retrain, or use the rlts that wrote it)`,
+    );
+  }
   const blob = await readFile(path.join(dir, "arrays.bin")).catch(() => {
     throw new CheckpointError(`${dir}/arrays.bin is missing`);
   });

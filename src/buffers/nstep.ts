@@ -10,12 +10,13 @@
  *   last observation, which same-step autoreset leaves in `finalObservations` (row i of `observations` is
  *   already the next episode's first observation).
  */
-import type { VectorStepResult } from "../../envs/types.js";
+import type { VectorStepResult } from "../envs/types.js";
 import { allocateTransitions, type TransitionBatch } from "./replay.js";
 
 export interface NStepOptions {
   numEnvs: number;
   obsDim: number;
+  actionDim: number;
   nStep: number;
   gamma: number;
 }
@@ -23,31 +24,33 @@ export interface NStepOptions {
 export class NStepAccumulator {
   readonly numEnvs: number;
   readonly obsDim: number;
+  readonly actionDim: number;
   readonly nStep: number;
   readonly gamma: number;
   /** Per sub-env ring of the last `nStep` (obs, action, reward): `[numEnvs * nStep (* obsDim)]`. */
   private readonly windowObs: Float32Array;
-  private readonly windowActions: Int32Array;
+  private readonly windowActions: Float32Array;
   private readonly windowRewards: Float64Array;
   private readonly windowStart: Int32Array;
   private readonly windowLength: Int32Array;
   /** Emitted transitions; at most nStep per sub-env per step (a full window flushed at an episode end). */
   private readonly out: TransitionBatch;
 
-  constructor({ numEnvs, obsDim, nStep, gamma }: NStepOptions) {
+  constructor({ numEnvs, obsDim, actionDim, nStep, gamma }: NStepOptions) {
     if (!Number.isInteger(nStep) || nStep < 1)
       throw new RangeError(`n_step must be an integer >= 1, got ${nStep}`);
     if (!(gamma >= 0 && gamma <= 1)) throw new RangeError(`gamma must be in [0, 1], got ${gamma}`);
     this.numEnvs = numEnvs;
     this.obsDim = obsDim;
+    this.actionDim = actionDim;
     this.nStep = nStep;
     this.gamma = gamma;
     this.windowObs = new Float32Array(numEnvs * nStep * obsDim);
-    this.windowActions = new Int32Array(numEnvs * nStep);
+    this.windowActions = new Float32Array(numEnvs * nStep * actionDim);
     this.windowRewards = new Float64Array(numEnvs * nStep);
     this.windowStart = new Int32Array(numEnvs);
     this.windowLength = new Int32Array(numEnvs);
-    this.out = allocateTransitions(numEnvs * nStep, obsDim);
+    this.out = allocateTransitions(numEnvs * nStep, obsDim, actionDim);
   }
 
   /** Drops pending windows, e.g. after the vector env was reset outside of an episode end. */
@@ -57,17 +60,17 @@ export class NStepAccumulator {
   }
 
   /**
-   * Feeds one vector step: `obs` the observations the actions were chosen on, `actions` one per sub-env,
+   * Feeds one vector step: `obs` the observations the actions were chosen on, `actions` `actionDim` numbers per sub-env,
    * `result` what the step returned. Returns the transitions this step completed; the batch is reused by
    * the next call.
    */
-  add(obs: Float32Array, actions: Int32Array, result: VectorStepResult): TransitionBatch {
-    const { numEnvs, obsDim, nStep } = this;
+  add(obs: Float32Array, actions: Float32Array, result: VectorStepResult): TransitionBatch {
+    const { numEnvs, obsDim, actionDim, nStep } = this;
     this.out.count = 0;
     for (let env = 0; env < numEnvs; env++) {
       const slot = env * nStep + ((this.windowStart[env] + this.windowLength[env]) % nStep);
       this.windowObs.set(obs.subarray(env * obsDim, (env + 1) * obsDim), slot * obsDim);
-      this.windowActions[slot] = actions[env];
+      this.windowActions.set(actions.subarray(env * actionDim, (env + 1) * actionDim), slot * actionDim);
       this.windowRewards[slot] = result.rewards[env];
       this.windowLength[env]++;
 
@@ -83,7 +86,7 @@ export class NStepAccumulator {
 
   /** Emits the oldest pending transition of `env`, bootstrapping from row `env` of `nextObs`. */
   private emitOldest(env: number, nextObs: Float32Array, terminated: boolean): void {
-    const { obsDim, nStep, gamma, out } = this;
+    const { obsDim, actionDim, nStep, gamma, out } = this;
     const start = this.windowStart[env];
     const steps = this.windowLength[env];
     let reward = 0;
@@ -96,7 +99,10 @@ export class NStepAccumulator {
     const oldest = env * nStep + start;
     out.obs.set(this.windowObs.subarray(oldest * obsDim, (oldest + 1) * obsDim), row * obsDim);
     out.nextObs.set(nextObs.subarray(env * obsDim, (env + 1) * obsDim), row * obsDim);
-    out.actions[row] = this.windowActions[oldest];
+    out.actions.set(
+      this.windowActions.subarray(oldest * actionDim, (oldest + 1) * actionDim),
+      row * actionDim,
+    );
     out.rewards[row] = reward;
     out.discounts[row] = terminated ? 0 : discount;
     out.terminated[row] = terminated ? 1 : 0;

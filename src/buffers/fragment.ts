@@ -61,3 +61,9 @@ export function allocateFragment(spec: FragmentSpec): Fragment {
     weightsVersion: 0,
   };
 }
+
+/** What every sample an env runner hands back carries. */
+export interface VersionedSample {
+  /** The weights version that sampled it. */
+  weightsVersion: number;
+}

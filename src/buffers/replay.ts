@@ -1,5 +1,5 @@
 /**
- * DQN's replay buffers, in preallocated typed arrays.
+ * Replay buffers for off-policy algorithms (DQN, SAC), in preallocated typed arrays.
  *
  * A transition is what the n-step accumulator (nstep.ts) emits: the observation, the action, the n-step
  * discounted reward sum, the discount to apply to the bootstrap value (gamma^k, 0 after a termination),
@@ -11,14 +11,15 @@
  * probability p_i^alpha / sum_k p_k^alpha (Schaul et al. 2016) from a sum-tree, and corrects the bias with
  * importance weights (N * P(i))^-beta normalised by the largest possible weight, which a min-tree gives.
  */
-import { createRng, type Rng } from "../../utils/rng.js";
+import { createRng, type Rng } from "../utils/rng.js";
 
 /** Transitions as struct-of-arrays; the first `count` rows are valid. */
 export interface TransitionBatch {
   count: number;
   /** `[count * obsDim]` */
   obs: Float32Array;
-  actions: Int32Array;
+  /** `[count * actionDim]`: class indices (Discrete, relative to the space's start) or Box actions. */
+  actions: Float32Array;
   /** n-step discounted reward sums. */
   rewards: Float32Array;
   /** gamma^k for a window of k steps; 0 when the window ended in a terminal state. */
@@ -39,7 +40,12 @@ export interface ReplaySample extends TransitionBatch {
  * Room for `rows` transitions. `shared`: in SharedArrayBuffers, so a rollout worker thread hands them to
  * the learner without a copy (only the views cross the thread boundary).
  */
-export function allocateTransitions(rows: number, obsDim: number, shared = false): TransitionBatch {
+export function allocateTransitions(
+  rows: number,
+  obsDim: number,
+  actionDim: number,
+  shared = false,
+): TransitionBatch {
   const array = <T>(Ctor: new (buffer: ArrayBufferLike) => T, bytesPerElement: number, length: number): T =>
     new Ctor(
       shared ? new SharedArrayBuffer(bytesPerElement * length) : new ArrayBuffer(bytesPerElement * length),
@@ -47,7 +53,7 @@ export function allocateTransitions(rows: number, obsDim: number, shared = false
   return {
     count: 0,
     obs: array(Float32Array, 4, rows * obsDim),
-    actions: array(Int32Array, 4, rows),
+    actions: array(Float32Array, 4, rows * actionDim),
     rewards: array(Float32Array, 4, rows),
     discounts: array(Float32Array, 4, rows),
     nextObs: array(Float32Array, 4, rows * obsDim),
@@ -60,6 +66,7 @@ export interface ReplayBufferState {
   type: "uniform" | "prioritized";
   capacity: number;
   obsDim: number;
+  actionDim: number;
   size: number;
   next: number;
   rngState: object;
@@ -74,6 +81,8 @@ export interface ReplayBufferOptions {
   /** Capacity in transitions; the oldest is overwritten first once full. */
   capacity: number;
   obsDim: number;
+  /** Numbers per action: 1 for Discrete, the Box's size otherwise. */
+  actionDim: number;
   seed?: number;
 }
 
@@ -87,18 +96,21 @@ export class ReplayBuffer {
   readonly type: ReplayBufferState["type"] = "uniform";
   readonly capacity: number;
   readonly obsDim: number;
+  readonly actionDim: number;
   protected readonly storage: TransitionBatch;
   protected rng: Rng;
   /** Slot the next transition goes to. */
   protected next = 0;
   protected stored = 0;
 
-  constructor({ capacity, obsDim, seed }: ReplayBufferOptions) {
+  constructor({ capacity, obsDim, actionDim, seed }: ReplayBufferOptions) {
     checkPositiveInt(capacity, "replay_buffer_config.capacity");
     checkPositiveInt(obsDim, "replay buffer obsDim");
+    checkPositiveInt(actionDim, "replay buffer actionDim");
     this.capacity = capacity;
     this.obsDim = obsDim;
-    this.storage = allocateTransitions(capacity, obsDim);
+    this.actionDim = actionDim;
+    this.storage = allocateTransitions(capacity, obsDim, actionDim);
     this.rng = createRng(seed);
   }
 
@@ -114,7 +126,7 @@ export class ReplayBuffer {
   }
 
   addBatch(batch: TransitionBatch): void {
-    const { obsDim, storage } = this;
+    const { obsDim, actionDim, storage } = this;
     if (batch.obs.length < batch.count * obsDim || batch.nextObs.length < batch.count * obsDim) {
       throw new RangeError(
         `replay buffer: a batch of ${batch.count} transitions needs obs of ${batch.count * obsDim}`,
@@ -124,7 +136,7 @@ export class ReplayBuffer {
       const slot = this.next;
       storage.obs.set(batch.obs.subarray(i * obsDim, (i + 1) * obsDim), slot * obsDim);
       storage.nextObs.set(batch.nextObs.subarray(i * obsDim, (i + 1) * obsDim), slot * obsDim);
-      storage.actions[slot] = batch.actions[i];
+      storage.actions.set(batch.actions.subarray(i * actionDim, (i + 1) * actionDim), slot * actionDim);
       storage.rewards[slot] = batch.rewards[i];
       storage.discounts[slot] = batch.discounts[i];
       storage.terminated[slot] = batch.terminated[i];
@@ -151,14 +163,18 @@ export class ReplayBuffer {
   }
 
   protected gather(indices: Int32Array, weights: Float32Array): ReplaySample {
-    const { obsDim, storage } = this;
-    const sample: ReplaySample = { ...allocateTransitions(indices.length, obsDim), indices, weights };
+    const { obsDim, actionDim, storage } = this;
+    const sample: ReplaySample = {
+      ...allocateTransitions(indices.length, obsDim, actionDim),
+      indices,
+      weights,
+    };
     sample.count = indices.length;
     for (let i = 0; i < indices.length; i++) {
       const slot = indices[i];
       sample.obs.set(storage.obs.subarray(slot * obsDim, (slot + 1) * obsDim), i * obsDim);
       sample.nextObs.set(storage.nextObs.subarray(slot * obsDim, (slot + 1) * obsDim), i * obsDim);
-      sample.actions[i] = storage.actions[slot];
+      sample.actions.set(storage.actions.subarray(slot * actionDim, (slot + 1) * actionDim), i * actionDim);
       sample.rewards[i] = storage.rewards[slot];
       sample.discounts[i] = storage.discounts[slot];
       sample.terminated[i] = storage.terminated[slot];
@@ -173,12 +189,13 @@ export class ReplayBuffer {
       type: this.type,
       capacity: this.capacity,
       obsDim,
+      actionDim: this.actionDim,
       size: rows,
       next: this.next,
       rngState: this.rng.state(),
       transitions: {
         obs: storage.obs.slice(0, rows * obsDim),
-        actions: storage.actions.slice(0, rows),
+        actions: storage.actions.slice(0, rows * this.actionDim),
         rewards: storage.rewards.slice(0, rows),
         discounts: storage.discounts.slice(0, rows),
         nextObs: storage.nextObs.slice(0, rows * obsDim),
@@ -188,10 +205,16 @@ export class ReplayBuffer {
   }
 
   setState(state: ReplayBufferState): void {
-    if (state.type !== this.type || state.capacity !== this.capacity || state.obsDim !== this.obsDim) {
+    const { type, capacity, obsDim, actionDim } = this;
+    if (
+      state.type !== type ||
+      state.capacity !== capacity ||
+      state.obsDim !== obsDim ||
+      state.actionDim !== actionDim
+    ) {
       throw new Error(
-        `replay buffer state is a ${state.type} buffer of capacity ${state.capacity} and obsDim ${state.obsDim}; ` +
-          `this is a ${this.type} buffer of capacity ${this.capacity} and obsDim ${this.obsDim}`,
+        `replay buffer state is a ${state.type} buffer of capacity ${state.capacity}, obsDim ${state.obsDim} and actionDim ${state.actionDim}; ` +
+          `this is a ${type} buffer of capacity ${capacity}, obsDim ${obsDim} and actionDim ${actionDim}`,
       );
     }
     const { transitions } = state;

@@ -1,0 +1,154 @@
+/**
+ * PPO's learner: the actor-critic, Adam and the minibatch-shuffle generator, and `update()`, the one
+ * place where an iteration's batch becomes gradient steps (CleanRL's ppo.py inner loops): `num_epochs`
+ * epochs of shuffled minibatches, advantages normalised per minibatch, an early stop once the KL passes
+ * `kl_target`. The learner actor runs it in the main thread or in its own worker thread.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
+import { Adam, type OptimizerState } from "../../learner/adam.js";
+import { type Learner, type LearnerState, MetricsAccumulator } from "../../learner/learner.js";
+import { type MinibatchTensors, minibatchTensors } from "../../learner/minibatch_tensors.js";
+import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
+import { ActorCritic } from "../../models/rl_module.js";
+import { createRng, type Rng, shuffle } from "../../utils/rng.js";
+import { scheduleValue } from "../../utils/schedule.js";
+import type { PPOConfig } from "./config.js";
+import { PPO_LOSS_METRICS, type PPOLossInputs, ppoLossWithGradients } from "./loss.js";
+
+/** What the learner is built from (plain data, so a learner thread builds the same one). */
+export interface PPOLearnerSpec {
+  module: ModuleSpec;
+  ppo: PPOConfig;
+  seed: number;
+}
+
+/** One update's input: the batch, and the step count the schedules (lr, entropy, clip) are read at. */
+export interface PPOUpdate {
+  batch: TrainBatch;
+  numEnvStepsSampled: number;
+}
+
+/** What a checkpoint keeps of the learner. */
+interface PPOLearnerState {
+  weights: Float32Array;
+  optimizer: OptimizerState;
+  shuffleRng: object;
+}
+
+export class PPOLearner implements Learner<PPOUpdate, Record<string, number>> {
+  readonly model: ActorCritic;
+  private readonly optimizer: Adam;
+  private shuffleRng: Rng;
+  private readonly ppo: PPOConfig;
+
+  /** CleanRL's initial weights for `seed`: every learner of the same seed starts alike. */
+  constructor({ module, ppo, seed }: PPOLearnerSpec) {
+    this.ppo = ppo;
+    this.model = new ActorCritic(module, initialWeights(module, seed));
+    this.optimizer = new Adam(this.model, { adamEpsilon: ppo.adam_epsilon, gradClip: ppo.grad_clip });
+    this.shuffleRng = createRng(`${seed}-minibatch-shuffle`);
+  }
+
+  /**
+   * `num_epochs` passes of shuffled minibatches. Returns the losses averaged over the epochs run, `lr`
+   * and `num_epochs`.
+   */
+  update({ batch, numEnvStepsSampled }: PPOUpdate): Record<string, number> {
+    const ppo = this.ppo;
+    const lr = scheduleValue(ppo.lr, numEnvStepsSampled);
+    const entropyCoeff = scheduleValue(ppo.entropy_coeff, numEnvStepsSampled);
+    const clipParam = scheduleValue(ppo.clip_param, numEnvStepsSampled);
+    const spec = this.model.spec;
+    const categorical = spec.head.kind === "categorical";
+    const minibatchSize = Math.min(ppo.minibatch_size, batch.size);
+    const indices = Int32Array.from({ length: batch.size }, (_, i) => i);
+    const minibatch = new Minibatch(minibatchSize, spec.obsDim, spec.actionDim);
+    const epochMetrics = new MetricsAccumulator();
+    const totals: Record<string, number> = {};
+    let epochs = 0;
+    for (let epoch = 0; epoch < ppo.num_epochs; epoch++) {
+      shuffle(this.shuffleRng, indices);
+      for (let start = 0; start < batch.size; start += minibatchSize) {
+        const rows = indices.subarray(start, Math.min(start + minibatchSize, batch.size));
+        minibatch.gather(batch, rows, ppo.normalize_advantages);
+        const metrics = tf.tidy(() =>
+          ppoMinibatchUpdate(
+            this.model,
+            this.optimizer,
+            minibatchTensors(minibatch, rows.length, categorical),
+            { clipParam, vfClipParam: ppo.vf_clip_param, vfLossCoeff: ppo.vf_loss_coeff, entropyCoeff },
+            lr,
+          ),
+        );
+        epochMetrics.addPacked(MINIBATCH_METRICS, metrics);
+      }
+      epochs += 1;
+      // One read per epoch: the KL early stop needs it, and it keeps dataSync out of the minibatch loop.
+      const means = epochMetrics.read();
+      for (const [name, value] of Object.entries(means)) totals[name] = (totals[name] ?? 0) + value;
+      if (ppo.kl_target !== null && means.mean_kl > ppo.kl_target) break;
+    }
+    const result = Object.fromEntries(Object.entries(totals).map(([name, sum]) => [name, sum / epochs]));
+    return { ...result, lr, num_epochs: epochs };
+  }
+
+  getWeights(): Float32Array {
+    return this.optimizer.getFlatWeights();
+  }
+
+  getState(): LearnerState {
+    const state: PPOLearnerState = {
+      weights: this.optimizer.getFlatWeights(),
+      optimizer: this.optimizer.getOptimizerState(),
+      shuffleRng: this.shuffleRng.state(),
+    };
+    return { ...state };
+  }
+
+  setState(saved: LearnerState): void {
+    const state = saved as unknown as PPOLearnerState;
+    this.optimizer.setFlatWeights(state.weights);
+    this.optimizer.setOptimizerState(state.optimizer);
+    this.shuffleRng = createRng(undefined, state.shuffleRng);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** The learner actor's entry: builds the learner from its spec. */
+export function createLearner(spec: PPOLearnerSpec): PPOLearner {
+  return new PPOLearner(spec);
+}
+
+/** What `ppoMinibatchUpdate` returns, in this order. */
+const MINIBATCH_METRICS = [...PPO_LOSS_METRICS, "grad_norm"];
+
+/**
+ * One Adam step on PPO's loss for a minibatch: forward pass, the loss with its hand-derived gradient
+ * (`ppoLossWithGradients`), the network's hand-written backward pass, clipping and Adam; no autodiff.
+ * Returns `MINIBATCH_METRICS` as one vector. Call inside `tf.tidy`.
+ */
+export function ppoMinibatchUpdate(
+  model: ActorCritic,
+  optimizer: Adam,
+  t: MinibatchTensors,
+  coeffs: Pick<PPOLossInputs, "clipParam" | "vfClipParam" | "vfLossCoeff" | "entropyCoeff">,
+  lr: number,
+): tf.Tensor1D {
+  const { policyOut, values, backward } = model.forwardWithBackward(t.obs);
+  const loss = ppoLossWithGradients({
+    dist: model.distribution(policyOut),
+    actions: t.actions,
+    oldLogp: t.logp,
+    advantages: t.advantages,
+    values,
+    oldValues: t.values,
+    returns: t.returns,
+    ...coeffs,
+  });
+  const gradNorm = optimizer.step(backward(loss.dPolicyOut, loss.dValues, loss.dLogStd), lr);
+  return tf.concat([loss.metrics, tf.tensor1d([gradNorm])]);
+}

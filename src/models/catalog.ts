@@ -1,0 +1,139 @@
+/**
+ * The module catalog (RLlib's Catalog): from an env's spaces and what the algorithm asks for, the
+ * plain-data description of its RLModule — the encoder for the observation space (an MLP on the flat
+ * observation today) and the head for the action space (a categorical or diagonal-Gaussian distribution
+ * for an actor-critic, Q values for a Q module). A CNN encoder or a MultiDiscrete head is one more case
+ * here; every algorithm, runner, learner and exporter reads the `ModuleSpec` this returns.
+ */
+import type { ModelConfig } from "../config/schema.js";
+import { Box, Discrete, type Space, type SpaceJSON } from "../envs/spaces.js";
+import { chainShapes, initTowers, type TowerSpec, towersSize } from "./mlp.js";
+
+/** What the module outputs for the action: a distribution's parameters, or Q values. */
+export type ModuleHead =
+  | { kind: "categorical"; n: number }
+  | { kind: "gaussian"; dim: number }
+  | { kind: "q_values"; n: number; dueling: boolean };
+
+/** What an algorithm asks the catalog for. */
+export type ModuleRequest =
+  /** A policy head and a value function (PPO, A2C). */
+  | { type: "actor_critic"; model: ModelConfig }
+  /** Q(s, .) on the `model` encoder, through `headHiddens` (per stream when dueling) (DQN). */
+  | { type: "q"; model: ModelConfig; headHiddens: number[]; dueling: boolean };
+
+/** Everything needed to rebuild a module from plain data (in a worker thread, say). */
+export interface ModuleSpec {
+  /** The env's spaces, so an exported policy can say what its input and output mean. */
+  observationSpace: SpaceJSON;
+  actionSpace: SpaceJSON;
+  obsDim: number;
+  /** Numbers per action in fragments and replay: 1 for Discrete (the class index), the Box's size. */
+  actionDim: number;
+  /** Discrete: the space's `start` (heads number classes from 0); 0 otherwise. */
+  actionStart: number;
+  head: ModuleHead;
+  activation: "tanh" | "relu";
+  towers: TowerSpec[];
+  /** The tower whose output is the head's input: logits, the Gaussian mean, or Q (dueling: advantages). */
+  policyTower: number;
+  /** The tower giving V(s) (an actor-critic's value, a dueling Q's value stream), or -1. */
+  valueTower: number;
+  /** Gaussian: the state-independent log standard deviation follows the towers' weights. */
+  logStdDim: number;
+  initialLogStd: number;
+  /** Seeds the initial weights: modules of one kind and seed start alike. */
+  initName: string;
+}
+
+export function moduleSpecFor(observationSpace: Space, actionSpace: Space, request: ModuleRequest): ModuleSpec {
+  const obsDim = observationSpace.flatDim;
+  const { model } = request;
+  const spaces = { observationSpace: observationSpace.toJSON(), actionSpace: actionSpace.toJSON() };
+  if (request.type === "q") {
+    if (!(actionSpace instanceof Discrete)) {
+      throw new TypeError(
+        `action space ${actionSpace}: a Q-value module (DQN) needs a Discrete action space; use an actor-critic algorithm (PPO, A2C) for it`,
+      );
+    }
+    const encoder = chainShapes(obsDim, model.hiddens);
+    const features = model.hiddens.at(-1) ?? obsDim;
+    const streamInput = encoder.length > 0 ? 0 : -1;
+    const stream = (name: string, outDim: number): TowerSpec => ({
+      name,
+      input: streamInput,
+      layers: chainShapes(features, [...request.headHiddens, outDim]),
+      activateLast: false,
+      outputGain: 1,
+    });
+    const towers: TowerSpec[] = [
+      ...(encoder.length > 0
+        ? [{ name: "encoder", input: -1, layers: encoder, activateLast: true, outputGain: Math.SQRT2 }]
+        : []),
+      stream("q", actionSpace.n),
+      ...(request.dueling ? [stream("value", 1)] : []),
+    ];
+    const qTower = towers.length - (request.dueling ? 2 : 1);
+    return {
+      ...spaces,
+      obsDim,
+      actionDim: 1,
+      actionStart: actionSpace.start,
+      head: { kind: "q_values", n: actionSpace.n, dueling: request.dueling },
+      activation: model.activation,
+      towers,
+      policyTower: qTower,
+      valueTower: request.dueling ? qTower + 1 : -1,
+      logStdDim: 0,
+      initialLogStd: 0,
+      initName: "q-init",
+    };
+  }
+  let head: ModuleHead;
+  if (actionSpace instanceof Discrete) head = { kind: "categorical", n: actionSpace.n };
+  else if (actionSpace instanceof Box && !actionSpace.isInteger) head = { kind: "gaussian", dim: actionSpace.size };
+  else {
+    throw new TypeError(
+      `action space ${actionSpace}: the MLP policy supports Discrete and float Box action spaces`,
+    );
+  }
+  const policyOutDim = head.kind === "categorical" ? head.n : head.dim;
+  // CleanRL's gains: sqrt(2) for hidden layers, 0.01 for the policy output, 1 for the value output.
+  const towers: TowerSpec[] = model.vf_share_layers
+    ? [
+        { name: "shared", input: -1, layers: chainShapes(obsDim, model.hiddens), activateLast: true, outputGain: Math.SQRT2 },
+        { name: "pi", input: 0, layers: chainShapes(model.hiddens.at(-1)!, [policyOutDim]), activateLast: false, outputGain: 0.01 },
+        { name: "vf", input: 0, layers: chainShapes(model.hiddens.at(-1)!, [1]), activateLast: false, outputGain: 1 },
+      ]
+    : [
+        { name: "pi", input: -1, layers: chainShapes(obsDim, [...model.hiddens, policyOutDim]), activateLast: false, outputGain: 0.01 },
+        { name: "vf", input: -1, layers: chainShapes(obsDim, [...model.hiddens, 1]), activateLast: false, outputGain: 1 },
+      ];
+  return {
+    ...spaces,
+    obsDim,
+    actionDim: head.kind === "categorical" ? 1 : head.dim,
+    actionStart: actionSpace instanceof Discrete ? actionSpace.start : 0,
+    head,
+    activation: model.activation,
+    towers,
+    policyTower: towers.length - 2,
+    valueTower: towers.length - 1,
+    logStdDim: head.kind === "gaussian" ? head.dim : 0,
+    initialLogStd: model.initial_log_std,
+    initName: "init",
+  };
+}
+
+/** Float32s in the module's flat weights. */
+export function weightsSize(spec: ModuleSpec): number {
+  return towersSize(spec.towers) + spec.logStdDim;
+}
+
+/** The initial weights for `seed` (CleanRL's orthogonal init; the log-std at `initialLogStd`). */
+export function initialWeights(spec: ModuleSpec, seed: number): Float32Array {
+  const flat = new Float32Array(weightsSize(spec));
+  const offset = initTowers(flat, spec.towers, `${spec.initName}-${seed}`);
+  flat.fill(spec.initialLogStd, offset);
+  return flat;
+}

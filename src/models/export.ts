@@ -1,0 +1,101 @@
+/**
+ * A module's greedy policy as a tfjs layers model (flat observation in; logits, the Gaussian mean or Q
+ * values out), the network an exported policy folder holds: `tf.loadLayersModel` reads it in Node and in a
+ * browser. Built from the flat weights whenever a checkpoint is written.
+ *
+ * Layers models have no "subtract the mean" layer, so a dueling Q head is folded into one final Dense
+ * layer: Q = V 1^T + A C with C = I - 11^T / n is linear in the two streams' last hidden features, so its
+ * kernel stacks [W_A C; W_V 1^T] over their concatenation (or sums them when both streams read the encoder
+ * output directly).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModuleSpec } from "./catalog.js";
+import { type DenseView, towerViews } from "./mlp.js";
+import { type PolicyActionHead, type PolicyMetadata, policyMetadataFor } from "./policy.js";
+
+export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.LayersModel {
+  const views = towerViews(spec.towers, flat);
+  const obs = tf.input({ shape: [spec.obsDim], name: "obs" });
+  const weighted: { layer: tf.layers.Layer; kernel: Float32Array; bias: Float32Array }[] = [];
+  const dense = (name: string, kernel: Float32Array, bias: Float32Array, units: number, linear: boolean) => {
+    const layer = tf.layers.dense({ units, activation: linear ? "linear" : spec.activation, name });
+    weighted.push({ layer, kernel, bias });
+    return layer;
+  };
+  /** Tower `t`'s layers on `x` (all but the last when `withoutLast`). */
+  const tower = (t: number, x: tf.SymbolicTensor, withoutLast: boolean) => {
+    const { name, activateLast } = spec.towers[t];
+    const layers = withoutLast ? views[t].slice(0, -1) : views[t];
+    return layers.reduce((h, v, i) => {
+      const last = !withoutLast && i === views[t].length - 1;
+      const layerName = last ? `${name}_out` : `${name}_fc${i}`;
+      const layer = dense(layerName, v.kernel, v.bias, v.shape.outDim, last && !activateLast);
+      return layer.apply(h) as tf.SymbolicTensor;
+    }, x);
+  };
+  const inputOf = (t: number): tf.SymbolicTensor => {
+    const parent = spec.towers[t].input;
+    return parent < 0 ? obs : tower(parent, inputOf(parent), false);
+  };
+  const features = inputOf(spec.policyTower);
+  let output: tf.SymbolicTensor;
+  if (spec.head.kind === "q_values" && spec.valueTower >= 0) {
+    const qHidden = tower(spec.policyTower, features, true);
+    const valueHidden = tower(spec.valueTower, features, true);
+    const stacked = views[spec.policyTower].length > 1;
+    const headInput = stacked
+      ? (tf.layers.concatenate({ name: "streams" }).apply([qHidden, valueHidden]) as tf.SymbolicTensor)
+      : features;
+    const { kernel, bias } = foldDueling(
+      views[spec.policyTower].at(-1)!,
+      views[spec.valueTower].at(-1)!,
+      stacked,
+    );
+    output = dense("q_out", kernel, bias, spec.head.n, true).apply(headInput) as tf.SymbolicTensor;
+  } else {
+    output = tower(spec.policyTower, features, false);
+  }
+  const model = tf.model({ inputs: obs, outputs: output, name: "policy" });
+  tf.tidy(() => {
+    for (const { layer, kernel, bias } of weighted) {
+      const [inDim, outDim] = [kernel.length / bias.length, bias.length];
+      layer.setWeights([tf.tensor2d(kernel, [inDim, outDim]), tf.tensor1d(bias)]);
+    }
+  });
+  return model;
+}
+
+/** The one Dense layer equal to V + A - mean(A) of the two streams' output layers. */
+function foldDueling(
+  qOut: DenseView,
+  valueOut: DenseView,
+  stacked: boolean,
+): { kernel: Float32Array; bias: Float32Array } {
+  const n = qOut.shape.outDim;
+  const qIn = qOut.shape.inDim;
+  const valueIn = valueOut.shape.inDim;
+  const rows = stacked ? qIn + valueIn : qIn;
+  const kernel = new Float32Array(rows * n);
+  const bias = new Float32Array(n);
+  // A C: each row of the advantage kernel (and its bias) minus that row's mean over actions.
+  for (let r = 0; r < qIn; r++) {
+    let mean = 0;
+    for (let a = 0; a < n; a++) mean += qOut.kernel[r * n + a] / n;
+    for (let a = 0; a < n; a++) kernel[r * n + a] = qOut.kernel[r * n + a] - mean;
+  }
+  const biasMean = qOut.bias.reduce((s, x) => s + x, 0) / n;
+  // V 1^T: the value weight repeated in every action column, on its own rows or added to the shared ones.
+  const valueRow0 = stacked ? qIn : 0;
+  for (let r = 0; r < valueIn; r++) {
+    for (let a = 0; a < n; a++) kernel[(valueRow0 + r) * n + a] += valueOut.kernel[r];
+  }
+  for (let a = 0; a < n; a++) bias[a] = qOut.bias[a] - biasMean + valueOut.bias[0];
+  return { kernel, bias };
+}
+
+/** The `policy.json` that goes with `policyLayersModel(spec, ...)`. */
+export function modulePolicyMetadata(algo: string, envId: string, spec: ModuleSpec): PolicyMetadata {
+  const head = spec.head;
+  const actionHead: PolicyActionHead = head.kind === "q_values" ? { kind: "q_values", n: head.n } : head;
+  return policyMetadataFor(algo, envId, spec, actionHead);
+}

@@ -1,0 +1,166 @@
+/**
+ * RLModules on tfjs, for the learner: the catalog's towers as variables (`MlpTowers`), and the two ways
+ * an algorithm reads them — `ActorCritic` (a distribution over actions and V(s)) and `QNetwork`
+ * (Q(s, .), dueling or not). Both train through hand-derived backward passes (`forwardWithBackward`) and
+ * keep an autodiff `forward` as the reference those are tested against. `createModule` picks the class
+ * from the spec's head.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModuleSpec } from "./catalog.js";
+import { CategoricalDistribution, DiagGaussianDistribution } from "./distributions.js";
+import { MlpTowers } from "./mlp.js";
+
+/** What an optimizer trains: variables that map to one flat Float32Array. */
+export interface TrainableModule {
+  readonly variables: tf.Variable[];
+  getFlatWeights(): Float32Array;
+  setFlatWeights(flat: Float32Array): void;
+  dispose(): void;
+}
+
+export class RLModule implements TrainableModule {
+  protected readonly mlp: MlpTowers;
+  /** Gaussian heads: the log standard deviation, independent of the state. */
+  readonly logStd: tf.Variable | null;
+  /** Every trainable variable in the flat layout's order. */
+  readonly variables: tf.Variable[];
+  readonly size: number;
+
+  constructor(
+    readonly spec: ModuleSpec,
+    weights: Float32Array,
+    trainable = true,
+  ) {
+    this.mlp = new MlpTowers(spec.towers, spec.activation, trainable);
+    this.logStd =
+      spec.logStdDim > 0
+        ? tf.variable(tf.fill([spec.logStdDim], spec.initialLogStd), trainable, undefined, "float32")
+        : null;
+    this.variables = this.logStd ? [...this.mlp.variables, this.logStd] : [...this.mlp.variables];
+    this.size = this.variables.reduce((n, v) => n + v.size, 0);
+    this.setFlatWeights(weights);
+  }
+
+  getFlatWeights(): Float32Array {
+    const flat = new Float32Array(this.size);
+    let offset = 0;
+    for (const v of this.variables) {
+      flat.set(v.dataSync() as Float32Array, offset);
+      offset += v.size;
+    }
+    return flat;
+  }
+
+  setFlatWeights(flat: Float32Array): void {
+    if (flat.length !== this.size) {
+      throw new RangeError(`module weights: expected ${this.size} float32s for this module, got ${flat.length}`);
+    }
+    let offset = 0;
+    tf.tidy(() => {
+      for (const v of this.variables) {
+        v.assign(tf.tensor(flat.subarray(offset, offset + v.size), v.shape, "float32"));
+        offset += v.size;
+      }
+    });
+  }
+
+  /** this <- tau * source + (1 - tau) * this, variable by variable (tau 1 is a copy): target networks. */
+  updateFrom(source: RLModule, tau: number): void {
+    tf.tidy(() => {
+      this.variables.forEach((v, i) => {
+        const s = source.variables[i];
+        v.assign(tau === 1 ? s : tf.add(tf.mul(s, tau), tf.mul(v, 1 - tau)));
+      });
+    });
+  }
+
+  dispose(): void {
+    tf.dispose(this.variables);
+  }
+}
+
+/** The policy output (logits or Gaussian mean) and V(s) of an actor-critic module. */
+export class ActorCritic extends RLModule {
+  /** Autodiff-capable forward pass. */
+  forward(obs: tf.Tensor2D): { policyOut: tf.Tensor2D; values: tf.Tensor1D } {
+    const outputs = this.mlp.forward(obs);
+    return {
+      policyOut: outputs[this.spec.policyTower],
+      values: tf.reshape(outputs[this.spec.valueTower], [-1]),
+    };
+  }
+
+  /**
+   * `forward()` without autodiff, and `backward`, which takes dLoss/d(policy output), dLoss/dValues and
+   * (Gaussian) dLoss/dlogStd and returns the gradient of every weight in the flat layout.
+   */
+  forwardWithBackward(obs: tf.Tensor2D): {
+    policyOut: tf.Tensor2D;
+    values: tf.Tensor1D;
+    backward: (dPolicyOut: tf.Tensor2D, dValues: tf.Tensor1D, dLogStd: tf.Tensor1D | null) => tf.Tensor1D;
+  } {
+    const { policyTower, valueTower } = this.spec;
+    const { outputs, backward } = this.mlp.forwardWithBackward(obs);
+    return {
+      policyOut: outputs[policyTower],
+      values: tf.reshape(outputs[valueTower], [-1]),
+      backward: (dPolicyOut, dValues, dLogStd) => {
+        const dOutputs = outputs.map((): tf.Tensor2D | null => null);
+        dOutputs[policyTower] = dPolicyOut;
+        dOutputs[valueTower] = tf.reshape(dValues, [-1, 1]) as tf.Tensor2D;
+        const towers = backward(dOutputs);
+        return dLogStd ? tf.concat([towers, dLogStd]) : towers;
+      },
+    };
+  }
+
+  distribution(policyOut: tf.Tensor2D): CategoricalDistribution | DiagGaussianDistribution {
+    return this.logStd
+      ? new DiagGaussianDistribution(policyOut, this.logStd as tf.Tensor1D)
+      : new CategoricalDistribution(policyOut);
+  }
+}
+
+/** Q(s, .) of a Q module: one stream, or dueling, Q = V + A - mean(A) (Wang et al. 2016). */
+export class QNetwork extends RLModule {
+  get numActions(): number {
+    return this.spec.head.kind === "gaussian" ? this.spec.head.dim : this.spec.head.n;
+  }
+
+  /** Q values `[batch, numActions]` through autodiff-capable ops. */
+  forward(obs: tf.Tensor2D): tf.Tensor2D {
+    const outputs = this.mlp.forward(obs);
+    return this.combine(outputs);
+  }
+
+  /** Q values without autodiff, and `backward`: dLoss/dQ to the gradient of every weight (flat layout). */
+  forwardWithBackward(obs: tf.Tensor2D): { q: tf.Tensor2D; backward: (dQ: tf.Tensor2D) => tf.Tensor1D } {
+    const { policyTower, valueTower } = this.spec;
+    const { outputs, backward } = this.mlp.forwardWithBackward(obs);
+    return {
+      q: this.combine(outputs),
+      backward: (dQ) => {
+        const dOutputs = outputs.map((): tf.Tensor2D | null => null);
+        if (valueTower < 0) dOutputs[policyTower] = dQ;
+        else {
+          // Q = V + A - mean(A): dA = dQ - mean over actions of dQ, dV = the sum over actions of dQ.
+          dOutputs[policyTower] = tf.sub(dQ, tf.mean(dQ, 1, true)) as tf.Tensor2D;
+          dOutputs[valueTower] = tf.sum(dQ, 1, true) as tf.Tensor2D;
+        }
+        return backward(dOutputs);
+      },
+    };
+  }
+
+  /** Q values `[batch, numActions]` for targets (no gradient). */
+  predict(obs: tf.Tensor2D): tf.Tensor2D {
+    return this.forwardWithBackward(obs).q;
+  }
+
+  private combine(outputs: tf.Tensor2D[]): tf.Tensor2D {
+    const { policyTower, valueTower } = this.spec;
+    const advantages = outputs[policyTower];
+    if (valueTower < 0) return advantages;
+    return tf.add(outputs[valueTower], tf.sub(advantages, tf.mean(advantages, 1, true))) as tf.Tensor2D;
+  }
+}
