@@ -11,7 +11,7 @@
 import { allocateFragment, type Fragment } from "../buffers/fragment.js";
 import { NStepAccumulator } from "../buffers/nstep.js";
 import { allocateTransitions, type TransitionBatch } from "../buffers/replay.js";
-import type { EnvConfig, EnvRunnersConfig } from "../config/schema.js";
+import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.js";
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
 import type { VectorEnv, VectorStepResult } from "../envs/types.js";
@@ -46,6 +46,27 @@ export interface EnvRunnerConfig<C extends CollectSpec = CollectSpec> {
   collect: C;
   /** Vector steps per fragment. */
   numSteps: number;
+}
+
+/**
+ * An on-policy runner config: actor-critic fragments of `trainBatchSize` steps split evenly over all envs
+ * of all runners (rounded up, so an iteration samples at least that many), unless
+ * `rollout_fragment_length` is set.
+ */
+export function onPolicyRunnerConfig(
+  config: Pick<EnvRunnerConfig, "seed" | "env" | "env_runners"> & { model: ModelConfig },
+  trainBatchSize: number,
+): EnvRunnerConfig<{ kind: "fragments" }> {
+  const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
+  const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
+  return {
+    seed: config.seed,
+    env: config.env,
+    env_runners: config.env_runners,
+    module: { type: "actor_critic", model: config.model },
+    collect: { kind: "fragments" },
+    numSteps: rollout_fragment_length === "auto" ? Math.ceil(trainBatchSize / envs) : rollout_fragment_length,
+  };
 }
 
 /** The runner state a checkpoint keeps: the generators (envs restart from a reset on restore). */

@@ -8,7 +8,7 @@ import type { Fragment } from "../../buffers/fragment.js";
 import { trainBatchFromFragments } from "../../buffers/train_batch.js";
 import { parseConfig } from "../../config/load.js";
 import { createLearnerActor, type LearnerActor } from "../../learner/learner_actor.js";
-import type { EnvRunnerConfig } from "../../rollout/env_runner.js";
+import { onPolicyRunnerConfig } from "../../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import { createEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import { siblingModule } from "../../rollout/worker_thread.js";
@@ -16,26 +16,6 @@ import { explainedVariance } from "../../utils/stats.js";
 import { Algorithm, restoreAlgorithm } from "../algorithm.js";
 import { type PPORunConfig, type PPORunConfigInput, ppoRunConfigSchema } from "./config.js";
 import type { PPOLearnerSpec, PPOUpdate } from "./learner.js";
-
-/**
- * The env runners' config slice: fragments of the train batch split evenly over all envs of all runners
- * (rounded up, so an iteration samples at least `train_batch_size` steps), unless set.
- */
-export function ppoEnvRunnerConfig(config: PPORunConfig): EnvRunnerConfig<{ kind: "fragments" }> {
-  const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
-  const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
-  return {
-    seed: config.seed,
-    env: config.env,
-    env_runners: config.env_runners,
-    module: { type: "actor_critic", model: config.model },
-    collect: { kind: "fragments" },
-    numSteps:
-      rollout_fragment_length === "auto"
-        ? Math.ceil(config.ppo.train_batch_size / envs)
-        : rollout_fragment_length,
-  };
-}
 
 export class PPO extends Algorithm<PPORunConfig> {
   private constructor(
@@ -49,7 +29,7 @@ export class PPO extends Algorithm<PPORunConfig> {
   /** PPO on `input` (validated here), with the env runners and learner its config asks for. */
   static async create(input: PPORunConfig | PPORunConfigInput): Promise<PPO> {
     const config = parseConfig(ppoRunConfigSchema, input, "PPO config");
-    const runners = await createEnvRunnerGroup(ppoEnvRunnerConfig(config));
+    const runners = await createEnvRunnerGroup(onPolicyRunnerConfig(config, config.ppo.train_batch_size));
     try {
       const spec: PPOLearnerSpec = { module: runners.moduleSpec, ppo: config.ppo, seed: config.seed };
       const learner = await createLearnerActor<PPOLearnerSpec, PPOUpdate, Record<string, number>>(
