@@ -6,13 +6,14 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { VersionedSample } from "../buffers/fragment.js";
-import type { CommonRunConfig } from "../config/schema.js";
-import type { LearnerActor } from "../learner/learner_actor.js";
+import type { CommonRunConfig, LearnerConfig } from "../config/schema.js";
+import { createLearnerActor, type LearnerActor } from "../learner/learner_actor.js";
 import type { ModuleSpec } from "../models/catalog.js";
 import { modulePolicyMetadata, policyLayersModel } from "../models/export.js";
 import type { PolicyMetadata } from "../models/policy.js";
-import type { EnvRunnerState } from "../rollout/env_runner.js";
-import type { EnvRunnerGroup } from "../rollout/env_runner_group.js";
+import type { CollectSpec, EnvRunnerConfig, EnvRunnerState, SampleOf } from "../rollout/env_runner.js";
+import type { EnvRunnerGroup, EpsilonsFor } from "../rollout/env_runner_group.js";
+import { createEnvRunnerGroup } from "../rollout/threaded_group.js";
 import { mean } from "../utils/stats.js";
 import { readCheckpoint, writeCheckpointAt } from "./checkpoint.js";
 
@@ -196,4 +197,32 @@ export async function restoreAlgorithm<A extends Algorithm, Config>(
     throw error;
   }
   return algorithm;
+}
+
+/**
+ * An algorithm's two actors: the env runner group its runner config asks for, and a learner actor built
+ * from `learnerModule` (a module URL exporting `createLearner`) with the spec `learnerSpec` makes from the
+ * runners' module spec, putting into the group's store; the runners then sync to its initial weights.
+ * If the learner cannot start, the runners are stopped before the error is thrown.
+ */
+export async function startActors<C extends CollectSpec, Spec, Batch, Result>(options: {
+  runners: EnvRunnerConfig<C>;
+  epsilonsFor?: EpsilonsFor;
+  learner: LearnerConfig;
+  learnerModule: URL;
+  learnerSpec: (module: ModuleSpec) => Spec;
+}): Promise<{ runners: EnvRunnerGroup<SampleOf<C>>; learner: LearnerActor<Batch, Result> }> {
+  const runners = await createEnvRunnerGroup(options.runners, options.epsilonsFor);
+  try {
+    const learner = await createLearnerActor<Spec, Batch, Result>(
+      { module: options.learnerModule.href, spec: options.learnerSpec(runners.moduleSpec) },
+      options.learner,
+      runners.store,
+    );
+    await runners.syncWeights(0);
+    return { runners, learner };
+  } catch (error) {
+    await runners.stop();
+    throw error;
+  }
 }

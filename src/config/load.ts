@@ -51,7 +51,11 @@ function formatIssues(schema: ZodType, issues: z.core.$ZodIssue[], source: strin
 }
 
 /** Validates a plain object against `schema`; `source` names where it came from in errors. */
-export function parseConfig<Schema extends ZodType>(schema: Schema, raw: unknown, source: string): z.infer<Schema> {
+export function parseConfig<Schema extends ZodType>(
+  schema: Schema,
+  raw: unknown,
+  source: string,
+): z.infer<Schema> {
   const result = schema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(schema, result.error.issues, source));
   return result.data;

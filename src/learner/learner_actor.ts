@@ -18,7 +18,7 @@ import type { LearnerConfig } from "../config/schema.js";
 import { nodeEndpoint } from "../rollout/comlink_node.js";
 import { WEIGHTS_ENTRY } from "../rollout/env_runner_group.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/worker_thread.js";
-import { ObjectStore, type StoreHandle } from "../store/object_store.js";
+import type { ObjectStore, StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
 import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 

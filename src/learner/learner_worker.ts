@@ -29,6 +29,8 @@ const api: LearnerWorkerApi = {
 };
 
 if (!parentPort) {
-  throw new Error("src/learner/learner_worker.ts is a worker-thread entry; start it with ThreadedLearnerActor");
+  throw new Error(
+    "src/learner/learner_worker.ts is a worker-thread entry; start it with ThreadedLearnerActor",
+  );
 }
 expose(api, nodeEndpoint(parentPort));

@@ -46,7 +46,11 @@ export interface ModuleSpec {
   initName: string;
 }
 
-export function moduleSpecFor(observationSpace: Space, actionSpace: Space, request: ModuleRequest): ModuleSpec {
+export function moduleSpecFor(
+  observationSpace: Space,
+  actionSpace: Space,
+  request: ModuleRequest,
+): ModuleSpec {
   const obsDim = observationSpace.flatDim;
   const { model } = request;
   const spaces = { observationSpace: observationSpace.toJSON(), actionSpace: actionSpace.toJSON() };
@@ -91,7 +95,8 @@ export function moduleSpecFor(observationSpace: Space, actionSpace: Space, reque
   }
   let head: ModuleHead;
   if (actionSpace instanceof Discrete) head = { kind: "categorical", n: actionSpace.n };
-  else if (actionSpace instanceof Box && !actionSpace.isInteger) head = { kind: "gaussian", dim: actionSpace.size };
+  else if (actionSpace instanceof Box && !actionSpace.isInteger)
+    head = { kind: "gaussian", dim: actionSpace.size };
   else {
     throw new TypeError(
       `action space ${actionSpace}: the MLP policy supports Discrete and float Box action spaces`,
@@ -101,13 +106,43 @@ export function moduleSpecFor(observationSpace: Space, actionSpace: Space, reque
   // CleanRL's gains: sqrt(2) for hidden layers, 0.01 for the policy output, 1 for the value output.
   const towers: TowerSpec[] = model.vf_share_layers
     ? [
-        { name: "shared", input: -1, layers: chainShapes(obsDim, model.hiddens), activateLast: true, outputGain: Math.SQRT2 },
-        { name: "pi", input: 0, layers: chainShapes(model.hiddens.at(-1)!, [policyOutDim]), activateLast: false, outputGain: 0.01 },
-        { name: "vf", input: 0, layers: chainShapes(model.hiddens.at(-1)!, [1]), activateLast: false, outputGain: 1 },
+        {
+          name: "shared",
+          input: -1,
+          layers: chainShapes(obsDim, model.hiddens),
+          activateLast: true,
+          outputGain: Math.SQRT2,
+        },
+        {
+          name: "pi",
+          input: 0,
+          layers: chainShapes(model.hiddens.at(-1)!, [policyOutDim]),
+          activateLast: false,
+          outputGain: 0.01,
+        },
+        {
+          name: "vf",
+          input: 0,
+          layers: chainShapes(model.hiddens.at(-1)!, [1]),
+          activateLast: false,
+          outputGain: 1,
+        },
       ]
     : [
-        { name: "pi", input: -1, layers: chainShapes(obsDim, [...model.hiddens, policyOutDim]), activateLast: false, outputGain: 0.01 },
-        { name: "vf", input: -1, layers: chainShapes(obsDim, [...model.hiddens, 1]), activateLast: false, outputGain: 1 },
+        {
+          name: "pi",
+          input: -1,
+          layers: chainShapes(obsDim, [...model.hiddens, policyOutDim]),
+          activateLast: false,
+          outputGain: 0.01,
+        },
+        {
+          name: "vf",
+          input: -1,
+          layers: chainShapes(obsDim, [...model.hiddens, 1]),
+          activateLast: false,
+          outputGain: 1,
+        },
       ];
   return {
     ...spaces,

@@ -90,7 +90,9 @@ export class ModuleInference {
   /** Loads flat weights (the catalog's layout). */
   setWeights(flat: Float32Array): void {
     if (flat.length !== this.size) {
-      throw new RangeError(`module weights: expected ${this.size} float32s for this module, got ${flat.length}`);
+      throw new RangeError(
+        `module weights: expected ${this.size} float32s for this module, got ${flat.length}`,
+      );
     }
     towerViews(this.spec.towers, flat)
       .flat()
@@ -148,7 +150,9 @@ export class ModuleInference {
         mean /= n;
       }
       for (let a = 0; a < n; a++) {
-        out[b * n + a] = dueling ? this.policyOut[b * n + a] + this.valueOut[b] - mean : this.policyOut[b * n + a];
+        out[b * n + a] = dueling
+          ? this.policyOut[b * n + a] + this.valueOut[b] - mean
+          : this.policyOut[b * n + a];
       }
     }
   }

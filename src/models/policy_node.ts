@@ -45,9 +45,12 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
   );
 }
 
-
 /** Writes a policy folder: the network and its `policy.json`. */
-export async function savePolicy(dir: string, model: tf.LayersModel, metadata: PolicyMetadata): Promise<void> {
+export async function savePolicy(
+  dir: string,
+  model: tf.LayersModel,
+  metadata: PolicyMetadata,
+): Promise<void> {
   await saveLayersModel(model, dir);
   writeFileDurably(path.join(dir, POLICY_FILES.metadata), JSON.stringify(metadata, null, 2));
 }

@@ -53,7 +53,9 @@ export class RLModule implements TrainableModule {
 
   setFlatWeights(flat: Float32Array): void {
     if (flat.length !== this.size) {
-      throw new RangeError(`module weights: expected ${this.size} float32s for this module, got ${flat.length}`);
+      throw new RangeError(
+        `module weights: expected ${this.size} float32s for this module, got ${flat.length}`,
+      );
     }
     let offset = 0;
     tf.tidy(() => {

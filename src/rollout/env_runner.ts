@@ -132,7 +132,8 @@ class FragmentWriter implements StepWriter<Fragment> {
       // One batched pass over all final observations; only the truncated rows are read.
       this.policy.values(result.finalObservations, n, this.finalValues);
       for (let i = 0; i < n; i++) {
-        if (result.truncated[i] && !result.terminated[i]) fragment.bootstrapValues[rows + i] = this.finalValues[i];
+        if (result.truncated[i] && !result.terminated[i])
+          fragment.bootstrapValues[rows + i] = this.finalValues[i];
       }
     }
   }
@@ -159,7 +160,12 @@ class TransitionWriter implements StepWriter<SampledTransitions> {
     collect: { nStep: number; gamma: number },
     private readonly shared: boolean,
   ) {
-    this.nStep = new NStepAccumulator({ numEnvs, obsDim: spec.obsDim, actionDim: spec.actionDim, ...collect });
+    this.nStep = new NStepAccumulator({
+      numEnvs,
+      obsDim: spec.obsDim,
+      actionDim: spec.actionDim,
+      ...collect,
+    });
   }
 
   begin(numSteps: number, weightsVersion: number): void {
@@ -216,14 +222,13 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.evaluationPolicy = new ModuleInference(this.spec, `${config.seed}-evaluation-${index}`);
     const n = env.numEnvs;
     const collect: CollectSpec = config.collect;
-    this.writer = (
-      collect.kind === "fragments"
-        ? new FragmentWriter(this.spec, n, this.policy)
-        : new TransitionWriter(this.spec, n, collect, shared)
-    ) as unknown as StepWriter<SampleOf<C>>;
+    this.writer = (collect.kind === "fragments"
+      ? new FragmentWriter(this.spec, n, this.policy)
+      : new TransitionWriter(this.spec, n, collect, shared)) as unknown as StepWriter<SampleOf<C>>;
     const space = env.singleActionSpace;
     this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;
-    this.envActions = this.spec.head.kind === "gaussian" ? new Float32Array(n * this.spec.actionDim) : new Int32Array(n);
+    this.envActions =
+      this.spec.head.kind === "gaussian" ? new Float32Array(n * this.spec.actionDim) : new Int32Array(n);
     this.obs = new Float32Array(n * env.obsDim);
     this.scratch = {
       actions: new Float32Array(n * this.spec.actionDim),

@@ -15,13 +15,12 @@
  */
 import { PrioritizedReplayBuffer, ReplayBuffer, type ReplayBufferState } from "../../buffers/replay.js";
 import { parseConfig } from "../../config/load.js";
-import { createLearnerActor, type LearnerActor } from "../../learner/learner_actor.js";
+import type { LearnerActor } from "../../learner/learner_actor.js";
 import type { EnvRunnerConfig, SampledTransitions } from "../../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
-import { createEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import { siblingModule } from "../../rollout/worker_thread.js";
 import { scheduleValue } from "../../utils/schedule.js";
-import { Algorithm, type AlgorithmState, restoreAlgorithm } from "../algorithm.js";
+import { Algorithm, type AlgorithmState, restoreAlgorithm, startActors } from "../algorithm.js";
 import { type DQNRunConfig, type DQNRunConfigInput, dqnRunConfigSchema } from "./config.js";
 import type { DQNLearnerSpec, DQNUpdate, DQNUpdateResult } from "./learner.js";
 
@@ -65,7 +64,12 @@ interface DQNCounters {
 export class DQN extends Algorithm<DQNRunConfig> {
   private readonly buffer: ReplayBuffer;
   private readonly apexEpsilons: Float64Array | null;
-  private counters: DQNCounters = { gradientSteps: 0, lastTargetUpdate: 0, targetUpdates: 0, updateCredit: 0 };
+  private counters: DQNCounters = {
+    gradientSteps: 0,
+    lastTargetUpdate: 0,
+    targetUpdates: 0,
+    updateCredit: 0,
+  };
 
   private constructor(
     config: DQNRunConfig,
@@ -92,23 +96,21 @@ export class DQN extends Algorithm<DQNRunConfig> {
     const envsPerRunner = config.env_runners.num_envs_per_env_runner;
     // Filled in once the algorithm exists: the runners ask it for epsilons before every fragment.
     let algorithm: DQN | undefined;
-    const runners = await createEnvRunnerGroup(dqnEnvRunnerConfig(config), (index) =>
-      algorithm!.epsilonsFor(index, envsPerRunner),
-    );
-    try {
-      const spec: DQNLearnerSpec = { module: runners.moduleSpec, dqn: config.dqn, seed: config.seed };
-      const learner = await createLearnerActor<DQNLearnerSpec, DQNUpdate, DQNUpdateResult>(
-        { module: siblingModule(import.meta.url, "learner").href, spec },
-        config.learner,
-        runners.store,
-      );
-      algorithm = new DQN(config, runners, learner);
-      await runners.syncWeights(0);
-      return algorithm;
-    } catch (error) {
-      await runners.stop();
-      throw error;
-    }
+    const runnerConfig = dqnEnvRunnerConfig(config);
+    const { runners, learner } = await startActors<
+      typeof runnerConfig.collect,
+      DQNLearnerSpec,
+      DQNUpdate,
+      DQNUpdateResult
+    >({
+      runners: runnerConfig,
+      epsilonsFor: (index) => algorithm!.epsilonsFor(index, envsPerRunner),
+      learner: config.learner,
+      learnerModule: siblingModule(import.meta.url, "learner"),
+      learnerSpec: (module) => ({ module, dqn: config.dqn, seed: config.seed }),
+    });
+    algorithm = new DQN(config, runners, learner);
+    return algorithm;
   }
 
   static override fromCheckpoint(dir: string): Promise<DQN> {
@@ -208,13 +210,17 @@ export class DQN extends Algorithm<DQNRunConfig> {
   private async gradientStep(): Promise<Record<string, number>> {
     const { dqn } = this.config;
     const step = this.numEnvStepsSampled;
-    const sample = this.buffer.sample(dqn.train_batch_size, scheduleValue(dqn.replay_buffer_config.beta, step));
+    const sample = this.buffer.sample(
+      dqn.train_batch_size,
+      scheduleValue(dqn.replay_buffer_config.beta, step),
+    );
     const { metrics, tdErrors } = await this.qLearner.update({
       sample,
       lr: scheduleValue(dqn.lr, step),
       targetTau: null,
     });
-    if (this.buffer instanceof PrioritizedReplayBuffer) this.buffer.updatePriorities(sample.indices, tdErrors);
+    if (this.buffer instanceof PrioritizedReplayBuffer)
+      this.buffer.updatePriorities(sample.indices, tdErrors);
     this.counters.gradientSteps += 1;
     this.numEnvStepsTrained += sample.count;
     return metrics as Record<string, number>;

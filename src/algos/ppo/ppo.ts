@@ -7,13 +7,12 @@
 import type { Fragment } from "../../buffers/fragment.js";
 import { trainBatchFromFragments } from "../../buffers/train_batch.js";
 import { parseConfig } from "../../config/load.js";
-import { createLearnerActor, type LearnerActor } from "../../learner/learner_actor.js";
+import type { LearnerActor } from "../../learner/learner_actor.js";
 import { onPolicyRunnerConfig } from "../../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
-import { createEnvRunnerGroup } from "../../rollout/threaded_group.js";
 import { siblingModule } from "../../rollout/worker_thread.js";
 import { explainedVariance } from "../../utils/stats.js";
-import { Algorithm, restoreAlgorithm } from "../algorithm.js";
+import { Algorithm, restoreAlgorithm, startActors } from "../algorithm.js";
 import { type PPORunConfig, type PPORunConfigInput, ppoRunConfigSchema } from "./config.js";
 import type { PPOLearnerSpec, PPOUpdate } from "./learner.js";
 
@@ -29,20 +28,18 @@ export class PPO extends Algorithm<PPORunConfig> {
   /** PPO on `input` (validated here), with the env runners and learner its config asks for. */
   static async create(input: PPORunConfig | PPORunConfigInput): Promise<PPO> {
     const config = parseConfig(ppoRunConfigSchema, input, "PPO config");
-    const runners = await createEnvRunnerGroup(onPolicyRunnerConfig(config, config.ppo.train_batch_size));
-    try {
-      const spec: PPOLearnerSpec = { module: runners.moduleSpec, ppo: config.ppo, seed: config.seed };
-      const learner = await createLearnerActor<PPOLearnerSpec, PPOUpdate, Record<string, number>>(
-        { module: siblingModule(import.meta.url, "learner").href, spec },
-        config.learner,
-        runners.store,
-      );
-      await runners.syncWeights(0);
-      return new PPO(config, runners, learner);
-    } catch (error) {
-      await runners.stop();
-      throw error;
-    }
+    const { runners, learner } = await startActors<
+      { kind: "fragments" },
+      PPOLearnerSpec,
+      PPOUpdate,
+      Record<string, number>
+    >({
+      runners: onPolicyRunnerConfig(config, config.ppo.train_batch_size),
+      learner: config.learner,
+      learnerModule: siblingModule(import.meta.url, "learner"),
+      learnerSpec: (module) => ({ module, ppo: config.ppo, seed: config.seed }),
+    });
+    return new PPO(config, runners, learner);
   }
 
   static override fromCheckpoint(dir: string): Promise<PPO> {
