@@ -5,11 +5,12 @@
 import type { z } from "zod";
 import { ConfigError, parseConfig, readConfigFile, resolveModulePath } from "../config/load.js";
 import { didYouMean } from "../utils/strings.js";
+import { a2c } from "./a2c/index.js";
 import type { Algorithm } from "./algorithm.js";
 import { dqn } from "./dqn/index.js";
 import { ppo } from "./ppo/index.js";
 
-export const ALGORITHMS = [ppo, dqn] as const;
+export const ALGORITHMS = [ppo, dqn, a2c] as const;
 
 type Definition = (typeof ALGORITHMS)[number];
 /** A run config of any registered algorithm. */
@@ -20,7 +21,10 @@ function definitionFor(algo: unknown, source: string): Definition {
   const names = ALGORITHMS.map((a) => a.name);
   const found = ALGORITHMS.find((a) => a.name === algo);
   if (found) return found;
-  const got = algo === undefined ? "required" : `unknown algorithm ${JSON.stringify(algo)}${didYouMean(String(algo), names)}`;
+  const got =
+    algo === undefined
+      ? "required"
+      : `unknown algorithm ${JSON.stringify(algo)}${didYouMean(String(algo), names)}`;
   throw new ConfigError(`invalid config ${source}:\n  algo: ${got}; expected one of: ${names.join(", ")}`);
 }
 

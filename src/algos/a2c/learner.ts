@@ -1,0 +1,104 @@
+/**
+ * A2C's learner: the actor-critic and Adam; `update()` takes one gradient step on the whole batch, as
+ * SB3's A2C does (no epochs, no minibatches, no ratio: the batch was sampled by these very weights).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
+import { Adam, type OptimizerState } from "../../learner/adam.js";
+import type { Learner, LearnerState } from "../../learner/learner.js";
+import { minibatchTensors } from "../../learner/minibatch_tensors.js";
+import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
+import { ActorCritic } from "../../models/rl_module.js";
+import { scheduleValue } from "../../utils/schedule.js";
+import type { A2CConfig } from "./config.js";
+import { A2C_LOSS_METRICS, a2cLossWithGradients } from "./loss.js";
+
+export interface A2CLearnerSpec {
+  module: ModuleSpec;
+  a2c: A2CConfig;
+  seed: number;
+}
+
+export interface A2CUpdate {
+  batch: TrainBatch;
+  /** The step count the schedules (lr, entropy) are read at. */
+  numEnvStepsSampled: number;
+}
+
+interface A2CLearnerState {
+  weights: Float32Array;
+  optimizer: OptimizerState;
+}
+
+export class A2CLearner implements Learner<A2CUpdate, Record<string, number>> {
+  private readonly model: ActorCritic;
+  private readonly optimizer: Adam;
+  private readonly a2c: A2CConfig;
+
+  constructor({ module, a2c, seed }: A2CLearnerSpec) {
+    this.a2c = a2c;
+    this.model = new ActorCritic(module, initialWeights(module, seed));
+    this.optimizer = new Adam(this.model, { adamEpsilon: a2c.adam_epsilon, gradClip: a2c.grad_clip });
+  }
+
+  update({ batch, numEnvStepsSampled }: A2CUpdate): Record<string, number> {
+    const { a2c, model } = this;
+    const lr = scheduleValue(a2c.lr, numEnvStepsSampled);
+    const entropyCoeff = scheduleValue(a2c.entropy_coeff, numEnvStepsSampled);
+    const spec = model.spec;
+    const all = new Minibatch(batch.size, spec.obsDim, spec.actionDim);
+    all.gather(
+      batch,
+      Int32Array.from({ length: batch.size }, (_, i) => i),
+      a2c.normalize_advantages,
+    );
+    let gradNorm = 0;
+    const metrics = tf.tidy(() => {
+      const t = minibatchTensors(all, batch.size, spec.head.kind === "categorical");
+      const { policyOut, values, backward } = model.forwardWithBackward(t.obs);
+      const loss = a2cLossWithGradients({
+        dist: model.distribution(policyOut),
+        actions: t.actions,
+        advantages: t.advantages,
+        values,
+        returns: t.returns,
+        vfLossCoeff: a2c.vf_loss_coeff,
+        entropyCoeff,
+      });
+      gradNorm = this.optimizer.step(backward(loss.dPolicyOut, loss.dValues, loss.dLogStd), lr);
+      return loss.metrics.dataSync();
+    });
+    return {
+      ...Object.fromEntries(A2C_LOSS_METRICS.map((name, i) => [name, metrics[i]])),
+      grad_norm: gradNorm,
+      lr,
+    };
+  }
+
+  getWeights(): Float32Array {
+    return this.optimizer.getFlatWeights();
+  }
+
+  getState(): LearnerState {
+    const state: A2CLearnerState = {
+      weights: this.optimizer.getFlatWeights(),
+      optimizer: this.optimizer.getOptimizerState(),
+    };
+    return { ...state };
+  }
+
+  setState(saved: LearnerState): void {
+    const state = saved as unknown as A2CLearnerState;
+    this.optimizer.setFlatWeights(state.weights);
+    this.optimizer.setOptimizerState(state.optimizer);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** The learner actor's entry: builds the learner from its spec. */
+export function createLearner(spec: A2CLearnerSpec): A2CLearner {
+  return new A2CLearner(spec);
+}
