@@ -11,7 +11,7 @@
  * Overall / learner-only is the share of wall time the learner is busy: 1 means sampling is hidden.
  */
 import { DQN } from "../src/algos/dqn/dqn.js";
-import { loadRunConfig } from "../src/config/load.js";
+import { loadRunConfig } from "../src/algos/index.js";
 
 const CONFIG = new URL("../configs/dqn-cartpole.yaml", import.meta.url).pathname;
 const SLOW_ENV_MODULE = new URL("./slow_cartpole.ts", import.meta.url).pathname;
@@ -34,12 +34,13 @@ async function measure(
   runners: number,
   envOverrides: string[],
 ): Promise<{ learnerOnly: number; overall: number; envSteps: number }> {
-  const { config } = loadRunConfig(CONFIG, [
+  const config = loadRunConfig(CONFIG, [
     `env_runners.num_env_runners=${runners}`,
     "env_runners.rollout_fragment_length=8",
     "dqn.training_intensity=32",
     ...envOverrides,
   ]);
+  if (config.algo !== "DQN") throw new Error(`${CONFIG} is not a DQN config`);
   const algo = await DQN.create(config);
   const learnerOnly: number[] = [];
   const overall: number[] = [];

@@ -13,13 +13,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
+import { ppoMinibatchUpdate } from "../src/algos/ppo/learner.js";
 import { ppoLoss } from "../src/algos/ppo/loss.js";
-import { ppoMinibatchUpdate } from "../src/algos/ppo/ppo_learner.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
+import { Adam } from "../src/learner/adam.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
-import { Learner } from "../src/learner/learner.js";
-import { PolicyInference } from "../src/models/inference.js";
-import { ActorCritic, initialFlatWeights, type PolicySpec } from "../src/models/network.js";
+import { initialWeights, type ModuleSpec, moduleSpecFor } from "../src/models/catalog.js";
+import { ModuleInference } from "../src/models/inference.js";
+import { ActorCritic } from "../src/models/rl_module.js";
 import { createRng, normal } from "../src/utils/rng.js";
 
 const CASES = [
@@ -31,16 +32,11 @@ const CASES = [
 ];
 const REPEATS = 5;
 
-const spec = (hidden: number): PolicySpec => ({
-  observationSpace: new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]).toJSON(),
-  actionSpace: new Discrete(2).toJSON(),
-  obsDim: 4,
-  action: { kind: "categorical", n: 2 },
-  hiddens: [hidden, hidden],
-  activation: "tanh",
-  vfShareLayers: false,
-  initialLogStd: 0,
-});
+const spec = (hidden: number): ModuleSpec =>
+  moduleSpecFor(new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]), new Discrete(2), {
+    type: "actor_critic",
+    model: { hiddens: [hidden, hidden], activation: "tanh", vf_share_layers: false, initial_log_std: 0 },
+  });
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -69,8 +65,8 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   const oldLogp = random(batch).map((x) => -0.69 + 0.1 * x);
   const advantages = random(batch);
   const returns = random(batch);
-  const model = new ActorCritic(spec(hidden), initialFlatWeights(spec(hidden), 0));
-  const learner = new Learner(model, { adamEpsilon: 1e-5, gradClip: 0.5 });
+  const model = new ActorCritic(spec(hidden), initialWeights(spec(hidden), 0));
+  const learner = new Adam(model, { adamEpsilon: 1e-5, gradClip: 0.5 });
   const coeffs = { clipParam: 0.2, vfClipParam: 0.2, vfLossCoeff: 0.5, entropyCoeff: 0.01 };
   const minibatch = () => ({
     obs: tf.tensor2d(obs, [batch, 4]),
@@ -82,7 +78,7 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   });
   const autodiffUpdate = () => {
     const t = minibatch();
-    const metrics = learner.update(() => {
+    const { value, grads } = tf.variableGrads(() => {
       const { policyOut, values } = model.forward(t.obs);
       const dist = model.distribution(policyOut);
       const loss = ppoLoss({
@@ -95,9 +91,10 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
         entropy: dist.entropy(),
         ...coeffs,
       });
-      return { loss: loss.total, metrics: { kl: loss.approxKl } };
-    }, 3e-4);
-    tf.dispose(Object.values(metrics));
+      return loss.total;
+    }, model.variables);
+    learner.step(tf.concat(model.variables.map((v) => tf.reshape(grads[v.name], [-1]) as tf.Tensor1D)), 3e-4);
+    tf.dispose([value, ...Object.values(grads)]);
   };
   const update = () =>
     tf.tidy(() => {
@@ -117,9 +114,10 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
 /** Microseconds per call: the rollout kernel's act() vs tfjs actor+critic predict (with the data read back). */
 function inferenceMicros(batch: number): { kernel: number; tfjs: number } {
   const s = spec(64);
-  const model = new ActorCritic(s, initialFlatWeights(s, 0));
-  const inference = new PolicyInference(s, 0);
-  inference.setWeights(model.getFlatWeights());
+  const weights = initialWeights(s, 0);
+  const model = new ActorCritic(s, weights);
+  const inference = new ModuleInference(s, 0);
+  inference.setWeights(weights);
   const obs = Float32Array.from({ length: batch * 4 }, (_, i) => Math.sin(i));
   const out = {
     actions: new Float32Array(batch),
@@ -128,14 +126,15 @@ function inferenceMicros(batch: number): { kernel: number; tfjs: number } {
   };
   const calls = Math.max(200, Math.floor(20000 / batch));
   const plain = timeRuns(REPEATS, () => {
-    for (let i = 0; i < calls; i++) inference.act(obs, batch, false, out);
+    for (let i = 0; i < calls; i++) inference.act(obs, batch, { greedy: false }, out);
   });
   const viaTfjs = timeRuns(REPEATS, () => {
     for (let i = 0; i < calls; i++) {
       tf.tidy(() => {
         const x = tf.tensor2d(obs, [batch, 4]);
-        (model.actor.predict(x) as tf.Tensor).dataSync();
-        (model.critic.predict(x) as tf.Tensor).dataSync();
+        const { policyOut, values } = model.forward(x);
+        policyOut.dataSync();
+        values.dataSync();
       });
     }
   });

@@ -16,11 +16,13 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { formatNumber, median, type SeedResult, trainSeed } from "../scripts/run_seeds.js";
-import { allocateTrainBatch } from "../src/algos/ppo/ppo_learner.js";
-import { loadRunConfig } from "../src/config/load.js";
+import { loadRunConfig } from "../src/algos/index.js";
+import type { PPOLearnerSpec, PPOUpdate } from "../src/algos/ppo/learner.js";
+import { allocateTrainBatch } from "../src/buffers/train_batch.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
-import { createPPOLearnerActor } from "../src/learner/learner_actor.js";
-import { policySpecFor } from "../src/models/network.js";
+import { createLearnerActor } from "../src/learner/learner_actor.js";
+import { moduleSpecFor } from "../src/models/catalog.js";
+import { createWeightsStore } from "../src/rollout/env_runner_group.js";
 
 const THRESHOLD = 475;
 const CONFIG = fileURLToPath(new URL("../configs/ppo-cartpole.yaml", import.meta.url));
@@ -50,8 +52,13 @@ function medianTimers(runDir: string): Timers {
 
 /** Median update() milliseconds with the learner in the main thread and in its own thread, alternating. */
 async function updateLatency(rounds: number): Promise<{ main: number; thread: number }> {
-  const { config } = loadRunConfig(CONFIG, ["learner.backend=wasm"]);
-  const spec = policySpecFor(new Box(-5, 5, [4]), new Discrete(2), config.model);
+  const config = loadRunConfig(CONFIG, ["learner.backend=wasm"]);
+  if (config.algo !== "PPO") throw new Error(`${CONFIG} is not a PPO config`);
+  const module = moduleSpecFor(new Box(-5, 5, [4]), new Discrete(2), {
+    type: "actor_critic",
+    model: config.model,
+  });
+  const learnerModule = new URL("../src/algos/ppo/learner.ts", import.meta.url).href;
   const batch = allocateTrainBatch(256, 4, 1);
   batch.obs.forEach((_, i) => {
     batch.obs[i] = Math.random() - 0.5;
@@ -61,14 +68,18 @@ async function updateLatency(rounds: number): Promise<{ main: number; thread: nu
   });
   const actors = await Promise.all(
     [0, 1].map((n) =>
-      createPPOLearnerActor({ ...config, learner: { ...config.learner, num_learners: n } }, spec),
+      createLearnerActor<PPOLearnerSpec, PPOUpdate, Record<string, number>>(
+        { module: learnerModule, spec: { module, ppo: config.ppo, seed: config.seed } },
+        { ...config.learner, num_learners: n },
+        createWeightsStore(module),
+      ),
     ),
   );
   const times = actors.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
     for (const [i, actor] of actors.entries()) {
       const start = performance.now();
-      await actor.update(batch, 0);
+      await actor.update({ batch, numEnvStepsSampled: 0 });
       actor.latestWeights();
       times[i].push(performance.now() - start);
     }

@@ -20,8 +20,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isMainThread, workerData } from "node:worker_threads";
-import { runConfigSchema } from "../src/config/schema.js";
-import { initialFlatWeights } from "../src/models/network.js";
+import { ppoRunConfigSchema } from "../src/algos/ppo/config.js";
+import { initialWeights } from "../src/models/catalog.js";
+import { onPolicyRunnerConfig } from "../src/rollout/env_runner.js";
+import { WEIGHTS_ENTRY } from "../src/rollout/env_runner_group.js";
 import { createEnvRunnerGroup } from "../src/rollout/threaded_group.js";
 import { startWorkerThread } from "../src/rollout/worker_thread.js";
 import { ObjectStore, type StoreHandle } from "../src/store/object_store.js";
@@ -71,8 +73,7 @@ function median(xs: number[]): number {
 }
 
 async function samplingRate(numRunners: number, numEnvs: number): Promise<number> {
-  const config = runConfigSchema.parse({
-    algo: "PPO",
+  const config = ppoRunConfigSchema.parse({
     env: { id: "CartPole-v1" },
     env_runners: {
       num_env_runners: numRunners,
@@ -80,12 +81,13 @@ async function samplingRate(numRunners: number, numEnvs: number): Promise<number
       rollout_fragment_length: STEPS_PER_RUNNER / numEnvs,
     },
   });
-  const group = await createEnvRunnerGroup(config);
+  const group = await createEnvRunnerGroup(onPolicyRunnerConfig(config, config.ppo.train_batch_size));
   try {
-    const weights = initialFlatWeights(group.policySpec, 0);
+    const weights = initialWeights(group.moduleSpec, 0);
     const rates: number[] = [];
     for (let version = 1; version <= REPEATS + 1; version++) {
-      await group.setWeights(weights, version);
+      group.store.put(WEIGHTS_ENTRY, weights);
+      await group.syncWeights(version);
       const start = performance.now();
       const fragments = await group.sample();
       const seconds = (performance.now() - start) / 1000;

@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Command } from "commander";
-import { loadRunConfig } from "../src/config/load.js";
+import { loadRunConfig } from "../src/algos/index.js";
 
 const RETURN_METRIC = "env_runners/episode_return_mean";
 const RLTS_BIN = fileURLToPath(new URL("../bin/rlts.js", import.meta.url));
@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<void> {
   const configFile = program.args[0];
   const options = program.opts<{ seeds: string; threshold?: string; set: string[]; output: string }>();
   const overrides = [`output=${options.output}`, ...options.set];
-  const { config } = loadRunConfig(configFile, overrides);
+  const config = loadRunConfig(configFile, overrides);
   const threshold = options.threshold !== undefined ? Number(options.threshold) : config.stop[RETURN_METRIC];
   if (threshold === undefined || Number.isNaN(threshold)) {
     throw new Error(`${configFile}: no stop.${RETURN_METRIC} in the config; pass --threshold <return>`);

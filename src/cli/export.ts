@@ -5,9 +5,9 @@
  */
 import { copyFile, mkdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { resolveCheckpointDir } from "../algos/checkpoint.js";
 import { POLICY_FILES, type PolicyMetadata } from "../models/policy.js";
 import { loadPolicyFromDir } from "../models/policy_node.js";
-import { resolveCheckpointDir } from "../algos/checkpoint.js";
 
 export interface ExportResult {
   checkpointDir: string;
