@@ -3,6 +3,8 @@
  * The CLI (`rlts train <config.yaml>`) is a thin layer over `train` below.
  */
 
+export { A2C } from "./algos/a2c/a2c.js";
+export { type A2CConfig, type A2CRunConfig, a2cConfigSchema } from "./algos/a2c/config.js";
 export { Algorithm, type AlgorithmState } from "./algos/algorithm.js";
 export { CheckpointError, readCheckpoint } from "./algos/checkpoint.js";
 export { type DQNConfig, type DQNRunConfig, dqnConfigSchema } from "./algos/dqn/config.js";
@@ -33,7 +35,7 @@ export { createLearnerActor, type LearnerActor } from "./learner/learner_actor.j
 export { plotRuns } from "./logging/plot.js";
 export { ProgressLogger, type ProgressMode } from "./logging/progress.js";
 export { EventFileWriter } from "./logging/tfevents.js";
-export { type ModuleRequest, type ModuleSpec, moduleSpecFor } from "./models/catalog.js";
+export { type ModuleHead, type ModuleRequest, type ModuleSpec, moduleSpecFor } from "./models/catalog.js";
 export { ModuleInference } from "./models/inference.js";
 export {
   GreedyPolicy,
@@ -43,7 +45,7 @@ export {
   urlPolicyLoader,
 } from "./models/policy.js";
 export { loadPolicyFromDir } from "./models/policy_node.js";
-export { ActorCritic, QNetwork } from "./models/rl_module.js";
+export { ActorCritic, QNetwork, RLModule } from "./models/rl_module.js";
 export { EnvRunner, type EnvRunnerConfig } from "./rollout/env_runner.js";
 export { type EnvRunnerGroup, LocalEnvRunnerGroup } from "./rollout/env_runner_group.js";
 export { createEnvRunnerGroup, ThreadedEnvRunnerGroup } from "./rollout/threaded_group.js";

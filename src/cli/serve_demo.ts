@@ -15,8 +15,8 @@ import { POLICY_FILES } from "../models/policy.js";
 
 /** The package root: this file is src/cli/serve_demo.ts, or dist/cli/serve_demo.js once built. */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const DEMO_PAGE_DIR = path.join(PACKAGE_ROOT, "examples/browser");
-export const BROWSER_BUNDLE_DIR = path.join(PACKAGE_ROOT, "dist-browser");
+const DEMO_PAGE_DIR = path.join(PACKAGE_ROOT, "examples/browser");
+const BROWSER_BUNDLE_DIR = path.join(PACKAGE_ROOT, "dist-browser");
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 
-export const envConfigSchema = z
+const envConfigSchema = z
   .object({
     /** A registered id (`rlts envs` lists them) or, with backend gymnasium, any `gymnasium.make` id. */
     id: z.string().min(1),
@@ -28,7 +28,7 @@ export const envConfigSchema = z
   })
   .strict();
 
-export const envRunnersConfigSchema = z
+const envRunnersConfigSchema = z
   .object({
     /** Rollout worker threads; 0 samples in the main thread (no threads, so a debugger works). */
     num_env_runners: z.number().int().min(0).default(0),
@@ -42,7 +42,7 @@ export const envRunnersConfigSchema = z
   })
   .strict();
 
-export const learnerConfigSchema = z
+const learnerConfigSchema = z
   .object({
     /** `auto` takes the first that loads: tensorflow-gpu, tensorflow, wasm, cpu. */
     backend: z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
@@ -71,7 +71,7 @@ export const modelConfigSchema = z
   })
   .strict();
 
-export const stopConfigSchema = z
+const stopConfigSchema = z
   .object({
     num_env_steps_sampled_lifetime: z.number().int().positive().optional(),
     "env_runners/episode_return_mean": z.number().optional(),
@@ -82,7 +82,7 @@ export const stopConfigSchema = z
   })
   .strict();
 
-export const checkpointConfigSchema = z
+const checkpointConfigSchema = z
   .object({
     /** Every N iterations; 0 saves only at the end. */
     frequency: z.number().int().min(0).default(10),
@@ -92,7 +92,7 @@ export const checkpointConfigSchema = z
   })
   .strict();
 
-export const evaluationConfigSchema = z
+const evaluationConfigSchema = z
   .object({
     /** Evaluate every N iterations with the greedy policy; 0 turns evaluation off. */
     interval: z.number().int().min(0).default(0),

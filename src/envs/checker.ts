@@ -118,7 +118,7 @@ export function compileContains(space: Space): (x: unknown) => boolean {
  * Problems `contains` does not see in an observation: a Box value of another array type than its dtype's
  * (Gymnasium's `can_cast` check) and non-finite numbers (inside infinite bounds, but poison for learning).
  */
-export function observationProblem(space: Space, obs: unknown, path = ""): string | undefined {
+function observationProblem(space: Space, obs: unknown, path = ""): string | undefined {
   const problem = spaceProblem(space, obs, path);
   if (problem) return problem;
   const at = path ? `${path}: ` : "";

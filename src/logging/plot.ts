@@ -80,7 +80,7 @@ function interpolate(xs: number[], ys: number[], at: number): number {
  * Seeds rarely log at identical x, so each is interpolated at every x any of them logged within the
  * range all of them cover.
  */
-export function learningCurves(
+function learningCurves(
   runDirs: string[],
   { metric, x, band }: Required<Pick<PlotOptions, "metric" | "x" | "band">>,
 ): Curve[] {
@@ -167,7 +167,7 @@ function escapeXml(text: string): string {
 }
 
 /** The SVG of `curves`, x against y. */
-export function curvesToSvg(
+function curvesToSvg(
   curves: Curve[],
   { x, metric, title }: { x: string; metric: string; title: string },
 ): string {

@@ -10,16 +10,10 @@ export interface DenseVariables {
   bias: tf.Variable;
 }
 
-/** The tf.Variables behind a built Dense layer (LayerVariable.read() returns the variable itself). */
-export function denseVariables(layer: tf.layers.Layer): DenseVariables {
-  const [kernel, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-  return { kernel, bias };
-}
-
 export type Activation = "tanh" | "relu" | "linear";
 
 /** `activation(x @ kernel + bias)`, the fused matmul then the activation. */
-export function denseForward(x: tf.Tensor2D, d: DenseVariables, activation: Activation): tf.Tensor2D {
+function denseForward(x: tf.Tensor2D, d: DenseVariables, activation: Activation): tf.Tensor2D {
   // The _FusedMatMul kernel called directly: `tf.fused.matMul` wraps it in a `tf.customGrad` each call
   // (~30 us on wasm), and the gradient is `denseBackward`'s anyway.
   const [inDim, outDim] = d.kernel.shape;
@@ -45,7 +39,7 @@ export function denseForward(x: tf.Tensor2D, d: DenseVariables, activation: Acti
  * naive loop (~8x slower than XNNPACK's plain matmul at 128x64x64); transposing explicitly and calling
  * the plain matmul is much faster. `dx` is a function: the first layer has no use for it.
  */
-export function denseBackward(
+function denseBackward(
   dy: tf.Tensor2D,
   input: tf.Tensor2D,
   y: tf.Tensor2D,

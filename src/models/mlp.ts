@@ -34,7 +34,7 @@ export function chainShapes(inDim: number, units: number[]): DenseShape[] {
   return units.map((outDim, i) => ({ inDim: i === 0 ? inDim : units[i - 1], outDim }));
 }
 
-export function denseSize({ inDim, outDim }: DenseShape): number {
+function denseSize({ inDim, outDim }: DenseShape): number {
   return inDim * outDim + outDim;
 }
 

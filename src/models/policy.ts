@@ -10,8 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { Box, Discrete, describeValue, type Space, type SpaceJSON, spaceFromJSON } from "../envs/spaces.js";
 
-export const POLICY_FORMAT = "rlts-policy";
-export const POLICY_FORMAT_VERSION = 1;
+const POLICY_FORMAT = "rlts-policy";
+const POLICY_FORMAT_VERSION = 1;
 /** File names inside a policy folder. */
 export const POLICY_FILES = { model: "model.json", weights: "weights.bin", metadata: "policy.json" } as const;
 

@@ -7,7 +7,7 @@ export function mean(x: ArrayLike<number>): number {
 }
 
 /** The population variance (numpy's `var`); NaN for no values. */
-export function variance(x: ArrayLike<number>): number {
+function variance(x: ArrayLike<number>): number {
   const m = mean(x);
   let squares = 0;
   for (let i = 0; i < x.length; i++) squares += (x[i] - m) * (x[i] - m);

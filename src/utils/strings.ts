@@ -1,5 +1,5 @@
 /** Levenshtein edit distance (insert, delete, substitute each cost 1). */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
@@ -16,7 +16,7 @@ export function editDistance(a: string, b: string): number {
  * The candidates closest to `word` (case-insensitive edit distance), best first: those within a third of
  * the word's length, or sharing a prefix with it, at most `limit` of them. Used for "did you mean" hints.
  */
-export function closestMatches(word: string, candidates: Iterable<string>, limit = 3): string[] {
+function closestMatches(word: string, candidates: Iterable<string>, limit = 3): string[] {
   const lower = word.toLowerCase();
   const maxDistance = Math.max(2, Math.ceil(word.length / 3));
   return [...candidates]

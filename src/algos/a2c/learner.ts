@@ -30,7 +30,7 @@ interface A2CLearnerState {
   optimizer: OptimizerState;
 }
 
-export class A2CLearner implements Learner<A2CUpdate, Record<string, number>> {
+class A2CLearner implements Learner<A2CUpdate, Record<string, number>> {
   private readonly model: ActorCritic;
   private readonly optimizer: Adam;
   private readonly a2c: A2CConfig;
@@ -98,7 +98,10 @@ export class A2CLearner implements Learner<A2CUpdate, Record<string, number>> {
   }
 }
 
-/** The learner actor's entry: builds the learner from its spec. */
+/**
+ * The learner actor's entry, imported by URL (in a learner thread too): builds the learner from its spec.
+ * @public
+ */
 export function createLearner(spec: A2CLearnerSpec): A2CLearner {
   return new A2CLearner(spec);
 }

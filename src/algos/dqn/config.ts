@@ -8,7 +8,7 @@ import { scheduleSchema } from "../../utils/schedule.js";
  * replay of 50k transitions, target update every 500 sampled steps, Huber loss, grad-norm clip 40.
  * The encoder is the run config's `model` section; `hiddens` here is the Q head on top of it.
  */
-export const replayBufferConfigSchema = z
+const replayBufferConfigSchema = z
   .object({
     /** `prioritized`: proportional prioritized replay (sum-tree); `uniform`: a plain ring buffer. */
     type: z.enum(["uniform", "prioritized"]).default("prioritized"),
@@ -78,7 +78,7 @@ export const dqnConfigSchema = z
   .strict();
 
 export type DQNConfig = z.infer<typeof dqnConfigSchema>;
-export type ReplayBufferConfig = z.infer<typeof replayBufferConfigSchema>;
+type ReplayBufferConfig = z.infer<typeof replayBufferConfigSchema>;
 
 /** A DQN run config: the common sections and `dqn:`. */
 export const dqnRunConfigSchema = runConfigSchemaFor("DQN", "dqn", dqnConfigSchema);

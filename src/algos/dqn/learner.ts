@@ -40,7 +40,7 @@ interface DQNLearnerState {
   optimizer: OptimizerState;
 }
 
-export class DQNLearner implements Learner<DQNUpdate, DQNUpdateResult> {
+class DQNLearner implements Learner<DQNUpdate, DQNUpdateResult> {
   private readonly online: QNetwork;
   private readonly target: QNetwork;
   private readonly optimizer: Adam;
@@ -95,7 +95,10 @@ export class DQNLearner implements Learner<DQNUpdate, DQNUpdateResult> {
   }
 }
 
-/** The learner actor's entry: builds the learner from its spec. */
+/**
+ * The learner actor's entry, imported by URL (in a learner thread too): builds the learner from its spec.
+ * @public
+ */
 export function createLearner(spec: DQNLearnerSpec): DQNLearner {
   return new DQNLearner(spec);
 }

@@ -118,7 +118,10 @@ export class PPOLearner implements Learner<PPOUpdate, Record<string, number>> {
   }
 }
 
-/** The learner actor's entry: builds the learner from its spec. */
+/**
+ * The learner actor's entry, imported by URL (in a learner thread too): builds the learner from its spec.
+ * @public
+ */
 export function createLearner(spec: PPOLearnerSpec): PPOLearner {
   return new PPOLearner(spec);
 }

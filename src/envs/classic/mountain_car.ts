@@ -15,18 +15,18 @@ export interface MountainCarKwargs {
   render_mode?: "ansi" | "rgb_array";
 }
 
-export const MIN_POSITION = -1.2;
-export const MAX_POSITION = 0.6;
-export const MAX_SPEED = 0.07;
+const MIN_POSITION = -1.2;
+const MAX_POSITION = 0.6;
+const MAX_SPEED = 0.07;
 
 /** Both MountainCars start at rest at a position uniform in `[-0.6, -0.4)` (`options.low` / `options.high`). */
-export function mountainCarStartState(envId: string, rng: () => number, options?: Record<string, unknown>) {
+function mountainCarStartState(envId: string, rng: () => number, options?: Record<string, unknown>) {
   const [low, high] = resetBounds(envId, options, -0.6, -0.4);
   return Float64Array.of(uniform(rng, low, high), 0);
 }
 
 /** Observation space of both MountainCars: `[position, velocity]` in float32. */
-export function mountainCarObservationSpace(): Box {
+function mountainCarObservationSpace(): Box {
   return new Box(
     [MIN_POSITION, -MAX_SPEED].map(Math.fround),
     [MAX_POSITION, MAX_SPEED].map(Math.fround),
@@ -40,7 +40,7 @@ function hillHeight(x: number): number {
 }
 
 /** The hill as a line, the car "o" on it and the flag "F" at the goal. */
-export function mountainCarAnsi(position: number, velocity: number, goalPosition: number): string {
+function mountainCarAnsi(position: number, velocity: number, goalPosition: number): string {
   const width = 49;
   const column = (x: number) => ((x - MIN_POSITION) / (MAX_POSITION - MIN_POSITION)) * (width - 1);
   const track = textTrack(width, column(goalPosition), "F").split("");
@@ -49,7 +49,7 @@ export function mountainCarAnsi(position: number, velocity: number, goalPosition
 }
 
 /** Gymnasium's picture: 600x400, the hill, a black car with grey wheels tilted by the slope, a yellow flag. */
-export function mountainCarRgbArray(pos: number, goalPosition: number): RgbArray {
+function mountainCarRgbArray(pos: number, goalPosition: number): RgbArray {
   const canvas = new Canvas(600, 400);
   const scale = canvas.width / (MAX_POSITION - MIN_POSITION);
   const carwidth = 40;

@@ -14,9 +14,9 @@ if (endianness() !== "LE") {
   throw new Error("rlts remote envs need a little-endian host");
 }
 
-export type WireDtype = "float32" | "float64" | "int32" | "uint8";
+type WireDtype = "float32" | "float64" | "int32" | "uint8";
 
-export interface FrameInfo {
+interface FrameInfo {
   name: string;
   dtype: WireDtype;
   shape: number[];

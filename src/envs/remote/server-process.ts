@@ -28,7 +28,7 @@ export interface ServerOptions {
 }
 
 /** The directory holding `python/rlts_gym`, found upwards from this file (works from src/ and dist/). */
-export function packageRoot(): string {
+function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "python", "rlts_gym", "__init__.py"))) {
     const parent = dirname(dir);
@@ -39,7 +39,7 @@ export function packageRoot(): string {
 }
 
 /** The `python` option, else `RLTS_PYTHON`, else the project's venv made by `npm run setup:python`. */
-export function resolvePython(option?: string): string {
+function resolvePython(option?: string): string {
   const chosen = option ?? process.env.RLTS_PYTHON;
   if (chosen) return chosen;
   const venv = join(packageRoot(), "python", ".venv");
