@@ -50,11 +50,33 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
     protected readonly learner: LearnerActor<never, unknown>,
   ) {}
 
-  /** Restores the algorithm saved in checkpoint `dir` (or a run folder's newest), whichever it is. */
-  static async fromCheckpoint(dir: string): Promise<Algorithm> {
+  /**
+   * The registered algorithm `config.algo` names (`PPO.create`, `DQN.create`, ... take their own config,
+   * typed).
+   */
+  static async create(config: unknown): Promise<Algorithm> {
     // The registry imports every algorithm, and every algorithm imports this file.
     const { createAlgorithm, parseRunConfig } = await import("./index.js");
-    return restoreAlgorithm(dir, parseRunConfig, createAlgorithm);
+    return createAlgorithm(parseRunConfig(config));
+  }
+
+  /**
+   * Restores the algorithm saved in checkpoint `dir` (or a run folder's newest): `PPO.fromCheckpoint(dir)`
+   * gives a PPO, `Algorithm.fromCheckpoint(dir)` whichever algorithm the checkpoint holds.
+   */
+  static async fromCheckpoint<A extends Algorithm>(
+    this: { create(config: unknown): Promise<A> },
+    dir: string,
+  ): Promise<A> {
+    const checkpoint = await readCheckpoint(dir);
+    const algorithm = await this.create(checkpoint.config);
+    try {
+      await algorithm.setState(checkpoint.state as AlgorithmState);
+    } catch (error) {
+      await algorithm.stop();
+      throw error;
+    }
+    return algorithm;
   }
 
   /** The tfjs backend the learner runs on. */
@@ -180,23 +202,6 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
       await this.learner.stop();
     }
   }
-}
-
-/** `create(config)` restored from checkpoint `dir`: what each algorithm's typed `fromCheckpoint` does. */
-export async function restoreAlgorithm<A extends Algorithm, Config>(
-  dir: string,
-  parse: (raw: unknown, source: string) => Config,
-  create: (config: Config) => Promise<A>,
-): Promise<A> {
-  const checkpoint = await readCheckpoint(dir);
-  const algorithm = await create(parse(checkpoint.config, `${checkpoint.dir}/config.yaml`));
-  try {
-    await algorithm.setState(checkpoint.state as AlgorithmState);
-  } catch (error) {
-    await algorithm.stop();
-    throw error;
-  }
-  return algorithm;
 }
 
 /**

@@ -5,6 +5,8 @@
  * actor loads it by URL.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { TrainableModule } from "../models/rl_module.js";
+import { Adam, type AdamOptions, type OptimizerState } from "./adam.js";
 
 /** What a checkpoint keeps of a learner: plain data, typed arrays allowed. */
 export type LearnerState = Record<string, unknown>;
@@ -65,5 +67,52 @@ export class MetricsAccumulator {
     this.sum = null;
     this.count = 0;
     return means;
+  }
+}
+
+/**
+ * A learner whose module trains with one `Adam`: the module's weights and the optimizer's moments are its
+ * checkpoint, plus whatever `getExtraState` adds (a shuffle generator, a target network).
+ */
+export abstract class OptimizerLearner<Module extends TrainableModule, Batch, Result>
+  implements Learner<Batch, Result>
+{
+  protected readonly optimizer: Adam;
+
+  protected constructor(
+    protected readonly module: Module,
+    options: AdamOptions,
+  ) {
+    this.optimizer = new Adam(module, options);
+  }
+
+  abstract update(batch: Batch): Result;
+
+  getWeights(): Float32Array {
+    return this.optimizer.getFlatWeights();
+  }
+
+  getState(): LearnerState {
+    return {
+      weights: this.optimizer.getFlatWeights(),
+      optimizer: this.optimizer.getOptimizerState(),
+      ...this.getExtraState(),
+    };
+  }
+
+  setState(state: LearnerState): void {
+    this.optimizer.setFlatWeights(state.weights as Float32Array);
+    this.optimizer.setOptimizerState(state.optimizer as OptimizerState);
+    this.setExtraState(state);
+  }
+
+  protected getExtraState(): LearnerState {
+    return {};
+  }
+
+  protected setExtraState(_state: LearnerState): void {}
+
+  dispose(): void {
+    this.module.dispose();
   }
 }

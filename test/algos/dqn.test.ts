@@ -2,20 +2,19 @@ import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
+import { packState, unpackState } from "../../src/algos/checkpoint.js";
+import { type DQNRunConfig, dqnRunConfigSchema } from "../../src/algos/dqn/config.js";
 import { apexEpsilons, DQN } from "../../src/algos/dqn/dqn.js";
 import { huber, tdLoss, tdLossWithGradients, tdTargets } from "../../src/algos/dqn/loss.js";
-import {
-  initialQWeights,
-  QInference,
-  QNetwork,
-  type QNetworkSpec,
-  qLayersModel,
-  setQLayersWeights,
-} from "../../src/algos/dqn/q_network.js";
-import { allocateTransitions, type ReplaySample } from "../../src/algos/dqn/replay.js";
-import { modelConfigSchema, type RunConfig, runConfigSchema } from "../../src/config/schema.js";
+import { parseRunConfig } from "../../src/algos/index.js";
+import { allocateTransitions, type ReplaySample } from "../../src/buffers/replay.js";
+import { modelConfigSchema } from "../../src/config/schema.js";
+import { Box, Discrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
-import { packState, unpackState } from "../../src/scheduler/checkpoint.js";
+import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
+import { policyLayersModel } from "../../src/models/export.js";
+import { ModuleInference } from "../../src/models/inference.js";
+import { QNetwork } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
 import { scheduleValue } from "../../src/utils/schedule.js";
 
@@ -23,9 +22,48 @@ beforeAll(async () => {
   await selectBackend("wasm");
 });
 
+/** The Q module the catalog builds for these sizes (what the old QNetworkSpec described). */
+interface QSpec {
+  obsDim: number;
+  numActions: number;
+  encoderHiddens: number[];
+  headHiddens: number[];
+  activation: "tanh" | "relu";
+  dueling: boolean;
+}
+
+function qModuleSpec(q: QSpec): ModuleSpec {
+  return moduleSpecFor(new Box(-10, 10, [q.obsDim]), new Discrete(q.numActions), {
+    type: "q",
+    model: {
+      hiddens: q.encoderHiddens,
+      activation: q.activation,
+      vf_share_layers: false,
+      initial_log_std: 0,
+    },
+    headHiddens: q.headHiddens,
+    dueling: q.dueling,
+  });
+}
+
+/** Q values of a ModuleInference (the runners' float32 wasm kernel) for `batch` observations. */
+function kernelQ(
+  spec: ModuleSpec,
+  weights: Float32Array,
+  obs: Float32Array,
+  batch: number,
+  numActions: number,
+) {
+  const inference = new ModuleInference(spec, 0);
+  inference.setWeights(weights);
+  const q = new Float32Array(batch * numActions);
+  inference.qValues(obs, batch, q);
+  return q;
+}
+
 /** Random weights (not the initial ones: their zero biases would hide bias bugs). */
-function randomWeights(spec: QNetworkSpec, seed: number): Float32Array {
-  const weights = initialQWeights(spec, seed);
+function randomWeights(spec: ModuleSpec, seed: number): Float32Array {
+  const weights = initialWeights(spec, seed);
   const rng = createRng(seed);
   return weights.map((w) => w + 0.3 * normal(rng));
 }
@@ -35,7 +73,7 @@ function randomObs(batch: number, obsDim: number, seed: number): Float32Array {
   return Float32Array.from({ length: batch * obsDim }, () => 2 * normal(rng));
 }
 
-const SPECS: [string, QNetworkSpec][] = [
+const Q_SPECS: [string, QSpec][] = [
   [
     "plain head",
     { obsDim: 3, numActions: 4, encoderHiddens: [8, 6], headHiddens: [], activation: "relu", dueling: false },
@@ -52,32 +90,40 @@ const SPECS: [string, QNetworkSpec][] = [
     "dueling with stream hiddens",
     { obsDim: 2, numActions: 5, encoderHiddens: [6, 6], headHiddens: [4], activation: "tanh", dueling: true },
   ],
+  [
+    "no encoder: the streams read the observation",
+    { obsDim: 3, numActions: 3, encoderHiddens: [], headHiddens: [5], activation: "relu", dueling: true },
+  ],
 ];
+const SPECS: [string, ModuleSpec, QSpec][] = Q_SPECS.map(([name, q]) => [name, qModuleSpec(q), q]);
 
 describe("Q network: tfjs, plain TypeScript and the layers export agree", () => {
-  for (const [name, spec] of SPECS) {
+  for (const [name, spec, q] of SPECS) {
     it(name, () => {
       const weights = randomWeights(spec, 1);
       const batch = 7;
       const obs = randomObs(batch, spec.obsDim, 2);
       const network = new QNetwork(spec, weights);
+      expect(network.numActions).toBe(q.numActions);
       const fromTf = tf.tidy(() => network.forward(tf.tensor2d(obs, [batch, spec.obsDim])).dataSync());
-      const inference = new QInference(spec);
-      inference.setWeights(weights);
-      const fromTs = new Float32Array(batch * spec.numActions);
-      inference.qValues(obs, batch, fromTs);
-      const model = qLayersModel(spec);
-      setQLayersWeights(model, spec, weights);
+      const fromBackwardPass = tf.tidy(() =>
+        network.forwardWithBackward(tf.tensor2d(obs, [batch, spec.obsDim])).q.dataSync(),
+      );
+      const fromTs = kernelQ(spec, weights, obs, batch, q.numActions);
+      const model = policyLayersModel(spec, weights);
       const fromLayers = tf.tidy(() =>
         (model.predict(tf.tensor2d(obs, [batch, spec.obsDim])) as tf.Tensor).dataSync(),
       );
+      expect(fromTf.length).toBe(batch * q.numActions);
+      expect(fromLayers.length).toBe(fromTf.length);
       for (let k = 0; k < fromTf.length; k++) {
         expect(fromTs[k]).toBeCloseTo(fromTf[k], 4);
         expect(fromLayers[k]).toBeCloseTo(fromTf[k], 4);
+        expect(fromBackwardPass[k]).toBeCloseTo(fromTf[k], 5);
       }
-      if (spec.dueling) {
+      if (q.dueling) {
         // The dueling combination: the mean over actions of Q - V is 0, so Q varies by action at all.
-        expect(new Set(Array.from(fromTf.subarray(0, spec.numActions))).size).toBe(spec.numActions);
+        expect(new Set(Array.from(fromTf.subarray(0, q.numActions))).size).toBe(q.numActions);
       }
       expect(network.getFlatWeights()).toEqual(weights);
       network.dispose();
@@ -91,8 +137,10 @@ describe("Q network: tfjs, plain TypeScript and the layers export agree", () => 
     const targetWeights = randomWeights(spec, 4);
     const target = new QNetwork(spec, targetWeights, false);
     target.updateFrom(online, 0.25);
-    const expected = online.getFlatWeights().map((w, i) => 0.25 * w + 0.75 * targetWeights[i]);
-    target.getFlatWeights().forEach((w, i) => {
+    const expected = online
+      .getFlatWeights()
+      .map((w: number, i: number) => 0.25 * w + 0.75 * targetWeights[i]);
+    target.getFlatWeights().forEach((w: number, i: number) => {
       expect(w).toBeCloseTo(expected[i], 5);
     });
     target.updateFrom(online, 1);
@@ -102,9 +150,10 @@ describe("Q network: tfjs, plain TypeScript and the layers export agree", () => 
   });
 
   it("rejects weights of the wrong size", () => {
-    expect(() => new QInference(SPECS[0][1]).setWeights(new Float32Array(3))).toThrow(
-      /expected \d+ float32s, got 3/,
+    expect(() => new ModuleInference(SPECS[0][1], 0).setWeights(new Float32Array(3))).toThrow(
+      /expected \d+ float32s.*got 3/,
     );
+    expect(() => new QNetwork(SPECS[0][1], new Float32Array(3))).toThrow(/expected \d+ float32s.*got 3/);
   });
 });
 
@@ -115,12 +164,12 @@ describe("TD loss", () => {
   });
 
   it("targets: r + discount * Q_target(s', a') with a' from the online net (double) or the target net", () => {
-    const spec = SPECS[3][1];
+    const [, spec, q] = SPECS[3];
     const online = new QNetwork(spec, randomWeights(spec, 5));
     const target = new QNetwork(spec, randomWeights(spec, 6), false);
     const batch = 16;
     const sample: ReplaySample = {
-      ...allocateTransitions(batch, spec.obsDim),
+      ...allocateTransitions(batch, spec.obsDim, spec.actionDim),
       indices: new Int32Array(batch),
       weights: new Float32Array(batch).fill(1),
     };
@@ -132,11 +181,8 @@ describe("TD loss", () => {
     }
     // Independent reference: Q values from the plain-TypeScript forward pass.
     const qOf = (weights: Float32Array) => {
-      const inference = new QInference(spec);
-      inference.setWeights(weights);
-      const q = new Float32Array(batch * spec.numActions);
-      inference.qValues(sample.nextObs, batch, q);
-      return (i: number) => Array.from(q.subarray(i * spec.numActions, (i + 1) * spec.numActions));
+      const values = kernelQ(spec, weights, sample.nextObs, batch, q.numActions);
+      return (i: number) => Array.from(values.subarray(i * q.numActions, (i + 1) * q.numActions));
     };
     const onlineQ = qOf(online.getFlatWeights());
     const targetQ = qOf(target.getFlatWeights());
@@ -154,20 +200,20 @@ describe("TD loss", () => {
 });
 
 describe("TD loss gradients by hand (the training path) match autodiff through tdLoss", () => {
-  for (const [name, spec] of SPECS) {
+  for (const [name, spec, q] of SPECS) {
     for (const lossFn of ["huber", "mse"] as const) {
       it(`${name}, ${lossFn}`, () => {
         const online = new QNetwork(spec, randomWeights(spec, 8));
         const batch = 24;
         const rng = createRng(9);
         const sample: ReplaySample = {
-          ...allocateTransitions(batch, spec.obsDim),
+          ...allocateTransitions(batch, spec.obsDim, spec.actionDim),
           indices: new Int32Array(batch),
           weights: Float32Array.from({ length: batch }, () => 0.2 + rng()),
         };
         sample.count = batch;
         sample.obs.set(randomObs(batch, spec.obsDim, 10));
-        for (let i = 0; i < batch; i++) sample.actions[i] = i % spec.numActions;
+        for (let i = 0; i < batch; i++) sample.actions[i] = i % q.numActions;
         // Targets spread wide, so some TD errors fall outside Huber's quadratic zone on both sides.
         const targets = Float32Array.from({ length: batch }, () => 3 * normal(rng));
         const options = { doubleQ: true, lossFn };
@@ -178,24 +224,27 @@ describe("TD loss gradients by hand (the training path) match autodiff through t
           handGradient = hand.gradient.dataSync() as Float32Array;
         });
         const targetsTensor = tf.tensor1d(targets);
-        const tdErrors: { value: tf.Tensor1D | null } = { value: null };
-        let metrics: Record<string, number> = {};
+        let tdErrors: Float32Array = new Float32Array(0);
         const { value, grads } = tf.variableGrads(() => {
-          const result = tdLoss(online, sample, targetsTensor, options, tdErrors);
-          metrics = Object.fromEntries(Object.entries(result.metrics).map(([k, t]) => [k, t.dataSync()[0]]));
-          tf.dispose(Object.values(result.metrics));
+          const result = tdLoss(online, sample, targetsTensor, options);
+          tdErrors = result.tdErrors.dataSync() as Float32Array;
           return result.loss;
         }, online.variables);
         const reference = tf.tidy(() =>
-          tf.concat(online.variables.map((v) => tf.reshape(grads[v.name], [-1]) as tf.Tensor1D)).dataSync(),
+          tf
+            .concat(online.variables.map((v: tf.Variable) => tf.reshape(grads[v.name], [-1]) as tf.Tensor1D))
+            .dataSync(),
         );
+        // The metrics tdLoss's autodiff TD errors imply: Q(s, a) = td + target, |td|.
+        const qfMean = tdErrors.reduce((sum, td, i) => sum + td + targets[i], 0) / batch;
+        const tdErrorMean = tdErrors.reduce((sum, td) => sum + Math.abs(td), 0) / batch;
         expect(hand!.metrics.qf_loss).toBeCloseTo(value.dataSync()[0], 5);
-        expect(hand!.metrics.qf_mean).toBeCloseTo(metrics.qf_mean, 5);
-        expect(hand!.metrics.td_error_mean).toBeCloseTo(metrics.td_error_mean, 5);
-        expect(Array.from(hand!.tdErrors)).toEqual(Array.from(tdErrors.value!.dataSync()));
+        expect(hand!.metrics.qf_mean).toBeCloseTo(qfMean, 4);
+        expect(hand!.metrics.td_error_mean).toBeCloseTo(tdErrorMean, 5);
+        expect(Array.from(hand!.tdErrors)).toEqual(Array.from(tdErrors));
         expect(handGradient.length).toBe(reference.length);
         for (let i = 0; i < reference.length; i++) expect(handGradient[i]).toBeCloseTo(reference[i], 5);
-        tf.dispose([value, targetsTensor, tdErrors.value!]);
+        tf.dispose([value, targetsTensor]);
         tf.dispose(Object.values(grads));
         online.dispose();
       });
@@ -225,8 +274,8 @@ function runConfig(
   dqn: Record<string, unknown>,
   envRunners: Record<string, unknown> = {},
   envId = "CartPole-v1",
-): RunConfig {
-  return runConfigSchema.parse({
+): DQNRunConfig {
+  return dqnRunConfigSchema.parse({
     algo: "DQN",
     env: { id: envId },
     env_runners: { num_envs_per_env_runner: 1, rollout_fragment_length: 10, ...envRunners },
@@ -251,8 +300,10 @@ describe("DQN training loop", () => {
     const seen: [number, number, number, boolean][] = [];
     for (let i = 0; i < 5; i++) {
       const metrics = await algo.train();
-      const state = (await algo.getState()) as { weights: Float32Array; targetWeights: Float32Array };
-      const same = state.weights.every((w, k) => w === state.targetWeights[k]);
+      const { learner } = (await algo.getState()) as {
+        learner: { weights: Float32Array; targetWeights: Float32Array };
+      };
+      const same = learner.weights.every((w, k) => w === learner.targetWeights[k]);
       seen.push([
         metrics.num_env_steps_sampled_lifetime,
         metrics["learners/last_target_update_ts"],
@@ -303,7 +354,7 @@ describe("DQN training loop", () => {
 
   it("says clearly when the env's actions are not Discrete", async () => {
     await expect(DQN.create(runConfig({}, {}, "Pendulum-v1"))).rejects.toThrow(
-      /DQN needs a Discrete action space/,
+      /\(DQN\) needs a Discrete action space/,
     );
   });
 });
@@ -324,7 +375,12 @@ describe("DQN checkpoints", () => {
     expect(await restored.getState()).toEqual(await algo.getState());
     // The exported layers model answers like the restored network.
     const obs = tf.tensor2d([[0.01, -0.02, 0.03, 0.04]]);
-    const q = (a: DQN) => Array.from((a.policyModel.predict(obs) as tf.Tensor).dataSync());
+    const q = (a: DQN) => {
+      const model = a.policyModel();
+      const values = tf.tidy(() => Array.from((model.predict(obs) as tf.Tensor).dataSync()));
+      model.dispose();
+      return values;
+    };
     expect(q(restored)).toEqual(q(algo));
     const metrics = await restored.train();
     expect(metrics.num_env_steps_sampled_lifetime).toBe(400);
@@ -378,7 +434,7 @@ describe("shipped DQN configs", () => {
   for (const file of ["dqn-cartpole", "dqn-acrobot", "dqn-mountaincar", "dqn-rainbow-cartpole"]) {
     it(`configs/${file}.yaml is valid`, () => {
       const raw = YAML.parse(readFileSync(new URL(`../../configs/${file}.yaml`, import.meta.url), "utf8"));
-      expect(runConfigSchema.parse(raw).algo).toBe("DQN");
+      expect(parseRunConfig(raw, `${file}.yaml`).algo).toBe("DQN");
     });
   }
 });

@@ -3,15 +3,17 @@
  * while the learner trains from replay at the configured replay ratio.
  */
 import { describe, expect, it } from "vitest";
+import { dqnRunConfigSchema } from "../../src/algos/dqn/config.js";
 import { DQN } from "../../src/algos/dqn/dqn.js";
-import { runConfigSchema } from "../../src/config/schema.js";
+import type { CollectSpec } from "../../src/rollout/env_runner.js";
+import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 
 /** Worker threads and message ports alive in this process. */
 function threadHandles(): number {
   return process.getActiveResourcesInfo().filter((r) => r === "Worker" || r === "MessagePort").length;
 }
 
-const config = runConfigSchema.parse({
+const config = dqnRunConfigSchema.parse({
   algo: "DQN",
   env: { id: "CartPole-v1" },
   env_runners: { num_env_runners: 2, num_envs_per_env_runner: 2, rollout_fragment_length: 8 },
@@ -33,7 +35,9 @@ describe("DQN with runner threads (async)", () => {
   }, async () => {
     const handlesBefore = threadHandles();
     const algo = await DQN.create(config);
-    const group = algo.envRunnerGroup!;
+    // The runner group is the algorithm's own (protected): reached into only to kill a worker thread.
+    const group = (algo as unknown as { runners: ThreadedEnvRunnerGroup<CollectSpec> }).runners;
+    expect(group).toBeInstanceOf(ThreadedEnvRunnerGroup);
     expect(group.numEnvRunners).toBe(2);
     const rows: Record<string, number>[] = [];
     try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { NStepAccumulator } from "../../src/algos/dqn/nstep.js";
-import type { TransitionBatch } from "../../src/algos/dqn/replay.js";
+import { NStepAccumulator } from "../../src/buffers/nstep.js";
+import type { TransitionBatch } from "../../src/buffers/replay.js";
 import type { VectorStepResult } from "../../src/envs/types.js";
 import { createRng } from "../../src/utils/rng.js";
 
@@ -48,10 +48,10 @@ function rows(batch: TransitionBatch): Row[] {
 
 describe("NStepAccumulator", () => {
   it("3-step returns with a termination and a truncation inside the window (hand-computed, gamma 0.5)", () => {
-    const acc = new NStepAccumulator({ numEnvs: 2, obsDim: 1, nStep: 3, gamma: 0.5 });
+    const acc = new NStepAccumulator({ numEnvs: 2, obsDim: 1, actionDim: 1, nStep: 3, gamma: 0.5 });
     // env 0: obs 10, 11, 12, 13; truncated by the time limit on its 4th step (final obs 99, reset obs 50).
     // env 1: obs 20, 21; terminated on its 2nd step (final obs 88, reset obs 30).
-    const actions = Int32Array.from([0, 1]);
+    const actions = Float32Array.from([0, 1]);
     let obs = Float32Array.from([10, 20]);
     const feed = (spec: StepSpec) => {
       const out = rows(acc.add(obs, actions, stepResult(spec)));
@@ -82,11 +82,11 @@ describe("NStepAccumulator", () => {
   });
 
   it("n_step 1 is the plain one-step transition", () => {
-    const acc = new NStepAccumulator({ numEnvs: 2, obsDim: 1, nStep: 1, gamma: 0.9 });
+    const acc = new NStepAccumulator({ numEnvs: 2, obsDim: 1, actionDim: 1, nStep: 1, gamma: 0.9 });
     const out = rows(
       acc.add(
         Float32Array.from([1, 2]),
-        Int32Array.from([3, 4]),
+        Float32Array.from([3, 4]),
         stepResult({ next: [5, 7], rewards: [0.5, 2], terminated: [0, 1], final: [0, 6] }),
       ),
     );
@@ -101,7 +101,7 @@ describe("NStepAccumulator", () => {
     const nStep = 4;
     const gamma = 0.9;
     const rng = createRng(5);
-    const acc = new NStepAccumulator({ numEnvs, obsDim: 1, nStep, gamma });
+    const acc = new NStepAccumulator({ numEnvs, obsDim: 1, actionDim: 1, nStep, gamma });
     // Each env's episodes as lists of (obs, reward) plus how they ended; observations are unique ids.
     type Episode = {
       obs: number[];
@@ -145,7 +145,7 @@ describe("NStepAccumulator", () => {
           spec.final!.push(observed);
         }
       });
-      emitted.push(...rows(acc.add(obs, Int32Array.from([0, 0, 0]), stepResult(spec))));
+      emitted.push(...rows(acc.add(obs, Float32Array.from([0, 0, 0]), stepResult(spec))));
     }
 
     const expected: Row[] = [];
@@ -175,11 +175,41 @@ describe("NStepAccumulator", () => {
     expect(emitted.sort(byObs)).toEqual(expected.sort(byObs));
   });
 
+  it("carries actions of several numbers each (Box actions) with their transitions", () => {
+    const acc = new NStepAccumulator({ numEnvs: 2, obsDim: 2, actionDim: 3, nStep: 2, gamma: 0.5 });
+    const first = acc.add(Float32Array.from([1, 2, 3, 4]), Float32Array.from([0.1, 0.2, 0.3, -1, -2, -3]), {
+      ...stepResult({ next: [0, 0], rewards: [1, 2], terminated: [0, 1], final: [0, 0] }),
+      observations: Float32Array.from([5, 6, 7, 8]),
+      finalObservations: Float32Array.from([Number.NaN, Number.NaN, 9, 10]),
+    });
+    // env 1 terminated: its transition is out at once, with its three action numbers.
+    expect(first.count).toBe(1);
+    expect(Array.from(first.obs.subarray(0, 2))).toEqual([3, 4]);
+    expect(Array.from(first.actions.subarray(0, 3))).toEqual([-1, -2, -3]);
+    expect(Array.from(first.nextObs.subarray(0, 2))).toEqual([9, 10]);
+    const second = acc.add(Float32Array.from([5, 6, 7, 8]), Float32Array.from([0.4, 0.5, 0.6, 7, 8, 9]), {
+      ...stepResult({ next: [0, 0], rewards: [4, 0] }),
+      observations: Float32Array.from([11, 12, 13, 14]),
+      finalObservations: Float32Array.from([Number.NaN, Number.NaN, Number.NaN, Number.NaN]),
+    });
+    // env 0's window of 2 is full: the first step's obs and actions, r 1 + 0.5 * 4, bootstrap from obs 11, 12.
+    expect(second.count).toBe(1);
+    expect(Array.from(second.obs.subarray(0, 2))).toEqual([1, 2]);
+    expect(Array.from(second.actions.subarray(0, 3))).toEqual([
+      Math.fround(0.1),
+      Math.fround(0.2),
+      Math.fround(0.3),
+    ]);
+    expect(second.rewards[0]).toBe(3);
+    expect(second.discounts[0]).toBe(0.25);
+    expect(Array.from(second.nextObs.subarray(0, 2))).toEqual([11, 12]);
+  });
+
   it("rejects a bad n_step or gamma", () => {
-    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, nStep: 0, gamma: 0.9 })).toThrow(
+    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, actionDim: 1, nStep: 0, gamma: 0.9 })).toThrow(
       /n_step must be an integer >= 1/,
     );
-    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, nStep: 3, gamma: 1.5 })).toThrow(
+    expect(() => new NStepAccumulator({ numEnvs: 1, obsDim: 1, actionDim: 1, nStep: 3, gamma: 1.5 })).toThrow(
       /gamma must be in \[0, 1\]/,
     );
   });

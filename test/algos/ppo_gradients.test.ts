@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { PPO_LOSS_METRICS, ppoLoss, ppoLossWithGradients } from "../../src/algos/ppo/loss.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
-import { ActorCritic, initialFlatWeights, type PolicySpec } from "../../src/models/network.js";
+import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
+import { ActorCritic } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
 
 /**
@@ -12,32 +13,22 @@ import { createRng, normal } from "../../src/utils/rng.js";
  * same metrics, same gradient of every weight, within 1e-5.
  */
 const batch = 48;
-const categorical: PolicySpec = {
-  observationSpace: new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]).toJSON(),
-  actionSpace: new Discrete(3).toJSON(),
-  obsDim: 4,
-  action: { kind: "categorical", n: 3 },
-  hiddens: [16, 8],
-  activation: "tanh",
-  vfShareLayers: false,
-  initialLogStd: 0,
-};
-const gaussianShared: PolicySpec = {
-  ...categorical,
-  actionSpace: new Box(-1, 1, [2]).toJSON(),
-  action: { kind: "gaussian", dim: 2 },
-  hiddens: [16],
-  activation: "relu",
-  vfShareLayers: true,
-  initialLogStd: -0.3,
-};
+const observationSpace = new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]);
+const categorical: ModuleSpec = moduleSpecFor(observationSpace, new Discrete(3), {
+  type: "actor_critic",
+  model: { hiddens: [16, 8], activation: "tanh", vf_share_layers: false, initial_log_std: 0 },
+});
+const gaussianShared: ModuleSpec = moduleSpecFor(observationSpace, new Box(-1, 1, [2]), {
+  type: "actor_critic",
+  model: { hiddens: [16], activation: "relu", vf_share_layers: true, initial_log_std: -0.3 },
+});
 
-function randomMinibatch(spec: PolicySpec, model: ActorCritic) {
+function randomMinibatch(spec: ModuleSpec, model: ActorCritic) {
   const rng = createRng(11);
   const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * normal(rng));
   const obs = tf.tensor2d(random(batch * 4), [batch, 4]);
   const actions =
-    spec.action.kind === "categorical"
+    spec.head.kind === "categorical"
       ? tf.tensor1d(
           Int32Array.from({ length: batch }, (_, i) => i % 3),
           "int32",
@@ -80,10 +71,11 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
     "%s, %s, vf clip %s: loss, metrics and gradients equal autodiff through ppoLoss",
     async (backend, _, vfClipParam, spec) => {
       await selectBackend(backend);
-      const model = new ActorCritic(spec, initialFlatWeights(spec, 5));
+      expect(spec.head.kind).toBe(spec === categorical ? "categorical" : "gaussian");
+      const model = new ActorCritic(spec, initialWeights(spec, 5));
       // Perturb the initial weights so the policy head is not near-uniform and every gradient is sizeable.
       const rng = createRng(7);
-      model.setFlatWeights(model.getFlatWeights().map((w) => w + 0.3 * normal(rng)));
+      model.setFlatWeights(model.getFlatWeights().map((w: number) => w + 0.3 * normal(rng)));
       tf.tidy(() => {
         const mb = randomMinibatch(spec, model);
         const coeffs = { clipParam: 0.2, vfClipParam, vfLossCoeff: 0.5, entropyCoeff: 0.05 };
@@ -108,7 +100,7 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
           return loss.total;
         }, model.variables);
         const referenceGradient = tf.concat(
-          model.variables.map((v) => tf.reshape(reference.grads[v.name], [-1])),
+          model.variables.map((v: tf.Variable) => tf.reshape(reference.grads[v.name], [-1])),
         );
 
         const { policyOut, values, backward } = model.forwardWithBackward(mb.obs);
@@ -130,7 +122,8 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
         expect(clipFraction).toBeLessThan(0.9);
         expectClose(fast.total.dataSync(), reference.value.dataSync());
         expectClose(fast.metrics.dataSync(), metrics);
-        expect(gradient.size).toBe(model.layout.size);
+        expect(gradient.size).toBe(weightsSize(spec));
+        expect(model.size).toBe(weightsSize(spec));
         const expected = referenceGradient.dataSync();
         expect(Math.max(...expected.map(Math.abs))).toBeGreaterThan(1e-2);
         expectClose(gradient.dataSync(), expected);

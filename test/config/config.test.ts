@@ -2,7 +2,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { applyOverride, ConfigError, loadRunConfig, parseRunConfig } from "../../src/config/load.js";
+import { dqnRunConfigSchema } from "../../src/algos/dqn/config.js";
+import { loadRunConfig, parseRunConfig } from "../../src/algos/index.js";
+import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
+import { applyOverride, ConfigError, parseConfig } from "../../src/config/load.js";
 import { scheduleValue } from "../../src/utils/schedule.js";
 
 function writeConfig(text: string): string {
@@ -14,6 +17,7 @@ function writeConfig(text: string): string {
 describe("run config", () => {
   it("fills RLlib-named defaults", () => {
     const config = parseRunConfig({ algo: "PPO", env: { id: "CartPole-v1" } });
+    if (config.algo !== "PPO") throw new Error(`expected a PPO config, got ${config.algo}`);
     expect(config.ppo.gamma).toBe(0.99);
     expect(config.ppo.clip_param).toBe(0.2);
     expect(config.env_runners.num_env_runners).toBe(0);
@@ -39,21 +43,72 @@ describe("run config", () => {
     expect(message).toMatch(/ppo\.lambda: .*expected number.*"x"/);
   });
 
+  it("fills DQN's defaults in a DQN config, and no ppo section", () => {
+    const config = parseRunConfig({ algo: "DQN", env: { id: "CartPole-v1" } });
+    if (config.algo !== "DQN") throw new Error(`expected a DQN config, got ${config.algo}`);
+    expect(config.dqn.target_network_update_freq).toBe(500);
+    expect(config.dqn.replay_buffer_config.type).toBe("prioritized");
+    expect(config.env_runners.num_envs_per_env_runner).toBe(8);
+    expect(config).not.toHaveProperty("ppo");
+  });
+
   it("rejects out-of-range values and unknown algorithms", () => {
     expect(() => parseRunConfig({ algo: "PPO", env: { id: "X" }, ppo: { gamma: 1.5 } })).toThrow(
       /ppo\.gamma: Too big/,
     );
-    expect(() => parseRunConfig({ algo: "A2C", env: { id: "X" } })).toThrow(/algo: .*"PPO"/);
+    const unknown = /algo: unknown algorithm "NotAnAlgorithm"; expected one of: .*\bPPO\b/;
+    expect(() => parseRunConfig({ algo: "NotAnAlgorithm", env: { id: "X" } })).toThrow(ConfigError);
+    expect(() => parseRunConfig({ algo: "NotAnAlgorithm", env: { id: "X" } })).toThrow(unknown);
+    expect(() => parseRunConfig({ algo: "NotAnAlgorithm", env: { id: "X" } })).toThrow(/\bDQN\b/);
+    expect(() => parseRunConfig({ env: { id: "X" } }, "no-algo.yaml")).toThrow(
+      /invalid config no-algo\.yaml:\n {2}algo: required; expected one of: .*\bPPO\b/,
+    );
     expect(() => parseRunConfig({ algo: "PPO" })).toThrow(/env: required/);
+    expect(() => parseRunConfig({ algo: "DQN" })).toThrow(/env: required/);
+  });
+
+  it("says did-you-mean for a misspelt algorithm", () => {
+    let error: unknown;
+    try {
+      parseRunConfig({ algo: "PPOO", env: { id: "CartPole-v1" } }, "typo.yaml");
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain("invalid config typo.yaml");
+    expect(message).toMatch(/algo: unknown algorithm "PPOO" \(did you mean "PPO"\?\)/);
+    expect(message).toMatch(/expected one of: .*\bPPO\b/);
+  });
+
+  it("rejects another algorithm's section: a PPO config with dqn:, a DQN config with ppo:", () => {
+    const ppoWithDqn = { algo: "PPO", env: { id: "CartPole-v1" }, dqn: { n_step: 3 } };
+    expect(() => parseRunConfig(ppoWithDqn, "ppo.yaml")).toThrow(ConfigError);
+    expect(() => parseRunConfig(ppoWithDqn, "ppo.yaml")).toThrow(/invalid config ppo\.yaml/);
+    expect(() => parseRunConfig(ppoWithDqn)).toThrow(/(^|\n) {2}dqn: unknown key/);
+    // Through PPO's own schema (what PPO.create validates with) and with algo left out, the same.
+    expect(() =>
+      parseConfig(ppoRunConfigSchema, { env: { id: "CartPole-v1" }, dqn: {} }, "PPO config"),
+    ).toThrow(/dqn: unknown key/);
+    const dqnWithPpo = { algo: "DQN", env: { id: "CartPole-v1" }, ppo: { lambda: 0.9 } };
+    expect(() => parseRunConfig(dqnWithPpo)).toThrow(/(^|\n) {2}ppo: unknown key/);
+    expect(() =>
+      parseConfig(dqnRunConfigSchema, { env: { id: "CartPole-v1" }, ppo: {} }, "DQN config"),
+    ).toThrow(/ppo: unknown key/);
+    // The schemas disagree on algo: a PPO schema does not take a DQN config.
+    expect(() => parseConfig(ppoRunConfigSchema, { algo: "DQN", env: { id: "X" } }, "PPO config")).toThrow(
+      /algo: /,
+    );
   });
 
   it("applies --set overrides parsed as YAML", () => {
     const file = writeConfig("algo: PPO\nenv:\n  id: CartPole-v1\nppo:\n  lr: 0.001\n");
-    const { config } = loadRunConfig(file, [
+    const config = loadRunConfig(file, [
       "ppo.lr=3e-4",
       "model.hiddens=[32, 32]",
       "stop.env_runners/episode_return_mean=200",
     ]);
+    if (config.algo !== "PPO") throw new Error(`expected a PPO config, got ${config.algo}`);
     expect(config.ppo.lr).toBe(3e-4);
     expect(config.model.hiddens).toEqual([32, 32]);
     expect(config.stop["env_runners/episode_return_mean"]).toBe(200);
@@ -63,7 +118,7 @@ describe("run config", () => {
 
   it("resolves env.module relative to the config file", () => {
     const file = writeConfig("algo: PPO\nenv:\n  id: MyEnv-v0\n  module: ./my-env.ts\n");
-    expect(loadRunConfig(file).config.env.module).toBe(path.join(path.dirname(file), "my-env.ts"));
+    expect(loadRunConfig(file).env.module).toBe(path.join(path.dirname(file), "my-env.ts"));
   });
 
   it("reports unreadable files and bad YAML clearly", () => {

@@ -7,9 +7,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseRunConfig } from "../../src/config/load.js";
+import { readCheckpoint } from "../../src/algos/checkpoint.js";
+import { parseRunConfig } from "../../src/algos/index.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
-import { readCheckpoint } from "../../src/scheduler/checkpoint.js";
 import { evaluateCheckpoint } from "../../src/scheduler/evaluate.js";
 import { train } from "../../src/scheduler/trainer.js";
 
@@ -60,6 +60,10 @@ describe("train", () => {
     expect(rows[2].num_env_steps_sampled_lifetime).toBe(384);
     expect(rows[2]).toHaveProperty("learners/policy_loss");
     expect(rows[2]).toHaveProperty("fault/num_worker_restarts", 0);
+    expect(rows[2].time_this_iter_s).toBeGreaterThan(0);
+    expect(rows[2].time_total_s).toBeGreaterThanOrEqual(
+      rows[1].time_total_s + rows[2].time_this_iter_s - 1e-9,
+    );
 
     const policy = await loadPolicyFromDir(path.join(summary.checkpoint!, "model"));
     expect(policy.metadata).toMatchObject({
@@ -85,6 +89,9 @@ describe("train", () => {
     const rows = progressRows(first.runDir);
     expect(rows.map((r) => r.training_iteration)).toEqual([1, 2, 3, 4]);
     expect(rows.map((r) => r.num_env_steps_sampled_lifetime)).toEqual([128, 256, 384, 512]);
+    // The checkpoint carries the clock too: time_total_s goes on from where the first run stopped.
+    for (let i = 1; i < rows.length; i++)
+      expect(rows[i].time_total_s).toBeGreaterThan(rows[i - 1].time_total_s);
     // Same seed and config: identical training curves (losses too) for the first iterations.
     const straightRows = progressRows(straight.runDir);
     for (const key of ["env_runners/episode_return_mean", "learners/policy_loss", "learners/vf_loss"]) {

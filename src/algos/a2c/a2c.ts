@@ -11,7 +11,7 @@ import { onPolicyRunnerConfig } from "../../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import { siblingModule } from "../../rollout/worker_thread.js";
 import { explainedVariance } from "../../utils/stats.js";
-import { Algorithm, restoreAlgorithm, startActors } from "../algorithm.js";
+import { Algorithm, startActors } from "../algorithm.js";
 import { type A2CRunConfig, type A2CRunConfigInput, a2cRunConfigSchema } from "./config.js";
 import type { A2CLearnerSpec, A2CUpdate } from "./learner.js";
 
@@ -24,7 +24,7 @@ export class A2C extends Algorithm<A2CRunConfig> {
     super(config, fragments, a2cLearner as LearnerActor<never, unknown>);
   }
 
-  static async create(input: A2CRunConfig | A2CRunConfigInput): Promise<A2C> {
+  static override async create(input: A2CRunConfig | A2CRunConfigInput): Promise<A2C> {
     const config = parseConfig(a2cRunConfigSchema, input, "A2C config");
     const { runners, learner } = await startActors<
       { kind: "fragments" },
@@ -38,10 +38,6 @@ export class A2C extends Algorithm<A2CRunConfig> {
       learnerSpec: (module) => ({ module, a2c: config.a2c, seed: config.seed }),
     });
     return new A2C(config, runners, learner);
-  }
-
-  static override fromCheckpoint(dir: string): Promise<A2C> {
-    return restoreAlgorithm(dir, (raw, source) => parseConfig(a2cRunConfigSchema, raw, source), A2C.create);
   }
 
   protected override async trainingStep(): Promise<Record<string, number>> {

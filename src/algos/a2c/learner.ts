@@ -4,8 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
-import { Adam, type OptimizerState } from "../../learner/adam.js";
-import type { Learner, LearnerState } from "../../learner/learner.js";
+import { OptimizerLearner } from "../../learner/learner.js";
 import { minibatchTensors } from "../../learner/minibatch_tensors.js";
 import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
 import { ActorCritic } from "../../models/rl_module.js";
@@ -25,24 +24,19 @@ export interface A2CUpdate {
   numEnvStepsSampled: number;
 }
 
-interface A2CLearnerState {
-  weights: Float32Array;
-  optimizer: OptimizerState;
-}
-
-class A2CLearner implements Learner<A2CUpdate, Record<string, number>> {
-  private readonly model: ActorCritic;
-  private readonly optimizer: Adam;
+class A2CLearner extends OptimizerLearner<ActorCritic, A2CUpdate, Record<string, number>> {
   private readonly a2c: A2CConfig;
 
   constructor({ module, a2c, seed }: A2CLearnerSpec) {
+    super(new ActorCritic(module, initialWeights(module, seed)), {
+      adamEpsilon: a2c.adam_epsilon,
+      gradClip: a2c.grad_clip,
+    });
     this.a2c = a2c;
-    this.model = new ActorCritic(module, initialWeights(module, seed));
-    this.optimizer = new Adam(this.model, { adamEpsilon: a2c.adam_epsilon, gradClip: a2c.grad_clip });
   }
 
   update({ batch, numEnvStepsSampled }: A2CUpdate): Record<string, number> {
-    const { a2c, model } = this;
+    const { a2c, module: model } = this;
     const lr = scheduleValue(a2c.lr, numEnvStepsSampled);
     const entropyCoeff = scheduleValue(a2c.entropy_coeff, numEnvStepsSampled);
     const spec = model.spec;
@@ -73,28 +67,6 @@ class A2CLearner implements Learner<A2CUpdate, Record<string, number>> {
       grad_norm: gradNorm,
       lr,
     };
-  }
-
-  getWeights(): Float32Array {
-    return this.optimizer.getFlatWeights();
-  }
-
-  getState(): LearnerState {
-    const state: A2CLearnerState = {
-      weights: this.optimizer.getFlatWeights(),
-      optimizer: this.optimizer.getOptimizerState(),
-    };
-    return { ...state };
-  }
-
-  setState(saved: LearnerState): void {
-    const state = saved as unknown as A2CLearnerState;
-    this.optimizer.setFlatWeights(state.weights);
-    this.optimizer.setOptimizerState(state.optimizer);
-  }
-
-  dispose(): void {
-    this.model.dispose();
   }
 }
 

@@ -20,7 +20,7 @@ import type { EnvRunnerConfig, SampledTransitions } from "../../rollout/env_runn
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import { siblingModule } from "../../rollout/worker_thread.js";
 import { scheduleValue } from "../../utils/schedule.js";
-import { Algorithm, type AlgorithmState, restoreAlgorithm, startActors } from "../algorithm.js";
+import { Algorithm, type AlgorithmState, startActors } from "../algorithm.js";
 import { type DQNRunConfig, type DQNRunConfigInput, dqnRunConfigSchema } from "./config.js";
 import type { DQNLearnerSpec, DQNUpdate, DQNUpdateResult } from "./learner.js";
 
@@ -37,7 +37,7 @@ export function apexEpsilons(numEnvs: number): Float64Array {
  * learning interleaves with sampling as finely as possible) and 8 in runner threads (each fragment costs
  * a round trip between threads), unless set.
  */
-export function dqnEnvRunnerConfig(
+function dqnEnvRunnerConfig(
   config: DQNRunConfig,
 ): EnvRunnerConfig<{ kind: "transitions"; nStep: number; gamma: number }> {
   const { rollout_fragment_length, num_env_runners } = config.env_runners;
@@ -91,7 +91,7 @@ export class DQN extends Algorithm<DQNRunConfig> {
   }
 
   /** DQN on `input` (validated here): sampling in the main thread, or asynchronously in runner threads. */
-  static async create(input: DQNRunConfig | DQNRunConfigInput): Promise<DQN> {
+  static override async create(input: DQNRunConfig | DQNRunConfigInput): Promise<DQN> {
     const config = parseConfig(dqnRunConfigSchema, input, "DQN config");
     const envsPerRunner = config.env_runners.num_envs_per_env_runner;
     // Filled in once the algorithm exists: the runners ask it for epsilons before every fragment.
@@ -111,10 +111,6 @@ export class DQN extends Algorithm<DQNRunConfig> {
     });
     algorithm = new DQN(config, runners, learner);
     return algorithm;
-  }
-
-  static override fromCheckpoint(dir: string): Promise<DQN> {
-    return restoreAlgorithm(dir, (raw, source) => parseConfig(dqnRunConfigSchema, raw, source), DQN.create);
   }
 
   /** Exploration epsilon at the current step (Ape-X: the per-env epsilons are fixed). */

@@ -5,8 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ReplaySample } from "../../buffers/replay.js";
-import { Adam, type OptimizerState } from "../../learner/adam.js";
-import type { Learner, LearnerState } from "../../learner/learner.js";
+import { type LearnerState, OptimizerLearner } from "../../learner/learner.js";
 import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
 import { QNetwork } from "../../models/rl_module.js";
 import type { DQNConfig } from "./config.js";
@@ -34,63 +33,42 @@ export interface DQNUpdateResult {
   tdErrors: Float32Array;
 }
 
-interface DQNLearnerState {
-  weights: Float32Array;
-  targetWeights: Float32Array;
-  optimizer: OptimizerState;
-}
-
-class DQNLearner implements Learner<DQNUpdate, DQNUpdateResult> {
-  private readonly online: QNetwork;
+class DQNLearner extends OptimizerLearner<QNetwork, DQNUpdate, DQNUpdateResult> {
   private readonly target: QNetwork;
-  private readonly optimizer: Adam;
   private readonly dqn: DQNConfig;
 
   constructor({ module, dqn, seed }: DQNLearnerSpec) {
-    this.dqn = dqn;
     const weights = initialWeights(module, seed);
-    this.online = new QNetwork(module, weights);
+    super(new QNetwork(module, weights), { adamEpsilon: dqn.adam_epsilon, gradClip: dqn.grad_clip });
+    this.dqn = dqn;
     this.target = new QNetwork(module, weights, false);
-    this.optimizer = new Adam(this.online, { adamEpsilon: dqn.adam_epsilon, gradClip: dqn.grad_clip });
   }
 
   update({ sample, lr, targetTau }: DQNUpdate): DQNUpdateResult {
     let result: DQNUpdateResult = { metrics: {}, tdErrors: new Float32Array(0) };
     if (sample) {
-      const targets = tdTargets(this.online, this.target, sample, this.dqn.double_q);
+      const targets = tdTargets(this.module, this.target, sample, this.dqn.double_q);
       const options = { doubleQ: this.dqn.double_q, lossFn: this.dqn.td_error_loss_fn };
       tf.tidy(() => {
-        const loss = tdLossWithGradients(this.online, sample, targets, options);
+        const loss = tdLossWithGradients(this.module, sample, targets, options);
         const gradNorm = this.optimizer.step(loss.gradient, lr);
         result = { metrics: { ...loss.metrics, grad_norm: gradNorm }, tdErrors: loss.tdErrors };
       });
     }
-    if (targetTau !== null) this.target.updateFrom(this.online, targetTau);
+    if (targetTau !== null) this.target.updateFrom(this.module, targetTau);
     return result;
   }
 
-  getWeights(): Float32Array {
-    return this.optimizer.getFlatWeights();
+  protected override getExtraState(): LearnerState {
+    return { targetWeights: this.target.getFlatWeights() };
   }
 
-  getState(): LearnerState {
-    const state: DQNLearnerState = {
-      weights: this.optimizer.getFlatWeights(),
-      targetWeights: this.target.getFlatWeights(),
-      optimizer: this.optimizer.getOptimizerState(),
-    };
-    return { ...state };
+  protected override setExtraState(state: LearnerState): void {
+    this.target.setFlatWeights(state.targetWeights as Float32Array);
   }
 
-  setState(saved: LearnerState): void {
-    const state = saved as unknown as DQNLearnerState;
-    this.optimizer.setFlatWeights(state.weights);
-    this.target.setFlatWeights(state.targetWeights);
-    this.optimizer.setOptimizerState(state.optimizer);
-  }
-
-  dispose(): void {
-    this.online.dispose();
+  override dispose(): void {
+    super.dispose();
     this.target.dispose();
   }
 }

@@ -6,8 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
-import { Adam, type OptimizerState } from "../../learner/adam.js";
-import { type Learner, type LearnerState, MetricsAccumulator } from "../../learner/learner.js";
+import type { Adam } from "../../learner/adam.js";
+import { type LearnerState, MetricsAccumulator, OptimizerLearner } from "../../learner/learner.js";
 import { type MinibatchTensors, minibatchTensors } from "../../learner/minibatch_tensors.js";
 import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
 import { ActorCritic } from "../../models/rl_module.js";
@@ -29,24 +29,17 @@ export interface PPOUpdate {
   numEnvStepsSampled: number;
 }
 
-/** What a checkpoint keeps of the learner. */
-interface PPOLearnerState {
-  weights: Float32Array;
-  optimizer: OptimizerState;
-  shuffleRng: object;
-}
-
-export class PPOLearner implements Learner<PPOUpdate, Record<string, number>> {
-  readonly model: ActorCritic;
-  private readonly optimizer: Adam;
+export class PPOLearner extends OptimizerLearner<ActorCritic, PPOUpdate, Record<string, number>> {
   private shuffleRng: Rng;
   private readonly ppo: PPOConfig;
 
   /** CleanRL's initial weights for `seed`: every learner of the same seed starts alike. */
   constructor({ module, ppo, seed }: PPOLearnerSpec) {
+    super(new ActorCritic(module, initialWeights(module, seed)), {
+      adamEpsilon: ppo.adam_epsilon,
+      gradClip: ppo.grad_clip,
+    });
     this.ppo = ppo;
-    this.model = new ActorCritic(module, initialWeights(module, seed));
-    this.optimizer = new Adam(this.model, { adamEpsilon: ppo.adam_epsilon, gradClip: ppo.grad_clip });
     this.shuffleRng = createRng(`${seed}-minibatch-shuffle`);
   }
 
@@ -59,7 +52,7 @@ export class PPOLearner implements Learner<PPOUpdate, Record<string, number>> {
     const lr = scheduleValue(ppo.lr, numEnvStepsSampled);
     const entropyCoeff = scheduleValue(ppo.entropy_coeff, numEnvStepsSampled);
     const clipParam = scheduleValue(ppo.clip_param, numEnvStepsSampled);
-    const spec = this.model.spec;
+    const spec = this.module.spec;
     const categorical = spec.head.kind === "categorical";
     const minibatchSize = Math.min(ppo.minibatch_size, batch.size);
     const indices = Int32Array.from({ length: batch.size }, (_, i) => i);
@@ -74,7 +67,7 @@ export class PPOLearner implements Learner<PPOUpdate, Record<string, number>> {
         minibatch.gather(batch, rows, ppo.normalize_advantages);
         const metrics = tf.tidy(() =>
           ppoMinibatchUpdate(
-            this.model,
+            this.module,
             this.optimizer,
             minibatchTensors(minibatch, rows.length, categorical),
             { clipParam, vfClipParam: ppo.vf_clip_param, vfLossCoeff: ppo.vf_loss_coeff, entropyCoeff },
@@ -93,28 +86,12 @@ export class PPOLearner implements Learner<PPOUpdate, Record<string, number>> {
     return { ...result, lr, num_epochs: epochs };
   }
 
-  getWeights(): Float32Array {
-    return this.optimizer.getFlatWeights();
+  protected override getExtraState(): LearnerState {
+    return { shuffleRng: this.shuffleRng.state() };
   }
 
-  getState(): LearnerState {
-    const state: PPOLearnerState = {
-      weights: this.optimizer.getFlatWeights(),
-      optimizer: this.optimizer.getOptimizerState(),
-      shuffleRng: this.shuffleRng.state(),
-    };
-    return { ...state };
-  }
-
-  setState(saved: LearnerState): void {
-    const state = saved as unknown as PPOLearnerState;
-    this.optimizer.setFlatWeights(state.weights);
-    this.optimizer.setOptimizerState(state.optimizer);
-    this.shuffleRng = createRng(undefined, state.shuffleRng);
-  }
-
-  dispose(): void {
-    this.model.dispose();
+  protected override setExtraState(state: LearnerState): void {
+    this.shuffleRng = createRng(undefined, state.shuffleRng as object);
   }
 }
 

@@ -12,7 +12,7 @@ import { onPolicyRunnerConfig } from "../../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
 import { siblingModule } from "../../rollout/worker_thread.js";
 import { explainedVariance } from "../../utils/stats.js";
-import { Algorithm, restoreAlgorithm, startActors } from "../algorithm.js";
+import { Algorithm, startActors } from "../algorithm.js";
 import { type PPORunConfig, type PPORunConfigInput, ppoRunConfigSchema } from "./config.js";
 import type { PPOLearnerSpec, PPOUpdate } from "./learner.js";
 
@@ -26,7 +26,7 @@ export class PPO extends Algorithm<PPORunConfig> {
   }
 
   /** PPO on `input` (validated here), with the env runners and learner its config asks for. */
-  static async create(input: PPORunConfig | PPORunConfigInput): Promise<PPO> {
+  static override async create(input: PPORunConfig | PPORunConfigInput): Promise<PPO> {
     const config = parseConfig(ppoRunConfigSchema, input, "PPO config");
     const { runners, learner } = await startActors<
       { kind: "fragments" },
@@ -40,10 +40,6 @@ export class PPO extends Algorithm<PPORunConfig> {
       learnerSpec: (module) => ({ module, ppo: config.ppo, seed: config.seed }),
     });
     return new PPO(config, runners, learner);
-  }
-
-  static override fromCheckpoint(dir: string): Promise<PPO> {
-    return restoreAlgorithm(dir, (raw, source) => parseConfig(ppoRunConfigSchema, raw, source), PPO.create);
   }
 
   protected override async trainingStep(): Promise<Record<string, number>> {
