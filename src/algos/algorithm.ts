@@ -69,6 +69,7 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
     dir: string,
   ): Promise<A> {
     const checkpoint = await readCheckpoint(dir);
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class it was called on: PPO.fromCheckpoint creates a PPO.
     const algorithm = await this.create(checkpoint.config);
     try {
       await algorithm.setState(checkpoint.state as AlgorithmState);

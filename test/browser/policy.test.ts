@@ -1,21 +1,21 @@
 /**
  * The policy export format on Node: GreedyPolicy against an independent forward pass (the rollout inference kernel
- * `PolicyInference`), the metadata checks, `exportPolicy` on real checkpoints, and the demo server.
+ * `ModuleInference`), the metadata checks, `exportPolicy` on real checkpoints, and the demo server.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeCheckpoint } from "../../src/algos/checkpoint.js";
 import { exportPolicy } from "../../src/cli/export.js";
 import { serveDemo } from "../../src/cli/serve_demo.js";
 import { makeEnv } from "../../src/envs/registry.js";
 import type { Box } from "../../src/envs/spaces.js";
-import { PolicyInference } from "../../src/models/inference.js";
-import { ActorCritic } from "../../src/models/network.js";
+import { policyLayersModel } from "../../src/models/export.js";
+import { ModuleInference } from "../../src/models/inference.js";
 import type { ObservationNormalization } from "../../src/models/policy.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
-import { writeCheckpoint } from "../../src/scheduler/checkpoint.js";
 import { ensureBrowserBundle } from "./browser_setup.js";
 import { writeRandomPolicy } from "./policy_fixture.js";
 
@@ -45,16 +45,38 @@ describe("GreedyPolicy", () => {
     const dir = path.join(scratch, "cartpole");
     const { spec, weights } = await writeRandomPolicy(dir, { envId: "CartPole-v1", seed: 3, weightScale: 3 });
     const policy = await loadPolicyFromDir(dir);
-    const reference = new PolicyInference(spec, 0);
+    const reference = new ModuleInference(spec, 0);
     reference.setWeights(weights);
     const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
     const actions = visitedObservations("CartPole-v1", 300).map((obs) => {
-      reference.act(obs, 1, true, out);
+      reference.act(obs, 1, { greedy: true }, out);
       expect(policy.act(obs)).toBe(out.actions[0]);
       return out.actions[0];
     });
     // Both actions occur, or the comparison would prove little.
     expect(new Set(actions).size).toBe(2);
+    policy.dispose();
+  });
+
+  it("takes the argmax of a dueling Q module's Q values (DQN's export), as the rollout inference kernel", async () => {
+    const dir = path.join(scratch, "acrobot-dqn");
+    const { spec, weights, metadata } = await writeRandomPolicy(dir, {
+      envId: "Acrobot-v1",
+      seed: 5,
+      weightScale: 3,
+      module: "dueling_q",
+    });
+    expect(metadata.actionHead).toEqual({ kind: "q_values", n: 3 });
+    const policy = await loadPolicyFromDir(dir);
+    const reference = new ModuleInference(spec, 0);
+    reference.setWeights(weights);
+    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
+    const actions = visitedObservations("Acrobot-v1", 300).map((obs) => {
+      reference.act(obs, 1, { greedy: true }, out);
+      expect(policy.act(obs)).toBe(out.actions[0]);
+      return out.actions[0];
+    });
+    expect(new Set(actions).size).toBeGreaterThan(1);
     policy.dispose();
   });
 
@@ -73,7 +95,7 @@ describe("GreedyPolicy", () => {
       observationNormalization: normalization,
     });
     const policy = await loadPolicyFromDir(dir);
-    const reference = new PolicyInference(spec, 0);
+    const reference = new ModuleInference(spec, 0);
     reference.setWeights(weights);
     const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
     const bounds = makeEnv("Pendulum-v1").actionSpace as Box;
@@ -84,7 +106,7 @@ describe("GreedyPolicy", () => {
         const z = (x - normalization.mean[i]) / Math.sqrt(normalization.var[i] + normalization.epsilon);
         return Math.min(normalization.clip, Math.max(-normalization.clip, z));
       });
-      reference.act(normalized, 1, true, out);
+      reference.act(normalized, 1, { greedy: true }, out);
       const mean = out.actions[0];
       const expected = Math.min(bounds.high[0], Math.max(bounds.low[0], mean));
       if (expected !== mean) clipped++;
@@ -170,13 +192,13 @@ describe("exportPolicy", () => {
         envId: "CartPole-v1",
         seed,
       });
-      const network = new ActorCritic(spec, weights);
+      const network = policyLayersModel(spec, weights);
       await writeCheckpoint(run, {
         algo: "PPO",
         iteration,
         config,
         state: {},
-        policy: { model: network.actor, metadata },
+        policy: { model: network, metadata },
       });
       network.dispose();
     }

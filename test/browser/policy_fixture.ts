@@ -1,14 +1,19 @@
 /**
- * Writes untrained policy folders in the export format (the network from `ActorCritic`, saved with the
- * checkpoint code's `saveLayersModel`), for tests that need a policy of a given shape.
+ * Writes untrained policy folders in the export format (the network from `policyLayersModel`, saved with
+ * `saveLayersModel`), for tests that need a policy of a given shape.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { makeEnv } from "../../src/envs/registry.js";
-import { type Box, Discrete } from "../../src/envs/spaces.js";
-import { ActorCritic, initialFlatWeights, type PolicySpec } from "../../src/models/network.js";
-import type { ObservationNormalization, PolicyMetadata } from "../../src/models/policy.js";
-import { saveLayersModel } from "../../src/scheduler/checkpoint.js";
+import {
+  initialWeights,
+  type ModuleRequest,
+  type ModuleSpec,
+  moduleSpecFor,
+} from "../../src/models/catalog.js";
+import { policyLayersModel } from "../../src/models/export.js";
+import type { ObservationNormalization, PolicyActionHead, PolicyMetadata } from "../../src/models/policy.js";
+import { saveLayersModel } from "../../src/models/policy_node.js";
 
 export interface RandomPolicyOptions {
   envId: string;
@@ -16,41 +21,45 @@ export interface RandomPolicyOptions {
   /** Scales the initial weights, so outputs are large enough to exercise clipping and ties are unlikely. */
   weightScale?: number;
   observationNormalization?: ObservationNormalization | null;
+  /** `actor_critic` (PPO's module, the default) or a dueling Q module (DQN's, Discrete actions only). */
+  module?: "actor_critic" | "dueling_q";
 }
 
-/** Saves a random actor for `envId` into `dir`; returns its flat weights and spec (for a reference forward pass). */
+const MODEL = { hiddens: [16, 16], activation: "tanh", vf_share_layers: false, initial_log_std: 0 } as const;
+
+/** Saves a random policy for `envId` into `dir`; returns its flat weights and spec (for a reference forward pass). */
 export async function writeRandomPolicy(
   dir: string,
-  { envId, seed, weightScale = 1, observationNormalization = null }: RandomPolicyOptions,
-): Promise<{ spec: PolicySpec; weights: Float32Array; metadata: PolicyMetadata }> {
+  {
+    envId,
+    seed,
+    weightScale = 1,
+    observationNormalization = null,
+    module = "actor_critic",
+  }: RandomPolicyOptions,
+): Promise<{ spec: ModuleSpec; weights: Float32Array; metadata: PolicyMetadata }> {
   const env = makeEnv(envId);
   const { observationSpace, actionSpace } = env;
-  const action =
-    actionSpace instanceof Discrete
-      ? { kind: "categorical" as const, n: actionSpace.n }
-      : { kind: "gaussian" as const, dim: (actionSpace as Box).size };
-  const spec: PolicySpec = {
-    observationSpace: observationSpace.toJSON(),
-    actionSpace: actionSpace.toJSON(),
-    obsDim: observationSpace.flatDim,
-    action,
-    hiddens: [16, 16],
-    activation: "tanh",
-    vfShareLayers: false,
-    initialLogStd: 0,
-  };
-  const weights = initialFlatWeights(spec, seed).map((w) => w * weightScale);
-  const network = new ActorCritic(spec, weights);
-  await saveLayersModel(network.actor, dir);
+  const model = { ...MODEL, hiddens: [...MODEL.hiddens] };
+  const request: ModuleRequest =
+    module === "actor_critic"
+      ? { type: "actor_critic", model }
+      : { type: "q", model, headHiddens: [8], dueling: true };
+  const spec = moduleSpecFor(observationSpace, actionSpace, request);
+  const weights = initialWeights(spec, seed).map((w) => w * weightScale);
+  const network = policyLayersModel(spec, weights);
+  await saveLayersModel(network, dir);
   network.dispose();
+  const actionHead: PolicyActionHead =
+    spec.head.kind === "q_values" ? { kind: "q_values", n: spec.head.n } : spec.head;
   const metadata: PolicyMetadata = {
     format: "rlts-policy",
     version: 1,
-    algo: "PPO",
+    algo: module === "actor_critic" ? "PPO" : "DQN",
     envId,
     observationSpace: observationSpace.toJSON(),
     actionSpace: actionSpace.toJSON(),
-    actionHead: action,
+    actionHead,
     observationNormalization,
   };
   await writeFile(path.join(dir, "policy.json"), JSON.stringify(metadata));

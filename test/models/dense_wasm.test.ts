@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { type Activation, WasmDenseLayers } from "../../src/models/dense_wasm.js";
-import type { DenseShape } from "../../src/models/network.js";
+import type { Activation } from "../../src/models/dense.js";
+import { WasmDenseLayers } from "../../src/models/dense_wasm.js";
+import type { DenseShape } from "../../src/models/mlp.js";
 import { createRng } from "../../src/utils/rng.js";
 
 interface Layer {

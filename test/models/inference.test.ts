@@ -2,42 +2,40 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
-import { PolicyInference } from "../../src/models/inference.js";
-import {
-  ActorCritic,
-  initialFlatWeights,
-  orthogonalKernel,
-  type PolicySpec,
-} from "../../src/models/network.js";
+import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
+import { policyLayersModel } from "../../src/models/export.js";
+import { ModuleInference } from "../../src/models/inference.js";
+import { orthogonalKernel } from "../../src/models/mlp.js";
+import { ActorCritic, QNetwork } from "../../src/models/rl_module.js";
 import { createRng } from "../../src/utils/rng.js";
 
-const specs: Record<string, PolicySpec> = {
-  "categorical, separate tanh nets": {
-    observationSpace: new Box(-10, 10, [4]).toJSON(),
-    actionSpace: new Discrete(3).toJSON(),
-    obsDim: 4,
-    action: { kind: "categorical", n: 3 },
-    hiddens: [16, 8],
-    activation: "tanh",
-    vfShareLayers: false,
-    initialLogStd: 0,
-  },
-  "gaussian, shared relu trunk": {
-    observationSpace: new Box(-10, 10, [3]).toJSON(),
-    actionSpace: new Box(-1, 1, [2]).toJSON(),
-    obsDim: 3,
-    action: { kind: "gaussian", dim: 2 },
-    hiddens: [12],
-    activation: "relu",
-    vfShareLayers: true,
-    initialLogStd: -0.5,
-  },
+const specs: Record<string, ModuleSpec> = {
+  "categorical, separate tanh nets": moduleSpecFor(new Box(-10, 10, [4]), new Discrete(3), {
+    type: "actor_critic",
+    model: { hiddens: [16, 8], activation: "tanh", vf_share_layers: false, initial_log_std: 0 },
+  }),
+  "gaussian, shared relu trunk": moduleSpecFor(new Box(-10, 10, [3]), new Box(-1, 1, [2]), {
+    type: "actor_critic",
+    model: { hiddens: [12], activation: "relu", vf_share_layers: true, initial_log_std: -0.5 },
+  }),
 };
+
+/** Numbers per action: 1 (a class index) or the Gaussian's dimension. */
+function actionDimOf(spec: ModuleSpec): number {
+  return spec.head.kind === "gaussian" ? spec.head.dim : 1;
+}
 
 /** Random weights with non-zero biases, so every part of the layout is exercised. */
 function randomWeights(size: number, seed: number): Float32Array {
   const rng = createRng(seed);
   return Float32Array.from({ length: size }, () => rng() - 0.5);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
 }
 
 beforeAll(async () => {
@@ -65,7 +63,7 @@ describe("orthogonal initialisation", () => {
 
   it("uses CleanRL's gains: policy head 0.01, value head 1, zero biases, initial log-std", () => {
     const spec = specs["gaussian, shared relu trunk"];
-    const model = new ActorCritic(spec, initialFlatWeights(spec, 0));
+    const model = new ActorCritic(spec, initialWeights(spec, 0));
     const [, trunkBias, piKernel, piBias, vfKernel, , logStd] = model.variables.map((v) =>
       Array.from(v.dataSync()),
     );
@@ -80,8 +78,9 @@ describe("orthogonal initialisation", () => {
 
 describe.each(Object.entries(specs))("%s", (_, spec) => {
   it("round-trips the flat weights", () => {
-    const model = new ActorCritic(spec, initialFlatWeights(spec, 3));
-    const flat = randomWeights(model.layout.size, 7);
+    const model = new ActorCritic(spec, initialWeights(spec, 3));
+    expect(model.size).toBe(weightsSize(spec));
+    const flat = randomWeights(model.size, 7);
     model.setFlatWeights(flat);
     expect(model.getFlatWeights()).toEqual(flat);
     expect(() => model.setFlatWeights(new Float32Array(3))).toThrow(/expected \d+ float32s/);
@@ -90,29 +89,27 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
 
   // Batch 1 runs the one-row path only; batch 9 two blocks of four rows and one row.
   it.each([1, 9])(
-    "rollout inference (PolicyInference) equals the tfjs actor and critic within 1e-5 (batch %i)",
+    "rollout inference (ModuleInference) equals the tfjs module and the exported policy within 1e-5 (batch %i)",
     (batch) => {
-      const model = new ActorCritic(
-        spec,
-        randomWeights(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size, 11),
-      );
+      const model = new ActorCritic(spec, randomWeights(weightsSize(spec), 11));
+      const flat = model.getFlatWeights();
       const obs = randomWeights(batch * spec.obsDim, 5).map((x) => x * 6);
-      const inference = new PolicyInference(spec, 1);
-      inference.setWeights(model.getFlatWeights());
-      const actionDim = spec.action.kind === "categorical" ? 1 : spec.action.dim;
+      const inference = new ModuleInference(spec, 1);
+      inference.setWeights(flat);
+      const actionDim = actionDimOf(spec);
       const out = {
         actions: new Float32Array(batch * actionDim),
         logp: new Float32Array(batch),
         values: new Float32Array(batch),
       };
-      inference.act(obs, batch, false, out);
+      inference.act(obs, batch, { greedy: false }, out);
 
       const obsTensor = tf.tensor2d(obs, [batch, spec.obsDim]);
-      const policyOut = model.actor.predict(obsTensor) as tf.Tensor2D;
-      const values = (model.critic.predict(obsTensor) as tf.Tensor2D).dataSync();
-      const dist = model.distribution(policyOut);
+      const forward = model.forward(obsTensor);
+      const values = forward.values.dataSync();
+      const dist = model.distribution(forward.policyOut);
       const actions =
-        spec.action.kind === "categorical"
+        spec.head.kind === "categorical"
           ? tf.tensor1d(Int32Array.from(out.actions), "int32")
           : tf.tensor2d(out.actions, [batch, actionDim]);
       const logp = dist.logProb(actions).dataSync();
@@ -120,24 +117,34 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
         expect(Math.abs(out.values[b] - values[b])).toBeLessThan(1e-5);
         expect(Math.abs(out.logp[b] - logp[b])).toBeLessThan(1e-5);
       }
-      // The training forward pass (fused matmuls on the same variables) agrees with the layers model.
-      const forward = model.forward(obsTensor);
-      expect(Math.max(...forward.policyOut.sub(policyOut).abs().dataSync())).toBeLessThan(1e-5);
+      // values() alone gives the same V(s).
+      const onlyValues = new Float32Array(batch);
+      inference.values(obs, batch, onlyValues);
+      expect(maxAbsDiff(onlyValues, values)).toBeLessThan(1e-5);
+
+      // The exported policy (a layers model) and the hand-derived pass agree with the autodiff forward.
+      const exported = policyLayersModel(spec, flat);
+      const exportedOut = exported.predict(obsTensor) as tf.Tensor2D;
+      expect(maxAbsDiff(exportedOut.dataSync(), forward.policyOut.dataSync())).toBeLessThan(1e-5);
+      const fused = model.forwardWithBackward(obsTensor);
+      expect(maxAbsDiff(fused.policyOut.dataSync(), forward.policyOut.dataSync())).toBeLessThan(1e-5);
+      expect(maxAbsDiff(fused.values.dataSync(), values)).toBeLessThan(1e-5);
 
       // Greedy actions are the argmax / the mean.
-      inference.act(obs, batch, true, out);
+      inference.act(obs, batch, { greedy: true }, out);
       const greedy = dist.mode().dataSync();
-      for (let k = 0; k < batch * actionDim; k++)
-        expect(Math.abs(out.actions[k] - greedy[k])).toBeLessThan(1e-5);
+      expect(maxAbsDiff(out.actions, greedy)).toBeLessThan(1e-5);
+      exported.dispose();
       model.dispose();
     },
   );
 
-  it("saves an actor that tf.loadLayersModel reads back with the same outputs", async () => {
-    const model = new ActorCritic(spec, initialFlatWeights(spec, 2));
-    model.setFlatWeights(randomWeights(model.layout.size, 4));
+  it("saves an exported policy that tf.loadLayersModel reads back with the same outputs", async () => {
+    const flat = randomWeights(weightsSize(spec), 4);
+    const model = new ActorCritic(spec, flat);
+    const exported = policyLayersModel(spec, flat);
     let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.actor.save(
+    await exported.save(
       tf.io.withSaveHandler(async (a) => {
         artifacts = a;
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
@@ -146,11 +153,13 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
     const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
     const obs = tf.tensor2d(randomWeights(2 * spec.obsDim, 9), [2, spec.obsDim]);
     const diff = (loaded.predict(obs) as tf.Tensor)
-      .sub(model.actor.predict(obs) as tf.Tensor)
+      .sub(model.forward(obs).policyOut)
       .abs()
       .max()
       .dataSync()[0];
     expect(diff).toBeLessThan(1e-6);
+    loaded.dispose();
+    exported.dispose();
     model.dispose();
   });
 });
@@ -158,8 +167,8 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
 describe("sampling", () => {
   it("categorical samples follow the softmax probabilities, reproducibly for a seed", () => {
     const spec = specs["categorical, separate tanh nets"];
-    const inference = new PolicyInference(spec, 42);
-    const weights = new Float32Array(new ActorCritic(spec, initialFlatWeights(spec, 0)).layout.size);
+    const inference = new ModuleInference(spec, 42);
+    const weights = new Float32Array(weightsSize(spec));
     // Zero weights except the policy head bias: logits = log([0.2, 0.3, 0.5]).
     const headBias = 4 * 16 + 16 + 16 * 8 + 8 + 8 * 3;
     weights.set([Math.log(0.2), Math.log(0.3), Math.log(0.5)], headBias);
@@ -170,20 +179,109 @@ describe("sampling", () => {
       logp: new Float32Array(batch),
       values: new Float32Array(batch),
     };
-    inference.act(new Float32Array(batch * 4), batch, false, out);
+    inference.act(new Float32Array(batch * 4), batch, { greedy: false }, out);
     const counts = [0, 0, 0];
     for (const a of out.actions) counts[a] += 1;
     expect(counts[0] / batch).toBeCloseTo(0.2, 1);
     expect(counts[2] / batch).toBeCloseTo(0.5, 1);
     expect(out.logp[0]).toBeCloseTo(Math.log([0.2, 0.3, 0.5][out.actions[0]]), 5);
-    const again = new PolicyInference(spec, 42);
+    const again = new ModuleInference(spec, 42);
     again.setWeights(weights);
     const out2 = {
       actions: new Float32Array(batch),
       logp: new Float32Array(batch),
       values: new Float32Array(batch),
     };
-    again.act(new Float32Array(batch * 4), batch, false, out2);
+    again.act(new Float32Array(batch * 4), batch, { greedy: false }, out2);
     expect(out2.actions).toEqual(out.actions);
+  });
+});
+
+describe("Q modules", () => {
+  /** Encoder hiddens, head hiddens (per stream when dueling), dueling, activation. */
+  const cases: [string, number[], number[], boolean, "tanh" | "relu"][] = [
+    ["plain, no head hiddens", [16], [], false, "relu"],
+    ["plain, head hiddens", [16], [8], false, "tanh"],
+    ["dueling, no head hiddens", [16], [], true, "relu"],
+    ["dueling, head hiddens", [16, 12], [8], true, "tanh"],
+    ["dueling, no encoder, head hiddens", [], [8], true, "relu"],
+    ["dueling, no encoder, no head hiddens", [], [], true, "tanh"],
+  ];
+  const qSpec = (encoder: number[], head: number[], dueling: boolean, activation: "tanh" | "relu") =>
+    moduleSpecFor(new Box(-10, 10, [5]), new Discrete(4), {
+      type: "q",
+      model: { hiddens: encoder, activation, vf_share_layers: false, initial_log_std: 0 },
+      headHiddens: head,
+      dueling,
+    });
+
+  it.each(cases)(
+    "%s: ModuleInference's Q values equal QNetwork.forward, and the exported policy's (batch 1 and 9)",
+    (_, encoder, head, dueling, activation) => {
+      const spec = qSpec(encoder, head, dueling, activation);
+      expect(spec.head).toEqual({ kind: "q_values", n: 4, dueling });
+      expect(spec.valueTower >= 0).toBe(dueling);
+      const flat = randomWeights(weightsSize(spec), 13);
+      const network = new QNetwork(spec, flat);
+      expect(network.numActions).toBe(4);
+      const inference = new ModuleInference(spec, 3);
+      inference.setWeights(flat);
+      const exported = policyLayersModel(spec, flat);
+      for (const batch of [1, 9]) {
+        const obs = randomWeights(batch * spec.obsDim, 17 + batch).map((x) => x * 6);
+        const obsTensor = tf.tensor2d(obs, [batch, spec.obsDim]);
+        const reference = network.forward(obsTensor).dataSync();
+        const q = new Float32Array(batch * 4);
+        inference.qValues(obs, batch, q);
+        expect(maxAbsDiff(q, reference)).toBeLessThan(1e-5);
+        // The hand-derived pass the learner trains through, and the targets' predict, agree too.
+        expect(maxAbsDiff(network.predict(obsTensor).dataSync(), reference)).toBeLessThan(1e-5);
+        // The exported policy folds the dueling streams into one Dense layer: same Q values.
+        const exportedQ = (exported.predict(obsTensor) as tf.Tensor2D).dataSync();
+        expect(maxAbsDiff(exportedQ, reference)).toBeLessThan(1e-5);
+
+        // Greedy actions are argmax Q; with epsilon 1 every row explores, with 0 none does.
+        const out = {
+          actions: new Float32Array(batch),
+          logp: new Float32Array(batch),
+          values: new Float32Array(batch),
+        };
+        inference.act(obs, batch, { greedy: true }, out);
+        const argmax = Array.from({ length: batch }, (_, b) => {
+          const row = Array.from(reference.subarray(b * 4, b * 4 + 4));
+          return row.indexOf(Math.max(...row));
+        });
+        expect(Array.from(out.actions)).toEqual(argmax);
+        inference.act(obs, batch, { greedy: false, epsilons: new Array(batch).fill(0) }, out);
+        expect(Array.from(out.actions)).toEqual(argmax);
+        inference.act(obs, batch, { greedy: false, epsilons: new Array(batch).fill(1) }, out);
+        expect(out.actions.every((a) => Number.isInteger(a) && a >= 0 && a < 4)).toBe(true);
+      }
+      exported.dispose();
+      network.dispose();
+    },
+  );
+
+  it("the dueling Q module's Q values differ from its advantage stream alone (the fold is not a no-op)", () => {
+    const spec = qSpec([16], [8], true, "relu");
+    const flat = randomWeights(weightsSize(spec), 21);
+    const obs = randomWeights(3 * spec.obsDim, 22).map((x) => x * 6);
+    const q = new Float32Array(3 * 4);
+    const inference = new ModuleInference(spec, 0);
+    inference.setWeights(flat);
+    inference.qValues(obs, 3, q);
+    // The same weights read as a plain Q module (the value stream's weights dropped).
+    const plain = qSpec([16], [8], false, "relu");
+    const plainInference = new ModuleInference(plain, 0);
+    plainInference.setWeights(flat.subarray(0, weightsSize(plain)));
+    const advantages = new Float32Array(3 * 4);
+    plainInference.qValues(obs, 3, advantages);
+    expect(maxAbsDiff(q, advantages)).toBeGreaterThan(1e-3);
+  });
+
+  it("initial weights are the same for one seed, and differ between seeds", () => {
+    const spec = qSpec([16], [8], true, "relu");
+    expect(initialWeights(spec, 1)).toEqual(initialWeights(spec, 1));
+    expect(maxAbsDiff(initialWeights(spec, 1), initialWeights(spec, 2))).toBeGreaterThan(0);
   });
 });

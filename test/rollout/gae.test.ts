@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { allocateFragment } from "../../src/rollout/fragment.js";
-import { computeGae } from "../../src/rollout/gae.js";
+import { allocateFragment } from "../../src/buffers/fragment.js";
+import { computeGae } from "../../src/buffers/gae.js";
 
 /**
  * Three envs, three steps, gamma 0.9, lambda 0.8 (gamma * lambda = 0.72); rows are time-major (t * 3 + env).

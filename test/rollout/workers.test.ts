@@ -4,11 +4,13 @@
  */
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunConfigInput, runConfigSchema } from "../../src/config/schema.js";
+import { type PPORunConfigInput, ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
+import type { Fragment } from "../../src/buffers/fragment.js";
 import { makeEnv } from "../../src/envs/registry.js";
-import { initialFlatWeights, networkLayout, type PolicySpec } from "../../src/models/network.js";
-import { EnvRunner } from "../../src/rollout/env_runner.js";
-import type { Fragment } from "../../src/rollout/fragment.js";
+import { initialWeights, type ModuleSpec } from "../../src/models/catalog.js";
+import { towerViews } from "../../src/models/mlp.js";
+import { EnvRunner, type EnvRunnerConfig, onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
+import { WEIGHTS_ENTRY } from "../../src/rollout/env_runner_group.js";
 import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 
 // Not imported from the fixture: importing it would register the env in this thread too.
@@ -16,8 +18,11 @@ const CORRIDOR_ID = "rlts-test/Corridor-v0";
 const MARKER = 42;
 const CORRIDOR_MODULE = fileURLToPath(new URL("../fixtures/corridor_env.ts", import.meta.url));
 
-function config(overrides: Partial<RunConfigInput> = {}) {
-  return runConfigSchema.parse({
+type Fragments = { kind: "fragments" };
+
+/** The env runners' slice of a PPO run config (fragments of `rollout_fragment_length` steps). */
+function config(overrides: Partial<PPORunConfigInput> = {}): EnvRunnerConfig<Fragments> {
+  const run = ppoRunConfigSchema.parse({
     algo: "PPO",
     env: { id: "CartPole-v1" },
     ...overrides,
@@ -28,9 +33,10 @@ function config(overrides: Partial<RunConfigInput> = {}) {
       ...overrides.env_runners,
     },
   });
+  return onPolicyRunnerConfig(run, run.ppo.train_batch_size);
 }
 
-function corridorConfig(kwargs: Record<string, unknown>, envRunners: RunConfigInput["env_runners"] = {}) {
+function corridorConfig(kwargs: Record<string, unknown>, envRunners: PPORunConfigInput["env_runners"] = {}) {
   return config({
     env: { id: CORRIDOR_ID, module: CORRIDOR_MODULE, kwargs },
     env_runners: { num_envs_per_env_runner: 1, rollout_fragment_length: 100, ...envRunners },
@@ -38,15 +44,18 @@ function corridorConfig(kwargs: Record<string, unknown>, envRunners: RunConfigIn
 }
 
 /** Weights whose policy picks `action` every time: a zero policy-head kernel and a large bias. */
-function alwaysAction(spec: PolicySpec, action: number): Float32Array {
-  const layout = networkLayout(spec);
-  const flat = initialFlatWeights(spec, 0);
-  let offset = layout.policyTrunk.reduce((n, d) => n + d.inDim * d.outDim + d.outDim, 0);
-  const { inDim, outDim } = layout.policyHead;
-  flat.fill(0, offset, offset + inDim * outDim);
-  offset += inDim * outDim;
-  for (let a = 0; a < outDim; a++) flat[offset + a] = a === action ? 50 : 0;
+function alwaysAction(spec: ModuleSpec, action: number): Float32Array {
+  const flat = initialWeights(spec, 0);
+  const head = towerViews(spec.towers, flat)[spec.policyTower].at(-1)!;
+  head.kernel.fill(0);
+  for (let a = 0; a < head.bias.length; a++) head.bias[a] = a === action ? 50 : 0;
   return flat;
+}
+
+/** What the learner does: puts the weights into the group's store, then syncs the runners to them. */
+async function publish(target: ThreadedEnvRunnerGroup<Fragments>, weights: Float32Array, version: number) {
+  target.store.put(WEIGHTS_ENTRY, weights);
+  await target.syncWeights(version);
 }
 
 function actionsAll(fragment: Fragment, action: number): boolean {
@@ -58,7 +67,7 @@ function threadHandles(): number {
   return process.getActiveResourcesInfo().filter((r) => r === "Worker" || r === "MessagePort").length;
 }
 
-let group: ThreadedEnvRunnerGroup | undefined;
+let group: ThreadedEnvRunnerGroup<Fragments> | undefined;
 afterEach(async () => {
   await group?.stop();
   group = undefined;
@@ -68,8 +77,8 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
   it("samples the same fragments as main-thread runners, in shared memory, with the published version", async () => {
     const cfg = config();
     group = await ThreadedEnvRunnerGroup.create(cfg);
-    const weights = initialFlatWeights(group.policySpec, 7);
-    await group.setWeights(weights, 1);
+    const weights = initialWeights(group.moduleSpec, 7);
+    await publish(group, weights, 1);
     const fragments = await group.sample();
     expect(fragments).toHaveLength(2);
     for (const [index, fragment] of fragments.entries()) {
@@ -77,9 +86,9 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
       expect(fragment.weightsVersion).toBe(1);
       expect(fragment.obs.buffer).toBeInstanceOf(SharedArrayBuffer);
       expect(fragment.obs).toHaveLength(16 * 4 * 4);
-      const local = await EnvRunner.fromConfig(cfg, index);
+      const local = await EnvRunner.create(cfg, index);
       local.setWeights(weights, 1);
-      const expected = await local.sample(16);
+      const expected = await local.sample();
       await local.stop();
       expect(fragment.obs).toEqual(expected.obs);
       expect(fragment.actions).toEqual(expected.actions);
@@ -94,7 +103,7 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
     // PPO starts at version 0; a restored checkpoint jumps (here to 7, then on from 3).
     for (const version of [0, 1, 2, 7, 3, 4]) {
       const action = version % 2;
-      await group.setWeights(alwaysAction(group.policySpec, action), version);
+      await publish(group, alwaysAction(group.moduleSpec, action), version);
       const fragments = await group.sample();
       expect(fragments.map((f) => f.weightsVersion)).toEqual([version, version]);
       expect(fragments.every((f) => actionsAll(f, action))).toBe(true);
@@ -109,11 +118,11 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
 describe("ThreadedEnvRunnerGroup, async mode", () => {
   it("keeps sampling while weights change and records the version of every fragment", async () => {
     group = await ThreadedEnvRunnerGroup.create(config());
-    await group.setWeights(alwaysAction(group.policySpec, 1), 1);
+    await publish(group, alwaysAction(group.moduleSpec, 1), 1);
     group.startAsync();
     const seen: Fragment[] = [];
     while (!seen.some((f) => f.weightsVersion === 1)) seen.push(...(await group.drain(1)));
-    await group.setWeights(alwaysAction(group.policySpec, 0), 2);
+    await publish(group, alwaysAction(group.moduleSpec, 0), 2);
     while (!seen.some((f) => f.weightsVersion === 2)) seen.push(...(await group.drain(1)));
     await group.stopAsync();
     seen.push(...(await group.drain()));
@@ -134,7 +143,7 @@ describe("ThreadedEnvRunnerGroup with a user env module", () => {
   it("imports env.module in each worker, so a custom env runs there", async () => {
     expect(() => makeEnv(CORRIDOR_ID)).toThrow(/No env registered/); // not in this thread
     group = await ThreadedEnvRunnerGroup.create(corridorConfig({}, { rollout_fragment_length: 20 }));
-    await group.setWeights(alwaysAction(group.policySpec, 1), 1);
+    await publish(group, alwaysAction(group.moduleSpec, 1), 1);
     const fragments = await group.sample();
     expect(fragments).toHaveLength(2);
     for (const fragment of fragments) {
@@ -156,7 +165,7 @@ describe("ThreadedEnvRunnerGroup with a user env module", () => {
 describe("ThreadedEnvRunnerGroup fault tolerance", () => {
   it("replaces a worker terminated mid-sample; the iteration goes on with the others", async () => {
     group = await ThreadedEnvRunnerGroup.create(corridorConfig({ stepDelayMs: 3 }));
-    await group.setWeights(alwaysAction(group.policySpec, 1), 1);
+    await publish(group, alwaysAction(group.moduleSpec, 1), 1);
     const victim = group.workerThread(1);
     const sampling = group.sample();
     setTimeout(() => void victim.terminate(), 100);

@@ -3,13 +3,14 @@
  * runner killed mid-sample and replaced.
  */
 import { describe, expect, it } from "vitest";
+import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
 import { PPO } from "../../src/algos/ppo/ppo.js";
-import { runConfigSchema } from "../../src/config/schema.js";
+import { ThreadedLearnerActor } from "../../src/learner/learner_actor.js";
 import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 import { FAST_CARTPOLE_PPO } from "../fixtures/fast_cartpole.js";
 
 /** The learning test's settings over 2 runners x 4 envs, the learner in its own thread. */
-const config = runConfigSchema.parse({
+const config = ppoRunConfigSchema.parse({
   ...FAST_CARTPOLE_PPO,
   learner: { ...FAST_CARTPOLE_PPO.learner, num_learners: 1 },
   env_runners: { num_env_runners: 2, num_envs_per_env_runner: 4 },
@@ -19,9 +20,13 @@ describe("PPO with worker-thread env runners and a learner thread", () => {
   it("solves CartPole (mean return 475) within 100k steps although a runner is killed mid-sample", {
     timeout: 180_000,
   }, async () => {
-    const group = await ThreadedEnvRunnerGroup.create(config);
-    const ppo = await PPO.create(config, { runnerGroup: group });
+    const ppo = await PPO.create(config);
+    // PPO builds its runner group from the config; the test reaches in to kill one of its threads.
+    const group = (ppo as unknown as { runners: ThreadedEnvRunnerGroup<{ kind: "fragments" }> }).runners;
     try {
+      expect(group).toBeInstanceOf(ThreadedEnvRunnerGroup);
+      expect(group.numEnvRunners).toBe(2);
+      expect((ppo as unknown as { learner: unknown }).learner).toBeInstanceOf(ThreadedLearnerActor);
       let metrics = await ppo.train();
       const first = metrics;
       while (

@@ -78,7 +78,6 @@ export const dqnConfigSchema = z
   .strict();
 
 export type DQNConfig = z.infer<typeof dqnConfigSchema>;
-type ReplayBufferConfig = z.infer<typeof replayBufferConfigSchema>;
 
 /** A DQN run config: the common sections and `dqn:`. */
 export const dqnRunConfigSchema = runConfigSchemaFor("DQN", "dqn", dqnConfigSchema);
