@@ -10,7 +10,7 @@ import { writeFileDurably } from "../utils/files.js";
 import { type GreedyPolicy, loadPolicy, POLICY_FILES, type PolicyMetadata } from "./policy.js";
 
 /** Serialises a tfjs LayersModel into `model.json` + `weights.bin` in `dir` (the tfjs layers format). */
-async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {

@@ -159,7 +159,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     return this.numRestarts;
   }
 
-  /** The newest weights version published with `setWeights`. */
+  /** The newest weights version published with `syncWeights`. */
   get latestWeightsVersion(): number {
     return this.weightsVersion;
   }
@@ -183,7 +183,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
 
   /**
    * Sync mode: one fragment from every runner, each sampled with the weights last given to
-   * `setWeights`. Fragments of runners that fail are left out (the runner is replaced); if all fail,
+   * `syncWeights`. Fragments of runners that fail are left out (the runner is replaced); if all fail,
    * the replacements sample again.
    */
   async sample(): Promise<SampleOf<C>[]> {
