@@ -9,7 +9,10 @@ import * as tf from "@tensorflow/tfjs";
 import { writeFileDurably } from "../utils/files.js";
 import { type GreedyPolicy, loadPolicy, POLICY_FILES, type PolicyMetadata } from "./policy.js";
 
-/** Serialises a tfjs LayersModel into `model.json` + `weights.bin` in `dir` (the tfjs layers format). */
+/**
+ * Serialises a tfjs LayersModel into `model.json` + `weights.bin` in `dir` (the tfjs layers format).
+ * @public (test fixtures write policy folders of a given shape with it)
+ */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await model.save(
