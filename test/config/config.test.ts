@@ -1,15 +1,22 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { dqnRunConfigSchema } from "../../src/algos/dqn/config.js";
 import { loadRunConfig, parseRunConfig } from "../../src/algos/index.js";
 import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
 import { applyOverride, ConfigError, parseConfig } from "../../src/config/load.js";
 import { scheduleValue } from "../../src/utils/schedule.js";
 
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function writeConfig(text: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), "rlts-config-")), "run.yaml");
+  const dir = mkdtempSync(path.join(tmpdir(), "rlts-config-"));
+  tempDirs.push(dir);
+  const file = path.join(dir, "run.yaml");
   writeFileSync(file, text);
   return file;
 }
