@@ -17,9 +17,11 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { formatNumber, median, type SeedResult, trainSeed } from "../scripts/run_seeds.js";
 import { loadRunConfig } from "../src/algos/index.js";
-import type { PPOLearnerSpec, PPOUpdate } from "../src/algos/ppo/learner.js";
+import type { PPOConfig } from "../src/algos/ppo/config.js";
+import type { PPOUpdate } from "../src/algos/ppo/learner.js";
 import { allocateTrainBatch } from "../src/buffers/train_batch.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
+import type { LearnerSpec } from "../src/learner/learner.js";
 import { createLearnerActor } from "../src/learner/learner_actor.js";
 import { moduleSpecFor } from "../src/models/catalog.js";
 import { createWeightsStore } from "../src/rollout/env_runner_group.js";
@@ -68,8 +70,8 @@ async function updateLatency(rounds: number): Promise<{ main: number; thread: nu
   });
   const actors = await Promise.all(
     [0, 1].map((n) =>
-      createLearnerActor<PPOLearnerSpec, PPOUpdate, Record<string, number>>(
-        { module: learnerModule, spec: { module, ppo: config.ppo, seed: config.seed } },
+      createLearnerActor<LearnerSpec<PPOConfig>, PPOUpdate, Record<string, number>>(
+        { module: learnerModule, spec: { module, config: config.ppo, seed: config.seed } },
         { ...config.learner, num_learners: n },
         createWeightsStore(module),
       ),

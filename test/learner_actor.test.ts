@@ -13,12 +13,13 @@ import { readCheckpoint } from "../src/algos/checkpoint.js";
 import { dqnRunConfigSchema } from "../src/algos/dqn/config.js";
 import { DQN } from "../src/algos/dqn/dqn.js";
 import { parseRunConfig } from "../src/algos/index.js";
-import { type PPORunConfig, ppoRunConfigSchema } from "../src/algos/ppo/config.js";
-import type { PPOLearnerSpec, PPOUpdate } from "../src/algos/ppo/learner.js";
+import { type PPOConfig, type PPORunConfig, ppoRunConfigSchema } from "../src/algos/ppo/config.js";
+import type { PPOUpdate } from "../src/algos/ppo/learner.js";
 import { PPO } from "../src/algos/ppo/ppo.js";
 import { allocateTrainBatch, type TrainBatch } from "../src/buffers/train_batch.js";
 import { ConfigError } from "../src/config/load.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
+import type { LearnerSpec } from "../src/learner/learner.js";
 import {
   createLearnerActor,
   type LearnerActor,
@@ -64,7 +65,7 @@ function cartPoleSpec(config: PPORunConfig): ModuleSpec {
 /** A PPO learner actor for `config` on CartPole's network, putting into `store` (a fresh one by default). */
 function ppoActor(config: PPORunConfig, store?: ObjectStore): Promise<PPOActor> {
   const module = cartPoleSpec(config);
-  const spec: PPOLearnerSpec = { module, ppo: config.ppo, seed: config.seed };
+  const spec: LearnerSpec<PPOConfig> = { module, config: config.ppo, seed: config.seed };
   return createLearnerActor(
     { module: PPO_LEARNER, spec },
     config.learner,
@@ -291,7 +292,7 @@ describe("the learner actor", () => {
 
   it("refuses a store without the weights entry, or one sized for another module", async () => {
     const config = withLearners(0);
-    const spec: PPOLearnerSpec = { module: cartPoleSpec(config), ppo: config.ppo, seed: 0 };
+    const spec: LearnerSpec<PPOConfig> = { module: cartPoleSpec(config), config: config.ppo, seed: 0 };
     const other = moduleSpecFor(new Box(-5, 5, [3]), new Discrete(2), {
       type: "actor_critic",
       model: config.model,

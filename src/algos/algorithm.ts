@@ -7,7 +7,14 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { VersionedSample } from "../buffers/fragment.js";
 import type { CommonRunConfig, LearnerConfig } from "../config/schema.js";
-import { createLearnerActor, type LearnerActor } from "../learner/learner_actor.js";
+import type { LearnerSpec } from "../learner/learner.js";
+import {
+  type BatchOf,
+  createLearnerActor,
+  type LearnerActor,
+  type LearnerModuleUrl,
+  type ResultOf,
+} from "../learner/learner_actor.js";
 import type { ModuleSpec } from "../models/catalog.js";
 import { modulePolicyMetadata, policyLayersModel } from "../models/export.js";
 import type { PolicyMetadata } from "../models/policy.js";
@@ -36,7 +43,15 @@ interface BaseState {
   algorithm: AlgorithmState;
 }
 
-export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig> {
+/**
+ * `Config` is the algorithm's run config, `Sample` what its env runners write (fragments or transitions),
+ * `L` its learner class (the learner actor's batch and result types follow from it).
+ */
+export abstract class Algorithm<
+  Config extends CommonRunConfig = CommonRunConfig,
+  Sample extends VersionedSample = VersionedSample,
+  L = unknown,
+> {
   protected iteration = 0;
   protected numEnvStepsSampled = 0;
   protected numEnvStepsTrained = 0;
@@ -46,8 +61,8 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
 
   protected constructor(
     readonly config: Config,
-    protected readonly runners: EnvRunnerGroup<VersionedSample>,
-    protected readonly learner: LearnerActor<never, unknown>,
+    protected readonly runners: EnvRunnerGroup<Sample>,
+    protected readonly learner: LearnerActor<BatchOf<L>, ResultOf<L>>,
   ) {}
 
   /**
@@ -99,6 +114,11 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
   }
 
   protected async setAlgorithmState(_state: AlgorithmState): Promise<void> {}
+
+  /** The version the runners number the current weights by (iterations; DQN counts gradient steps). */
+  protected get weightsVersion(): number {
+    return this.iteration;
+  }
 
   /** One training iteration; returns RLlib-named metrics. */
   async train(): Promise<Record<string, number>> {
@@ -177,6 +197,8 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
     await this.learner.setState(state.learner);
     await this.runners.setState(state.runners);
     await this.setAlgorithmState(state.algorithm);
+    // The runners act with the restored weights from here on.
+    await this.runners.syncWeights(this.weightsVersion);
   }
 
   /** Writes a checkpoint folder at `dir` (atomically; `rlts evaluate` and `fromCheckpoint` read it). */
@@ -206,27 +228,28 @@ export abstract class Algorithm<Config extends CommonRunConfig = CommonRunConfig
 }
 
 /**
- * An algorithm's two actors: the env runner group its runner config asks for, and a learner actor built
- * from `learnerModule` (a module URL exporting `createLearner`) with the spec `learnerSpec` makes from the
- * runners' module spec, putting into the group's store; the runners then sync to its initial weights.
- * If the learner cannot start, the runners are stopped before the error is thrown.
+ * An algorithm's two actors: the env runner group `runnerConfig` asks for, and a learner actor built from
+ * `learner` with the runners' module spec, the algorithm's config `section` and the seed, putting into the
+ * group's store; the runners then sync to its initial weights. If the learner cannot start, the runners
+ * are stopped before the error is thrown.
  */
-export async function startActors<C extends CollectSpec, Spec, Batch, Result>(options: {
-  runners: EnvRunnerConfig<C>;
-  epsilonsFor?: EpsilonsFor;
-  learner: LearnerConfig;
-  learnerModule: URL;
-  learnerSpec: (module: ModuleSpec) => Spec;
-}): Promise<{ runners: EnvRunnerGroup<SampleOf<C>>; learner: LearnerActor<Batch, Result> }> {
-  const runners = await createEnvRunnerGroup(options.runners, options.epsilonsFor);
+export async function startActors<C extends CollectSpec, L, Section>(
+  config: { seed: number; learner: LearnerConfig },
+  runnerConfig: EnvRunnerConfig<C>,
+  learner: LearnerModuleUrl<L>,
+  section: Section,
+  epsilonsFor?: EpsilonsFor,
+): Promise<{ runners: EnvRunnerGroup<SampleOf<C>>; learner: LearnerActor<BatchOf<L>, ResultOf<L>> }> {
+  const runners = await createEnvRunnerGroup(runnerConfig, epsilonsFor);
   try {
-    const learner = await createLearnerActor<Spec, Batch, Result>(
-      { module: options.learnerModule.href, spec: options.learnerSpec(runners.moduleSpec) },
-      options.learner,
+    const spec: LearnerSpec<Section> = { module: runners.moduleSpec, config: section, seed: config.seed };
+    const actor = await createLearnerActor<LearnerSpec<Section>, BatchOf<L>, ResultOf<L>>(
+      { module: learner.url.href, spec },
+      config.learner,
       runners.store,
     );
     await runners.syncWeights(0);
-    return { runners, learner };
+    return { runners, learner: actor };
   } catch (error) {
     await runners.stop();
     throw error;

@@ -61,6 +61,26 @@ export function allocateTransitions(
   };
 }
 
+/** Copies `count` transitions from row `fromRow` of `from` to row `toRow` of `to`. */
+export function copyTransitions(
+  from: TransitionBatch,
+  fromRow: number,
+  to: TransitionBatch,
+  toRow: number,
+  count: number,
+  obsDim: number,
+  actionDim: number,
+): void {
+  const rows = (array: Float32Array | Uint8Array, width: number) =>
+    array.subarray(fromRow * width, (fromRow + count) * width);
+  to.obs.set(rows(from.obs, obsDim), toRow * obsDim);
+  to.nextObs.set(rows(from.nextObs, obsDim), toRow * obsDim);
+  to.actions.set(rows(from.actions, actionDim), toRow * actionDim);
+  to.rewards.set(rows(from.rewards, 1), toRow);
+  to.discounts.set(rows(from.discounts, 1), toRow);
+  to.terminated.set(rows(from.terminated, 1), toRow);
+}
+
 /** What `getState()` returns (typed arrays: the checkpoint writer decides how to store them). */
 export interface ReplayBufferState {
   type: "uniform" | "prioritized";
@@ -132,17 +152,14 @@ export class ReplayBuffer {
         `replay buffer: a batch of ${batch.count} transitions needs obs of ${batch.count * obsDim}`,
       );
     }
-    for (let i = 0; i < batch.count; i++) {
-      const slot = this.next;
-      storage.obs.set(batch.obs.subarray(i * obsDim, (i + 1) * obsDim), slot * obsDim);
-      storage.nextObs.set(batch.nextObs.subarray(i * obsDim, (i + 1) * obsDim), slot * obsDim);
-      storage.actions.set(batch.actions.subarray(i * actionDim, (i + 1) * actionDim), slot * actionDim);
-      storage.rewards[slot] = batch.rewards[i];
-      storage.discounts[slot] = batch.discounts[i];
-      storage.terminated[slot] = batch.terminated[i];
-      this.onInsert(slot);
-      this.next = (slot + 1) % this.capacity;
-      this.stored = Math.min(this.stored + 1, this.capacity);
+    // In contiguous runs: up to the end of the ring, then from its start.
+    for (let done = 0; done < batch.count; ) {
+      const count = Math.min(batch.count - done, this.capacity - this.next);
+      copyTransitions(batch, done, storage, this.next, count, obsDim, actionDim);
+      for (let k = 0; k < count; k++) this.onInsert(this.next + k);
+      this.next = (this.next + count) % this.capacity;
+      this.stored = Math.min(this.stored + count, this.capacity);
+      done += count;
     }
   }
 
@@ -170,11 +187,13 @@ export class ReplayBuffer {
       weights,
     };
     sample.count = indices.length;
+    // Row by row without `copyTransitions`' six views a row: this runs for every gradient step.
     for (let i = 0; i < indices.length; i++) {
       const slot = indices[i];
       sample.obs.set(storage.obs.subarray(slot * obsDim, (slot + 1) * obsDim), i * obsDim);
       sample.nextObs.set(storage.nextObs.subarray(slot * obsDim, (slot + 1) * obsDim), i * obsDim);
-      sample.actions.set(storage.actions.subarray(slot * actionDim, (slot + 1) * actionDim), i * actionDim);
+      for (let k = 0; k < actionDim; k++)
+        sample.actions[i * actionDim + k] = storage.actions[slot * actionDim + k];
       sample.rewards[i] = storage.rewards[slot];
       sample.discounts[i] = storage.discounts[slot];
       sample.terminated[i] = storage.terminated[slot];

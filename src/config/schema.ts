@@ -5,6 +5,7 @@
  * `env_runners`, `num_env_runners`, ...) so settings carry over from Python.
  */
 import { z } from "zod";
+import { type Schedule, scheduleSchema } from "../utils/schedule.js";
 
 const envConfigSchema = z
   .object({
@@ -99,6 +100,44 @@ const evaluationConfigSchema = z
     duration: z.number().int().positive().default(10),
   })
   .strict();
+
+/**
+ * The training options every gradient-based algorithm has (RLlib's `AlgorithmConfig.training()`), each
+ * algorithm with its own defaults.
+ */
+export function trainingFields(defaults: {
+  lr: Schedule;
+  train_batch_size: number;
+  grad_clip: number | null;
+  adam_epsilon: number;
+}) {
+  return {
+    /** Learning rate, or a schedule `[[timestep, lr], ...]` (CleanRL's annealing: `[[0, 2.5e-4], [T, 0]]`). */
+    lr: scheduleSchema.default(defaults.lr),
+    gamma: z.number().min(0).max(1).default(0.99),
+    /**
+     * On-policy algorithms: env steps per training iteration, over all env runners and envs. Off-policy
+     * ones: transitions per gradient step. (RLlib's meaning for each.)
+     */
+    train_batch_size: z.number().int().positive().default(defaults.train_batch_size),
+    /** Global gradient-norm clip; `null` turns it off. */
+    grad_clip: z.number().positive().nullable().default(defaults.grad_clip),
+    adam_epsilon: z.number().positive().default(defaults.adam_epsilon),
+  };
+}
+
+/** The actor-critic options on-policy algorithms share (PPO, A2C), each with its own defaults. */
+export function actorCriticFields(defaults: { lambda: number; normalize_advantages: boolean }) {
+  return {
+    /** GAE lambda (RLlib `lambda`, SB3 `gae_lambda`); 1 gives plain n-step returns. */
+    lambda: z.number().min(0).max(1).default(defaults.lambda),
+    vf_loss_coeff: z.number().min(0).default(0.5),
+    /** The entropy bonus, or a schedule `[[timestep, coeff], ...]`. */
+    entropy_coeff: scheduleSchema.default(0),
+    /** Advantages normalised to mean 0 and std 1 per minibatch. */
+    normalize_advantages: z.boolean().default(defaults.normalize_advantages),
+  };
+}
 
 /** The sections shared by every algorithm's run config. */
 const commonShape = {

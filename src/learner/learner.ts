@@ -5,8 +5,9 @@
  * actor loads it by URL.
  */
 import * as tf from "@tensorflow/tfjs";
+import { initialWeights, type ModuleSpec } from "../models/catalog.js";
 import type { TrainableModule } from "../models/rl_module.js";
-import { Adam, type AdamOptions, type OptimizerState } from "./adam.js";
+import { Adam, type OptimizerState } from "./adam.js";
 
 /** What a checkpoint keeps of a learner: plain data, typed arrays allowed. */
 export type LearnerState = Record<string, unknown>;
@@ -19,6 +20,15 @@ export interface Learner<Batch, Result> {
   getState(): LearnerState;
   setState(state: LearnerState): void;
   dispose(): void;
+}
+
+/** What a learner is built from (plain data, so a learner thread builds the same one). */
+export interface LearnerSpec<Section> {
+  module: ModuleSpec;
+  /** The algorithm's own config section (`ppo:`, `dqn:`, ...). */
+  config: Section;
+  /** Seeds the initial weights: every learner of the same seed starts alike. */
+  seed: number;
 }
 
 /** Where the learner actor finds an algorithm's learner: a module URL exporting `createLearner(spec)`. */
@@ -70,20 +80,38 @@ export class MetricsAccumulator {
   }
 }
 
+/** The optimizer settings every algorithm's section has (`trainingFields`). */
+interface OptimizerSettings {
+  adam_epsilon: number;
+  grad_clip: number | null;
+}
+
 /**
- * A learner whose module trains with one `Adam`: the module's weights and the optimizer's moments are its
- * checkpoint, plus whatever `getExtraState` adds (a shuffle generator, a target network).
+ * A learner whose module trains with one `Adam`: it builds the module from the catalog's initial weights,
+ * and the module's weights and the optimizer's moments are its checkpoint, plus whatever `getExtraState`
+ * adds (a shuffle generator, a target network).
  */
-export abstract class OptimizerLearner<Module extends TrainableModule, Batch, Result>
-  implements Learner<Batch, Result>
+export abstract class OptimizerLearner<
+  Module extends TrainableModule,
+  Section extends OptimizerSettings,
+  Batch,
+  Result,
+> implements Learner<Batch, Result>
 {
+  protected readonly module: Module;
   protected readonly optimizer: Adam;
+  protected readonly config: Section;
 
   protected constructor(
-    protected readonly module: Module,
-    options: AdamOptions,
+    spec: LearnerSpec<Section>,
+    ModuleClass: new (module: ModuleSpec, weights: Float32Array) => Module,
   ) {
-    this.optimizer = new Adam(module, options);
+    this.module = new ModuleClass(spec.module, initialWeights(spec.module, spec.seed));
+    this.config = spec.config;
+    this.optimizer = new Adam(this.module, {
+      adamEpsilon: spec.config.adam_epsilon,
+      gradClip: spec.config.grad_clip,
+    });
   }
 
   abstract update(batch: Batch): Result;

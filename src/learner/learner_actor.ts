@@ -22,6 +22,22 @@ import type { ObjectStore, StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
 import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 
+/** The batch and result types of a learner class. */
+export type BatchOf<L> = L extends { update(batch: infer B): unknown } ? B : never;
+export type ResultOf<L> = L extends { update(batch: never): infer R } ? R : unknown;
+
+/** A learner module's URL, typed by the learner its `createLearner` builds, so actors built from it are typed too. */
+export interface LearnerModuleUrl<L> {
+  readonly url: URL;
+  /** Never set: carries the learner's type. */
+  readonly learner?: L;
+}
+
+/** The learner module `name` beside the calling module (`import.meta.url`): `.ts` from sources, `.js` from dist. */
+export function learnerModule<L>(callerUrl: string, name: string): LearnerModuleUrl<L> {
+  return { url: siblingModule(callerUrl, name) };
+}
+
 export interface LearnerActor<Batch, Result> {
   /** The tfjs backend the learner trains on. */
   readonly backend: BackendName;

@@ -10,7 +10,7 @@
  */
 import { allocateFragment, type Fragment } from "../buffers/fragment.js";
 import { NStepAccumulator } from "../buffers/nstep.js";
-import { allocateTransitions, type TransitionBatch } from "../buffers/replay.js";
+import { allocateTransitions, copyTransitions, type TransitionBatch } from "../buffers/replay.js";
 import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.js";
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
@@ -180,7 +180,10 @@ class TransitionWriter implements StepWriter<SampledTransitions> {
   }
 
   write(_t: number, obs: Float32Array, act: ActOutputs, result: VectorStepResult): void {
-    appendTransitions(this.out!, this.nStep.add(obs, act.actions, result), this.spec);
+    const out = this.out!;
+    const done = this.nStep.add(obs, act.actions, result);
+    copyTransitions(done, 0, out, out.count, done.count, this.spec.obsDim, this.spec.actionDim);
+    out.count += done.count;
   }
 
   finish(): SampledTransitions {
@@ -343,18 +346,4 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     }
     return envActions;
   }
-}
-
-/** Appends the first `from.count` rows of `from` to `to`. */
-function appendTransitions(to: TransitionBatch, from: TransitionBatch, spec: ModuleSpec): void {
-  const { obsDim, actionDim } = spec;
-  const at = to.count;
-  const rows = from.count;
-  to.obs.set(from.obs.subarray(0, rows * obsDim), at * obsDim);
-  to.nextObs.set(from.nextObs.subarray(0, rows * obsDim), at * obsDim);
-  to.actions.set(from.actions.subarray(0, rows * actionDim), at * actionDim);
-  to.rewards.set(from.rewards.subarray(0, rows), at);
-  to.discounts.set(from.discounts.subarray(0, rows), at);
-  to.terminated.set(from.terminated.subarray(0, rows), at);
-  to.count += rows;
 }

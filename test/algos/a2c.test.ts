@@ -6,7 +6,7 @@ import { Box, Discrete, type Space } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, moduleSpecFor } from "../../src/models/catalog.js";
 import { ActorCritic } from "../../src/models/rl_module.js";
-import { createRng, normal } from "../../src/utils/rng.js";
+import { randomObsAndActions } from "../fixtures/random_batch.js";
 
 /**
  * A2C's hand-derived gradient (`a2cLossWithGradients` + `ActorCritic.forwardWithBackward`) against tfjs
@@ -23,16 +23,7 @@ function gradients(actionSpace: Space, vfShareLayers: boolean) {
   };
   const spec = moduleSpecFor(new Box(-5, 5, [4]), actionSpace, { type: "actor_critic", model });
   const module = new ActorCritic(spec, initialWeights(spec, 3));
-  const rng = createRng(5);
-  const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
-  const obs = tf.tensor2d(random(batch * 4), [batch, 4]);
-  const actions =
-    spec.head.kind === "categorical"
-      ? tf.tensor1d(
-          Int32Array.from({ length: batch }, (_, i) => i % 3),
-          "int32",
-        )
-      : tf.tensor2d(random(batch * spec.actionDim), [batch, spec.actionDim]);
+  const { obs, actions, random } = randomObsAndActions(spec, batch, 5);
   const advantages = tf.tensor1d(random(batch));
   const returns = tf.tensor1d(random(batch));
   const coeffs = { vfLossCoeff: 0.5, entropyCoeff: 0.01 };

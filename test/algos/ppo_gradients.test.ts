@@ -6,6 +6,7 @@ import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
 import { ActorCritic } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
+import { randomObsAndActions } from "../fixtures/random_batch.js";
 
 /**
  * The training loop's hand-derived path (`ppoLossWithGradients` + `ActorCritic.forwardWithBackward`)
@@ -24,16 +25,7 @@ const gaussianShared: ModuleSpec = moduleSpecFor(observationSpace, new Box(-1, 1
 });
 
 function randomMinibatch(spec: ModuleSpec, model: ActorCritic) {
-  const rng = createRng(11);
-  const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * normal(rng));
-  const obs = tf.tensor2d(random(batch * 4), [batch, 4]);
-  const actions =
-    spec.head.kind === "categorical"
-      ? tf.tensor1d(
-          Int32Array.from({ length: batch }, (_, i) => i % 3),
-          "int32",
-        )
-      : tf.tensor2d(random(batch * 2), [batch, 2]);
+  const { obs, actions, random } = randomObsAndActions(spec, batch, 11);
   // Old log-probs and values around the current ones, spread wide enough that some ratios and some value
   // changes leave their clip ranges on both sides.
   const { policyOut, values } = model.forward(obs);

@@ -4,19 +4,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
-import { OptimizerLearner } from "../../learner/learner.js";
+import { type LearnerSpec, OptimizerLearner } from "../../learner/learner.js";
 import { minibatchTensors } from "../../learner/minibatch_tensors.js";
-import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
 import { ActorCritic } from "../../models/rl_module.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { A2CConfig } from "./config.js";
 import { A2C_LOSS_METRICS, a2cLossWithGradients } from "./loss.js";
-
-export interface A2CLearnerSpec {
-  module: ModuleSpec;
-  a2c: A2CConfig;
-  seed: number;
-}
 
 export interface A2CUpdate {
   batch: TrainBatch;
@@ -24,19 +17,13 @@ export interface A2CUpdate {
   numEnvStepsSampled: number;
 }
 
-class A2CLearner extends OptimizerLearner<ActorCritic, A2CUpdate, Record<string, number>> {
-  private readonly a2c: A2CConfig;
-
-  constructor({ module, a2c, seed }: A2CLearnerSpec) {
-    super(new ActorCritic(module, initialWeights(module, seed)), {
-      adamEpsilon: a2c.adam_epsilon,
-      gradClip: a2c.grad_clip,
-    });
-    this.a2c = a2c;
+export class A2CLearner extends OptimizerLearner<ActorCritic, A2CConfig, A2CUpdate, Record<string, number>> {
+  constructor(spec: LearnerSpec<A2CConfig>) {
+    super(spec, ActorCritic);
   }
 
   update({ batch, numEnvStepsSampled }: A2CUpdate): Record<string, number> {
-    const { a2c, module: model } = this;
+    const { config: a2c, module: model } = this;
     const lr = scheduleValue(a2c.lr, numEnvStepsSampled);
     const entropyCoeff = scheduleValue(a2c.entropy_coeff, numEnvStepsSampled);
     const spec = model.spec;
@@ -74,6 +61,6 @@ class A2CLearner extends OptimizerLearner<ActorCritic, A2CUpdate, Record<string,
  * The learner actor's entry, imported by URL (in a learner thread too): builds the learner from its spec.
  * @public
  */
-export function createLearner(spec: A2CLearnerSpec): A2CLearner {
+export function createLearner(spec: LearnerSpec<A2CConfig>): A2CLearner {
   return new A2CLearner(spec);
 }

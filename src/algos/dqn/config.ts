@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { runConfigSchemaFor } from "../../config/schema.js";
+import { runConfigSchemaFor, trainingFields } from "../../config/schema.js";
 import { scheduleSchema } from "../../utils/schedule.js";
 
 /**
@@ -31,14 +31,7 @@ const replayBufferConfigSchema = z
 
 export const dqnConfigSchema = z
   .object({
-    /** Learning rate, or a schedule `[[timestep, lr], ...]`. */
-    lr: scheduleSchema.default(5e-4),
-    gamma: z.number().min(0).max(1).default(0.99),
-    /** Transitions per gradient step. */
-    train_batch_size: z.number().int().positive().default(32),
-    /** Global gradient-norm clip; `null` turns it off. */
-    grad_clip: z.number().positive().nullable().default(40),
-    adam_epsilon: z.number().positive().default(1e-8),
+    ...trainingFields({ lr: 5e-4, train_batch_size: 32, grad_clip: 40, adam_epsilon: 1e-8 }),
     td_error_loss_fn: z.enum(["huber", "mse"]).default("huber"),
     /** Env steps sampled (with the exploration schedule) before the first gradient step. */
     num_steps_sampled_before_learning_starts: z.number().int().min(0).default(1000),

@@ -15,14 +15,13 @@
  */
 import { PrioritizedReplayBuffer, ReplayBuffer, type ReplayBufferState } from "../../buffers/replay.js";
 import { parseConfig } from "../../config/load.js";
-import type { LearnerActor } from "../../learner/learner_actor.js";
+import { type LearnerActor, learnerModule } from "../../learner/learner_actor.js";
 import type { EnvRunnerConfig, SampledTransitions } from "../../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
-import { siblingModule } from "../../rollout/worker_thread.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import { Algorithm, type AlgorithmState, startActors } from "../algorithm.js";
 import { type DQNRunConfig, type DQNRunConfigInput, dqnRunConfigSchema } from "./config.js";
-import type { DQNLearnerSpec, DQNUpdate, DQNUpdateResult } from "./learner.js";
+import type { DQNLearner, DQNUpdate, DQNUpdateResult } from "./learner.js";
 
 /** Ape-X's per-actor epsilons: env i of n explores with 0.4^(1 + 7 i / (n - 1)) (Horgan et al. 2018). */
 export function apexEpsilons(numEnvs: number): Float64Array {
@@ -61,7 +60,7 @@ interface DQNCounters {
   updateCredit: number;
 }
 
-export class DQN extends Algorithm<DQNRunConfig> {
+export class DQN extends Algorithm<DQNRunConfig, SampledTransitions, DQNLearner> {
   private readonly buffer: ReplayBuffer;
   private readonly apexEpsilons: Float64Array | null;
   private counters: DQNCounters = {
@@ -73,12 +72,12 @@ export class DQN extends Algorithm<DQNRunConfig> {
 
   private constructor(
     config: DQNRunConfig,
-    private readonly transitions: EnvRunnerGroup<SampledTransitions>,
-    private readonly qLearner: LearnerActor<DQNUpdate, DQNUpdateResult>,
+    runners: EnvRunnerGroup<SampledTransitions>,
+    learner: LearnerActor<DQNUpdate, DQNUpdateResult>,
   ) {
-    super(config, transitions, qLearner as LearnerActor<never, unknown>);
+    super(config, runners, learner);
     const { dqn, seed } = config;
-    const { obsDim, actionDim } = transitions.moduleSpec;
+    const { obsDim, actionDim } = runners.moduleSpec;
     const replay = dqn.replay_buffer_config;
     const bufferOptions = { capacity: replay.capacity, obsDim, actionDim, seed };
     this.buffer =
@@ -96,19 +95,13 @@ export class DQN extends Algorithm<DQNRunConfig> {
     const envsPerRunner = config.env_runners.num_envs_per_env_runner;
     // Filled in once the algorithm exists: the runners ask it for epsilons before every fragment.
     let algorithm: DQN | undefined;
-    const runnerConfig = dqnEnvRunnerConfig(config);
-    const { runners, learner } = await startActors<
-      typeof runnerConfig.collect,
-      DQNLearnerSpec,
-      DQNUpdate,
-      DQNUpdateResult
-    >({
-      runners: runnerConfig,
-      epsilonsFor: (index) => algorithm!.epsilonsFor(index, envsPerRunner),
-      learner: config.learner,
-      learnerModule: siblingModule(import.meta.url, "learner"),
-      learnerSpec: (module) => ({ module, dqn: config.dqn, seed: config.seed }),
-    });
+    const { runners, learner } = await startActors(
+      config,
+      dqnEnvRunnerConfig(config),
+      learnerModule<DQNLearner>(import.meta.url, "learner"),
+      config.dqn,
+      (index) => algorithm!.epsilonsFor(index, envsPerRunner),
+    );
     algorithm = new DQN(config, runners, learner);
     return algorithm;
   }
@@ -140,8 +133,8 @@ export class DQN extends Algorithm<DQNRunConfig> {
     while (this.numEnvStepsSampled - firstStep < dqn.min_sample_timesteps_per_iteration) {
       const sampleStart = performance.now();
       // Threads: whatever fragments have queued (at least one); the main thread: one fragment, now.
-      this.transitions.startAsync();
-      const fragments = await this.transitions.drain(1);
+      this.runners.startAsync();
+      const fragments = await this.runners.drain(1);
       let newSteps = 0;
       for (const fragment of fragments) {
         this.buffer.addBatch(fragment);
@@ -161,7 +154,7 @@ export class DQN extends Algorithm<DQNRunConfig> {
         }
       }
       await this.maybeUpdateTarget();
-      if (gradientSteps > 0) await this.transitions.syncWeights(this.counters.gradientSteps);
+      if (gradientSteps > 0) await this.runners.syncWeights(this.counters.gradientSteps);
       learnMs += performance.now() - learnStart;
     }
     const iterationGradientSteps = this.counters.gradientSteps - firstGradientStep;
@@ -210,7 +203,7 @@ export class DQN extends Algorithm<DQNRunConfig> {
       dqn.train_batch_size,
       scheduleValue(dqn.replay_buffer_config.beta, step),
     );
-    const { metrics, tdErrors } = await this.qLearner.update({
+    const { metrics, tdErrors } = await this.learner.update({
       sample,
       lr: scheduleValue(dqn.lr, step),
       targetTau: null,
@@ -226,7 +219,7 @@ export class DQN extends Algorithm<DQNRunConfig> {
   private async maybeUpdateTarget(): Promise<void> {
     const { target_network_update_freq, tau } = this.config.dqn;
     if (this.numEnvStepsSampled - this.counters.lastTargetUpdate < target_network_update_freq) return;
-    await this.qLearner.update({ sample: null, lr: 0, targetTau: tau });
+    await this.learner.update({ sample: null, lr: 0, targetTau: tau });
     this.counters.lastTargetUpdate = this.numEnvStepsSampled;
     this.counters.targetUpdates += 1;
   }
@@ -243,6 +236,9 @@ export class DQN extends Algorithm<DQNRunConfig> {
     this.counters = { ...counters };
     // Without a stored buffer, training refills it from scratch (RLlib's default behaviour too).
     if (replay) this.buffer.setState(replay);
-    await this.transitions.syncWeights(this.counters.gradientSteps);
+  }
+
+  protected override get weightsVersion(): number {
+    return this.counters.gradientSteps;
   }
 }

@@ -5,18 +5,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ReplaySample } from "../../buffers/replay.js";
-import { type LearnerState, OptimizerLearner } from "../../learner/learner.js";
-import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
+import { type LearnerSpec, type LearnerState, OptimizerLearner } from "../../learner/learner.js";
 import { QNetwork } from "../../models/rl_module.js";
 import type { DQNConfig } from "./config.js";
 import { type TDLossMetrics, tdLossWithGradients, tdTargets } from "./loss.js";
-
-/** What the learner is built from (plain data, so a learner thread builds the same one). */
-export interface DQNLearnerSpec {
-  module: ModuleSpec;
-  dqn: DQNConfig;
-  seed: number;
-}
 
 export interface DQNUpdate {
   /** A replay minibatch to take one gradient step on at `lr`; null for a target update alone. */
@@ -33,22 +25,20 @@ export interface DQNUpdateResult {
   tdErrors: Float32Array;
 }
 
-class DQNLearner extends OptimizerLearner<QNetwork, DQNUpdate, DQNUpdateResult> {
+export class DQNLearner extends OptimizerLearner<QNetwork, DQNConfig, DQNUpdate, DQNUpdateResult> {
   private readonly target: QNetwork;
-  private readonly dqn: DQNConfig;
 
-  constructor({ module, dqn, seed }: DQNLearnerSpec) {
-    const weights = initialWeights(module, seed);
-    super(new QNetwork(module, weights), { adamEpsilon: dqn.adam_epsilon, gradClip: dqn.grad_clip });
-    this.dqn = dqn;
-    this.target = new QNetwork(module, weights, false);
+  constructor(spec: LearnerSpec<DQNConfig>) {
+    super(spec, QNetwork);
+    // The target network starts as a copy of the online one.
+    this.target = new QNetwork(spec.module, this.getWeights(), false);
   }
 
   update({ sample, lr, targetTau }: DQNUpdate): DQNUpdateResult {
     let result: DQNUpdateResult = { metrics: {}, tdErrors: new Float32Array(0) };
     if (sample) {
-      const targets = tdTargets(this.module, this.target, sample, this.dqn.double_q);
-      const options = { doubleQ: this.dqn.double_q, lossFn: this.dqn.td_error_loss_fn };
+      const targets = tdTargets(this.module, this.target, sample, this.config.double_q);
+      const options = { doubleQ: this.config.double_q, lossFn: this.config.td_error_loss_fn };
       tf.tidy(() => {
         const loss = tdLossWithGradients(this.module, sample, targets, options);
         const gradNorm = this.optimizer.step(loss.gradient, lr);
@@ -77,6 +67,6 @@ class DQNLearner extends OptimizerLearner<QNetwork, DQNUpdate, DQNUpdateResult> 
  * The learner actor's entry, imported by URL (in a learner thread too): builds the learner from its spec.
  * @public
  */
-export function createLearner(spec: DQNLearnerSpec): DQNLearner {
+export function createLearner(spec: LearnerSpec<DQNConfig>): DQNLearner {
   return new DQNLearner(spec);
 }

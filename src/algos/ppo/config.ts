@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { runConfigSchemaFor } from "../../config/schema.js";
+import { actorCriticFields, runConfigSchemaFor, trainingFields } from "../../config/schema.js";
 import { scheduleSchema } from "../../utils/schedule.js";
 
 /**
@@ -9,11 +9,8 @@ import { scheduleSchema } from "../../utils/schedule.js";
  */
 export const ppoConfigSchema = z
   .object({
-    /** Learning rate, or a schedule `[[timestep, lr], ...]` (CleanRL's annealing: `[[0, 2.5e-4], [T, 0]]`). */
-    lr: scheduleSchema.default(3e-4),
-    gamma: z.number().min(0).max(1).default(0.99),
-    /** GAE lambda (RLlib `lambda`, SB3 `gae_lambda`). */
-    lambda: z.number().min(0).max(1).default(0.95),
+    ...trainingFields({ lr: 3e-4, train_batch_size: 2048, grad_clip: 0.5, adam_epsilon: 1e-5 }),
+    ...actorCriticFields({ lambda: 0.95, normalize_advantages: true }),
     /** The surrogate's clip range, or a schedule (SB3's rl-zoo anneals it: `[[0, 0.2], [T, 0]]`). */
     clip_param: scheduleSchema.default(0.2),
     /**
@@ -21,18 +18,10 @@ export const ppoConfigSchema = z
      * old value ± vf_clip_param. `null` turns it off. (RLlib instead clips the value loss itself.)
      */
     vf_clip_param: z.number().positive().nullable().default(null),
-    vf_loss_coeff: z.number().min(0).default(0.5),
-    entropy_coeff: scheduleSchema.default(0),
-    /** Env steps per training iteration, over all env runners and envs. */
-    train_batch_size: z.number().int().positive().default(2048),
     minibatch_size: z.number().int().positive().default(64),
     num_epochs: z.number().int().positive().default(10),
-    /** Global gradient-norm clip; `null` turns it off. */
-    grad_clip: z.number().positive().nullable().default(0.5),
-    normalize_advantages: z.boolean().default(true),
     /** Stops the epochs of an iteration early once the approximate KL exceeds this (CleanRL `target_kl`). */
     kl_target: z.number().positive().nullable().default(null),
-    adam_epsilon: z.number().positive().default(1e-5),
   })
   .strict();
 

@@ -7,21 +7,18 @@
 import * as tf from "@tensorflow/tfjs";
 import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
 import type { Adam } from "../../learner/adam.js";
-import { type LearnerState, MetricsAccumulator, OptimizerLearner } from "../../learner/learner.js";
+import {
+  type LearnerSpec,
+  type LearnerState,
+  MetricsAccumulator,
+  OptimizerLearner,
+} from "../../learner/learner.js";
 import { type MinibatchTensors, minibatchTensors } from "../../learner/minibatch_tensors.js";
-import { initialWeights, type ModuleSpec } from "../../models/catalog.js";
 import { ActorCritic } from "../../models/rl_module.js";
 import { createRng, type Rng, shuffle } from "../../utils/rng.js";
 import { scheduleValue } from "../../utils/schedule.js";
 import type { PPOConfig } from "./config.js";
 import { PPO_LOSS_METRICS, type PPOLossInputs, ppoLossWithGradients } from "./loss.js";
-
-/** What the learner is built from (plain data, so a learner thread builds the same one). */
-export interface PPOLearnerSpec {
-  module: ModuleSpec;
-  ppo: PPOConfig;
-  seed: number;
-}
 
 /** One update's input: the batch, and the step count the schedules (lr, entropy, clip) are read at. */
 export interface PPOUpdate {
@@ -29,18 +26,12 @@ export interface PPOUpdate {
   numEnvStepsSampled: number;
 }
 
-export class PPOLearner extends OptimizerLearner<ActorCritic, PPOUpdate, Record<string, number>> {
+export class PPOLearner extends OptimizerLearner<ActorCritic, PPOConfig, PPOUpdate, Record<string, number>> {
   private shuffleRng: Rng;
-  private readonly ppo: PPOConfig;
 
-  /** CleanRL's initial weights for `seed`: every learner of the same seed starts alike. */
-  constructor({ module, ppo, seed }: PPOLearnerSpec) {
-    super(new ActorCritic(module, initialWeights(module, seed)), {
-      adamEpsilon: ppo.adam_epsilon,
-      gradClip: ppo.grad_clip,
-    });
-    this.ppo = ppo;
-    this.shuffleRng = createRng(`${seed}-minibatch-shuffle`);
+  constructor(spec: LearnerSpec<PPOConfig>) {
+    super(spec, ActorCritic);
+    this.shuffleRng = createRng(`${spec.seed}-minibatch-shuffle`);
   }
 
   /**
@@ -48,7 +39,7 @@ export class PPOLearner extends OptimizerLearner<ActorCritic, PPOUpdate, Record<
    * and `num_epochs`.
    */
   update({ batch, numEnvStepsSampled }: PPOUpdate): Record<string, number> {
-    const ppo = this.ppo;
+    const ppo = this.config;
     const lr = scheduleValue(ppo.lr, numEnvStepsSampled);
     const entropyCoeff = scheduleValue(ppo.entropy_coeff, numEnvStepsSampled);
     const clipParam = scheduleValue(ppo.clip_param, numEnvStepsSampled);
@@ -99,7 +90,7 @@ export class PPOLearner extends OptimizerLearner<ActorCritic, PPOUpdate, Record<
  * The learner actor's entry, imported by URL (in a learner thread too): builds the learner from its spec.
  * @public
  */
-export function createLearner(spec: PPOLearnerSpec): PPOLearner {
+export function createLearner(spec: LearnerSpec<PPOConfig>): PPOLearner {
   return new PPOLearner(spec);
 }
 

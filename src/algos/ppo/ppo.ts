@@ -4,56 +4,31 @@
  * (`num_epochs` epochs of shuffled minibatches through the clipped loss, in the main thread or in a
  * learner thread: `learner.num_learners`), and sync the runners to the weights it put.
  */
-import type { Fragment } from "../../buffers/fragment.js";
-import { trainBatchFromFragments } from "../../buffers/train_batch.js";
 import { parseConfig } from "../../config/load.js";
-import type { LearnerActor } from "../../learner/learner_actor.js";
-import { onPolicyRunnerConfig } from "../../rollout/env_runner.js";
-import type { EnvRunnerGroup } from "../../rollout/env_runner_group.js";
-import { siblingModule } from "../../rollout/worker_thread.js";
+import { learnerModule } from "../../learner/learner_actor.js";
 import { explainedVariance } from "../../utils/stats.js";
-import { Algorithm, startActors } from "../algorithm.js";
+import { OnPolicyAlgorithm, startOnPolicyActors } from "../on_policy.js";
 import { type PPORunConfig, type PPORunConfigInput, ppoRunConfigSchema } from "./config.js";
-import type { PPOLearnerSpec, PPOUpdate } from "./learner.js";
+import type { PPOLearner } from "./learner.js";
 
-export class PPO extends Algorithm<PPORunConfig> {
-  private constructor(
-    config: PPORunConfig,
-    private readonly fragments: EnvRunnerGroup<Fragment>,
-    private readonly ppoLearner: LearnerActor<PPOUpdate, Record<string, number>>,
-  ) {
-    super(config, fragments, ppoLearner as LearnerActor<never, unknown>);
-  }
-
+export class PPO extends OnPolicyAlgorithm<PPORunConfig, PPOLearner> {
   /** PPO on `input` (validated here), with the env runners and learner its config asks for. */
   static override async create(input: PPORunConfig | PPORunConfigInput): Promise<PPO> {
     const config = parseConfig(ppoRunConfigSchema, input, "PPO config");
-    const { runners, learner } = await startActors<
-      { kind: "fragments" },
-      PPOLearnerSpec,
-      PPOUpdate,
-      Record<string, number>
-    >({
-      runners: onPolicyRunnerConfig(config, config.ppo.train_batch_size),
-      learner: config.learner,
-      learnerModule: siblingModule(import.meta.url, "learner"),
-      learnerSpec: (module) => ({ module, ppo: config.ppo, seed: config.seed }),
-    });
+    const learnerUrl = learnerModule<PPOLearner>(import.meta.url, "learner");
+    const { runners, learner } = await startOnPolicyActors(config, config.ppo, learnerUrl);
     return new PPO(config, runners, learner);
   }
 
   protected override async trainingStep(): Promise<Record<string, number>> {
     const start = performance.now();
-    const fragments = await this.fragments.sample();
-    const { gamma, lambda } = this.config.ppo;
-    const batch = trainBatchFromFragments(fragments, gamma, lambda);
-    this.numEnvStepsSampled += batch.size;
+    const batch = await this.sampleTrainBatch(this.config.ppo);
     const sampled = performance.now();
 
-    const losses = await this.ppoLearner.update({ batch, numEnvStepsSampled: this.numEnvStepsSampled });
+    const losses = await this.learner.update({ batch, numEnvStepsSampled: this.numEnvStepsSampled });
     this.numEnvStepsTrained += batch.size * losses.num_epochs;
     // The learner has put its new weights into the group's object store: never posted between threads.
-    await this.fragments.syncWeights(this.iteration + 1);
+    await this.runners.syncWeights(this.iteration + 1);
     const learned = performance.now();
     return {
       "learners/policy_loss": losses.policy_loss,
@@ -69,10 +44,5 @@ export class PPO extends Algorithm<PPORunConfig> {
       "timers/learn_ms": learned - sampled,
       "throughput/env_steps_per_s": (batch.size / (learned - start)) * 1000,
     };
-  }
-
-  /** After a restore the runners act with the restored weights, as version `iteration`. */
-  protected override async setAlgorithmState(): Promise<void> {
-    await this.fragments.syncWeights(this.iteration);
   }
 }
