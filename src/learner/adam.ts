@@ -30,7 +30,7 @@ export class Adam {
   private readonly m: Float32Array;
   private readonly v: Float32Array;
   /** The module's weights, kept here so a step does not read them back from the backend. */
-  private readonly weights: Float32Array;
+  private readonly flat: Float32Array;
   private readonly size: number;
   private numSteps = 0;
 
@@ -43,7 +43,7 @@ export class Adam {
     this.size = module.variables.reduce((n, x) => n + x.size, 0);
     this.m = new Float32Array(this.size);
     this.v = new Float32Array(this.size);
-    this.weights = module.getFlatWeights();
+    this.flat = module.getFlatWeights();
   }
 
   /**
@@ -55,7 +55,7 @@ export class Adam {
       throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
     }
     const gradient = flatGradient.dataSync() as Float32Array;
-    const { beta1, beta2, m, v, weights } = this;
+    const { beta1, beta2, m, v, flat: weights } = this;
     this.numSteps += 1;
     let squares = 0;
     for (let i = 0; i < gradient.length; i++) squares += gradient[i] * gradient[i];
@@ -77,15 +77,20 @@ export class Adam {
     return norm;
   }
 
+  /** The module's weights in the flat layout, read-only: the next step changes them. */
+  get weights(): Readonly<Float32Array> {
+    return this.flat;
+  }
+
   /** A copy of the module's weights in the flat layout. */
   getFlatWeights(): Float32Array {
-    return this.weights.slice();
+    return this.flat.slice();
   }
 
   /** Sets the module's weights: always through here, so the learner's copy stays the module's. */
   setFlatWeights(flat: Float32Array): void {
     this.module.setFlatWeights(flat);
-    this.weights.set(flat);
+    this.flat.set(flat);
   }
 
   getOptimizerState(): OptimizerState {

@@ -15,8 +15,11 @@ export type LearnerState = Record<string, unknown>;
 export interface Learner<Batch, Result> {
   /** One update on `batch` (PPO: an iteration's epochs of minibatches; DQN: one gradient step). */
   update(batch: Batch): Result;
-  /** The module's weights in the catalog's flat layout (what the runners act with). */
-  getWeights(): Float32Array;
+  /**
+   * The module's weights in the catalog's flat layout (what the runners act with): a view the next update
+   * changes, so the actor copies it (into the object store) rather than keeping it.
+   */
+  getWeights(): Readonly<Float32Array>;
   getState(): LearnerState;
   setState(state: LearnerState): void;
   dispose(): void;
@@ -116,8 +119,8 @@ export abstract class OptimizerLearner<
 
   abstract update(batch: Batch): Result;
 
-  getWeights(): Float32Array {
-    return this.optimizer.getFlatWeights();
+  getWeights(): Readonly<Float32Array> {
+    return this.optimizer.weights;
   }
 
   getState(): LearnerState {

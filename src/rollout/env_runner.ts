@@ -15,7 +15,7 @@ import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
 import type { VectorEnv, VectorStepResult } from "../envs/types.js";
-import { type ModuleRequest, type ModuleSpec, moduleSpecFor } from "../models/catalog.js";
+import { type ModuleRequest, type ModuleSpec, moduleSpecFor, weightsSize } from "../models/catalog.js";
 import { type ActOutputs, ModuleInference } from "../models/inference.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
 
@@ -208,6 +208,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private readonly obs: Float32Array;
   /** Act outputs of a transitions runner (a fragment runner's `act` writes into the fragment). */
   private readonly scratch: ActOutputs;
+  /** The newest weights, for the evaluation policy. */
+  private readonly weights: Float32Array;
   private weightsVersion = 0;
   private needsReset = true;
   private readonly episodes: EpisodeTracker;
@@ -223,6 +225,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.spec = moduleSpecFor(env.singleObservationSpace, env.singleActionSpace, config.module);
     this.policy = new ModuleInference(this.spec, `${config.seed}-runner-${index}`);
     this.evaluationPolicy = new ModuleInference(this.spec, `${config.seed}-evaluation-${index}`);
+    this.weights = new Float32Array(weightsSize(this.spec));
     const n = env.numEnvs;
     const collect: CollectSpec = config.collect;
     this.writer = (collect.kind === "fragments"
@@ -260,7 +263,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
 
   setWeights(flat: Float32Array, version: number): void {
     this.policy.setWeights(flat);
-    this.evaluationPolicy.setWeights(flat);
+    this.weights.set(flat);
     this.weightsVersion = version;
   }
 
@@ -298,6 +301,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
 
   /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
   async evaluate(numEpisodes: number): Promise<EpisodeMetrics> {
+    // Loaded here, not on every sync: off-policy runners sync after every few steps.
+    this.evaluationPolicy.setWeights(this.weights);
     this.evaluationEnv ??= await makeVectorEnvFrom(this.config.env, this.env.numEnvs);
     const n = this.evaluationEnv.numEnvs;
     const out: ActOutputs = {
