@@ -5,7 +5,7 @@
  *     hand-derived backward pass (`ppoMinibatchUpdate`) against autodiff through `ppoLoss` (the reference,
  *     what training ran before) in the same process, and against PyTorch on CPU with the same network, loss
  *     and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
- *  2. Rollout inference: the rollout kernel (PolicyInference.act, WebAssembly SIMD) vs tfjs `predict` at batch 1/8/32/64.
+ *  2. Rollout inference: the rollout kernel (ModuleInference.act, WebAssembly SIMD) vs tfjs `predict` at batch 1/8/32/64.
  * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
  */
 
@@ -191,7 +191,7 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     results[`inference/batch${batch}/rollout_kernel_us`] = kernel;
     results[`inference/batch${batch}/tfjs_wasm_us`] = tfjs;
     console.log(
-      `inference batch ${String(batch).padStart(2)}: rollout kernel (PolicyInference) ${kernel.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / kernel).toFixed(1)}x`,
+      `inference batch ${String(batch).padStart(2)}: rollout kernel (ModuleInference) ${kernel.toFixed(1)} us, tfjs(wasm) predict ${tfjs.toFixed(1)} us, speed-up ${(tfjs / kernel).toFixed(1)}x`,
     );
   }
   return results;
