@@ -104,10 +104,14 @@ export interface CheckpointContents {
 /** The format version this code writes and reads. */
 const CHECKPOINT_VERSION = 2;
 
+/** The folder name of a run's checkpoint at `iteration`: `checkpoint_000042`. */
+export function checkpointDirName(iteration: number): string {
+  return `checkpoint_${String(iteration).padStart(6, "0")}`;
+}
+
 /** Writes `runDir/checkpoint_<iteration>/` (see `writeCheckpointAt`) and returns its path. */
 export function writeCheckpoint(runDir: string, contents: CheckpointContents): Promise<string> {
-  const name = `checkpoint_${String(contents.iteration).padStart(6, "0")}`;
-  return writeCheckpointAt(path.join(runDir, name), contents);
+  return writeCheckpointAt(path.join(runDir, checkpointDirName(contents.iteration)), contents);
 }
 
 /** Writes a checkpoint folder at `finalDir` atomically (temp folder + rename) and returns its path. */

@@ -78,6 +78,8 @@ export interface EnvRunnerState {
 /** One vector step's worth of what the runner saw: the observations acted on, the act outputs, the result. */
 interface StepWriter<Sample> {
   begin(numSteps: number, weightsVersion: number): void;
+  /** Where `act` writes step `t`'s outputs. */
+  outputsFor(t: number): ActOutputs;
   write(t: number, obs: Float32Array, act: ActOutputs, result: VectorStepResult): void;
   finish(lastObs: Float32Array): Sample;
   /** The envs were reset outside of an episode end: open windows are void. */
@@ -153,6 +155,8 @@ class FragmentWriter implements StepWriter<Fragment> {
 class TransitionWriter implements StepWriter<SampledTransitions> {
   private readonly nStep: NStepAccumulator;
   private out: SampledTransitions | undefined;
+  /** Each step's act outputs, before the n-step windows take them. */
+  private readonly act: ActOutputs;
 
   constructor(
     private readonly spec: ModuleSpec,
@@ -166,6 +170,15 @@ class TransitionWriter implements StepWriter<SampledTransitions> {
       actionDim: spec.actionDim,
       ...collect,
     });
+    this.act = {
+      actions: new Float32Array(numEnvs * spec.actionDim),
+      logp: new Float32Array(numEnvs),
+      values: new Float32Array(numEnvs),
+    };
+  }
+
+  outputsFor(): ActOutputs {
+    return this.act;
   }
 
   begin(numSteps: number, weightsVersion: number): void {
@@ -206,8 +219,6 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   /** What the env receives: int32 class indices (plus the space's start), or float32 actions (clipped when configured). */
   private readonly envActions: Float32Array | Int32Array;
   private readonly obs: Float32Array;
-  /** Act outputs of a transitions runner (a fragment runner's `act` writes into the fragment). */
-  private readonly scratch: ActOutputs;
   /** The newest weights, for the evaluation policy. */
   private readonly weights: Float32Array;
   private weightsVersion = 0;
@@ -236,11 +247,6 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.envActions =
       this.spec.head.kind === "gaussian" ? new Float32Array(n * this.spec.actionDim) : new Int32Array(n);
     this.obs = new Float32Array(n * env.obsDim);
-    this.scratch = {
-      actions: new Float32Array(n * this.spec.actionDim),
-      logp: new Float32Array(n),
-      values: new Float32Array(n),
-    };
     this.episodes = new EpisodeTracker(n);
   }
 
@@ -284,7 +290,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     writer.begin(numSteps, this.weightsVersion);
     const mode = { greedy: false as const, epsilons };
     for (let t = 0; t < numSteps; t++) {
-      const out = writer instanceof FragmentWriter ? writer.outputsFor(t) : this.scratch;
+      const out = writer.outputsFor(t);
       this.policy.act(this.obs, n, mode, out);
       const result = await this.env.step(this.toEnvActions(out.actions));
       writer.write(t, this.obs, out, result);

@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
-import { pruneCheckpoints, readCheckpoint } from "../algos/checkpoint.js";
+import { checkpointDirName, pruneCheckpoints, readCheckpoint } from "../algos/checkpoint.js";
 import { createAlgorithm, parseRunConfig, type RunConfig } from "../algos/index.js";
 import { applyOverride, ConfigError } from "../config/load.js";
 import { ProgressLogger, type ProgressMode } from "../logging/progress.js";
@@ -58,7 +58,7 @@ export async function train(
   let metrics: Record<string, number> = {};
   let checkpoint: string | undefined;
   const saveCheckpoint = async (algorithm: Algorithm) => {
-    checkpoint = await algorithm.save(path.join(runDir, `checkpoint_${String(iteration).padStart(6, "0")}`));
+    checkpoint = await algorithm.save(path.join(runDir, checkpointDirName(iteration)));
     await pruneCheckpoints(runDir, config.checkpoint.keep);
   };
   try {
@@ -70,8 +70,9 @@ export async function train(
     if (resumed) await algorithm.setState(resumed.state as AlgorithmState);
     let stoppedBy = "";
     while (!stoppedBy) {
-      iteration += 1;
       metrics = await algorithm.train();
+      // The algorithm counts its iterations (a resumed one goes on from its checkpoint's).
+      iteration = metrics.training_iteration;
       if (config.evaluation.interval > 0 && iteration % config.evaluation.interval === 0) {
         Object.assign(metrics, await algorithm.evaluate(config.evaluation.duration));
       }
