@@ -30,6 +30,8 @@ interface Pass {
   heads: number[];
   /** Which output buffer each head fills: 0 policy, 1 value. */
   outputs: number[];
+  /** Those buffers, refreshed when they grow (no array per call on the per-step path). */
+  buffers: Float32Array[];
 }
 
 export class ModuleInference {
@@ -77,12 +79,12 @@ export class ModuleInference {
     const value = spec.valueTower >= 0 ? path(spec.valueTower) : null;
     if (value && value.trunk.join() === policy.trunk.join()) {
       // A shared trunk: one pass, two heads.
-      this.passes = [{ trunk: policy.trunk, heads: [policy.head, value.head], outputs: [0, 1] }];
+      this.passes = [{ trunk: policy.trunk, heads: [policy.head, value.head], outputs: [0, 1], buffers: [] }];
     } else {
-      this.passes = [{ trunk: policy.trunk, heads: [policy.head], outputs: [0] }];
-      if (value) this.passes.push({ trunk: value.trunk, heads: [value.head], outputs: [1] });
+      this.passes = [{ trunk: policy.trunk, heads: [policy.head], outputs: [0], buffers: [] }];
+      if (value) this.passes.push({ trunk: value.trunk, heads: [value.head], outputs: [1], buffers: [] });
     }
-    this.valuePass = value ? { trunk: value.trunk, heads: [value.head], outputs: [1] } : null;
+    this.valuePass = value ? { trunk: value.trunk, heads: [value.head], outputs: [1], buffers: [] } : null;
     this.logStd = new Float64Array(spec.logStdDim);
     this.expLogits = new Float64Array(spec.head.kind === "gaussian" ? 0 : spec.head.n);
   }
@@ -158,10 +160,7 @@ export class ModuleInference {
   }
 
   private run(obs: Float32Array, batch: number, passes: Pass[]): void {
-    for (const pass of passes) {
-      const buffers = pass.outputs.map((o) => (o === 0 ? this.policyOut : this.valueOut));
-      this.layers.run(obs, batch, pass.trunk, pass.heads, buffers);
-    }
+    for (const pass of passes) this.layers.run(obs, batch, pass.trunk, pass.heads, pass.buffers);
   }
 
   /**
@@ -259,5 +258,8 @@ export class ModuleInference {
     const head = this.spec.head;
     this.policyOut = new Float32Array(batch * (head.kind === "gaussian" ? head.dim : head.n));
     this.valueOut = new Float32Array(batch);
+    for (const pass of [...this.passes, ...(this.valuePass ? [this.valuePass] : [])]) {
+      pass.buffers = pass.outputs.map((o) => (o === 0 ? this.policyOut : this.valueOut));
+    }
   }
 }

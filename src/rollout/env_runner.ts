@@ -342,8 +342,9 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private toEnvActions(actions: Float32Array): Float32Array | Int32Array {
     const envActions = this.envActions;
     if (envActions instanceof Int32Array) {
+      envActions.set(actions);
       const start = this.spec.actionStart;
-      for (let i = 0; i < envActions.length; i++) envActions[i] = actions[i] + start;
+      if (start !== 0) for (let i = 0; i < envActions.length; i++) envActions[i] += start;
       return envActions;
     }
     envActions.set(actions);
