@@ -70,6 +70,9 @@ export async function train(
     if (resumed) await algorithm.setState(resumed.state as AlgorithmState);
     let stoppedBy = "";
     while (!stoppedBy) {
+      // One turn of the event loop per iteration: a main-thread iteration awaits only settled promises,
+      // so without it a SIGINT handler (and the abort it signals) would never run until training ends.
+      await new Promise((resolve) => setImmediate(resolve));
       metrics = await algorithm.train();
       // The algorithm counts its iterations (a resumed one goes on from its checkpoint's).
       iteration = metrics.training_iteration;
