@@ -29,6 +29,9 @@ const protos = protobuf.Root.fromJSON({
     },
     Summary: { fields: { value: { rule: "repeated", type: "SummaryValue", id: 1 } } },
     SummaryValue: {
+      // summary.proto's `oneof value`: a member of a oneof is encoded whenever it is set, 0 included
+      // (outside one, proto3 leaves a 0 out, and TensorBoard then sees no scalar at all).
+      oneofs: { value: { oneof: ["simpleValue", "histo", "tensor"] } },
       fields: {
         tag: { type: "string", id: 1 },
         simpleValue: { type: "float", id: 2 },

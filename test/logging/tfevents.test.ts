@@ -89,6 +89,11 @@ describe("EventFileWriter read back by TensorBoard's EventAccumulator", () => {
       [1000, 22.5],
       [2000, 480.25],
     ],
+    // A scalar that is 0 all along (no worker restarts) must still be a TensorBoard scalar.
+    "fault/num_worker_restarts": [
+      [1, 0],
+      [2, 0],
+    ],
     "edge/non_finite": [
       [0, Number.NaN],
       [1, Number.POSITIVE_INFINITY],
