@@ -124,6 +124,11 @@ export abstract class Algorithm<
   async train(): Promise<Record<string, number>> {
     const start = performance.now();
     const metrics = await this.trainingStep();
+    for (const [name, value] of Object.entries(metrics)) {
+      if (/^learners\/.*(loss|grad_norm)$/.test(name) && !Number.isFinite(value)) {
+        throw new RangeError(`${name} is ${value} at iteration ${this.iteration + 1}: training stops`);
+      }
+    }
     const episodes = await this.runners.getMetrics();
     this.recentReturns = [...this.recentReturns, ...episodes.returns].slice(-EPISODE_WINDOW);
     this.recentLengths = [...this.recentLengths, ...episodes.lengths].slice(-EPISODE_WINDOW);

@@ -60,6 +60,12 @@ export class Adam {
     let squares = 0;
     for (let i = 0; i < gradient.length; i++) squares += gradient[i] * gradient[i];
     const norm = Math.sqrt(squares);
+    if (!Number.isFinite(norm)) {
+      // Refused before any weight moves, so the module (and every checkpoint written from it) stays good.
+      throw new RangeError(
+        `learners/grad_norm is ${norm}: the loss or its inputs are not finite; training stops, the weights are left as they were`,
+      );
+    }
     // As torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
     const clip = this.options.gradClip;
     const scale = clip === null ? 1 : Math.min(clip / (norm + 1e-6), 1);

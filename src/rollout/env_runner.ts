@@ -222,6 +222,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   /** The newest weights, for the evaluation policy. */
   private readonly weights: Float32Array;
   private weightsVersion = 0;
+  /** Vector steps this runner has taken (error messages name the step). */
+  private numVectorSteps = 0;
   private needsReset = true;
   private readonly episodes: EpisodeTracker;
   private evaluationEnv: VectorEnv | null = null;
@@ -293,6 +295,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       const out = writer.outputsFor(t);
       this.policy.act(this.obs, n, mode, out);
       const result = await this.env.step(this.toEnvActions(out.actions));
+      this.checkFinite(result);
       writer.write(t, this.obs, out, result);
       this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
       this.obs.set(result.observations);
@@ -337,6 +340,32 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   async stop(): Promise<void> {
     await this.env.close();
     await this.evaluationEnv?.close();
+  }
+
+  /**
+   * Every env's rewards and observations must be finite: one NaN reaches the loss, and from there every
+   * weight. Checked here, where every env's steps pass (built-in, user and Gymnasium envs alike).
+   */
+  private checkFinite(result: VectorStepResult): void {
+    this.numVectorSteps += 1;
+    const { rewards, observations, finalObservations, terminated, truncated } = result;
+    const obsDim = this.env.obsDim;
+    for (let i = 0; i < rewards.length; i++) {
+      let problem = Number.isFinite(rewards[i]) ? null : `reward ${rewards[i]}`;
+      const ended = terminated[i] || truncated[i];
+      for (let k = 0; problem === null && k < obsDim; k++) {
+        const value = observations[i * obsDim + k];
+        const final = ended ? finalObservations[i * obsDim + k] : 0;
+        if (!Number.isFinite(value)) problem = `observation element ${k} = ${value}`;
+        else if (!Number.isFinite(final)) problem = `final observation element ${k} = ${final}`;
+      }
+      if (problem !== null) {
+        throw new RangeError(
+          `env ${this.config.env.id} (env runner ${this.index}, sub-env ${i}, vector step ${this.numVectorSteps}): ` +
+            `${problem}; rewards and observations must be finite numbers`,
+        );
+      }
+    }
   }
 
   private toEnvActions(actions: Float32Array): Float32Array | Int32Array {
