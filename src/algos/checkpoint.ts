@@ -121,19 +121,22 @@ export async function writeCheckpointAt(finalDir: string, contents: CheckpointCo
   await mkdir(tempDir, { recursive: true });
   const { json, blob } = packState(contents.state);
   writeFileDurably(path.join(tempDir, "arrays.bin"), blob);
+  writeFileDurably(path.join(tempDir, "config.yaml"), YAML.stringify(contents.config));
+  if (contents.policy) {
+    await savePolicy(path.join(tempDir, "model"), contents.policy.model, contents.policy.metadata);
+  }
+  // state.json comes last and holds the checksum of every other file, the exported policy's included.
+  const files: Record<string, string> = {};
+  for (const file of await listFiles(tempDir)) files[file] = await sha256(path.join(tempDir, file));
   const meta = {
     format: "rlts-checkpoint",
     version: CHECKPOINT_VERSION,
     algo: contents.algo,
     iteration: contents.iteration,
-    arraysSha256: createHash("sha256").update(blob).digest("hex"),
+    files,
     state: json,
   };
   writeFileDurably(path.join(tempDir, "state.json"), JSON.stringify(meta));
-  writeFileDurably(path.join(tempDir, "config.yaml"), YAML.stringify(contents.config));
-  if (contents.policy) {
-    await savePolicy(path.join(tempDir, "model"), contents.policy.model, contents.policy.metadata);
-  }
   await rm(finalDir, { recursive: true, force: true });
   await rename(tempDir, finalDir);
   return finalDir;
@@ -160,17 +163,18 @@ export async function resolveCheckpointDir(target: string): Promise<string> {
   return path.join(target, checkpoints[checkpoints.length - 1]);
 }
 
-/** Reads and verifies a checkpoint (run folder: its newest checkpoint). */
-export async function readCheckpoint(target: string): Promise<LoadedCheckpoint> {
-  const dir = await resolveCheckpointDir(target);
-  let meta: {
-    format?: string;
-    version?: number;
-    algo: string;
-    iteration: number;
-    arraysSha256: string;
-    state: unknown;
-  };
+interface CheckpointMeta {
+  format?: string;
+  version?: number;
+  algo: string;
+  iteration: number;
+  files?: Record<string, string>;
+  state: unknown;
+}
+
+/** The checkpoint's `state.json`, after checking its format and version and every file's checksum. */
+async function readVerifiedMeta(dir: string): Promise<CheckpointMeta> {
+  let meta: CheckpointMeta;
   try {
     meta = JSON.parse(await readFile(path.join(dir, "state.json"), "utf8"));
   } catch (error) {
@@ -182,21 +186,66 @@ export async function readCheckpoint(target: string): Promise<LoadedCheckpoint> 
       `${dir} is a version ${meta.version} checkpoint; this rlts reads version ${CHECKPOINT_VERSION} (retrain, or use the rlts that wrote it)`,
     );
   }
-  const blob = await readFile(path.join(dir, "arrays.bin")).catch(() => {
-    throw new CheckpointError(`${dir}/arrays.bin is missing`);
-  });
-  if (createHash("sha256").update(blob).digest("hex") !== meta.arraysSha256) {
-    throw new CheckpointError(`${dir}/arrays.bin does not match its checksum: the checkpoint is corrupt`);
-  }
+  await verifyFiles(dir, meta.files);
+  return meta;
+}
+
+/** Verifies a checkpoint's files without unpacking its state (export: the policy folder); returns its folder. */
+export async function verifyCheckpoint(target: string): Promise<string> {
+  const dir = await resolveCheckpointDir(target);
+  await readVerifiedMeta(dir);
+  return dir;
+}
+
+/** Reads and verifies a checkpoint (run folder: its newest checkpoint). */
+export async function readCheckpoint(target: string): Promise<LoadedCheckpoint> {
+  const dir = await resolveCheckpointDir(target);
+  const meta = await readVerifiedMeta(dir);
+  const blob = await readFile(path.join(dir, "arrays.bin"));
+  // Checksummed with the rest: this is the YAML the checkpoint wrote.
   const config = YAML.parse(await readFile(path.join(dir, "config.yaml"), "utf8"));
   return { dir, algo: meta.algo, iteration: meta.iteration, config, state: unpackState(meta.state, blob) };
 }
 
-/** Removes all but the newest `keep` checkpoints (keep 0 = keep all). */
-export async function pruneCheckpoints(runDir: string, keep: number): Promise<void> {
-  if (keep <= 0) return;
-  const checkpoints = (await readdir(runDir)).filter((n) => /^checkpoint_\d+$/.test(n)).sort();
-  for (const old of checkpoints.slice(0, Math.max(0, checkpoints.length - keep))) {
-    await rm(path.join(runDir, old), { recursive: true, force: true });
+/** Every file below `dir`, as paths relative to it with "/" separators, sorted. */
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join("/"))
+    .sort();
+}
+
+async function sha256(file: string): Promise<string> {
+  return createHash("sha256")
+    .update(await readFile(file))
+    .digest("hex");
+}
+
+/** Each file in `files` exists and matches its checksum; a missing or changed one is a `CheckpointError`. */
+async function verifyFiles(dir: string, files: Record<string, string> | undefined): Promise<void> {
+  if (!files || !files["arrays.bin"]) throw new CheckpointError(`${dir}/state.json lists no file checksums`);
+  for (const [file, expected] of Object.entries(files)) {
+    const actual = await sha256(path.join(dir, file)).catch(() => {
+      throw new CheckpointError(`${dir}/${file} is missing`);
+    });
+    if (actual !== expected) {
+      throw new CheckpointError(`${dir}/${file} does not match its checksum: the checkpoint is corrupt`);
+    }
   }
+}
+
+/**
+ * Removes all but the newest `keep` checkpoints (keep 0 = keep all), and the temp folders of checkpoints
+ * that another process (one that crashed mid-write) left behind.
+ */
+export async function pruneCheckpoints(runDir: string, keep: number): Promise<void> {
+  const names = await readdir(runDir);
+  const stale = names.filter((n) => {
+    const pid = /^\.checkpoint_\d+\.tmp-(\d+)$/.exec(n)?.[1];
+    return pid !== undefined && Number(pid) !== process.pid;
+  });
+  const checkpoints = names.filter((n) => /^checkpoint_\d+$/.test(n)).sort();
+  const old = keep > 0 ? checkpoints.slice(0, Math.max(0, checkpoints.length - keep)) : [];
+  for (const name of [...stale, ...old]) await rm(path.join(runDir, name), { recursive: true, force: true });
 }

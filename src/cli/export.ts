@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { resolveCheckpointDir } from "../algos/checkpoint.js";
+import { verifyCheckpoint } from "../algos/checkpoint.js";
 import { POLICY_FILES, type PolicyMetadata } from "../models/policy.js";
 import { loadPolicyFromDir } from "../models/policy_node.js";
 
@@ -20,7 +20,7 @@ export interface ExportResult {
  * checkpoint, into `outDir` (created if needed; files of the same names are replaced).
  */
 export async function exportPolicy(checkpointOrRunDir: string, outDir: string): Promise<ExportResult> {
-  const checkpointDir = await resolveCheckpointDir(checkpointOrRunDir);
+  const checkpointDir = await verifyCheckpoint(checkpointOrRunDir);
   const modelDir = path.join(checkpointDir, "model");
   const files = [POLICY_FILES.model, POLICY_FILES.weights, POLICY_FILES.metadata];
   for (const name of files) {

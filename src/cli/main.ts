@@ -63,8 +63,8 @@ export function buildCli(): Command {
       ) => {
         if (!file && !options.resume)
           throw new ConfigError("rlts train: give a config file or --resume <run dir>");
-        // With --resume the run's saved config is used and --set changes it.
-        const config = file && !options.resume ? loadRunConfig(file, options.set) : undefined;
+        // With --resume the run's saved config is used and --set changes it (train() refuses both).
+        const config = file ? loadRunConfig(file, options.set) : undefined;
         const controller = interruptController();
         const summary = await train(config, {
           resume: options.resume,

@@ -5,8 +5,9 @@
  * It knows nothing of algorithms: whatever metrics the caller passes are written. The names RLlib uses
  * (ARCHITECTURE.md, "Metric names") make the rows readable by tools built for RLlib's progress files.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileDurably } from "../utils/files.js";
 import { EventFileWriter } from "./tfevents.js";
 
 /** `line`: a progress line per iteration; `quiet`: nothing; `json`: each row as JSON, for scripts. */
@@ -30,6 +31,11 @@ export interface ProgressLoggerOptions {
   stop?: StopCondition[];
   /** Where progress lines go; `process.stdout` by default. */
   output?: ProgressOutput;
+  /**
+   * A resumed run: `progress.jsonl` keeps only its rows up to this iteration (the checkpoint's), so rows
+   * written after the checkpoint, and a line cut short by a crash, do not appear twice or break readers.
+   */
+  resumeAfterIteration?: number;
 }
 
 // The metrics the terminal line shows.
@@ -50,7 +56,13 @@ export class ProgressLogger {
   private readonly stopBaselines = new Map<string, number>();
   private last: { step: number; envSteps: number; timeS: number } | null = null;
 
-  constructor({ runDir, mode = "line", stop = [], output = process.stdout }: ProgressLoggerOptions) {
+  constructor({
+    runDir,
+    mode = "line",
+    stop = [],
+    output = process.stdout,
+    resumeAfterIteration,
+  }: ProgressLoggerOptions) {
     if (!["line", "quiet", "json"].includes(mode)) {
       throw new Error(`ProgressLogger: mode must be "line", "quiet" or "json", got ${JSON.stringify(mode)}`);
     }
@@ -66,8 +78,10 @@ export class ProgressLogger {
     this.stop = stop;
     this.output = output;
     mkdirSync(runDir, { recursive: true });
+    const progressFile = join(runDir, "progress.jsonl");
+    if (resumeAfterIteration !== undefined) keepRowsUpTo(progressFile, resumeAfterIteration);
     // Appending, so a run resumed from a checkpoint continues its own file.
-    this.progressFd = openSync(join(runDir, "progress.jsonl"), "a");
+    this.progressFd = openSync(progressFile, "a");
     this.events = new EventFileWriter(runDir);
   }
 
@@ -183,4 +197,19 @@ function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
   const hms = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
   return `${hms[0]}:${String(hms[1]).padStart(2, "0")}:${String(hms[2]).padStart(2, "0")}`;
+}
+
+/** Rewrites `file` with its complete rows whose `training_iteration` is at most `iteration`. */
+function keepRowsUpTo(file: string, iteration: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => {
+      try {
+        return (JSON.parse(line) as { training_iteration?: number }).training_iteration! <= iteration;
+      } catch {
+        return false; // empty, or cut short by a crash
+      }
+    });
+  writeFileDurably(file, kept.map((line) => `${line}\n`).join(""));
 }

@@ -3,7 +3,7 @@
  * condition, evaluation, checkpoints, metrics to progress.jsonl / TensorBoard / the terminal, and a clean
  * shutdown on success, error and Ctrl-C.
  */
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
@@ -41,6 +41,11 @@ export async function train(
   config: RunConfig | undefined,
   options: TrainOptions = {},
 ): Promise<TrainSummary> {
+  if (config && options.resume) {
+    throw new ConfigError(
+      "train: give a config or a run to resume, not both (a resumed run keeps its saved config; change it with --set key=value)",
+    );
+  }
   const resumed = options.resume ? await readCheckpoint(options.resume) : undefined;
   if (resumed) {
     const saved = resumed.config as Record<string, unknown>;
@@ -51,7 +56,12 @@ export async function train(
   const runDir = resumed ? path.dirname(resumed.dir) : await createRunDir(config, options.cwd);
   await writeFile(path.join(runDir, "config.yaml"), YAML.stringify(config));
   const criteria = stopCriteria(config.stop);
-  const logger = new ProgressLogger({ runDir, mode: options.mode ?? "line", stop: criteria });
+  const logger = new ProgressLogger({
+    runDir,
+    mode: options.mode ?? "line",
+    stop: criteria,
+    resumeAfterIteration: resumed?.iteration,
+  });
 
   let algorithm: Algorithm | undefined;
   let iteration = resumed?.iteration ?? 0;
@@ -62,7 +72,16 @@ export async function train(
     await pruneCheckpoints(runDir, config.checkpoint.keep);
   };
   try {
-    algorithm = await createAlgorithm(config);
+    try {
+      algorithm = await createAlgorithm(config);
+    } catch (error) {
+      // A run that never started leaves no folder behind (a resumed one keeps its own, of course).
+      logger.close();
+      if (!resumed) await rm(runDir, { recursive: true, force: true });
+      throw error;
+    }
+    // Temp folders of checkpoints a crash interrupted.
+    if (resumed) await pruneCheckpoints(runDir, config.checkpoint.keep);
     logger.note(
       `rlts: ${config.algo} on ${config.env.id}, tfjs backend ${algorithm.backend}, run folder ${runDir}`,
     );

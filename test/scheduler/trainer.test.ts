@@ -2,13 +2,14 @@
  * The training loop end to end: run folder contents, checkpoints that resume with the same counters,
  * identical curves for the same seed, clear errors for corrupt checkpoints, and user env modules.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCheckpoint } from "../../src/algos/checkpoint.js";
 import { parseRunConfig } from "../../src/algos/index.js";
+import { exportPolicy } from "../../src/cli/export.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
 import { evaluateCheckpoint } from "../../src/scheduler/evaluate.js";
 import { train } from "../../src/scheduler/trainer.js";
@@ -112,6 +113,54 @@ describe("train", () => {
       /checkpoint not found/,
     );
     await expect(readCheckpoint(scratch)).rejects.toThrow(/no checkpoint_\* folder/);
+  });
+
+  it("resumes cleanly: progress rows after the checkpoint and a cut line go, stale temp folders too", async () => {
+    const first = await train(cartPole(), { mode: "quiet" });
+    const progress = path.join(first.runDir, "progress.jsonl");
+    // What a crash after iteration 3 can leave: its row, half a row, and a half-written checkpoint.
+    appendFileSync(progress, '{"training_iteration": 4, "env_runners/episode_ret');
+    const stale = path.join(first.runDir, ".checkpoint_000004.tmp-999999");
+    mkdirSync(stale);
+    const resumed = await train(undefined, {
+      resume: path.join(first.runDir, "checkpoint_000002"),
+      overrides: ["stop.training_iteration=4"],
+      mode: "quiet",
+    });
+    expect(progressRows(resumed.runDir).map((r) => r.training_iteration)).toEqual([1, 2, 3, 4]);
+    expect(existsSync(stale)).toBe(false);
+  });
+
+  it("refuses a config together with --resume, and leaves no folder for a run that cannot start", async () => {
+    const first = await train(cartPole({ stop: { training_iteration: 1 } }), { mode: "quiet" });
+    await expect(train(cartPole(), { resume: first.runDir })).rejects.toThrow(/not both/);
+    const output = path.join(scratch, "never-started");
+    await expect(train(cartPole({ output, env: { id: "NoSuchEnv-v0" } }), { mode: "quiet" })).rejects.toThrow(
+      /NoSuchEnv-v0/,
+    );
+    expect(readdirSync(path.join(output, "trainer-test"))).toEqual([]);
+  });
+
+  it("checksums the exported policy and the config too: evaluate and export refuse a changed file", async () => {
+    const summary = await train(cartPole({ stop: { training_iteration: 1 } }), { mode: "quiet" });
+    const dir = summary.checkpoint!;
+    // A same-size overwrite of the policy's weights used to evaluate silently wrong.
+    const weights = path.join(dir, "model", "weights.bin");
+    writeFileSync(weights, Buffer.alloc(readFileSync(weights).length));
+    await expect(evaluateCheckpoint(dir, { episodes: 1, seed: 0 })).rejects.toThrow(
+      /model\/weights\.bin does not match its checksum/,
+    );
+    await expect(exportPolicy(dir, path.join(scratch, "exported"))).rejects.toThrow(
+      /model\/weights\.bin does not match its checksum/,
+    );
+    const other = await train(cartPole({ stop: { training_iteration: 1 } }), { mode: "quiet" });
+    writeFileSync(path.join(other.checkpoint!, "config.yaml"), "");
+    await expect(readCheckpoint(other.checkpoint!)).rejects.toThrow(
+      expect.objectContaining({
+        name: "CheckpointError",
+        message: expect.stringMatching(/config\.yaml does not match its checksum/),
+      }),
+    );
   });
 
   it("loads a user env module (env.module) and trains on its env", async () => {
