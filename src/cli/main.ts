@@ -3,12 +3,13 @@
  * Ctrl-C stops after the current iteration (checkpoint saved), a second Ctrl-C exits at once after
  * closing workers and env servers.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Command, Option } from "commander";
 import { loadRunConfig } from "../algos/index.js";
 import { ConfigError } from "../config/load.js";
+import { loadEnvModule } from "../envs/make.js";
 import { listEnvs } from "../envs/registry.js";
 import { closeAllRemoteEnvs } from "../envs/remote/index.js";
 import { plotRuns } from "../logging/plot.js";
@@ -45,7 +46,8 @@ function interruptController(): AbortController {
 
 export function buildCli(): Command {
   const program = new Command("rlts")
-    .description("Reinforcement learning for TypeScript: PPO and DQN on Gymnasium-style environments")
+    .description("Reinforcement learning for TypeScript: PPO, DQN and A2C on Gymnasium-style environments")
+    .version(packageVersion(), "-V, --version")
     .showHelpAfterError();
 
   program
@@ -95,7 +97,9 @@ export function buildCli(): Command {
   program
     .command("envs")
     .description("list the registered environments")
-    .action(() => {
+    .option("--module <module>", "first import a module that registers your own envs (as env.module)")
+    .action(async (options: { module?: string }) => {
+      if (options.module) await loadEnvModule(path.resolve(options.module));
       for (const env of listEnvs()) {
         const limit = env.maxEpisodeSteps ? `max steps ${env.maxEpisodeSteps}` : "no step limit";
         const threshold = env.rewardThreshold !== undefined ? `, solved at ${env.rewardThreshold}` : "";
@@ -159,8 +163,19 @@ function runFolders(dir: string): string[] {
   return runs;
 }
 
+/** rlts's version, from its package.json (two folders up from src/cli and from dist/cli alike). */
+function packageVersion(): string {
+  return JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
+}
+
 /** Entry point of bin/rlts.js. */
 export async function runCli(argv: string[]): Promise<void> {
+  // `rlts evaluate --render ansi | head`: the reader went away, which is no error of ours.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    closeAllRemoteEnvs();
+    process.exit(0);
+  });
   // The CLI picks the backend itself (and prints it), so tfjs's "install tfjs-node" banner is noise.
   tf.enableProdMode();
   try {

@@ -44,7 +44,9 @@ function formatIssues(schema: ZodType, issues: z.core.$ZodIssue[], source: strin
     if (issue.code === "invalid_type" && issue.input === undefined) {
       return [`  ${formatPath(issue.path)}: required (${issue.expected})`];
     }
-    const got = "input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : "";
+    // A custom check (a refine over a section) has the whole section as its input: no use to show.
+    const shown = "input" in issue && issue.input !== undefined && issue.code !== "custom";
+    const got = shown ? ` (got ${JSON.stringify(issue.input)})` : "";
     return [`  ${formatPath(issue.path)}: ${issue.message}${got}`];
   });
   return `invalid config ${source}:\n${lines.join("\n")}`;

@@ -26,7 +26,7 @@ const loadedModules = new Map<string, Promise<unknown>>();
  * Imports a user's env module once per thread. A `.ts` module needs a TypeScript loader: tsx is used when
  * it is installed (it is a dev dependency of rlts); otherwise the error says what to do.
  */
-function loadEnvModule(module: string): Promise<unknown> {
+export function loadEnvModule(module: string): Promise<unknown> {
   let loading = loadedModules.get(module);
   if (!loading) {
     const specifier = module.startsWith("/") ? pathToFileURL(module).href : module;

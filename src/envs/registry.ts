@@ -67,7 +67,9 @@ export function registerEnv(id: string, factory: EnvFactory, options: RegisterOp
 export function envRegistration(id: string): EnvRegistration {
   const registration = registry.get(id);
   if (!registration) {
-    throw new Error(`No env registered with id "${id}"${didYouMean(id, registry.keys())}; see listEnvs()`);
+    throw new RangeError(
+      `No env registered with id "${id}"${didYouMean(id, registry.keys())}; \`rlts envs\` lists them (listEnvs() in code)`,
+    );
   }
   return registration;
 }

@@ -4,7 +4,8 @@
  */
 import path from "node:path";
 import { readCheckpoint } from "../algos/checkpoint.js";
-import { parseRunConfig } from "../algos/index.js";
+import { parseRunConfig, type RunConfig } from "../algos/index.js";
+import { loadEnvModule } from "../envs/make.js";
 import { makeEnv } from "../envs/registry.js";
 import { makeRemoteEnv } from "../envs/remote/index.js";
 import type { Info, RenderFrame, ResetOptions, StepResult } from "../envs/types.js";
@@ -34,6 +35,15 @@ interface EvaluationEnv {
   readonly observationSpace: { flatten(x: unknown): Float32Array };
 }
 
+/** The run's built-in or user env: its `env.module` (custom envs) is imported first, as training did. */
+async function makeBuiltinEnv(
+  env: RunConfig["env"],
+  kwargs: Record<string, unknown>,
+): Promise<EvaluationEnv> {
+  if (env.module) await loadEnvModule(env.module);
+  return makeEnv(env.id, kwargs, { maxEpisodeSteps: env.max_episode_steps });
+}
+
 export async function evaluateCheckpoint(target: string, options: EvaluateOptions): Promise<EvaluateResult> {
   const checkpoint = await readCheckpoint(target);
   const config = parseRunConfig(checkpoint.config, `${checkpoint.dir}/config.yaml`);
@@ -49,7 +59,7 @@ export async function evaluateCheckpoint(target: string, options: EvaluateOption
           timeoutMs: config.env.timeout_ms,
           maxEpisodeSteps: config.env.max_episode_steps,
         })
-      : makeEnv(config.env.id, kwargs, { maxEpisodeSteps: config.env.max_episode_steps });
+      : await makeBuiltinEnv(config.env, kwargs);
   const print = options.print ?? ((frame: string) => process.stdout.write(`${frame}\n`));
   const returns: number[] = [];
   const lengths: number[] = [];

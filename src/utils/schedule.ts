@@ -6,15 +6,20 @@ import { z } from "zod";
  */
 export type Schedule = number | [number, number][];
 
-export const scheduleSchema = z.union([
-  z.number(),
-  z
-    .array(z.tuple([z.number().min(0), z.number()]))
-    .min(1)
-    .refine((points) => points.every((p, i) => i === 0 || p[0] > points[i - 1][0]), {
-      message: "schedule timesteps must be strictly ascending, e.g. [[0, 1.0], [10000, 0.05]]",
-    }),
-]);
+export const scheduleSchema = z.union(
+  [
+    z.number(),
+    z
+      .array(z.tuple([z.number().min(0), z.number()]))
+      .min(1)
+      .refine((points) => points.every((p, i) => i === 0 || p[0] > points[i - 1][0]), {
+        message: "schedule timesteps must be strictly ascending, e.g. [[0, 1.0], [10000, 0.05]]",
+      }),
+  ],
+  {
+    error: "expected a number or a schedule [[timestep, value], ...], e.g. 3e-4 or [[0, 1e-3], [100000, 0]]",
+  },
+);
 
 /** The schedule's value at `timestep` (linear interpolation between points). */
 export function scheduleValue(schedule: Schedule, timestep: number): number {

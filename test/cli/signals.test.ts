@@ -1,38 +1,29 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { startCli } from "./run_cli.js";
 
 /**
  * Ctrl-C and SIGTERM stop `rlts train` after the current iteration, also with everything in the main
  * thread and no periodic checkpoint (the case that used to run on until killed), and a checkpoint is
  * written. The CLI runs from the sources through tsx, as a user's `rlts` would from dist/.
  */
-const root = path.resolve(import.meta.dirname, "../..");
 const output = mkdtempSync(path.join(tmpdir(), "rlts-signals-"));
 afterAll(() => rmSync(output, { recursive: true, force: true }));
 
 function train(extra: string[]): ChildProcess {
-  return spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "-e",
-      `import("./src/cli/main.ts").then((m) => m.runCli([process.argv[0], "rlts", ...process.argv.slice(1)]))`,
-      "--",
-      "train",
-      "configs/ppo-pendulum.yaml",
-      "--set",
-      "checkpoint.frequency=0",
-      "--set",
-      `output=${output}`,
-      "--json",
-      ...extra,
-    ],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  return startCli([
+    "train",
+    "configs/ppo-pendulum.yaml",
+    "--set",
+    "checkpoint.frequency=0",
+    "--set",
+    `output=${output}`,
+    "--json",
+    ...extra,
+  ]);
 }
 
 /** Resolves once `count` iteration rows were printed. */

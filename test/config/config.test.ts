@@ -22,6 +22,19 @@ function writeConfig(text: string): string {
 }
 
 describe("run config", () => {
+  it("says what a schedule is, and that a minibatch cannot exceed the batch", () => {
+    expect(() => parseRunConfig({ algo: "PPO", env: { id: "CartPole-v1" }, ppo: { lr: "fast" } })).toThrow(
+      /ppo\.lr: expected a number or a schedule \[\[timestep, value\], \.\.\.\]/,
+    );
+    expect(() =>
+      parseRunConfig({
+        algo: "PPO",
+        env: { id: "CartPole-v1" },
+        ppo: { train_batch_size: 256, minibatch_size: 512 },
+      }),
+    ).toThrow(/ppo\.minibatch_size: must be at most train_batch_size/);
+  });
+
   it("fills RLlib-named defaults", () => {
     const config = parseRunConfig({ algo: "PPO", env: { id: "CartPole-v1" } });
     if (config.algo !== "PPO") throw new Error(`expected a PPO config, got ${config.algo}`);

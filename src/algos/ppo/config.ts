@@ -23,7 +23,11 @@ export const ppoConfigSchema = z
     /** Stops the epochs of an iteration early once the approximate KL exceeds this (CleanRL `target_kl`). */
     kl_target: z.number().positive().nullable().default(null),
   })
-  .strict();
+  .strict()
+  .refine((ppo) => ppo.minibatch_size <= ppo.train_batch_size, {
+    path: ["minibatch_size"],
+    message: "must be at most train_batch_size (a minibatch is drawn from one iteration's batch)",
+  });
 
 export type PPOConfig = z.infer<typeof ppoConfigSchema>;
 
