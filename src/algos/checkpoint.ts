@@ -151,7 +151,7 @@ export interface LoadedCheckpoint {
 }
 
 /** The newest `checkpoint_*` folder in a run folder, or the folder itself if it is a checkpoint. */
-export async function resolveCheckpointDir(target: string): Promise<string> {
+async function resolveCheckpointDir(target: string): Promise<string> {
   const info = await stat(target).catch(() => {
     throw new CheckpointError(`checkpoint not found: ${target}`);
   });
@@ -224,7 +224,7 @@ async function sha256(file: string): Promise<string> {
 
 /** Each file in `files` exists and matches its checksum; a missing or changed one is a `CheckpointError`. */
 async function verifyFiles(dir: string, files: Record<string, string> | undefined): Promise<void> {
-  if (!files || !files["arrays.bin"]) throw new CheckpointError(`${dir}/state.json lists no file checksums`);
+  if (!files?.["arrays.bin"]) throw new CheckpointError(`${dir}/state.json lists no file checksums`);
   for (const [file, expected] of Object.entries(files)) {
     const actual = await sha256(path.join(dir, file)).catch(() => {
       throw new CheckpointError(`${dir}/${file} is missing`);
