@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { ConfigError } from "../config/load.js";
 import type { CommonRunConfig } from "../config/schema.js";
 
 function timestamp(date: Date): string {
@@ -24,4 +25,38 @@ export async function createRunDir(config: CommonRunConfig, cwd = process.cwd())
   for (let k = 1; existsSync(dir); k++) dir = `${base}_${k}`;
   await mkdir(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * Takes `runDir/.lock` for this process, so that no second process writes the same run (a resume while
+ * the run is still going, say). A lock whose process has gone (a crash, SIGKILL) is taken over. Returns
+ * the release function.
+ */
+export function lockRunDir(runDir: string): () => void {
+  const lock = path.join(runDir, ".lock");
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: "wx" });
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number(readFileSync(lock, "utf8"));
+    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+      throw new ConfigError(
+        `run folder ${runDir} is in use by rlts (pid ${holder}); two processes must not write one run`,
+      );
+    }
+    rmSync(lock, { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but is not ours to signal.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

@@ -7,11 +7,16 @@ import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
-import { checkpointDirName, pruneCheckpoints, readCheckpoint } from "../algos/checkpoint.js";
+import {
+  checkpointDirName,
+  type LoadedCheckpoint,
+  pruneCheckpoints,
+  readCheckpoint,
+} from "../algos/checkpoint.js";
 import { createAlgorithm, parseRunConfig, type RunConfig } from "../algos/index.js";
 import { applyOverride, ConfigError } from "../config/load.js";
 import { ProgressLogger, type ProgressMode } from "../logging/progress.js";
-import { createRunDir } from "./run_dir.js";
+import { createRunDir, lockRunDir } from "./run_dir.js";
 import { reachedStop, stopCriteria } from "./stop.js";
 
 export interface TrainOptions {
@@ -54,6 +59,21 @@ export async function train(
   }
   if (!config) throw new ConfigError("train: give a config or a run to resume");
   const runDir = resumed ? path.dirname(resumed.dir) : await createRunDir(config, options.cwd);
+  const unlock = lockRunDir(runDir);
+  try {
+    return await trainInRunDir(config, runDir, resumed, options);
+  } finally {
+    unlock();
+  }
+}
+
+/** The training loop proper, in a run folder this process holds the lock of. */
+async function trainInRunDir(
+  config: RunConfig,
+  runDir: string,
+  resumed: LoadedCheckpoint | undefined,
+  options: TrainOptions,
+): Promise<TrainSummary> {
   await writeFile(path.join(runDir, "config.yaml"), YAML.stringify(config));
   const criteria = stopCriteria(config.stop);
   const logger = new ProgressLogger({

@@ -2,6 +2,7 @@
  * The training loop end to end: run folder contents, checkpoints that resume with the same counters,
  * identical curves for the same seed, clear errors for corrupt checkpoints, and user env modules.
  */
+import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -129,6 +130,28 @@ describe("train", () => {
     });
     expect(progressRows(resumed.runDir).map((r) => r.training_iteration)).toEqual([1, 2, 3, 4]);
     expect(existsSync(stale)).toBe(false);
+  });
+
+  it("refuses to write a run folder another live process holds, and takes over a dead one's lock", async () => {
+    const first = await train(cartPole({ stop: { training_iteration: 1 } }), { mode: "quiet" });
+    expect(existsSync(path.join(first.runDir, ".lock"))).toBe(false);
+    const holder = spawn("sleep", ["30"]);
+    try {
+      writeFileSync(path.join(first.runDir, ".lock"), String(holder.pid));
+      const resume = {
+        resume: first.runDir,
+        overrides: ["stop.training_iteration=2"],
+        mode: "quiet" as const,
+      };
+      await expect(train(undefined, resume)).rejects.toThrow(
+        new RegExp(`is in use by rlts \\(pid ${holder.pid}\\)`),
+      );
+      holder.kill("SIGKILL");
+      await new Promise((resolve) => holder.once("exit", resolve));
+      expect((await train(undefined, resume)).iterations).toBe(2);
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 
   it("refuses a config together with --resume, and leaves no folder for a run that cannot start", async () => {
