@@ -51,6 +51,8 @@ const START_TIMEOUT_MS = 60_000;
 const PIPELINE_DEPTH = 2;
 /** Puts whose caller version a fragment can still be traced to; a fragment is a few puts old at most. */
 const VERSION_HISTORY = 4096;
+/** Failures in a row with the same error, with no fragment in between, that end the run. */
+const MAX_REPEATED_FAILURES = 3;
 /** A restarted runner gets fresh seeds, so it does not replay its predecessor's episodes. */
 const RESTART_SEED_STRIDE = 1_000_000;
 
@@ -100,6 +102,8 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
   private queue: SampleOf<C>[] = [];
+  /** Per runner: the last failure's error (numbers aside) and how many times in a row it happened. */
+  private readonly repeatedFailures = new Map<number, { shape: string; count: number }>();
   /** Async mode: sample requests posted and not yet answered, over all runners. */
   private inFlight = 0;
   private queueWaiters: (() => void)[] = [];
@@ -351,6 +355,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
       );
     }
     fragment.weightsVersion = this.versionOfPut[put % VERSION_HISTORY];
+    this.repeatedFailures.delete(runner.index);
     return fragment;
   }
 
@@ -377,12 +382,20 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   }
 
   private async startReplacement(failed: RunnerThread<SampleOf<C>>, reason: unknown): Promise<void> {
+    // Its envs (Python servers included) are closed while the thread still answers; a dead one cannot.
+    await guarded(failed, failed.api.stop(), "stop", STOP_GRACE_MS).catch(() => {});
     await failed.thread.terminate();
+    const text = message(reason);
+    const repeats = this.countRepeatedFailure(failed.index, text);
     const { restart_failed_env_runners, max_num_env_runner_restarts } = this.config.env_runners;
-    if (!this.stopped && (!restart_failed_env_runners || this.numRestarts >= max_num_env_runner_restarts)) {
-      const rule = restart_failed_env_runners
-        ? `after env_runners.max_num_env_runner_restarts (${max_num_env_runner_restarts}) restarts`
-        : "(env_runners.restart_failed_env_runners is off)";
+    const exhausted = this.numRestarts >= max_num_env_runner_restarts;
+    const deterministic = repeats >= MAX_REPEATED_FAILURES;
+    if (!this.stopped && (!restart_failed_env_runners || exhausted || deterministic)) {
+      const rule = !restart_failed_env_runners
+        ? "(env_runners.restart_failed_env_runners is off)"
+        : exhausted
+          ? `after env_runners.max_num_env_runner_restarts (${max_num_env_runner_restarts}) restarts`
+          : `${repeats} times in a row with the same error and no fragment in between (a bug, not a transient fault)`;
       this.fatalError = new Error(`rollout worker ${failed.index} failed ${rule}: ${message(reason)}`, {
         cause: reason,
       });
@@ -391,6 +404,10 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     }
     if (this.stopped) throw this.stoppedError(failed.index);
     this.numRestarts++;
+    console.error(
+      `rlts: rollout worker ${failed.index} failed (${text}); restarting it ` +
+        `(restart ${this.numRestarts} of at most ${max_num_env_runner_restarts})`,
+    );
     const { runner } = await startRunner<SampleOf<C>>(this.config, failed.index, failed.generation + 1);
     if (this.stopped) {
       await runner.thread.terminate();
@@ -398,6 +415,18 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     }
     await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
     this.runners[failed.index] = runner;
+  }
+
+  /**
+   * How many times in a row runner `index` has now failed with this error (numbers aside: the step of a
+   * deterministic bug moves with the restarted runner's seeds); a sampled fragment resets the count.
+   */
+  private countRepeatedFailure(index: number, text: string): number {
+    const shape = text.replace(/\d+/g, "#");
+    const previous = this.repeatedFailures.get(index);
+    const count = previous?.shape === shape ? previous.count + 1 : 1;
+    this.repeatedFailures.set(index, { shape, count });
+    return count;
   }
 
   /** What a call on a stopped group fails with: the failure that stopped it, if one did. */

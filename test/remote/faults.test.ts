@@ -2,17 +2,20 @@
  * What goes wrong with a remote env, against real servers: Python exceptions, timeouts, a killed server,
  * a protocol mismatch, a missing Python, and servers that must not outlive their client.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Request } from "zeromq";
+import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
 import {
   makeRemoteVectorEnv,
   PROTOCOL_VERSION,
   RemoteEnvError,
   type RemoteVectorEnv,
 } from "../../src/envs/remote/index.js";
+import { onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
+import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 import { isRunning, root, venvPython } from "./python.js";
 
 const open: RemoteVectorEnv[] = [];
@@ -205,5 +208,37 @@ describe("remote env faults", () => {
     await expect(env.step(Int32Array.of(0, 7))).rejects.toThrow(
       /action \[7\] of sub-env 1 is not in Discrete\(2\)/,
     );
+  });
+});
+
+describe("runner threads with a failing Gymnasium env", () => {
+  /** Python servers that are children of this process. */
+  function servers(): number {
+    const out = execFileSync("ps", ["--ppid", String(process.pid), "-o", "args="], { encoding: "utf8" });
+    return out.split("\n").filter((line) => line.includes("rlts_gym")).length;
+  }
+
+  it("closes each failed runner's server, and stops after the same error three times", {
+    timeout: 60_000,
+  }, async () => {
+    venvPython();
+    const before = servers();
+    const config = ppoRunConfigSchema.parse({
+      env: { id: "rlts_gym/Raises-v0", backend: "gymnasium", kwargs: { raise_at: 5 } },
+      env_runners: { num_env_runners: 1, num_envs_per_env_runner: 2 },
+      ppo: { train_batch_size: 32, minibatch_size: 16 },
+    });
+    const group = await ThreadedEnvRunnerGroup.create(
+      onPolicyRunnerConfig(config, config.ppo.train_batch_size),
+    );
+    try {
+      await expect(group.sample()).rejects.toThrow(/3 times in a row .*deliberate failure at step 5/);
+      expect(group.numWorkerRestarts).toBe(2);
+    } finally {
+      await group.stop();
+    }
+    // Every replaced runner's server was closed, not only the last runner's.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(servers()).toBe(before);
   });
 });

@@ -207,6 +207,19 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
     expect(threadHandles()).toBe(before);
   });
 
+  it("stops after the same error three times in a row (an env bug), not after 1000 restarts", async () => {
+    const before = threadHandles();
+    // The count of steps restarts with each thread: every replacement fails at its step 50 again.
+    group = await ThreadedEnvRunnerGroup.create(corridorConfig({ failAtStep: 50 }));
+    await expect(group.sample()).rejects.toThrow(
+      /failed 3 times in a row with the same error and no fragment in between .*injected failure at step 50/,
+    );
+    expect(group.numWorkerRestarts).toBeGreaterThanOrEqual(2);
+    expect(group.numWorkerRestarts).toBeLessThanOrEqual(4);
+    await group.stop();
+    expect(threadHandles()).toBe(before);
+  });
+
   it("reports a failure it cannot recover from in async mode through drain()", async () => {
     group = await ThreadedEnvRunnerGroup.create(
       corridorConfig({ failAtStep: 250 }, { restart_failed_env_runners: false }),
