@@ -377,10 +377,19 @@ def serve(server, bind, parent_pid=None):
         socket.close(linger=0)
         context.term()
         if endpoint and endpoint.startswith("ipc://"):
+            path = endpoint[len("ipc://") :]
             try:
-                os.unlink(endpoint[len("ipc://") :])
+                os.unlink(path)
             except FileNotFoundError:
                 pass
+            # rlts makes a folder of its own (rlts-gym-*) for each server's socket; a client that died
+            # cannot remove it, so the server does, on every way out.
+            folder = os.path.dirname(path)
+            if os.path.basename(folder).startswith("rlts-gym-"):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
 
 
 def parse_args(argv):

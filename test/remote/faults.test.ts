@@ -3,8 +3,9 @@
  * a protocol mismatch, a missing Python, and servers that must not outlive their client.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path, { dirname } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Request } from "zeromq";
 import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
@@ -160,14 +161,16 @@ describe("remote env faults", () => {
     await expect(env.step(new Int32Array(2))).rejects.toThrow(/CartPole-v1 is closed/);
   });
 
-  it("a server whose parent dies exits by itself", async () => {
+  it("a server whose parent dies exits by itself, removing its socket folder", async () => {
     const parent = spawn("sleep", ["60"]);
     children.push(parent);
+    // The folder rlts makes for a server's ipc socket: nobody else is left to remove it.
+    const folder = mkdtempSync(path.join(tmpdir(), "rlts-gym-"));
     const [server] = await startServer([
       "--env",
       "CartPole-v1",
       "--bind",
-      "tcp://127.0.0.1:*",
+      `ipc://${path.join(folder, "env.sock")}`,
       "--parent-pid",
       String(parent.pid),
     ]);
@@ -175,6 +178,7 @@ describe("remote env faults", () => {
     const started = Date.now();
     expect(await exitOf(server)).toBe(0);
     expect(Date.now() - started).toBeLessThan(3000);
+    expect(existsSync(folder)).toBe(false);
   });
 
   it("SIGTERM stops a server cleanly and removes its ipc socket", async () => {
