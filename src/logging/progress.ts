@@ -32,10 +32,11 @@ export interface ProgressLoggerOptions {
   /** Where progress lines go; `process.stdout` by default. */
   output?: ProgressOutput;
   /**
-   * A resumed run: `progress.jsonl` keeps only its rows up to this iteration (the checkpoint's), so rows
-   * written after the checkpoint, and a line cut short by a crash, do not appear twice or break readers.
+   * A resumed run, from its checkpoint's iteration and TensorBoard step: `progress.jsonl` keeps only its
+   * rows up to that iteration, so rows written after the checkpoint (and a line cut short by a crash) do
+   * not appear twice or break readers, and TensorBoard gets a restart marker just after that step.
    */
-  resumeAfterIteration?: number;
+  resumedFrom?: { iteration: number; step: number };
 }
 
 // The metrics the terminal line shows.
@@ -61,7 +62,7 @@ export class ProgressLogger {
     mode = "line",
     stop = [],
     output = process.stdout,
-    resumeAfterIteration,
+    resumedFrom,
   }: ProgressLoggerOptions) {
     if (!["line", "quiet", "json"].includes(mode)) {
       throw new Error(`ProgressLogger: mode must be "line", "quiet" or "json", got ${JSON.stringify(mode)}`);
@@ -79,10 +80,11 @@ export class ProgressLogger {
     this.output = output;
     mkdirSync(runDir, { recursive: true });
     const progressFile = join(runDir, "progress.jsonl");
-    if (resumeAfterIteration !== undefined) keepRowsUpTo(progressFile, resumeAfterIteration);
+    if (resumedFrom) keepRowsUpTo(progressFile, resumedFrom.iteration);
     // Appending, so a run resumed from a checkpoint continues its own file.
     this.progressFd = openSync(progressFile, "a");
     this.events = new EventFileWriter(runDir);
+    if (resumedFrom) this.events.addSessionStart(resumedFrom.step + 1);
   }
 
   /**

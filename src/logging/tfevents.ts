@@ -20,13 +20,17 @@ const packed = { packed: true };
 const protos = protobuf.Root.fromJSON({
   nested: {
     Event: {
+      oneofs: { what: { oneof: ["fileVersion", "summary", "sessionLog"] } },
       fields: {
         wallTime: { type: "double", id: 1 },
         step: { type: "int64", id: 2 },
         fileVersion: { type: "string", id: 3 },
         summary: { type: "Summary", id: 5 },
+        sessionLog: { type: "SessionLog", id: 7 },
       },
     },
+    // util/event.proto: status 1 is START (a restart: TensorBoard drops what it read at later steps).
+    SessionLog: { fields: { status: { type: "int32", id: 1 } } },
     Summary: { fields: { value: { rule: "repeated", type: "SummaryValue", id: 1 } } },
     SummaryValue: {
       // summary.proto's `oneof value`: a member of a oneof is encoded whenever it is set, 0 included
@@ -66,12 +70,14 @@ const protos = protobuf.Root.fromJSON({
 });
 const EventMessage = protos.lookupType("Event");
 const DT_STRING = 7; // tensorflow/core/framework/types.proto
+const SESSION_START = 1; // tensorflow/core/util/event.proto SessionLog.SessionStatus
 
 /** The Event fields we write (camelCase names of event.proto's fields). */
 export interface EventFields {
   wallTime: number;
   step?: number;
   fileVersion?: string;
+  sessionLog?: { status: number };
   summary?: { value: SummaryValue[] };
 }
 
@@ -296,7 +302,9 @@ export class EventFileWriter {
     const seconds = String(Math.floor(Date.now() / 1000)).padStart(10, "0");
     this.path = join(
       logdir,
-      `events.out.tfevents.${seconds}.${hostname()}.${process.pid}.${writersOpened++}${filenameSuffix}`,
+      // TensorBoard reads a folder's files in name order: the padded counter keeps two files of one
+      // process and one second (a resumed run's) in the order they were opened.
+      `events.out.tfevents.${seconds}.${hostname()}.${process.pid}.${String(writersOpened++).padStart(6, "0")}${filenameSuffix}`,
     );
     this.fd = openSync(this.path, "a");
     if (!exitHookInstalled) {
@@ -310,6 +318,16 @@ export class EventFileWriter {
     // steps with version-2 semantics (no purging when steps go backwards).
     this.writeEvent({ wallTime: Date.now() / 1000, fileVersion: "brain.Event:2" });
     this.flush();
+  }
+
+  /**
+   * TensorBoard's restart marker (`SessionLog.START`): a run resumed from a checkpoint writes it at the
+   * first step after the checkpoint, and TensorBoard then drops every event it read at that step or later
+   * (what the crashed run logged after its checkpoint), so no step is shown twice.
+   */
+  addSessionStart(step: number, wallTime = Date.now() / 1000): void {
+    checkStep(step, "EventFileWriter.addSessionStart");
+    this.writeEvent({ wallTime, step, sessionLog: { status: SESSION_START } });
   }
 
   /** A scalar, stored as float32 `simple_value` (what PyTorch's and tensorboardX's writers emit). */

@@ -80,7 +80,11 @@ async function trainInRunDir(
     runDir,
     mode: options.mode ?? "line",
     stop: criteria,
-    resumeAfterIteration: resumed?.iteration,
+    resumedFrom: resumed && {
+      iteration: resumed.iteration,
+      // TensorBoard's step is the env steps sampled (ProgressLogger.log).
+      step: (resumed.state as { numEnvStepsSampled: number }).numEnvStepsSampled,
+    },
   });
 
   let algorithm: Algorithm | undefined;

@@ -14,6 +14,7 @@ import { exportPolicy } from "../../src/cli/export.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
 import { evaluateCheckpoint } from "../../src/scheduler/evaluate.js";
 import { train } from "../../src/scheduler/trainer.js";
+import { readWithTensorBoard } from "../logging/readTfevents.js";
 
 let scratch: string;
 beforeAll(async () => {
@@ -130,6 +131,9 @@ describe("train", () => {
     });
     expect(progressRows(resumed.runDir).map((r) => r.training_iteration)).toEqual([1, 2, 3, 4]);
     expect(existsSync(stale)).toBe(false);
+    // TensorBoard drops the first run's iteration 3 (logged after checkpoint 2) at the restart marker.
+    const iterations = readWithTensorBoard(resumed.runDir).scalars.training_iteration;
+    expect(iterations.map((point) => point.value)).toEqual([1, 2, 3, 4]);
   });
 
   it("refuses to write a run folder another live process holds, and takes over a dead one's lock", async () => {
