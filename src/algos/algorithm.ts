@@ -166,6 +166,14 @@ export abstract class Algorithm<
     };
   }
 
+  /**
+   * Distributions worth a TensorBoard histogram, as of the last iteration: the module's weights, and what
+   * the algorithm adds (its actions, advantages or TD errors).
+   */
+  histograms(): Record<string, ArrayLike<number>> {
+    return { "learners/weights": this.learner.latestWeights() };
+  }
+
   /** The greedy policy as a tfjs layers model with the newest weights (the caller disposes it). */
   policyModel(): tf.LayersModel {
     return policyLayersModel(this.moduleSpec, this.learner.latestWeights());

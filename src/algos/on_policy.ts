@@ -24,6 +24,8 @@ export abstract class OnPolicyAlgorithm<Config extends CommonRunConfig, L> exten
   Fragment,
   L
 > {
+  private lastBatch: TrainBatch | undefined;
+
   /** One fragment from every runner, with the weights last synced, as a batch with GAE(gamma, lambda). */
   protected async sampleTrainBatch({
     gamma,
@@ -34,6 +36,17 @@ export abstract class OnPolicyAlgorithm<Config extends CommonRunConfig, L> exten
   }): Promise<TrainBatch> {
     const batch = trainBatchFromFragments(await this.runners.sample(), gamma, lambda);
     this.numEnvStepsSampled += batch.size;
+    this.lastBatch = batch;
     return batch;
+  }
+
+  override histograms(): Record<string, ArrayLike<number>> {
+    const batch = this.lastBatch;
+    if (!batch) return super.histograms();
+    return {
+      ...super.histograms(),
+      "env_runners/actions": batch.actions,
+      "learners/advantages": batch.advantages,
+    };
   }
 }

@@ -139,6 +139,13 @@ export function actorCriticFields(defaults: { lambda: number; normalize_advantag
   };
 }
 
+const loggingConfigSchema = z
+  .object({
+    /** Every N iterations, histograms (weights; actions and advantages, or TD errors) go to TensorBoard; 0: never. */
+    histogram_interval: z.number().int().min(0).default(10),
+  })
+  .strict();
+
 /** The sections shared by every algorithm's run config. */
 const commonShape = {
   /** Experiment name: runs go to `<output>/<name>/<run-id>/`. */
@@ -152,6 +159,7 @@ const commonShape = {
   stop: stopConfigSchema.prefault({}),
   checkpoint: checkpointConfigSchema.prefault({}),
   evaluation: evaluationConfigSchema.prefault({}),
+  logging: loggingConfigSchema.prefault({}),
 };
 
 /**

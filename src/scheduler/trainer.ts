@@ -122,7 +122,12 @@ async function trainInRunDir(
       if (config.evaluation.interval > 0 && iteration % config.evaluation.interval === 0) {
         Object.assign(metrics, await algorithm.evaluate(config.evaluation.duration));
       }
-      logger.log(iteration, metrics);
+      const interval = config.logging.histogram_interval;
+      logger.log(
+        iteration,
+        metrics,
+        interval > 0 && iteration % interval === 0 ? algorithm.histograms() : {},
+      );
       const reached = reachedStop(criteria, metrics);
       if (reached) stoppedBy = `${reached.metric} >= ${reached.target}`;
       else if (options.signal?.aborted) stoppedBy = "interrupted";

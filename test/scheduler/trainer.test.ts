@@ -117,6 +117,21 @@ describe("train", () => {
     await expect(readCheckpoint(scratch)).rejects.toThrow(/no checkpoint_\* folder/);
   });
 
+  it("writes histograms of weights, actions and advantages every logging.histogram_interval iterations", async () => {
+    const summary = await train(
+      cartPole({ logging: { histogram_interval: 2 }, stop: { training_iteration: 3 } }),
+      { mode: "quiet" },
+    );
+    const { histograms } = readWithTensorBoard(summary.runDir);
+    for (const tag of ["learners/weights", "learners/advantages", "env_runners/actions"]) {
+      expect(
+        histograms[tag]?.map((h) => h.step),
+        tag,
+      ).toEqual([256]); // iteration 2 of 128 steps each
+      expect(histograms[tag][0].num).toBeGreaterThan(0);
+    }
+  });
+
   it("resumes cleanly: progress rows after the checkpoint and a cut line go, stale temp folders too", async () => {
     const first = await train(cartPole(), { mode: "quiet" });
     const progress = path.join(first.runDir, "progress.jsonl");

@@ -63,6 +63,8 @@ interface DQNCounters {
 export class DQN extends Algorithm<DQNRunConfig, SampledTransitions, DQNLearner> {
   private readonly buffer: ReplayBuffer;
   private readonly apexEpsilons: Float64Array | null;
+  /** The last gradient step's TD errors, for the histogram. */
+  private lastTdErrors: Float32Array = new Float32Array(0);
   private counters: DQNCounters = {
     gradientSteps: 0,
     lastTargetUpdate: 0,
@@ -210,6 +212,7 @@ export class DQN extends Algorithm<DQNRunConfig, SampledTransitions, DQNLearner>
     });
     if (this.buffer instanceof PrioritizedReplayBuffer)
       this.buffer.updatePriorities(sample.indices, tdErrors);
+    this.lastTdErrors = tdErrors;
     this.counters.gradientSteps += 1;
     this.numEnvStepsTrained += sample.count;
     return metrics as Record<string, number>;
@@ -222,6 +225,10 @@ export class DQN extends Algorithm<DQNRunConfig, SampledTransitions, DQNLearner>
     await this.learner.update({ sample: null, lr: 0, targetTau: tau });
     this.counters.lastTargetUpdate = this.numEnvStepsSampled;
     this.counters.targetUpdates += 1;
+  }
+
+  override histograms(): Record<string, ArrayLike<number>> {
+    return { ...super.histograms(), "learners/td_errors": this.lastTdErrors };
   }
 
   protected override getAlgorithmState(): AlgorithmState {
