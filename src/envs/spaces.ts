@@ -28,7 +28,20 @@ export type TypedArray =
   | Uint16Array
   | Uint32Array;
 
-const ARRAY_OF_DTYPE: Record<BoxDtype, new (n: number) => TypedArray> = {
+/** The typed array a Box of each dtype holds its elements in. */
+export interface ArrayOfDtype {
+  float32: Float32Array;
+  float64: Float64Array;
+  int8: Int8Array;
+  int16: Int16Array;
+  int32: Int32Array;
+  int64: Float64Array;
+  uint8: Uint8Array;
+  uint16: Uint16Array;
+  uint32: Uint32Array;
+}
+
+const ARRAY_OF_DTYPE: { [D in BoxDtype]: new (n: number) => ArrayOfDtype[D] } = {
   float32: Float32Array,
   float64: Float64Array,
   int8: Int8Array,
@@ -121,11 +134,15 @@ export abstract class Space<T = unknown> {
   }
 }
 
-export class Box extends Space<TypedArray> {
+/**
+ * `D` is the dtype, so a float32 Box (the default) is a `Space<Float32Array>` and an env declaring
+ * `Env<Float32Array, ...>` can use one as it is.
+ */
+export class Box<D extends BoxDtype = "float32"> extends Space<ArrayOfDtype[D]> {
   readonly low: Float64Array;
   readonly high: Float64Array;
   readonly shape: readonly number[];
-  readonly dtype: BoxDtype;
+  readonly dtype: D;
   readonly size: number;
   /** Integer dtype: samples are whole numbers and `contains` rejects fractions. A field, not a getter,
    * because `contains` reads it once per element on every checked action. */
@@ -135,7 +152,7 @@ export class Box extends Space<TypedArray> {
     low: number | ArrayLike<number>,
     high: number | ArrayLike<number>,
     shape?: readonly number[],
-    dtype: BoxDtype = "float32",
+    dtype: D = "float32" as D,
   ) {
     super();
     const inferred =
@@ -167,12 +184,12 @@ export class Box extends Space<TypedArray> {
   }
 
   /** A zero-filled array of this Box's dtype. */
-  zeros(): TypedArray {
-    return new ARRAY_OF_DTYPE[this.dtype](this.size);
+  zeros(): ArrayOfDtype[D] {
+    return new ARRAY_OF_DTYPE[this.dtype](this.size) as ArrayOfDtype[D];
   }
 
   /** As Gymnasium: uniform where bounded, shifted exponential where half-bounded, normal where unbounded. */
-  sample(): TypedArray {
+  sample(): ArrayOfDtype[D] {
     const out = this.zeros();
     for (let i = 0; i < this.size; i++) {
       const lo = this.low[i];
@@ -198,19 +215,19 @@ export class Box extends Space<TypedArray> {
     return true;
   }
 
-  flatten(x: TypedArray, out = new Float32Array(this.size), offset = 0): Float32Array {
+  flatten(x: ArrayOfDtype[D], out = new Float32Array(this.size), offset = 0): Float32Array {
     for (let i = 0; i < this.size; i++) out[offset + i] = x[i];
     return out;
   }
 
-  unflatten(flat: ArrayLike<number>, offset = 0): TypedArray {
+  unflatten(flat: ArrayLike<number>, offset = 0): ArrayOfDtype[D] {
     const out = this.zeros();
     for (let i = 0; i < this.size; i++) out[i] = flat[offset + i];
     return out;
   }
 
   /** Clips `x` into the bounds in place (ClipAction). */
-  clip(x: TypedArray): TypedArray {
+  clip(x: ArrayOfDtype[D]): ArrayOfDtype[D] {
     for (let i = 0; i < this.size; i++) x[i] = Math.min(this.high[i], Math.max(this.low[i], x[i]));
     return x;
   }
