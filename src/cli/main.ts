@@ -48,6 +48,7 @@ export function buildCli(): Command {
   const program = new Command("rlts")
     .description("Reinforcement learning for TypeScript: PPO, DQN and A2C on Gymnasium-style environments")
     .version(packageVersion(), "-V, --version")
+    .option("--verbose", "print the stack of an error, not just its one line")
     .showHelpAfterError();
 
   program
@@ -190,7 +191,8 @@ export async function runCli(argv: string[]): Promise<void> {
       "RangeError",
       "RemoteEnvError",
     ].includes(err.name);
-    console.error(`rlts: ${known ? err.message : (err.stack ?? String(err))}`);
+    const verbose = argv.includes("--verbose");
+    console.error(`rlts: ${known && !verbose ? err.message : (err.stack ?? String(err))}`);
     process.exitCode = 1;
   } finally {
     closeAllRemoteEnvs();

@@ -42,6 +42,7 @@ export interface ProgressLoggerOptions {
 // The metrics the terminal line shows.
 const ENV_STEPS = "num_env_steps_sampled_lifetime";
 const RETURN_MEAN = "env_runners/episode_return_mean";
+const EVALUATION_RETURN_MEAN = "evaluation/env_runners/episode_return_mean";
 const STEPS_PER_S = "throughput/env_steps_per_s";
 const BAR_WIDTH = 20;
 
@@ -162,6 +163,9 @@ export class ProgressLogger {
       `${formatCount(stepsPerS).padStart(7)} steps/s`,
       formatDuration(row.time_total_s),
     ];
+    // On iterations that evaluate, the greedy policy's return too.
+    if (row[EVALUATION_RETURN_MEAN] !== undefined)
+      parts.push(`eval ${formatReal(row[EVALUATION_RETURN_MEAN])}`);
     if (this.output.isTTY && this.stop.length > 0) parts.push(this.progressBar(row));
     return parts.join("  ");
   }

@@ -40,6 +40,15 @@ describe("rlts commands", () => {
     expect(stdout.trim()).toBe(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version);
   });
 
+  it("prints one line for a user error, and the stack with --verbose", async () => {
+    const plain = await runCli(["evaluate", path.join(output, "no-such-run")]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^rlts: checkpoint not found/)]);
+    const verbose = await runCli(["evaluate", path.join(output, "no-such-run"), "--verbose"]);
+    expect(verbose.code).toBe(1);
+    expect(verbose.stderr).toMatch(/checkpoint not found[\s\S]*\n\s+at /);
+  });
+
   it("envs --module lists the envs a user module registers", async () => {
     const { code, stdout } = await runCli(["envs", "--module", "test/fixtures/corridor_env.ts"]);
     expect(code).toBe(0);

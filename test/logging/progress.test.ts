@@ -115,6 +115,21 @@ describe("ProgressLogger", () => {
     expect(quiet.lines()).toEqual([]);
   });
 
+  it("shows the greedy evaluation's return on the iterations that evaluate", () => {
+    const out = capture(false);
+    const logger = new ProgressLogger({ runDir: join(tmpRoot, "evaluation"), output: out });
+    logger.log(1, { num_env_steps_sampled_lifetime: 100, "env_runners/episode_return_mean": 20 });
+    logger.log(2, {
+      num_env_steps_sampled_lifetime: 200,
+      "env_runners/episode_return_mean": 30,
+      "evaluation/env_runners/episode_return_mean": 487.5,
+    });
+    logger.close();
+    const [first, second] = out.lines();
+    expect(first).not.toContain("eval");
+    expect(second).toMatch(/eval 487\.5/);
+  });
+
   it("keeps a resumed run's own time_total_s, and appends to its progress.jsonl", () => {
     const dir = join(tmpRoot, "resumed");
     for (const iteration of [1, 2]) {
