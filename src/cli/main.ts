@@ -121,6 +121,7 @@ export function buildCli(): Command {
         out: path.resolve(options.out),
         metric: options.metric,
         x: options.x,
+        onSkip: (dir) => console.error(`rlts plot: skipping ${dir}: no progress rows yet`),
       });
       console.log(`wrote ${options.out} (${curves.length} curve${curves.length === 1 ? "" : "s"})`);
     });

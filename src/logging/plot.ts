@@ -17,6 +17,8 @@ export interface PlotOptions {
   title?: string;
   /** The band around the mean of several seeds. */
   band?: "minmax" | "std";
+  /** Told of each run folder left out because it has no rows yet (it just started, or never did). */
+  onSkip?: (runDir: string) => void;
 }
 
 /** One curve: a run, or the mean of an experiment's seeds with its band. */
@@ -236,10 +238,17 @@ export function plotRuns(
     out,
     title = metric,
     band = "minmax",
+    onSkip,
   }: PlotOptions,
 ): Curve[] {
   if (runDirs.length === 0) throw new Error("plot: no run directories given");
-  const curves = learningCurves(runDirs, { metric, x, band });
+  const withRows = runDirs.filter((dir) => {
+    const empty = !existsSync(join(dir, "progress.jsonl")) || readProgress(dir).length === 0;
+    if (empty) onSkip?.(dir);
+    return !empty;
+  });
+  if (withRows.length === 0) throw new Error(`plot: none of the ${runDirs.length} run folders has a row yet`);
+  const curves = learningCurves(withRows, { metric, x, band });
   mkdirSync(dirname(resolve(out)), { recursive: true });
   writeFileSync(out, curvesToSvg(curves, { x, metric, title }));
   return curves;

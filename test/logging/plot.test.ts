@@ -89,6 +89,20 @@ describe("plotRuns", () => {
     expect(curve.band).toEqual({ low: [0, 0], high: [50, 100] });
   });
 
+  it("skips run folders with no rows yet, saying which, and fails only when none has any", () => {
+    const empty = writeRun(join(tmpRoot, "exp-empty", "run-empty"), [], "");
+    const skipped: string[] = [];
+    const curves = plotRuns([lone, empty], {
+      out: join(tmpRoot, "plots", "skip.svg"),
+      onSkip: (d) => skipped.push(d),
+    });
+    expect(curves).toHaveLength(1);
+    expect(skipped).toEqual([empty]);
+    expect(() => plotRuns([empty], { out: join(tmpRoot, "plots", "none.svg") })).toThrow(
+      /none of the 1 run folders has a row yet/,
+    );
+  });
+
   it("names the run and the columns it has when the metric is missing", () => {
     expect(() => plotRuns([lone], { out: join(tmpRoot, "x.svg"), metric: "learners/qf_loss" })).toThrow(
       /run0 has no rows with numbers for both "num_env_steps_sampled_lifetime" and "learners\/qf_loss" \(columns: training_iteration, num_env_steps_sampled_lifetime, env_runners\/episode_return_mean\)/,
