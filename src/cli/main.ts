@@ -191,6 +191,7 @@ export async function runCli(argv: string[]): Promise<void> {
       "PolicyFormatError",
       "RangeError",
       "RemoteEnvError",
+      "EnvRunnerError",
     ].includes(err.name);
     const verbose = argv.includes("--verbose");
     console.error(`rlts: ${known && !verbose ? err.message : (err.stack ?? String(err))}`);

@@ -17,6 +17,7 @@ import {
   type EpisodeMetrics,
   type SampleOf,
 } from "./env_runner.js";
+import { RESTART_SEED_STRIDE, RestartPolicy } from "./restarts.js";
 
 /** The object-store entry holding the module weights the runners sample with. */
 export const WEIGHTS_ENTRY = "module_weights";
@@ -59,33 +60,64 @@ export function createWeightsStore(spec: ModuleSpec): ObjectStore {
   return store;
 }
 
-/** One env runner in the calling thread (`num_env_runners` 0): a debugger steps through everything. */
+/**
+ * One env runner in the calling thread (`num_env_runners` 0): a debugger steps through everything. A
+ * runner whose sample fails (a Python env server that died, say) is replaced by a fresh one under the
+ * same restart rules as runner threads.
+ */
 export class LocalEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGroup<SampleOf<C>> {
   readonly numEnvRunners = 1;
-  /** A local runner has no thread to restart: an env error ends the run. */
-  readonly numWorkerRestarts = 0;
   readonly moduleSpec: ModuleSpec;
   readonly store: ObjectStore;
   private weights: Float32Array;
+  private weightsVersion = 0;
+  private generation = 0;
+  private readonly restarts: RestartPolicy;
 
   private constructor(
-    private readonly runner: EnvRunner<C>,
+    private runner: EnvRunner<C>,
+    private readonly config: EnvRunnerConfig<C>,
     private readonly epsilonsFor: EpsilonsFor | undefined,
   ) {
     this.moduleSpec = runner.spec;
     this.store = createWeightsStore(runner.spec);
     this.weights = new Float32Array(weightsSize(runner.spec));
+    this.restarts = new RestartPolicy(config.env_runners);
   }
 
   static async create<C extends CollectSpec>(
     config: EnvRunnerConfig<C>,
     epsilonsFor?: EpsilonsFor,
   ): Promise<LocalEnvRunnerGroup<C>> {
-    return new LocalEnvRunnerGroup(await EnvRunner.create(config, 0), epsilonsFor);
+    return new LocalEnvRunnerGroup(await EnvRunner.create(config, 0), config, epsilonsFor);
+  }
+
+  get numWorkerRestarts(): number {
+    return this.restarts.numRestarts;
   }
 
   async sample(): Promise<SampleOf<C>[]> {
-    return [await this.runner.sample(this.epsilonsFor?.(0))];
+    for (;;) {
+      try {
+        const sample = await this.runner.sample(this.epsilonsFor?.(0));
+        this.restarts.succeeded(0);
+        return [sample];
+      } catch (error) {
+        await this.replace(error);
+      }
+    }
+  }
+
+  /** Closes the failed runner and starts a fresh one with the current weights, or throws the fatal error. */
+  private async replace(reason: unknown): Promise<void> {
+    await this.runner.stop().catch(() => {});
+    const fatal = this.restarts.check(0, reason);
+    if (fatal) throw fatal;
+    this.restarts.restarting(0, reason);
+    this.generation += 1;
+    const seed = this.config.seed + this.generation * RESTART_SEED_STRIDE;
+    this.runner = await EnvRunner.create({ ...this.config, seed }, 0);
+    this.runner.setWeights(this.weights, this.weightsVersion);
   }
 
   startAsync(): void {}
@@ -100,6 +132,7 @@ export class LocalEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGrou
     const read = this.store.get(WEIGHTS_ENTRY, { into: this.weights });
     if (!read) throw new Error(`syncWeights(${version}): nothing was put into the store's weights entry`);
     this.weights = read.data;
+    this.weightsVersion = version;
     this.runner.setWeights(read.data, version);
   }
 

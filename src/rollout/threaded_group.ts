@@ -28,6 +28,7 @@ import {
   LocalEnvRunnerGroup,
   WEIGHTS_ENTRY,
 } from "./env_runner_group.js";
+import { RESTART_SEED_STRIDE, RestartPolicy } from "./restarts.js";
 import type { EnvRunnerWorkerApi, EnvRunnerWorkerData, SampleRequest } from "./worker_protocol.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "./worker_thread.js";
 
@@ -51,14 +52,6 @@ const START_TIMEOUT_MS = 60_000;
 const PIPELINE_DEPTH = 2;
 /** Puts whose caller version a fragment can still be traced to; a fragment is a few puts old at most. */
 const VERSION_HISTORY = 4096;
-/** Failures in a row with the same error, with no fragment in between, that end the run. */
-const MAX_REPEATED_FAILURES = 3;
-/** A restarted runner gets fresh seeds, so it does not replay its predecessor's episodes. */
-const RESTART_SEED_STRIDE = 1_000_000;
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** `call`, unless the thread dies first or `timeoutMs` passes. */
 function guarded<T>(
@@ -87,7 +80,7 @@ function guarded<T>(
 
 /** `C` says what the runners write: on-policy fragments or replay transitions. */
 export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGroup<SampleOf<C>> {
-  private numRestarts = 0;
+  private readonly restarts: RestartPolicy;
   private weightsVersion = 0;
   /** The store's version of the newest weights (the store numbers its puts 1, 2, 3, ...). */
   private storeVersion = 0;
@@ -102,8 +95,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
   private queue: SampleOf<C>[] = [];
-  /** Per runner: the last failure's error (numbers aside) and how many times in a row it happened. */
-  private readonly repeatedFailures = new Map<number, { shape: string; count: number }>();
+
   /** Async mode: sample requests posted and not yet answered, over all runners. */
   private inFlight = 0;
   private queueWaiters: (() => void)[] = [];
@@ -119,6 +111,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     private readonly epsilonsFor: EpsilonsFor | undefined,
   ) {
     this.timeoutMs = config.env_runners.sample_timeout_s * 1000;
+    this.restarts = new RestartPolicy(config.env_runners);
     // Async mode: runners pause once this many fragments wait for `drain()`.
     this.maxQueuedFragments = 2 * runners.length;
   }
@@ -160,7 +153,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
 
   /** Runners replaced after a failure, over the group's life (`fault/num_worker_restarts`). */
   get numWorkerRestarts(): number {
-    return this.numRestarts;
+    return this.restarts.numRestarts;
   }
 
   /** The newest weights version published with `syncWeights`. */
@@ -355,7 +348,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
       );
     }
     fragment.weightsVersion = this.versionOfPut[put % VERSION_HISTORY];
-    this.repeatedFailures.delete(runner.index);
+    this.restarts.succeeded(runner.index);
     return fragment;
   }
 
@@ -385,29 +378,14 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     // Its envs (Python servers included) are closed while the thread still answers; a dead one cannot.
     await guarded(failed, failed.api.stop(), "stop", STOP_GRACE_MS).catch(() => {});
     await failed.thread.terminate();
-    const text = message(reason);
-    const repeats = this.countRepeatedFailure(failed.index, text);
-    const { restart_failed_env_runners, max_num_env_runner_restarts } = this.config.env_runners;
-    const exhausted = this.numRestarts >= max_num_env_runner_restarts;
-    const deterministic = repeats >= MAX_REPEATED_FAILURES;
-    if (!this.stopped && (!restart_failed_env_runners || exhausted || deterministic)) {
-      const rule = !restart_failed_env_runners
-        ? "(env_runners.restart_failed_env_runners is off)"
-        : exhausted
-          ? `after env_runners.max_num_env_runner_restarts (${max_num_env_runner_restarts}) restarts`
-          : `${repeats} times in a row with the same error and no fragment in between (a bug, not a transient fault)`;
-      this.fatalError = new Error(`rollout worker ${failed.index} failed ${rule}: ${message(reason)}`, {
-        cause: reason,
-      });
+    const fatal = this.restarts.check(failed.index, reason);
+    if (!this.stopped && fatal) {
+      this.fatalError = fatal;
       // A group that cannot go on ends its other threads too, so the error leaves none behind.
       await this.shutDown();
     }
     if (this.stopped) throw this.stoppedError(failed.index);
-    this.numRestarts++;
-    console.error(
-      `rlts: rollout worker ${failed.index} failed (${text}); restarting it ` +
-        `(restart ${this.numRestarts} of at most ${max_num_env_runner_restarts})`,
-    );
+    this.restarts.restarting(failed.index, reason);
     const { runner } = await startRunner<SampleOf<C>>(this.config, failed.index, failed.generation + 1);
     if (this.stopped) {
       await runner.thread.terminate();
@@ -415,18 +393,6 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     }
     await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
     this.runners[failed.index] = runner;
-  }
-
-  /**
-   * How many times in a row runner `index` has now failed with this error (numbers aside: the step of a
-   * deterministic bug moves with the restarted runner's seeds); a sampled fragment resets the count.
-   */
-  private countRepeatedFailure(index: number, text: string): number {
-    const shape = text.replace(/\d+/g, "#");
-    const previous = this.repeatedFailures.get(index);
-    const count = previous?.shape === shape ? previous.count + 1 : 1;
-    this.repeatedFailures.set(index, { shape, count });
-    return count;
   }
 
   /** What a call on a stopped group fails with: the failure that stopped it, if one did. */

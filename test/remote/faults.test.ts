@@ -9,6 +9,7 @@ import path, { dirname } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Request } from "zeromq";
 import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
+import { PPO } from "../../src/algos/ppo/ppo.js";
 import {
   makeRemoteVectorEnv,
   PROTOCOL_VERSION,
@@ -244,5 +245,32 @@ describe("runner threads with a failing Gymnasium env", () => {
     // Every replaced runner's server was closed, not only the last runner's.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(servers()).toBe(before);
+  });
+});
+
+describe("a Python env server that dies under a main-thread runner", () => {
+  it("is replaced like a dead runner thread, and training goes on", { timeout: 60_000 }, async () => {
+    venvPython();
+    const ppo = await PPO.create({
+      env: { id: "CartPole-v1", backend: "gymnasium" },
+      env_runners: { num_env_runners: 0, num_envs_per_env_runner: 2 },
+      learner: { backend: "cpu" },
+      ppo: { train_batch_size: 64, minibatch_size: 32, num_epochs: 1 },
+    });
+    try {
+      await ppo.train();
+      const [pid] = execFileSync("ps", ["--ppid", String(process.pid), "-o", "pid=,args="], {
+        encoding: "utf8",
+      })
+        .split("\n")
+        .filter((line) => line.includes("rlts_gym"))
+        .map((line) => Number(line.trim().split(/\s+/)[0]));
+      process.kill(pid, "SIGKILL");
+      const result = await ppo.train();
+      expect(result["fault/num_worker_restarts"]).toBe(1);
+      expect(result.num_env_steps_sampled_lifetime).toBe(128);
+    } finally {
+      await ppo.stop();
+    }
   });
 });
