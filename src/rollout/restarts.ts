@@ -16,7 +16,7 @@ export class EnvRunnerError extends Error {
   override name = "EnvRunnerError";
 }
 
-export function errorMessage(error: unknown): string {
+function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
