@@ -20,6 +20,7 @@ import { modulePolicyMetadata, policyLayersModel } from "../models/export.js";
 import type { PolicyMetadata } from "../models/policy.js";
 import type { CollectSpec, EnvRunnerConfig, EnvRunnerState, SampleOf } from "../rollout/env_runner.js";
 import type { EnvRunnerGroup, EpsilonsFor } from "../rollout/env_runner_group.js";
+import type { RestartRecord } from "../rollout/restarts.js";
 import { createEnvRunnerGroup } from "../rollout/threaded_group.js";
 import { mean } from "../utils/stats.js";
 import { readCheckpoint, writeCheckpointAt } from "./checkpoint.js";
@@ -150,6 +151,11 @@ export abstract class Algorithm<
       time_this_iter_s: seconds,
       time_total_s: this.timeTotalS,
     };
+  }
+
+  /** Env runner restarts since the last call, for the run folder's record. */
+  drainRestarts(): RestartRecord[] {
+    return this.runners.drainRestarts();
   }
 
   /** Greedy-policy episodes on the runners' evaluation envs, under RLlib's `evaluation/` names. */

@@ -17,7 +17,7 @@ import {
   type EpisodeMetrics,
   type SampleOf,
 } from "./env_runner.js";
-import { RESTART_SEED_STRIDE, RestartPolicy } from "./restarts.js";
+import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restarts.js";
 
 /** The object-store entry holding the module weights the runners sample with. */
 export const WEIGHTS_ENTRY = "module_weights";
@@ -47,6 +47,8 @@ export interface EnvRunnerGroup<Sample extends VersionedSample> {
   getMetrics(): Promise<EpisodeMetrics>;
   /** Greedy-policy episodes on evaluation env copies. */
   evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
+  /** The runner restarts since the last call (the trainer records them in the run folder). */
+  drainRestarts(): RestartRecord[];
   /** A local runner's generators (checkpoints); null where runners restart from fresh seeds (threads). */
   getState(): Promise<EnvRunnerState | null>;
   setState(state: EnvRunnerState | null): Promise<void>;
@@ -94,6 +96,10 @@ export class LocalEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGrou
 
   get numWorkerRestarts(): number {
     return this.restarts.numRestarts;
+  }
+
+  drainRestarts(): RestartRecord[] {
+    return this.restarts.drainRecords();
   }
 
   async sample(): Promise<SampleOf<C>[]> {

@@ -20,9 +20,20 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One restart, as the run folder's `faults.jsonl` records it. */
+export interface RestartRecord {
+  /** Unix time, seconds. */
+  time: number;
+  worker: number;
+  cause: string;
+  /** Restarts over the group's life, this one included. */
+  restart: number;
+}
+
 export class RestartPolicy {
   /** Runners replaced over the group's life (`fault/num_worker_restarts`). */
   numRestarts = 0;
+  private records: RestartRecord[] = [];
   /** Per runner: the last failure's error (numbers aside) and how many times in a row it happened. */
   private readonly repeated = new Map<number, { shape: string; count: number }>();
 
@@ -52,11 +63,20 @@ export class RestartPolicy {
   /** Runner `index` is being replaced after `reason`: counted, and one line on stderr. */
   restarting(index: number, reason: unknown): number {
     this.numRestarts += 1;
+    const cause = errorMessage(reason);
     console.error(
-      `rlts: rollout worker ${index} failed (${errorMessage(reason)}); restarting it ` +
+      `rlts: rollout worker ${index} failed (${cause}); restarting it ` +
         `(restart ${this.numRestarts} of at most ${this.config.max_num_env_runner_restarts})`,
     );
+    this.records.push({ time: Date.now() / 1000, worker: index, cause, restart: this.numRestarts });
     return this.numRestarts;
+  }
+
+  /** The restarts since the last call. */
+  drainRecords(): RestartRecord[] {
+    const records = this.records;
+    this.records = [];
+    return records;
   }
 
   /** Runner `index` delivered a fragment: its failures no longer count as in a row. */

@@ -28,7 +28,7 @@ import {
   LocalEnvRunnerGroup,
   WEIGHTS_ENTRY,
 } from "./env_runner_group.js";
-import { RESTART_SEED_STRIDE, RestartPolicy } from "./restarts.js";
+import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restarts.js";
 import type { EnvRunnerWorkerApi, EnvRunnerWorkerData, SampleRequest } from "./worker_protocol.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "./worker_thread.js";
 
@@ -154,6 +154,10 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   /** Runners replaced after a failure, over the group's life (`fault/num_worker_restarts`). */
   get numWorkerRestarts(): number {
     return this.restarts.numRestarts;
+  }
+
+  drainRestarts(): RestartRecord[] {
+    return this.restarts.drainRecords();
   }
 
   /** The newest weights version published with `syncWeights`. */

@@ -3,7 +3,7 @@
  * condition, evaluation, checkpoints, metrics to progress.jsonl / TensorBoard / the terminal, and a clean
  * shutdown on success, error and Ctrl-C.
  */
-import { rm, writeFile } from "node:fs/promises";
+import { appendFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { Algorithm, AlgorithmState } from "../algos/algorithm.js";
@@ -117,6 +117,13 @@ async function trainInRunDir(
       // so without it a SIGINT handler (and the abort it signals) would never run until training ends.
       await new Promise((resolve) => setImmediate(resolve));
       metrics = await algorithm.train();
+      const restarts = algorithm.drainRestarts();
+      if (restarts.length > 0) {
+        await appendFile(
+          path.join(runDir, "faults.jsonl"),
+          restarts.map((r) => `${JSON.stringify(r)}\n`).join(""),
+        );
+      }
       // The algorithm counts its iterations (a resumed one goes on from its checkpoint's).
       iteration = metrics.training_iteration;
       if (config.evaluation.interval > 0 && iteration % config.evaluation.interval === 0) {
