@@ -244,6 +244,11 @@ class GymServer:
     def reset(self, header):
         seed = header.get("seed")
         options = header.get("options")
+        # Checked before any env is touched: a bad seed must not leave some envs reset and others not.
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ProtocolError(f"reset: seed must be a non-negative integer or null, got {json.dumps(seed)}")
+        if options is not None and not isinstance(options, dict):
+            raise ProtocolError(f"reset: options must be an object or null, got {json.dumps(options)}")
         infos = {}
         for i, env in enumerate(self.envs):
             obs, info = env.reset(seed=None if seed is None else seed + i, options=options)

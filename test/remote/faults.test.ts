@@ -141,6 +141,19 @@ describe("remote env faults", () => {
     await expect(makeRemoteVectorEnv({ id: "CartPole-v1", address: endpoint, numEnvs: 3 })).rejects.toThrow(
       /asked for 3 envs, the server at tcp:\/\/127\.0\.0\.1:\d+ has 2/,
     );
+    // A config naming another env is refused, not trained on the server's env.
+    await expect(makeRemoteVectorEnv({ id: "Acrobot-v1", address: endpoint })).rejects.toThrow(
+      /the server at tcp:\/\/127\.0\.0\.1:\d+ serves "CartPole-v1", not "Acrobot-v1"/,
+    );
+    // A bad seed is refused before any env is reset, and the server goes on serving.
+    const raw = new Request({ linger: 0, receiveTimeout: 10_000 });
+    raw.connect(endpoint);
+    await raw.send(JSON.stringify({ cmd: "reset", protocol: PROTOCOL_VERSION, seed: 1.5 }));
+    const [refused] = await raw.receive();
+    raw.close();
+    expect(JSON.parse(refused.toString()).error.message).toMatch(
+      /seed must be a non-negative integer or null, got 1.5/,
+    );
     const env = await vectorEnv({ id: "CartPole-v1", address: endpoint });
     expect(env.serverPid).toBeUndefined();
     await env.reset({ seed: 0 });

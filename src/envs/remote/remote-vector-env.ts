@@ -111,6 +111,12 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
         `remote env ${opts.id}: the server at ${endpoint} speaks rlts_gym protocol ${hello.protocol}, this client speaks ${PROTOCOL_VERSION}`,
       );
     }
+    if (hello.env_id !== opts.id) {
+      // A config saying Acrobot must not train on a server that serves CartPole.
+      throw new RangeError(
+        `remote env ${opts.id}: the server at ${endpoint} serves ${JSON.stringify(hello.env_id)}, not ${JSON.stringify(opts.id)}`,
+      );
+    }
     const spec = (await connection.request("spec")).header as unknown as SpecReply;
     if (opts.numEnvs !== undefined && spec.num_envs !== opts.numEnvs) {
       throw new RangeError(
