@@ -22,7 +22,7 @@ export class Connection {
 
   constructor(
     private readonly envId: string,
-    endpoint: string,
+    private readonly endpoint: string,
     private readonly timeoutMs: number,
     /** Rejects when the server process exits; undefined for a server started elsewhere. */
     serverExited?: Promise<never>,
@@ -71,7 +71,7 @@ export class Connection {
         this.fail(
           code === "EAGAIN"
             ? new Error(
-                `rlts remote env ${this.envId}: no reply to "${cmd}" within ${this.timeoutMs} ms; ` +
+                `rlts remote env ${this.envId}: no reply to "${cmd}" from ${this.endpoint} within ${this.timeoutMs} ms; ` +
                   "the connection is closed and this env cannot be used any more (make a new one, or raise timeoutMs)",
               )
             : new Error(`rlts remote env ${this.envId}: "${cmd}" failed: ${(err as Error).message}`),
