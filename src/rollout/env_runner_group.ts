@@ -22,7 +22,7 @@ import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restar
 /** The object-store entry holding the module weights the runners sample with. */
 export const WEIGHTS_ENTRY = "module_weights";
 
-/** Asked before each fragment of runner `index`: the exploration epsilon of each of its envs (Q modules). */
+/** Asked before each fragment of runner `index`: the epsilon of each of its envs: the chance it takes a uniformly random action. */
 export type EpsilonsFor = (index: number) => number[];
 
 export interface EnvRunnerGroup<Sample extends VersionedSample> {
