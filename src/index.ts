@@ -21,6 +21,8 @@ export { type PPOConfig, type PPORunConfig, ppoConfigSchema } from "./algos/ppo/
 export { ppoLoss, ppoLossWithGradients } from "./algos/ppo/loss.js";
 export { PPO } from "./algos/ppo/ppo.js";
 export type { AlgorithmDefinition } from "./algos/registry.js";
+export { type SACConfig, type SACRunConfig, sacConfigSchema } from "./algos/sac/config.js";
+export { SAC } from "./algos/sac/sac.js";
 export { NStepAccumulator } from "./buffers/nstep.js";
 export { PrioritizedReplayBuffer, ReplayBuffer } from "./buffers/replay.js";
 export { ConfigError } from "./config/load.js";

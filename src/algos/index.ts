@@ -9,8 +9,9 @@ import { a2c } from "./a2c/index.js";
 import type { Algorithm } from "./algorithm.js";
 import { dqn } from "./dqn/index.js";
 import { ppo } from "./ppo/index.js";
+import { sac } from "./sac/index.js";
 
-export const ALGORITHMS = [ppo, dqn, a2c] as const;
+export const ALGORITHMS = [ppo, dqn, a2c, sac] as const;
 
 type Definition = (typeof ALGORITHMS)[number];
 /** A run config of any registered algorithm. */

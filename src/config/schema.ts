@@ -61,16 +61,21 @@ const learnerConfigSchema = z
   })
   .strict();
 
-export const modelConfigSchema = z
-  .object({
-    hiddens: z.array(z.number().int().positive()).min(1).default([64, 64]),
-    activation: z.enum(["tanh", "relu"]).default("tanh"),
-    /** One trunk for policy and value (true) or two separate networks (false, as CleanRL). */
-    vf_share_layers: z.boolean().default(false),
-    /** Gaussian policies: the initial state-independent log standard deviation. */
-    initial_log_std: z.number().default(0),
-  })
-  .strict();
+/** The `model` section with an algorithm's defaults (SAC's networks are wider and ReLU, as CleanRL's and SB3's). */
+export function modelConfigSchemaWith(defaults: { hiddens: number[]; activation: "tanh" | "relu" }) {
+  return z
+    .object({
+      hiddens: z.array(z.number().int().positive()).min(1).default(defaults.hiddens),
+      activation: z.enum(["tanh", "relu"]).default(defaults.activation),
+      /** One trunk for policy and value (true) or two separate networks (false, as CleanRL). */
+      vf_share_layers: z.boolean().default(false),
+      /** Gaussian policies: the initial state-independent log standard deviation. */
+      initial_log_std: z.number().default(0),
+    })
+    .strict();
+}
+
+export const modelConfigSchema = modelConfigSchemaWith({ hiddens: [64, 64], activation: "tanh" });
 
 const stopConfigSchema = z
   .object({
@@ -170,10 +175,12 @@ export function runConfigSchemaFor<Name extends string, Key extends string, Sect
   name: Name,
   key: Key,
   section: Section,
+  model: typeof modelConfigSchema = modelConfigSchema,
 ) {
   return z
     .object({
       ...commonShape,
+      model: model.prefault({}),
       algo: z.literal(name).default(name),
       ...({ [key]: section.prefault({} as z.input<Section>) } as { [K in Key]: z.ZodPrefault<Section> }),
     })

@@ -2,8 +2,9 @@
  * The module catalog (RLlib's Catalog): from an env's spaces and what the algorithm asks for, the
  * plain-data description of its RLModule — the encoder for the observation space (an MLP on the flat
  * observation today) and the head for the action space (a categorical or diagonal-Gaussian distribution
- * for an actor-critic, Q values for a Q module). A CNN encoder or a MultiDiscrete head is one more case
- * here; every algorithm, runner, learner and exporter reads the `ModuleSpec` this returns.
+ * for an actor-critic, Q values for a Q module, a tanh-squashed Gaussian for SAC's actor). A CNN encoder
+ * or a MultiDiscrete head is one more case here; every algorithm, runner, learner and exporter reads the
+ * `ModuleSpec` this returns. SAC's critics, which only its learner runs, come from `qFunctionSpec`.
  */
 import type { ModelConfig } from "../config/schema.js";
 import { Box, Discrete, type Space, type SpaceJSON } from "../envs/spaces.js";
@@ -13,14 +14,23 @@ import { chainShapes, initTowers, type TowerSpec, towersSize } from "./mlp.js";
 export type ModuleHead =
   | { kind: "categorical"; n: number }
   | { kind: "gaussian"; dim: number }
-  | { kind: "q_values"; n: number; dueling: boolean };
+  | { kind: "q_values"; n: number; dueling: boolean }
+  /**
+   * SAC's actor: the policy tower outputs the mean and the unsquashed log-std of a Gaussian (`2 dim`
+   * values); the action is tanh of a sample, scaled from [-1, 1] to the Box's bounds `low`..`high`.
+   */
+  | { kind: "squashed_gaussian"; dim: number; low: number[]; high: number[] }
+  /** Q(s, a) of one or more critics, one output each, on the observation and action concatenated (SAC). */
+  | { kind: "state_action_values"; n: number };
 
 /** What an algorithm asks the catalog for. */
 export type ModuleRequest =
   /** A policy head and a value function (PPO, A2C). */
   | { type: "actor_critic"; model: ModelConfig }
   /** Q(s, .) on the `model` encoder, through `headHiddens` (per stream when dueling) (DQN). */
-  | { type: "q"; model: ModelConfig; headHiddens: number[]; dueling: boolean };
+  | { type: "q"; model: ModelConfig; headHiddens: number[]; dueling: boolean }
+  /** A tanh-squashed Gaussian policy with a state-dependent log-std, for a bounded Box (SAC's actor). */
+  | { type: "squashed_gaussian_actor"; model: ModelConfig };
 
 /** Everything needed to rebuild a module from plain data (in a worker thread, say). */
 export interface ModuleSpec {
@@ -93,6 +103,8 @@ export function moduleSpecFor(
       initName: "q-init",
     };
   }
+  if (request.type === "squashed_gaussian_actor")
+    return squashedActorSpec(observationSpace, actionSpace, model);
   let head: ModuleHead;
   if (actionSpace instanceof Discrete) head = { kind: "categorical", n: actionSpace.n };
   else if (actionSpace instanceof Box && !actionSpace.isInteger)
@@ -157,6 +169,80 @@ export function moduleSpecFor(
     logStdDim: head.kind === "gaussian" ? head.dim : 0,
     initialLogStd: model.initial_log_std,
     initName: "init",
+  };
+}
+
+/**
+ * SAC's actor: one tower from the observation to the mean and the unsquashed log-std, with CleanRL's
+ * gains (sqrt(2) hidden, 0.01 out: the first actions are near the Box's centre with std exp(-1.5)).
+ */
+function squashedActorSpec(observationSpace: Space, actionSpace: Space, model: ModelConfig): ModuleSpec {
+  const bounded =
+    actionSpace instanceof Box &&
+    !actionSpace.isInteger &&
+    actionSpace.low.every(Number.isFinite) &&
+    actionSpace.high.every(Number.isFinite);
+  if (!bounded) {
+    throw new TypeError(
+      `action space ${actionSpace}: a squashed-Gaussian policy (SAC) needs a float Box with finite bounds`,
+    );
+  }
+  const box = actionSpace as Box;
+  const obsDim = observationSpace.flatDim;
+  return {
+    observationSpace: observationSpace.toJSON(),
+    actionSpace: box.toJSON(),
+    obsDim,
+    actionDim: box.size,
+    actionStart: 0,
+    head: { kind: "squashed_gaussian", dim: box.size, low: Array.from(box.low), high: Array.from(box.high) },
+    activation: model.activation,
+    towers: [
+      {
+        name: "pi",
+        input: -1,
+        layers: chainShapes(obsDim, [...model.hiddens, 2 * box.size]),
+        activateLast: false,
+        outputGain: 0.01,
+      },
+    ],
+    policyTower: 0,
+    valueTower: -1,
+    logStdDim: 0,
+    initialLogStd: 0,
+    initName: "pi-init",
+  };
+}
+
+/**
+ * `numCritics` critics Q_k(s, a) for the actor `actor` (SAC's twin Q), each a tower of `model.hiddens`
+ * on the observation and the action in [-1, 1] concatenated; `initName` tells their initial weights apart
+ * from a target's or another set's.
+ */
+export function qFunctionSpec(
+  actor: ModuleSpec,
+  model: Pick<ModelConfig, "hiddens" | "activation">,
+  numCritics: number,
+  initName = "q-init",
+): ModuleSpec {
+  const inDim = actor.obsDim + actor.actionDim;
+  return {
+    ...actor,
+    obsDim: inDim,
+    head: { kind: "state_action_values", n: numCritics },
+    activation: model.activation,
+    towers: Array.from({ length: numCritics }, (_, k) => ({
+      name: `q${k + 1}`,
+      input: -1,
+      layers: chainShapes(inDim, [...model.hiddens, 1]),
+      activateLast: false,
+      outputGain: 1,
+    })),
+    policyTower: -1,
+    valueTower: -1,
+    logStdDim: 0,
+    initialLogStd: 0,
+    initName,
   };
 }
 

@@ -33,6 +33,13 @@ function denseForward(x: tf.Tensor2D, d: DenseVariables, activation: Activation)
   return activation === "tanh" ? tf.sub(tf.mul(tf.sigmoid(tf.mul(pre, 2)), 2), 1) : pre;
 }
 
+/** dLoss/d(pre-activation) from dLoss/dy and the output y: tanh' = 1 - y^2, relu' = [y > 0]. */
+function preActivationGradient(dy: tf.Tensor2D, y: tf.Tensor2D, activation: Activation): tf.Tensor2D {
+  if (activation === "tanh") return tf.mul(dy, tf.sub(1, tf.square(y)));
+  if (activation === "relu") return tf.mul(dy, tf.step(y));
+  return dy;
+}
+
 /**
  * A dense layer's gradients from dLoss/dy, its input and its output y. tfjs's own MatMul gradient
  * multiplies by transposed operands via the matmul's transpose flags, which the wasm backend runs in a
@@ -46,13 +53,7 @@ function denseBackward(
   kernel: tf.Tensor2D,
   activation: Activation,
 ) {
-  // dy/d(pre-activation): tanh' = 1 - y^2, relu' = [y > 0].
-  const dPre =
-    activation === "tanh"
-      ? tf.mul(dy, tf.sub(1, tf.square(y)))
-      : activation === "relu"
-        ? tf.mul(dy, tf.step(y))
-        : dy;
+  const dPre = preActivationGradient(dy, y, activation);
   return {
     dx: () => tf.matMul(dPre, tf.transpose(kernel)) as tf.Tensor2D,
     dKernel: tf.matMul(tf.transpose(input), dPre),
@@ -143,4 +144,24 @@ export function chainBackward(
     if (i > 0 || inputNeedsGrad) dy = g.dx();
   }
   return { grads, dInput: inputNeedsGrad ? dy : null };
+}
+
+/**
+ * dLoss/d(the chain's input) from dLoss/d(its last output), without the weights' gradients: what a loss
+ * through a network it does not train needs (SAC's actor loss through the critics).
+ */
+export function chainInputGradient(
+  layers: DenseVariables[],
+  outputs: tf.Tensor2D[],
+  dOut: tf.Tensor2D,
+  activation: Activation,
+  activateLast: boolean,
+): tf.Tensor2D {
+  let dy = dOut;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const linear = !activateLast && i === layers.length - 1;
+    const dPre = preActivationGradient(dy, outputs[i], linear ? "linear" : activation);
+    dy = tf.matMul(dPre, tf.transpose(layers[i].kernel)) as tf.Tensor2D;
+  }
+  return dy;
 }

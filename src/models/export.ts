@@ -1,6 +1,6 @@
 /**
- * A module's greedy policy as a tfjs layers model (flat observation in; logits, the Gaussian mean or Q
- * values out), the network an exported policy folder holds: `tf.loadLayersModel` reads it in Node and in a
+ * A module's greedy policy as a tfjs layers model (flat observation in; logits, the Gaussian mean, the
+ * squashed Gaussian's pre-tanh mean or Q values out), the network an exported policy folder holds: `tf.loadLayersModel` reads it in Node and in a
  * browser. Built from the flat weights whenever a checkpoint is written.
  *
  * Layers models have no "subtract the mean" layer, so a dueling Q head is folded into one final Dense
@@ -9,7 +9,7 @@
  * output directly).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModuleSpec } from "./catalog.js";
+import type { ModuleHead, ModuleSpec } from "./catalog.js";
 import { type DenseView, towerViews } from "./mlp.js";
 import { type PolicyActionHead, type PolicyMetadata, policyMetadataFor } from "./policy.js";
 
@@ -52,6 +52,13 @@ export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.Laye
       stacked,
     );
     output = dense("q_out", kernel, bias, spec.head.n, true).apply(headInput) as tf.SymbolicTensor;
+  } else if (spec.head.kind === "squashed_gaussian") {
+    // The network outputs the pre-tanh mean only: the last layer's first `dim` columns.
+    const hidden = tower(spec.policyTower, features, true);
+    const { kernel, bias } = firstColumns(views[spec.policyTower].at(-1)!, spec.head.dim);
+    output = dense(`${spec.towers[spec.policyTower].name}_out`, kernel, bias, spec.head.dim, true).apply(
+      hidden,
+    ) as tf.SymbolicTensor;
   } else {
     output = tower(spec.policyTower, features, false);
   }
@@ -63,6 +70,15 @@ export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.Laye
     }
   });
   return model;
+}
+
+/** A dense layer's first `columns` outputs as a layer of their own. */
+function firstColumns(layer: DenseView, columns: number): { kernel: Float32Array; bias: Float32Array } {
+  const { inDim, outDim } = layer.shape;
+  const kernel = new Float32Array(inDim * columns);
+  for (let r = 0; r < inDim; r++)
+    kernel.set(layer.kernel.subarray(r * outDim, r * outDim + columns), r * columns);
+  return { kernel, bias: layer.bias.slice(0, columns) };
 }
 
 /** The one Dense layer equal to V + A - mean(A) of the two streams' output layers. */
@@ -93,9 +109,22 @@ function foldDueling(
   return { kernel, bias };
 }
 
+/** What the exported network of a module with head `head` outputs. */
+export function policyActionHead(head: ModuleHead): PolicyActionHead {
+  switch (head.kind) {
+    case "categorical":
+    case "gaussian":
+      return head;
+    case "q_values":
+      return { kind: "q_values", n: head.n };
+    case "squashed_gaussian":
+      return { kind: "squashed_gaussian", dim: head.dim };
+    case "state_action_values":
+      throw new TypeError("a critic module (Q(s, a)) is not a policy and has no export");
+  }
+}
+
 /** The `policy.json` that goes with `policyLayersModel(spec, ...)`. */
 export function modulePolicyMetadata(algo: string, envId: string, spec: ModuleSpec): PolicyMetadata {
-  const head = spec.head;
-  const actionHead: PolicyActionHead = head.kind === "q_values" ? { kind: "q_values", n: head.n } : head;
-  return policyMetadataFor(algo, envId, spec, actionHead);
+  return policyMetadataFor(algo, envId, spec, policyActionHead(spec.head));
 }

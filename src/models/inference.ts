@@ -2,26 +2,34 @@
  * An RLModule's forward pass on the env runners, for every module the catalog builds: the towers run in
  * dense_wasm.ts's SIMD kernel from the flat weights (float32, as tfjs computes them; at batches of 1-64
  * tfjs spends more time dispatching ops than computing), and the head acts in plain TypeScript —
- * sampling a categorical or Gaussian (exploring) or taking its mode (greedy), or epsilon-greedy on Q values.
+ * sampling a categorical or Gaussian (exploring) or taking its mode (greedy), epsilon-greedy on Q values,
+ * or a tanh-squashed Gaussian scaled to the Box (SAC; its epsilon is the chance of a uniform action).
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
-import { type ModuleSpec, weightsSize } from "./catalog.js";
+import { type ModuleHead, type ModuleSpec, weightsSize } from "./catalog.js";
 import { WasmDenseLayers } from "./dense_wasm.js";
 import { towerViews } from "./mlp.js";
+import { squashedLogStd, unitToBounds } from "./squashed_gaussian.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
 /** Outputs of `act`, written into arrays the caller owns: row i belongs to observation i. */
 export interface ActOutputs {
-  /** `[batch * actionDim]`: a class index from 0 (Discrete) or the raw, unclipped Gaussian sample (Box). */
+  /**
+   * `[batch * actionDim]`: a class index from 0 (Discrete), the raw, unclipped Gaussian sample (Box), or
+   * the squashed sample scaled to the Box's bounds.
+   */
   actions: Float32Array;
-  /** Actor-critic modules: log pi(a|s) of each action. */
+  /** Actor-critic modules: log pi(a|s) of each action (untouched by squashed-Gaussian actors). */
   logp: Float32Array;
   /** Actor-critic modules: V(s). */
   values: Float32Array;
 }
 
-/** How to act: the head's mode, or exploring (Q modules: each row with its own epsilon). */
+/**
+ * How to act: the head's mode, or exploring (Q modules and squashed Gaussians: each row with its own
+ * epsilon, the chance of a uniformly random action).
+ */
 export type ActMode = { greedy: true } | { greedy: false; epsilons?: ArrayLike<number> };
 
 /** One kernel call: a chain of hidden layers from the observation, then linear heads on its output. */
@@ -32,6 +40,18 @@ interface Pass {
   outputs: number[];
   /** Those buffers, refreshed when they grow (no array per call on the per-step path). */
   buffers: Float32Array[];
+}
+
+/** The policy tower's outputs per row. */
+function policyWidth(head: ModuleHead): number {
+  switch (head.kind) {
+    case "gaussian":
+      return head.dim;
+    case "squashed_gaussian":
+      return 2 * head.dim;
+    default:
+      return head.n;
+  }
 }
 
 export class ModuleInference {
@@ -86,7 +106,8 @@ export class ModuleInference {
     }
     this.valuePass = value ? { trunk: value.trunk, heads: [value.head], outputs: [1], buffers: [] } : null;
     this.logStd = new Float64Array(spec.logStdDim);
-    this.expLogits = new Float64Array(spec.head.kind === "gaussian" ? 0 : spec.head.n);
+    const head = spec.head;
+    this.expLogits = new Float64Array(head.kind === "categorical" || head.kind === "q_values" ? head.n : 0);
   }
 
   /** Loads flat weights (the catalog's layout). */
@@ -117,11 +138,16 @@ export class ModuleInference {
   act(obs: Float32Array, batch: number, mode: ActMode, out: ActOutputs): void {
     this.prepare(obs, batch);
     const head = this.spec.head;
+    const epsilons = mode.greedy ? null : (mode.epsilons ?? null);
     if (head.kind === "q_values") {
-      this.epsilonGreedy(obs, batch, mode.greedy ? null : (mode.epsilons ?? null), out);
+      this.epsilonGreedy(obs, batch, epsilons, out);
       return;
     }
     this.run(obs, batch, this.passes);
+    if (head.kind === "squashed_gaussian") {
+      for (let b = 0; b < batch; b++) this.squashedGaussian(head, b, mode.greedy, epsilons?.[b] ?? 0, out);
+      return;
+    }
     for (let b = 0; b < batch; b++) {
       out.values[b] = this.valueOut[b];
       if (head.kind === "categorical") this.categorical(b, mode.greedy, out);
@@ -245,6 +271,32 @@ export class ModuleInference {
     out.logp[b] = logp;
   }
 
+  /**
+   * Row `b`'s action from the mean and unsquashed log-std: tanh(mean + std z) (greedy: tanh(mean)), or
+   * with probability `epsilon` a uniform draw from [-1, 1]; scaled to the Box's bounds.
+   */
+  private squashedGaussian(
+    head: Extract<ModuleHead, { kind: "squashed_gaussian" }>,
+    b: number,
+    greedy: boolean,
+    epsilon: number,
+    out: ActOutputs,
+  ): void {
+    const { dim, low, high } = head;
+    const row = b * 2 * dim;
+    const uniform = epsilon > 0 && this.rng() < epsilon;
+    for (let k = 0; k < dim; k++) {
+      let unit: number;
+      if (uniform) unit = 2 * this.rng() - 1;
+      else {
+        const mean = this.policyOut[row + k];
+        const std = Math.exp(squashedLogStd(this.policyOut[row + dim + k]));
+        unit = Math.tanh(greedy ? mean : mean + std * normal(this.rng));
+      }
+      out.actions[b * dim + k] = unitToBounds(unit, low[k], high[k]);
+    }
+  }
+
   /** Checks the observations' length and grows the output buffers to `batch` rows. */
   private prepare(obs: Float32Array, batch: number): void {
     const { obsDim } = this.spec;
@@ -256,7 +308,7 @@ export class ModuleInference {
     if (batch <= this.capacity) return;
     this.capacity = batch;
     const head = this.spec.head;
-    this.policyOut = new Float32Array(batch * (head.kind === "gaussian" ? head.dim : head.n));
+    this.policyOut = new Float32Array(batch * policyWidth(head));
     this.valueOut = new Float32Array(batch);
     for (const pass of [...this.passes, ...(this.valuePass ? [this.valuePass] : [])]) {
       pass.buffers = pass.outputs.map((o) => (o === 0 ? this.policyOut : this.valueOut));

@@ -9,7 +9,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { createRng, normal, type Rng } from "../utils/rng.js";
-import { type Activation, chainBackward, chainForward, type DenseVariables, denseLayer } from "./dense.js";
+import {
+  type Activation,
+  chainBackward,
+  chainForward,
+  chainInputGradient,
+  type DenseVariables,
+  denseLayer,
+} from "./dense.js";
 
 export interface DenseShape {
   inDim: number;
@@ -135,8 +142,12 @@ export class MlpTowers {
     this.variables = this.dense.flat().flatMap((d) => [d.kernel, d.bias]);
   }
 
-  /** Every tower's output through autodiff-capable ops (the reference the hand-derived pass is tested against). */
-  forward(obs: tf.Tensor2D): tf.Tensor2D[] {
+  /**
+   * Every tower's output through autodiff-capable ops (the reference the hand-derived pass is tested
+   * against). `inputNeedsGrad`: the gradient flows into `obs` too (an input computed from other
+   * variables, such as SAC's actions into its critics); otherwise the first layers skip it.
+   */
+  forward(obs: tf.Tensor2D, inputNeedsGrad = false): tf.Tensor2D[] {
     const outputs: tf.Tensor2D[] = [];
     this.towers.forEach((tower, t) => {
       const input = tower.input < 0 ? obs : outputs[tower.input];
@@ -148,7 +159,7 @@ export class MlpTowers {
               h,
               d,
               !tower.activateLast && i === layers.length - 1 ? "linear" : this.activation,
-              h !== obs,
+              inputNeedsGrad || h !== obs,
             ),
           input,
         ),
@@ -159,11 +170,13 @@ export class MlpTowers {
 
   /**
    * Every tower's output without autodiff, and `backward`, which takes dLoss/d(output) of the towers that
-   * have one (null for the others) and returns the gradient of every weight in the flat layout.
+   * have one (null for the others) and returns the gradient of every weight in the flat layout;
+   * `inputGradient` takes the same and returns dLoss/d(the input) alone.
    */
   forwardWithBackward(obs: tf.Tensor2D): {
     outputs: tf.Tensor2D[];
     backward: (dOutputs: (tf.Tensor2D | null)[]) => tf.Tensor1D;
+    inputGradient: (dOutputs: (tf.Tensor2D | null)[]) => tf.Tensor2D;
   } {
     const activations = this.towers.map(() => [] as tf.Tensor2D[]);
     const inputs: tf.Tensor2D[] = [];
@@ -194,6 +207,22 @@ export class MlpTowers {
       }
       return tf.concat(grads.flat().map((g) => tf.reshape(g, [-1]) as tf.Tensor1D));
     };
-    return { outputs: activations.map((a) => a.at(-1)!), backward };
+    const inputGradient = (dOutputs: (tf.Tensor2D | null)[]) => {
+      const dOut = [...dOutputs];
+      let dInput: tf.Tensor2D = tf.zerosLike(obs);
+      for (let t = this.towers.length - 1; t >= 0; t--) {
+        const dy = dOut[t];
+        if (!dy) continue;
+        const tower = this.towers[t];
+        const dx = chainInputGradient(this.dense[t], activations[t], dy, this.activation, tower.activateLast);
+        if (tower.input < 0) dInput = tf.add(dInput, dx) as tf.Tensor2D;
+        else {
+          const parent = dOut[tower.input];
+          dOut[tower.input] = parent ? (tf.add(parent, dx) as tf.Tensor2D) : dx;
+        }
+      }
+      return dInput;
+    };
+    return { outputs: activations.map((a) => a.at(-1)!), backward, inputGradient };
   }
 }

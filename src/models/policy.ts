@@ -9,16 +9,21 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Box, Discrete, describeValue, type Space, type SpaceJSON, spaceFromJSON } from "../envs/spaces.js";
+import { unitToBounds } from "./squashed_gaussian.js";
 
 const POLICY_FORMAT = "rlts-policy";
 const POLICY_FORMAT_VERSION = 1;
 /** File names inside a policy folder. */
 export const POLICY_FILES = { model: "model.json", weights: "weights.bin", metadata: "policy.json" } as const;
 
-/** What the network outputs: logits (PPO, Discrete), the Gaussian mean (PPO, Box) or Q-values (DQN). */
+/**
+ * What the network outputs: logits (PPO, Discrete), the Gaussian mean (PPO, Box), Q-values (DQN), or the
+ * mean before tanh of a squashed Gaussian (SAC), whose action is scaled from [-1, 1] to the Box's bounds.
+ */
 export type PolicyActionHead =
   | { kind: "categorical"; n: number }
   | { kind: "gaussian"; dim: number }
+  | { kind: "squashed_gaussian"; dim: number }
   | { kind: "q_values"; n: number };
 
 /** Frozen observation statistics, applied as Gymnasium's NormalizeObservation then clipped to ±clip. */
@@ -91,13 +96,21 @@ export function parsePolicyMetadata(
     if (!(actionSpace instanceof Discrete) || actionSpace.n !== head?.n) {
       fail("actionSpace", `Discrete(${head?.n}) to match the ${kind} head`, m.actionSpace);
     }
-  } else if (kind === "gaussian") {
+  } else if (kind === "gaussian" || kind === "squashed_gaussian") {
     if (!isPositiveInteger(head?.dim)) fail("actionHead.dim", "a positive integer", head?.dim);
     if (!(actionSpace instanceof Box) || actionSpace.isInteger || actionSpace.size !== head?.dim) {
-      fail("actionSpace", `a float Box of ${head?.dim} values to match the gaussian head`, m.actionSpace);
+      fail("actionSpace", `a float Box of ${head?.dim} values to match the ${kind} head`, m.actionSpace);
+    }
+    const box = actionSpace as Box;
+    if (kind === "squashed_gaussian" && ![...box.low, ...box.high].every(Number.isFinite)) {
+      fail("actionSpace", "a Box with finite bounds for the squashed_gaussian head", m.actionSpace);
     }
   } else {
-    fail("actionHead", '{kind: "categorical"|"q_values", n} or {kind: "gaussian", dim}', m.actionHead);
+    fail(
+      "actionHead",
+      '{kind: "categorical"|"q_values", n} or {kind: "gaussian"|"squashed_gaussian", dim}',
+      m.actionHead,
+    );
   }
 
   const norm = m.observationNormalization as Partial<ObservationNormalization> | null | undefined;
@@ -123,12 +136,13 @@ export function parsePolicyMetadata(
 
 /** Number of network outputs the head needs. */
 function headSize(head: PolicyActionHead): number {
-  return head.kind === "gaussian" ? head.dim : head.n;
+  return head.kind === "gaussian" || head.kind === "squashed_gaussian" ? head.dim : head.n;
 }
 
 /**
  * The deterministic policy of an exported network: the most likely action (categorical), the best
- * action (Q-values), or the mean clipped to the action bounds (Gaussian). Observations are the flat
+ * action (Q-values), the mean clipped to the action bounds (Gaussian), or tanh of the mean scaled to them
+ * (squashed Gaussian). Observations are the flat
  * float32 vectors the network was trained on (`observationSpace.flatten(obs)` for non-Box spaces).
  */
 export class GreedyPolicy {
@@ -181,6 +195,10 @@ export class GreedyPolicy {
     if (head.kind === "gaussian") {
       const box = this.actionSpace as Box;
       return Float32Array.from(output, (mean, i) => Math.min(box.high[i], Math.max(box.low[i], mean)));
+    }
+    if (head.kind === "squashed_gaussian") {
+      const box = this.actionSpace as Box;
+      return Float32Array.from(output, (mean, i) => unitToBounds(Math.tanh(mean), box.low[i], box.high[i]));
     }
     // First index on ties, as np.argmax and tf.argMax.
     let best = 0;

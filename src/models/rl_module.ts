@@ -1,9 +1,9 @@
 /**
- * RLModules on tfjs, for the learner: the catalog's towers as variables (`MlpTowers`), and the two ways
- * an algorithm reads them — `ActorCritic` (a distribution over actions and V(s)) and `QNetwork`
- * (Q(s, .), dueling or not). Both train through hand-derived backward passes (`forwardWithBackward`) and
- * keep an autodiff `forward` as the reference those are tested against. `createModule` picks the class
- * from the spec's head.
+ * RLModules on tfjs, for the learner: the catalog's towers as variables (`MlpTowers`), and the ways an
+ * algorithm reads them — `ActorCritic` (a distribution over actions and V(s)), `QNetwork` (Q(s, .),
+ * dueling or not), and SAC's `SquashedGaussianActor` (mean and unsquashed log-std) and
+ * `StateActionCritics` (Q_k(s, a)). All train through hand-derived backward passes
+ * (`forwardWithBackward`) and keep an autodiff `forward` as the reference those are tested against.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModuleSpec } from "./catalog.js";
@@ -126,7 +126,7 @@ export class ActorCritic extends RLModule {
 /** Q(s, .) of a Q module: one stream, or dueling, Q = V + A - mean(A) (Wang et al. 2016). */
 export class QNetwork extends RLModule {
   get numActions(): number {
-    return this.spec.head.kind === "gaussian" ? this.spec.head.dim : this.spec.head.n;
+    return this.spec.head.kind === "q_values" ? this.spec.head.n : 1;
   }
 
   /** Q values `[batch, numActions]` through autodiff-capable ops. */
@@ -164,5 +164,74 @@ export class QNetwork extends RLModule {
     const advantages = outputs[policyTower];
     if (valueTower < 0) return advantages;
     return tf.add(outputs[valueTower], tf.sub(advantages, tf.mean(advantages, 1, true))) as tf.Tensor2D;
+  }
+}
+
+/** SAC's actor: the Gaussian's mean and unsquashed log-std `[batch, dim]` each (see squashed_gaussian.ts). */
+export class SquashedGaussianActor extends RLModule {
+  get actionDim(): number {
+    return this.spec.actionDim;
+  }
+
+  /** Autodiff-capable forward pass. */
+  forward(obs: tf.Tensor2D): { mean: tf.Tensor2D; rawLogStd: tf.Tensor2D } {
+    return this.split(this.mlp.forward(obs)[0]);
+  }
+
+  /** `forward()` without autodiff, and `backward`: dLoss/dmean and dLoss/drawLogStd to the flat gradient. */
+  forwardWithBackward(obs: tf.Tensor2D): {
+    mean: tf.Tensor2D;
+    rawLogStd: tf.Tensor2D;
+    backward: (dMean: tf.Tensor2D, dRawLogStd: tf.Tensor2D) => tf.Tensor1D;
+  } {
+    const { outputs, backward } = this.mlp.forwardWithBackward(obs);
+    return {
+      ...this.split(outputs[0]),
+      backward: (dMean, dRawLogStd) => backward([tf.concat([dMean, dRawLogStd], 1)]),
+    };
+  }
+
+  private split(out: tf.Tensor2D): { mean: tf.Tensor2D; rawLogStd: tf.Tensor2D } {
+    const [mean, rawLogStd] = tf.split(out, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+    return { mean, rawLogStd };
+  }
+}
+
+/** SAC's critics: Q_k(s, a) `[batch, numCritics]` on the observation and the action in [-1, 1]. */
+export class StateActionCritics extends RLModule {
+  get numCritics(): number {
+    return this.spec.towers.length;
+  }
+
+  /** Autodiff-capable forward pass. */
+  forward(obs: tf.Tensor2D, actions: tf.Tensor2D): tf.Tensor2D {
+    return tf.concat(this.mlp.forward(tf.concat([obs, actions], 1), true), 1) as tf.Tensor2D;
+  }
+
+  /**
+   * `forward()` without autodiff; `backward` takes dLoss/dQ `[batch, numCritics]` to the flat gradient,
+   * `actionGradient` to dLoss/d(actions) alone (the critics' weights untouched).
+   */
+  forwardWithBackward(
+    obs: tf.Tensor2D,
+    actions: tf.Tensor2D,
+  ): {
+    q: tf.Tensor2D;
+    backward: (dQ: tf.Tensor2D) => tf.Tensor1D;
+    actionGradient: (dQ: tf.Tensor2D) => tf.Tensor2D;
+  } {
+    const { outputs, backward, inputGradient } = this.mlp.forwardWithBackward(tf.concat([obs, actions], 1));
+    const perCritic = (dQ: tf.Tensor2D) => tf.split(dQ, this.numCritics, 1) as tf.Tensor2D[];
+    const obsDim = obs.shape[1];
+    return {
+      q: tf.concat(outputs, 1) as tf.Tensor2D,
+      backward: (dQ) => backward(perCritic(dQ)),
+      actionGradient: (dQ) => tf.slice(inputGradient(perCritic(dQ)), [0, obsDim], [-1, actions.shape[1]]),
+    };
+  }
+
+  /** Q values for targets (no gradient). */
+  predict(obs: tf.Tensor2D, actions: tf.Tensor2D): tf.Tensor2D {
+    return tf.concat(this.mlp.forwardWithBackward(tf.concat([obs, actions], 1)).outputs, 1) as tf.Tensor2D;
   }
 }

@@ -246,8 +246,11 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       : new TransitionWriter(this.spec, n, collect, shared)) as unknown as StepWriter<SampleOf<C>>;
     const space = env.singleActionSpace;
     this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;
+    const head = this.spec.head.kind;
     this.envActions =
-      this.spec.head.kind === "gaussian" ? new Float32Array(n * this.spec.actionDim) : new Int32Array(n);
+      head === "categorical" || head === "q_values"
+        ? new Int32Array(n)
+        : new Float32Array(n * this.spec.actionDim);
     this.obs = new Float32Array(n * env.obsDim);
     this.episodes = new EpisodeTracker(n);
   }

@@ -11,8 +11,8 @@ import {
   type ModuleSpec,
   moduleSpecFor,
 } from "../../src/models/catalog.js";
-import { policyLayersModel } from "../../src/models/export.js";
-import type { ObservationNormalization, PolicyActionHead, PolicyMetadata } from "../../src/models/policy.js";
+import { policyActionHead, policyLayersModel } from "../../src/models/export.js";
+import type { ObservationNormalization, PolicyMetadata } from "../../src/models/policy.js";
 import { saveLayersModel } from "../../src/models/policy_node.js";
 
 export interface RandomPolicyOptions {
@@ -50,8 +50,7 @@ export async function writeRandomPolicy(
   const network = policyLayersModel(spec, weights);
   await saveLayersModel(network, dir);
   network.dispose();
-  const actionHead: PolicyActionHead =
-    spec.head.kind === "q_values" ? { kind: "q_values", n: spec.head.n } : spec.head;
+  const actionHead = policyActionHead(spec.head);
   const metadata: PolicyMetadata = {
     format: "rlts-policy",
     version: 1,
