@@ -7,7 +7,7 @@ import { Box } from "../src/envs/spaces.js";
 await selectBackend(process.argv[2] as any ?? "wasm");
 for (const h of [64, 128, 256]) {
   const config = sacConfigSchema.parse({ q_model: { hiddens: [h, h] } });
-  const spec = moduleSpecFor(new Box(-1, 1, [3]), new Box(-2, 2, [1]), { type: "squashed_gaussian_actor", model: { hiddens: [h, h], activation: "relu", vf_share_layers: false, initial_log_std: 0 } });
+  const spec = moduleSpecFor(new Box(-1, 1, [3]), new Box(-2, 2, [1]), { type: "squashed_gaussian_actor", model: { hiddens: [h, h], activation: "relu", vf_share_layers: false, initial_log_std: 0 }, noiseCorrelation: 0 });
   const learner = new SACLearner({ module: spec, config, seed: 0 });
   const n = 256;
   const r = () => Float32Array.from({ length: n * 3 }, () => Math.random());
@@ -21,7 +21,7 @@ for (const h of [64, 128, 256]) {
 {
   const h = 256;
   const config = sacConfigSchema.parse({ q_model: { hiddens: [h, h] } });
-  const spec = moduleSpecFor(new Box(-1, 1, [3]), new Box(-2, 2, [1]), { type: "squashed_gaussian_actor", model: { hiddens: [h, h], activation: "relu", vf_share_layers: false, initial_log_std: 0 } });
+  const spec = moduleSpecFor(new Box(-1, 1, [3]), new Box(-2, 2, [1]), { type: "squashed_gaussian_actor", model: { hiddens: [h, h], activation: "relu", vf_share_layers: false, initial_log_std: 0 }, noiseCorrelation: 0 });
   const learner = new SACLearner({ module: spec, config, seed: 0 });
   const n = 256;
   const r = () => Float32Array.from({ length: n * 3 }, () => Math.random());

@@ -19,7 +19,18 @@ export type ModuleHead =
    * SAC's actor: the policy tower outputs the mean and the unsquashed log-std of a Gaussian (`2 dim`
    * values); the action is tanh of a sample, scaled from [-1, 1] to the Box's bounds `low`..`high`.
    */
-  | { kind: "squashed_gaussian"; dim: number; low: number[]; high: number[] }
+  | {
+      kind: "squashed_gaussian";
+      dim: number;
+      low: number[];
+      high: number[];
+      /**
+       * Exploration noise's correlation between an env's consecutive steps: 0 draws it afresh each step (the
+       * paper); rho > 0 makes it an AR(1) process z_t = rho z_(t-1) + sqrt(1 - rho^2) eps_t, still N(0, 1)
+       * at every step ("red" noise, as Ornstein-Uhlenbeck), which explores sparse-reward tasks in sweeps.
+       */
+      noiseCorrelation: number;
+    }
   /** Q(s, a) of one or more critics, one output each, on the observation and action concatenated (SAC). */
   | { kind: "state_action_values"; n: number };
 
@@ -30,7 +41,7 @@ export type ModuleRequest =
   /** Q(s, .) on the `model` encoder, through `headHiddens` (per stream when dueling) (DQN). */
   | { type: "q"; model: ModelConfig; headHiddens: number[]; dueling: boolean }
   /** A tanh-squashed Gaussian policy with a state-dependent log-std, for a bounded Box (SAC's actor). */
-  | { type: "squashed_gaussian_actor"; model: ModelConfig };
+  | { type: "squashed_gaussian_actor"; model: ModelConfig; noiseCorrelation: number };
 
 /** Everything needed to rebuild a module from plain data (in a worker thread, say). */
 export interface ModuleSpec {
@@ -103,8 +114,9 @@ export function moduleSpecFor(
       initName: "q-init",
     };
   }
-  if (request.type === "squashed_gaussian_actor")
-    return squashedActorSpec(observationSpace, actionSpace, model);
+  if (request.type === "squashed_gaussian_actor") {
+    return squashedActorSpec(observationSpace, actionSpace, model, request.noiseCorrelation);
+  }
   let head: ModuleHead;
   if (actionSpace instanceof Discrete) head = { kind: "categorical", n: actionSpace.n };
   else if (actionSpace instanceof Box && !actionSpace.isInteger)
@@ -176,7 +188,12 @@ export function moduleSpecFor(
  * SAC's actor: one tower from the observation to the mean and the unsquashed log-std, with CleanRL's
  * gains (sqrt(2) hidden, 0.01 out: the first actions are near the Box's centre with std exp(-1.5)).
  */
-function squashedActorSpec(observationSpace: Space, actionSpace: Space, model: ModelConfig): ModuleSpec {
+function squashedActorSpec(
+  observationSpace: Space,
+  actionSpace: Space,
+  model: ModelConfig,
+  noiseCorrelation: number,
+): ModuleSpec {
   const bounded =
     actionSpace instanceof Box &&
     !actionSpace.isInteger &&
@@ -195,7 +212,13 @@ function squashedActorSpec(observationSpace: Space, actionSpace: Space, model: M
     obsDim,
     actionDim: box.size,
     actionStart: 0,
-    head: { kind: "squashed_gaussian", dim: box.size, low: Array.from(box.low), high: Array.from(box.high) },
+    head: {
+      kind: "squashed_gaussian",
+      dim: box.size,
+      low: Array.from(box.low),
+      high: Array.from(box.high),
+      noiseCorrelation,
+    },
     activation: model.activation,
     towers: [
       {

@@ -6,6 +6,7 @@
  * or a tanh-squashed Gaussian scaled to the Box (SAC; its epsilon is the chance of a uniform action).
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
+import { normalCdf } from "../utils/stats.js";
 import { type ModuleHead, type ModuleSpec, weightsSize } from "./catalog.js";
 import { WasmDenseLayers } from "./dense_wasm.js";
 import { towerViews } from "./mlp.js";
@@ -64,6 +65,8 @@ export class ModuleInference {
   /** exp(logit - max logit) per class, for one row at a time. */
   private readonly expLogits: Float64Array;
   private rng: Rng;
+  /** Correlated exploration noise: each env's last draw per action dimension (NaN before the first). */
+  private noise = new Float64Array(0);
   // Outputs, grown to the largest batch seen.
   private capacity = 0;
   private policyOut = new Float32Array(0);
@@ -125,13 +128,15 @@ export class ModuleInference {
     this.logStd.set(flat.subarray(flat.length - this.spec.logStdDim));
   }
 
-  /** The action-sampling generator's state, for checkpoints. */
+  /** The action-sampling generator's state and the correlated noise, for checkpoints. */
   rngState(): object {
-    return this.rng.state();
+    return { rng: this.rng.state(), noise: Array.from(this.noise) };
   }
 
   setRngState(state: object): void {
-    this.rng = createRng(undefined, state);
+    const saved = state as { rng: object; noise: number[] };
+    this.rng = createRng(undefined, saved.rng);
+    this.noise = Float64Array.from(saved.noise);
   }
 
   /** Actions for `batch` observations (`obs`: `[batch * obsDim]`), with log-probabilities and values where the module has them. */
@@ -273,7 +278,9 @@ export class ModuleInference {
 
   /**
    * Row `b`'s action from the mean and unsquashed log-std: tanh(mean + std z) (greedy: tanh(mean)), or
-   * with probability `epsilon` a uniform draw from [-1, 1]; scaled to the Box's bounds.
+   * with probability `epsilon` a uniform draw from [-1, 1] (2 Phi(z) - 1); scaled to the Box's bounds.
+   * z is standard normal, drawn afresh or, with the head's `noiseCorrelation`, carried on from row b's
+   * previous step (rows are envs, in order, on every call).
    */
   private squashedGaussian(
     head: Extract<ModuleHead, { kind: "squashed_gaussian" }>,
@@ -287,14 +294,24 @@ export class ModuleInference {
     const uniform = epsilon > 0 && this.rng() < epsilon;
     for (let k = 0; k < dim; k++) {
       let unit: number;
-      if (uniform) unit = 2 * this.rng() - 1;
+      if (greedy) unit = Math.tanh(this.policyOut[row + k]);
       else {
-        const mean = this.policyOut[row + k];
+        const z = this.explorationNoise(b * dim + k, head.noiseCorrelation);
         const std = Math.exp(squashedLogStd(this.policyOut[row + dim + k]));
-        unit = Math.tanh(greedy ? mean : mean + std * normal(this.rng));
+        unit = uniform ? 2 * normalCdf(z) - 1 : Math.tanh(this.policyOut[row + k] + std * z);
       }
       out.actions[b * dim + k] = unitToBounds(unit, low[k], high[k]);
     }
+  }
+
+  /** A standard normal draw for noise element `i`: fresh, or AR(1) on its last one with correlation `rho`. */
+  private explorationNoise(i: number, rho: number): number {
+    if (rho === 0) return normal(this.rng);
+    if (this.noise.length <= i) this.noise = Float64Array.from({ length: i + 1 }, (_, j) => this.noise[j] ?? Number.NaN);
+    const previous = this.noise[i];
+    const z = Number.isNaN(previous) ? normal(this.rng) : rho * previous + Math.sqrt(1 - rho * rho) * normal(this.rng);
+    this.noise[i] = z;
+    return z;
   }
 
   /** Checks the observations' length and grows the output buffers to `batch` rows. */

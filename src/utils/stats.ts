@@ -19,3 +19,15 @@ export function explainedVariance(predictions: Float32Array, targets: Float32Arr
   const varTargets = variance(targets);
   return varTargets === 0 ? Number.NaN : 1 - variance(targets.map((t, i) => t - predictions[i])) / varTargets;
 }
+
+/**
+ * The standard normal CDF, by Abramowitz & Stegun 7.1.26's erf (absolute error below 1.5e-7): turns a
+ * standard normal draw into a uniform one in [0, 1].
+ */
+export function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erf = 1 - poly * Math.exp(-z * z);
+  return 0.5 * (1 + (x >= 0 ? erf : -erf));
+}

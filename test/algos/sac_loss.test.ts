@@ -27,6 +27,7 @@ const model = { hiddens: [16, 8], activation: "relu" as const, vf_share_layers: 
 const actorSpec: ModuleSpec = moduleSpecFor(new Box(-10, 10, [3]), new Box([-2, 0], [2, 1]), {
   type: "squashed_gaussian_actor",
   model,
+  noiseCorrelation: 0,
 });
 const scale = new Float32Array([2, 0.5]);
 

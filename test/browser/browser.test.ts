@@ -100,6 +100,12 @@ function nodeActions(policy: GreedyPolicy, observations: Float32Array[]): number
   });
 }
 
+/** The largest difference between two action lists. */
+function worstDifference(actual: number[][], expected: number[][]): number {
+  expect(actual.length).toBe(expected.length);
+  return Math.max(...actual.map((row, i) => Math.max(...row.map((a, k) => Math.abs(a - expected[i][k])))));
+}
+
 describe("the same actions in Node and in the browser", () => {
   it("categorical: the committed CartPole policy", async () => {
     const observations = testObservations("CartPole-v1", 400);
@@ -124,9 +130,19 @@ describe("the same actions in Node and in the browser", () => {
     const expected = nodeActions(policy, observations);
     policy.dispose();
     const actual = await withPage(dir, (page, server) => browserActions(page, server, observations));
-    expect(actual.length).toBe(expected.length);
-    const worst = Math.max(...actual.map((row, i) => Math.abs(row[0] - expected[i][0])));
-    expect(worst).toBeLessThanOrEqual(1e-5);
+    expect(worstDifference(actual, expected)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("squashed gaussian (SAC): Pendulum", async () => {
+    const dir = path.join(scratch, "pendulum-sac");
+    await writeRandomPolicy(dir, { envId: "Pendulum-v1", seed: 10, weightScale: 60, module: "squashed_gaussian" });
+    const observations = testObservations("Pendulum-v1", 400);
+    const policy = await loadPolicyFromDir(dir);
+    const expected = nodeActions(policy, observations);
+    policy.dispose();
+    const actual = await withPage(dir, (page, server) => browserActions(page, server, observations));
+    expect(worstDifference(actual, expected)).toBeLessThanOrEqual(1e-5);
+    expect(Math.max(...expected.flat().map(Math.abs))).toBeGreaterThan(1);
   });
 });
 

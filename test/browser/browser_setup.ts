@@ -1,6 +1,6 @@
 /** What the browser tests need before they start: the bundle, and Chromium to load it. */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,9 +19,17 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** Builds dist-browser/rlts.js when it is missing (a rebuild after source changes is `node scripts/build-browser.mjs`). */
+/** The newest modification time of a file under `dir`. */
+function newestMtime(dir: string): number {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .reduce((newest, entry) => Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs), 0);
+}
+
+/** Builds dist-browser/rlts.js when it is missing or older than a source file, so tests never run a stale bundle. */
 export function ensureBrowserBundle(): void {
-  if (existsSync(path.join(ROOT, "dist-browser/rlts.js"))) return;
+  const bundle = path.join(ROOT, "dist-browser/rlts.js");
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestMtime(path.join(ROOT, "src"))) return;
   const build = spawnSync(process.execPath, [path.join(ROOT, "scripts/build-browser.mjs")], {
     encoding: "utf8",
   });

@@ -120,6 +120,32 @@ describe("GreedyPolicy", () => {
     policy.dispose();
   });
 
+  it("takes tanh of a squashed Gaussian's mean scaled to the Box (SAC's export), as the rollout inference kernel", async () => {
+    const dir = path.join(scratch, "pendulum-sac");
+    const { spec, weights, metadata } = await writeRandomPolicy(dir, {
+      envId: "Pendulum-v1",
+      seed: 6,
+      weightScale: 60,
+      module: "squashed_gaussian",
+    });
+    expect(metadata.actionHead).toEqual({ kind: "squashed_gaussian", dim: 1 });
+    const policy = await loadPolicyFromDir(dir);
+    const reference = new ModuleInference(spec, 0);
+    reference.setWeights(weights);
+    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
+    const actions = visitedObservations("Pendulum-v1", 200).map((obs) => {
+      reference.act(obs, 1, { greedy: true }, out);
+      const action = policy.act(obs) as Float32Array;
+      expect(Math.abs(action[0] - out.actions[0])).toBeLessThan(1e-5);
+      expect(Math.abs(action[0])).toBeLessThanOrEqual(2);
+      return action[0];
+    });
+    // Both signs, some near the bounds: the squashing and the scaling were both exercised.
+    expect(Math.min(...actions)).toBeLessThan(-1);
+    expect(Math.max(...actions)).toBeGreaterThan(1);
+    policy.dispose();
+  });
+
   it("rejects observations of the wrong size with a message naming the space", async () => {
     const policy = await loadPolicyFromDir(path.join(scratch, "cartpole"));
     expect(() => policy.act(new Float32Array(3))).toThrow(/Float32Array of 4 values.*Box/);

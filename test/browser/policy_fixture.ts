@@ -21,8 +21,11 @@ export interface RandomPolicyOptions {
   /** Scales the initial weights, so outputs are large enough to exercise clipping and ties are unlikely. */
   weightScale?: number;
   observationNormalization?: ObservationNormalization | null;
-  /** `actor_critic` (PPO's module, the default) or a dueling Q module (DQN's, Discrete actions only). */
-  module?: "actor_critic" | "dueling_q";
+  /**
+   * `actor_critic` (PPO's module, the default), a dueling Q module (DQN's, Discrete actions only) or a
+   * squashed-Gaussian actor (SAC's, bounded Box actions only).
+   */
+  module?: "actor_critic" | "dueling_q" | "squashed_gaussian";
 }
 
 const MODEL = { hiddens: [16, 16], activation: "tanh", vf_share_layers: false, initial_log_std: 0 } as const;
@@ -41,10 +44,12 @@ export async function writeRandomPolicy(
   const env = makeEnv(envId);
   const { observationSpace, actionSpace } = env;
   const model = { ...MODEL, hiddens: [...MODEL.hiddens] };
-  const request: ModuleRequest =
-    module === "actor_critic"
-      ? { type: "actor_critic", model }
-      : { type: "q", model, headHiddens: [8], dueling: true };
+  const requests: Record<typeof module, ModuleRequest> = {
+    actor_critic: { type: "actor_critic", model },
+    dueling_q: { type: "q", model, headHiddens: [8], dueling: true },
+    squashed_gaussian: { type: "squashed_gaussian_actor", model, noiseCorrelation: 0 },
+  };
+  const request = requests[module];
   const spec = moduleSpecFor(observationSpace, actionSpace, request);
   const weights = initialWeights(spec, seed).map((w) => w * weightScale);
   const network = policyLayersModel(spec, weights);
@@ -54,7 +59,7 @@ export async function writeRandomPolicy(
   const metadata: PolicyMetadata = {
     format: "rlts-policy",
     version: 1,
-    algo: module === "actor_critic" ? "PPO" : "DQN",
+    algo: { actor_critic: "PPO", dueling_q: "DQN", squashed_gaussian: "SAC" }[module],
     envId,
     observationSpace: observationSpace.toJSON(),
     actionSpace: actionSpace.toJSON(),

@@ -37,6 +37,13 @@ export const sacConfigSchema = z
     initial_alpha: z.number().positive().default(1.0),
     /** The entropy alpha is tuned toward; `auto`: -(action dimensions), as the paper. */
     target_entropy: z.union([z.literal("auto"), z.number()]).default("auto"),
+    /**
+     * The correlation of each env's exploration noise between consecutive steps: 0 (the paper) draws it
+     * afresh; near 1 (0.99: about 100 steps) it sweeps, as Ornstein-Uhlenbeck noise, while every step's
+     * action still follows the policy (the warm-up's uniform actions too). Sparse rewards reached only by
+     * sustained pushes (MountainCarContinuous) need it.
+     */
+    exploration_noise_correlation: z.number().min(0).lt(1).default(0),
     /** Tune alpha toward `target_entropy` (false: keep `initial_alpha`, SB3's fixed `ent_coef`). */
     autotune_alpha: z.boolean().default(true),
     q_model: z

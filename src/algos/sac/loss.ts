@@ -18,7 +18,6 @@
  * loops) are tested equal to.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ReplaySample } from "../../buffers/replay.js";
 import type { SquashedGaussianActor, StateActionCritics } from "../../models/rl_module.js";
 import { LOG_STD_MAX, LOG_STD_MIN, squashedLogStd } from "../../models/squashed_gaussian.js";
 

@@ -29,7 +29,11 @@ export class SAC extends OffPolicyAlgorithm<SACRunConfig, SACLearner> {
     return OffPolicyAlgorithm.startWith(
       config,
       config.sac,
-      { type: "squashed_gaussian_actor", model: config.model },
+      {
+        type: "squashed_gaussian_actor",
+        model: config.model,
+        noiseCorrelation: config.sac.exploration_noise_correlation,
+      },
       learnerModule<SACLearner>(import.meta.url, "learner"),
       (runners, learner) => new SAC(config, runners, learner),
     );
