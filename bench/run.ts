@@ -7,7 +7,17 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const BENCHES = ["envs", "learner", "learner_thread", "rollout", "dqn_async", "remote", "logging", "sb3"];
+const BENCHES = [
+  "envs",
+  "learner",
+  "learner_thread",
+  "sac_update",
+  "rollout",
+  "dqn_async",
+  "remote",
+  "logging",
+  "sb3",
+];
 const requested = process.argv.slice(2);
 const unknown = requested.filter((name) => !BENCHES.includes(name));
 if (unknown.length > 0) {

@@ -1,46 +1,101 @@
 /**
- * rlts against Stable-Baselines3 on CartPole-v1, PPO or DQN: env steps and training seconds until the mean
- * return of the last 100 episodes reaches 475, per seed, both sides in this one run so machine load hits
- * both alike.
+ * rlts against Stable-Baselines3, both sides in this one run so machine load hits both alike:
+ *   --algo ppo | dqn: CartPole-v1, env steps and training seconds until the mean return of the last 100
+ *     episodes reaches 475;
+ *   --algo sac: Pendulum-v1, until the greedy policy's mean return over 10 evaluation episodes (every
+ *     1000 steps, evaluation time counted on both sides) reaches -200. rlts runs its shipped config
+ *     (64x64 networks) and, as `rlts 256x256`, the same networks as SB3's.
  *
- *   npm run build                     # rlts side runs the built CLI with configs/<algo>-cartpole.yaml
+ *   npm run build                     # rlts side runs the built CLI with configs/<algo>-<env>.yaml
  *   bench/.venv/bin/pip install stable-baselines3==2.9.2 gymnasium==1.4.0   # once, if bench/setup.sh did not
- *   npx tsx bench/sb3.ts [--algo ppo|dqn] [--seeds 0,1,2]
+ *   npx tsx bench/sb3.ts [--algo ppo|dqn|sac] [--seeds 0,1,2] [--torch-threads 1,0]
  *
- * SB3 uses rl-baselines3-zoo's CartPole hyperparameters (bench/python/sb3_<algo>.py). Training seconds leave
- * out process start-up on both sides (rlts: progress.jsonl `time_total_s`; SB3: from the start of
- * `learn()`); the process column has it in. Seeds are passed to both, but the two draw different random
- * streams, so per-seed rows are not paired runs: compare medians.
+ * SB3 uses rl-baselines3-zoo's hyperparameters (bench/python/sb3_<algo>.py) with PyTorch on each of
+ * `--torch-threads` (0: its default, one thread per core). Training seconds leave out process start-up on
+ * both sides (rlts: progress.jsonl `time_total_s`; SB3: from the start of `learn()`); the process column
+ * has it in. Seeds are passed to both, but the two draw different random streams, so per-seed rows are
+ * not paired runs: compare medians.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   formatNumber,
   median,
+  type ReturnMetric,
   runForLastJsonLine,
-  type SeedResult,
   trainSeed,
 } from "../scripts/run_seeds.js";
 
-const THRESHOLD = 475;
 const PYTHON = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
 
-interface Sb3Result {
-  seed: number;
-  steps_to_threshold: number | null;
-  seconds_to_threshold: number | null;
-  final_return: number | null;
-  final_steps: number;
-  processSeconds: number;
+interface Benchmark {
+  config: string;
+  env: string;
+  threshold: number;
+  metric: ReturnMetric;
+  /** rlts variants beyond the shipped config: a name and its `--set` overrides. */
+  variants: { name: string; overrides: string[] }[];
 }
 
-async function runSb3(seed: number): Promise<Sb3Result> {
+const BENCHMARKS: Record<"ppo" | "dqn" | "sac", Benchmark> = {
+  ppo: {
+    config: "ppo-cartpole",
+    env: "CartPole-v1",
+    threshold: 475,
+    metric: "env_runners/episode_return_mean",
+    variants: [],
+  },
+  dqn: {
+    config: "dqn-cartpole",
+    env: "CartPole-v1",
+    threshold: 475,
+    metric: "env_runners/episode_return_mean",
+    variants: [],
+  },
+  sac: {
+    config: "sac-pendulum",
+    env: "Pendulum-v1",
+    threshold: -200,
+    metric: "evaluation/env_runners/episode_return_mean",
+    variants: [
+      { name: "rlts 256x256", overrides: ["model.hiddens=[256,256]", "sac.q_model.hiddens=[256,256]"] },
+    ],
+  },
+};
+
+/** One run of one side: the same fields for rlts and SB3. */
+interface Row {
+  side: string;
+  seed: number;
+  stepsToThreshold: number | null;
+  secondsToThreshold: number | null;
+  processSeconds: number;
+  finalReturn: number | null;
+  finalSteps: number;
+}
+
+async function runSb3(script: string, seed: number, threshold: number, threads: number): Promise<Row> {
   const { lastJson, processSeconds } = await runForLastJsonLine(
     PYTHON,
-    [SB3_SCRIPT, "--seed", String(seed), "--threshold", String(THRESHOLD)],
-    `${SB3_SCRIPT} --seed ${seed}`,
+    [script, "--seed", String(seed), "--threshold", String(threshold), "--torch-threads", String(threads)],
+    `${script} --seed ${seed} --torch-threads ${threads}`,
   );
-  return { ...(lastJson as Omit<Sb3Result, "processSeconds">), processSeconds };
+  const result = lastJson as {
+    steps_to_threshold: number | null;
+    seconds_to_threshold: number | null;
+    final_return: number | null;
+    final_steps: number;
+    torch_threads?: number;
+  };
+  return {
+    side: `SB3, torch ${threads === 0 ? `default (${result.torch_threads ?? "?"})` : threads} thread${threads === 1 ? "" : "s"}`,
+    seed,
+    stepsToThreshold: result.steps_to_threshold,
+    secondsToThreshold: result.seconds_to_threshold,
+    processSeconds,
+    finalReturn: result.final_return,
+    finalSteps: result.final_steps,
+  };
 }
 
 function checkPython(): void {
@@ -51,76 +106,95 @@ function checkPython(): void {
   }
 }
 
-function parseAlgo(argv: string[]): "ppo" | "dqn" {
-  const at = argv.indexOf("--algo");
-  const algo = at >= 0 ? argv[at + 1] : "ppo";
-  if (algo !== "ppo" && algo !== "dqn") throw new Error(`--algo: expected ppo or dqn, got "${algo}"`);
-  return algo;
+function option(argv: string[], name: string, fallback: string): string {
+  const at = argv.indexOf(name);
+  return at >= 0 ? (argv[at + 1] ?? "") : fallback;
 }
 
-function parseSeeds(argv: string[]): number[] {
-  const at = argv.indexOf("--seeds");
-  const text = at >= 0 ? argv[at + 1] : "0,1,2";
-  const seeds = (text ?? "").split(",").map(Number);
-  if (seeds.some((s) => !Number.isInteger(s) || s < 0)) {
-    throw new Error(`--seeds: expected comma-separated non-negative integers, got "${text}"`);
+function parseAlgo(argv: string[]): keyof typeof BENCHMARKS {
+  const algo = option(argv, "--algo", "ppo");
+  if (!(algo in BENCHMARKS)) throw new Error(`--algo: expected ppo, dqn or sac, got "${algo}"`);
+  return algo as keyof typeof BENCHMARKS;
+}
+
+function parseIntegers(argv: string[], name: string, fallback: string): number[] {
+  const text = option(argv, name, fallback);
+  const values = text.split(",").map(Number);
+  if (values.some((s) => !Number.isInteger(s) || s < 0)) {
+    throw new Error(`${name}: expected comma-separated non-negative integers, got "${text}"`);
   }
-  return seeds;
+  return values;
 }
 
 checkPython();
-const algo = parseAlgo(process.argv.slice(2));
-const CONFIG = fileURLToPath(new URL(`../configs/${algo}-cartpole.yaml`, import.meta.url));
+const argv = process.argv.slice(2);
+const algo = parseAlgo(argv);
+const benchmark = BENCHMARKS[algo];
+const CONFIG = fileURLToPath(new URL(`../configs/${benchmark.config}.yaml`, import.meta.url));
 const SB3_SCRIPT = fileURLToPath(new URL(`./python/sb3_${algo}.py`, import.meta.url));
-const seeds = parseSeeds(process.argv.slice(2));
-const rlts: SeedResult[] = [];
-const sb3: Sb3Result[] = [];
+const seeds = parseIntegers(argv, "--seeds", "0,1,2");
+const torchThreads = parseIntegers(argv, "--torch-threads", "1");
+const rows: Row[] = [];
 for (const [i, seed] of seeds.entries()) {
+  const rltsSides = [{ name: "rlts", overrides: [] as string[] }, ...benchmark.variants].map(
+    ({ name, overrides }) =>
+      async () => {
+        const result = await trainSeed(
+          CONFIG,
+          seed,
+          benchmark.threshold,
+          ["output=experiments/bench-sb3", ...overrides],
+          benchmark.metric,
+        );
+        rows.push({ side: name, ...result });
+      },
+  );
+  const sb3Sides = torchThreads.map((threads) => async () => {
+    rows.push(await runSb3(SB3_SCRIPT, seed, benchmark.threshold, threads));
+  });
   // Alternate which side goes first so a load spike from the other engineers does not always hit one side.
-  const runRlts = async () => {
-    rlts.push(await trainSeed(CONFIG, seed, THRESHOLD, ["output=experiments/bench-sb3"]));
-  };
-  const runPeer = async () => {
-    sb3.push(await runSb3(seed));
-  };
-  for (const run of i % 2 === 0 ? [runRlts, runPeer] : [runPeer, runRlts]) await run();
-  const [r, s] = [rlts.at(-1)!, sb3.at(-1)!];
+  const sides = [...rltsSides, ...sb3Sides];
+  for (const run of i % 2 === 0 ? sides : sides.reverse()) await run();
   console.error(
-    `seed ${seed}: rlts ${formatNumber(r.stepsToThreshold)} steps ${formatNumber(r.secondsToThreshold, 1)} s; ` +
-      `sb3 ${formatNumber(s.steps_to_threshold)} steps ${formatNumber(s.seconds_to_threshold, 1)} s`,
+    rows
+      .filter((r) => r.seed === seed)
+      .map(
+        (r) =>
+          `seed ${seed} ${r.side}: ${formatNumber(r.stepsToThreshold)} steps ${formatNumber(r.secondsToThreshold, 1)} s`,
+      )
+      .join("\n"),
   );
 }
 
-const rows = [
-  `| side | seed | env steps to ${THRESHOLD} | training s to ${THRESHOLD} | process s | final return @ steps |`,
+const sideNames = [...new Set(rows.map((r) => r.side))];
+const reached = (values: (number | null)[]) => `${values.filter((v) => v !== null).length}/${values.length}`;
+const table = [
+  `| side | seed | env steps to ${benchmark.threshold} | training s to ${benchmark.threshold} | process s | final return @ steps |`,
   "| --- | ---: | ---: | ---: | ---: | ---: |",
-  ...rlts.map(
+  ...rows.map(
     (r) =>
-      `| rlts | ${r.seed} | ${formatNumber(r.stepsToThreshold)} | ${formatNumber(r.secondsToThreshold, 1)} | ` +
+      `| ${r.side} | ${r.seed} | ${formatNumber(r.stepsToThreshold)} | ${formatNumber(r.secondsToThreshold, 1)} | ` +
       `${r.processSeconds.toFixed(1)} | ${formatNumber(r.finalReturn, 1)} @ ${r.finalSteps} |`,
   ),
-  ...sb3.map(
-    (s) =>
-      `| SB3 | ${s.seed} | ${formatNumber(s.steps_to_threshold)} | ${formatNumber(s.seconds_to_threshold, 1)} | ` +
-      `${s.processSeconds.toFixed(1)} | ${formatNumber(s.final_return, 1)} @ ${s.final_steps} |`,
-  ),
+  ...sideNames.map((side) => {
+    const own = rows.filter((r) => r.side === side);
+    return (
+      `| ${side} median (${reached(own.map((r) => r.stepsToThreshold))} reached) | | ` +
+      `${formatNumber(median(own.map((r) => r.stepsToThreshold)))} | ${formatNumber(median(own.map((r) => r.secondsToThreshold)), 1)} | ` +
+      `${median(own.map((r) => r.processSeconds))!.toFixed(1)} | |`
+    );
+  }),
 ];
-const medianOf = {
-  rltsSteps: median(rlts.map((r) => r.stepsToThreshold)),
-  rltsSeconds: median(rlts.map((r) => r.secondsToThreshold)),
-  sb3Steps: median(sb3.map((s) => s.steps_to_threshold)),
-  sb3Seconds: median(sb3.map((s) => s.seconds_to_threshold)),
-};
-const reached = (values: (number | null)[]) => `${values.filter((v) => v !== null).length}/${values.length}`;
-rows.push(
-  `| rlts median (${reached(rlts.map((r) => r.stepsToThreshold))} reached) | | ${formatNumber(medianOf.rltsSteps)} | ${formatNumber(medianOf.rltsSeconds, 1)} | ${median(rlts.map((r) => r.processSeconds))!.toFixed(1)} | |`,
-  `| SB3 median (${reached(sb3.map((s) => s.steps_to_threshold))} reached) | | ${formatNumber(medianOf.sb3Steps)} | ${formatNumber(medianOf.sb3Seconds, 1)} | ${median(sb3.map((s) => s.processSeconds))!.toFixed(1)} | |`,
+console.log(
+  `${algo.toUpperCase()} ${benchmark.env} to ${benchmark.metric} >= ${benchmark.threshold}, seeds ${seeds.join(", ")}\n`,
 );
-console.log(`${algo.toUpperCase()} CartPole-v1 to mean return ${THRESHOLD}, seeds ${seeds.join(", ")}\n`);
-console.log(rows.join("\n"));
-if (medianOf.rltsSeconds !== null && medianOf.sb3Seconds !== null) {
-  console.log(
-    `\nSB3 / rlts median training time: ${(medianOf.sb3Seconds / medianOf.rltsSeconds).toFixed(2)}x ` +
-      `(above 1: rlts is faster); env steps: ${(medianOf.sb3Steps! / medianOf.rltsSteps!).toFixed(2)}x`,
-  );
+console.log(table.join("\n"));
+const rltsSeconds = median(rows.filter((r) => r.side === "rlts").map((r) => r.secondsToThreshold));
+for (const side of sideNames.filter((s) => s !== "rlts")) {
+  const seconds = median(rows.filter((r) => r.side === side).map((r) => r.secondsToThreshold));
+  if (rltsSeconds !== null && seconds !== null) {
+    console.log(
+      `${side} / rlts median training time: ${(seconds / rltsSeconds).toFixed(2)}x (above 1: rlts is faster)`,
+    );
+  }
 }

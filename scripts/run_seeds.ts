@@ -6,7 +6,8 @@
  *   npm run build
  *   npx tsx scripts/run_seeds.ts configs/ppo-cartpole.yaml --seeds 0,1,2 [--threshold 475] [--set key=value]...
  *
- * The threshold defaults to the config's `stop.env_runners/episode_return_mean`.
+ * The threshold defaults to the config's `stop.env_runners/episode_return_mean`, or to its
+ * `stop.evaluation/env_runners/episode_return_mean` (the greedy policy's return) when it stops on that.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -15,6 +16,9 @@ import { Command } from "commander";
 import { loadRunConfig } from "../src/algos/index.js";
 
 const RETURN_METRIC = "env_runners/episode_return_mean";
+const EVALUATION_METRIC = "evaluation/env_runners/episode_return_mean";
+/** The mean return a threshold is checked on: of the last 100 training episodes, or of the greedy evaluations. */
+export type ReturnMetric = typeof RETURN_METRIC | typeof EVALUATION_METRIC;
 const RLTS_BIN = fileURLToPath(new URL("../bin/rlts.js", import.meta.url));
 
 export interface SeedResult {
@@ -33,6 +37,8 @@ export interface SeedResult {
 interface ProgressRow {
   /** null (JSON's NaN) until the first episode has ended. */
   [RETURN_METRIC]: number | null;
+  /** Only on iterations that evaluated. */
+  [EVALUATION_METRIC]?: number | null;
   num_env_steps_sampled_lifetime: number;
   time_total_s: number;
 }
@@ -46,9 +52,16 @@ function readProgress(runDir: string): ProgressRow[] {
   return lines.map((line) => JSON.parse(line) as ProgressRow);
 }
 
-/** The first iteration whose mean return is >= threshold. The null check matters: `null >= -100` is true. */
-export function firstCrossing(rows: ProgressRow[], threshold: number): ProgressRow | undefined {
-  return rows.find((row) => row[RETURN_METRIC] !== null && row[RETURN_METRIC] >= threshold);
+/** The first iteration whose `metric` is >= threshold. The null check matters: `null >= -100` is true. */
+export function firstCrossing(
+  rows: ProgressRow[],
+  threshold: number,
+  metric: ReturnMetric = RETURN_METRIC,
+): ProgressRow | undefined {
+  return rows.find((row) => {
+    const value = row[metric];
+    return value !== null && value !== undefined && value >= threshold;
+  });
 }
 
 /**
@@ -81,6 +94,7 @@ export async function trainSeed(
   seed: number,
   threshold: number,
   overrides: string[] = [],
+  metric: ReturnMetric = RETURN_METRIC,
 ): Promise<SeedResult> {
   const args = [RLTS_BIN, "train", configFile, "--json", "--set", `seed=${seed}`];
   for (const assignment of overrides) args.push("--set", assignment);
@@ -96,15 +110,15 @@ export async function trainSeed(
     );
   }
   const rows = readProgress(summary.runDir);
-  const crossing = firstCrossing(rows, threshold);
-  const last = rows.at(-1)!;
+  const crossing = firstCrossing(rows, threshold, metric);
+  const last = rows.findLast((row) => row[metric] !== undefined) ?? rows.at(-1)!;
   return {
     seed,
     runDir: summary.runDir,
     stepsToThreshold: crossing?.num_env_steps_sampled_lifetime ?? null,
     secondsToThreshold: crossing?.time_total_s ?? null,
     processSeconds,
-    finalReturn: last[RETURN_METRIC],
+    finalReturn: last[metric] ?? null,
     finalSteps: last.num_env_steps_sampled_lifetime,
   };
 }
@@ -159,19 +173,23 @@ async function main(argv: string[]): Promise<void> {
   const options = program.opts<{ seeds: string; threshold?: string; set: string[]; output: string }>();
   const overrides = [`output=${options.output}`, ...options.set];
   const config = loadRunConfig(configFile, overrides);
-  const threshold = options.threshold !== undefined ? Number(options.threshold) : config.stop[RETURN_METRIC];
+  const metric: ReturnMetric =
+    config.stop[RETURN_METRIC] === undefined && config.stop[EVALUATION_METRIC] !== undefined
+      ? EVALUATION_METRIC
+      : RETURN_METRIC;
+  const threshold = options.threshold !== undefined ? Number(options.threshold) : config.stop[metric];
   if (threshold === undefined || Number.isNaN(threshold)) {
     throw new Error(`${configFile}: no stop.${RETURN_METRIC} in the config; pass --threshold <return>`);
   }
   const results: SeedResult[] = [];
   for (const seed of parseSeeds(options.seeds)) {
-    const result = await trainSeed(configFile, seed, threshold, overrides);
+    const result = await trainSeed(configFile, seed, threshold, overrides, metric);
     console.error(
       `seed ${seed}: ${formatNumber(result.stepsToThreshold)} steps, ${formatNumber(result.secondsToThreshold, 1)} s (${result.runDir})`,
     );
     results.push(result);
   }
-  console.log(`${config.name} (${config.env.id}), threshold ${threshold}\n`);
+  console.log(`${config.name} (${config.env.id}), ${metric} threshold ${threshold}\n`);
   console.log(seedTable(results, threshold));
 }
 

@@ -11,17 +11,19 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(default_threshold: float = 475.0) -> argparse.Namespace:
     """--seed, --threshold and --torch-threads, and torch set to that many threads: one by default, as
-    rlts's wasm backend uses. For small MLPs extra threads buy little, and on a shared machine torch's
-    default pool (one thread per core) contends with other processes and slowed the same run by up to 7x
-    between repeats."""
+    rlts's wasm backend uses; 0 keeps torch's default pool (one thread per core). For small MLPs extra
+    threads buy little, and on a shared machine the default pool contends with other processes and slowed
+    the same run by up to 7x between repeats."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threshold", type=float, default=475.0)
+    parser.add_argument("--threshold", type=float, default=default_threshold)
     parser.add_argument("--torch-threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.torch_threads)
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    args.torch_threads = torch.get_num_threads()
     return args
 
 

@@ -41,7 +41,7 @@ export interface OffPolicyUpdateResult {
  * learning interleaves with sampling as finely as possible) and 8 in runner threads (each fragment costs
  * a round trip between threads), unless set.
  */
-export function offPolicyRunnerConfig(
+function offPolicyRunnerConfig(
   config: CommonRunConfig,
   section: OffPolicyConfig,
   module: ModuleRequest,

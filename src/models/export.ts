@@ -109,7 +109,10 @@ function foldDueling(
   return { kernel, bias };
 }
 
-/** What the exported network of a module with head `head` outputs. */
+/**
+ * What the exported network of a module with head `head` outputs.
+ * @public (test fixtures write policy folders of a given shape with it)
+ */
 export function policyActionHead(head: ModuleHead): PolicyActionHead {
   switch (head.kind) {
     case "categorical":

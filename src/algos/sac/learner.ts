@@ -31,7 +31,7 @@ export interface SACUpdate {
   targetTau: number | null;
 }
 
-export type SACMetrics = CriticMetrics &
+type SACMetrics = CriticMetrics &
   ActorMetrics & {
     alpha_loss: number;
     alpha_value: number;
