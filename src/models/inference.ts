@@ -307,9 +307,12 @@ export class ModuleInference {
   /** A standard normal draw for noise element `i`: fresh, or AR(1) on its last one with correlation `rho`. */
   private explorationNoise(i: number, rho: number): number {
     if (rho === 0) return normal(this.rng);
-    if (this.noise.length <= i) this.noise = Float64Array.from({ length: i + 1 }, (_, j) => this.noise[j] ?? Number.NaN);
+    if (this.noise.length <= i)
+      this.noise = Float64Array.from({ length: i + 1 }, (_, j) => this.noise[j] ?? Number.NaN);
     const previous = this.noise[i];
-    const z = Number.isNaN(previous) ? normal(this.rng) : rho * previous + Math.sqrt(1 - rho * rho) * normal(this.rng);
+    const z = Number.isNaN(previous)
+      ? normal(this.rng)
+      : rho * previous + Math.sqrt(1 - rho * rho) * normal(this.rng);
     this.noise[i] = z;
     return z;
   }

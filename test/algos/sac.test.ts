@@ -42,7 +42,9 @@ describe("SAC", () => {
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
-  it("the greedy policy reaches -250 on Pendulum-v1 within 6k env steps (seed 0)", { timeout: 120_000 }, async () => {
+  it("the greedy policy reaches -250 on Pendulum-v1 within 6k env steps (seed 0)", {
+    timeout: 120_000,
+  }, async () => {
     const algo = await SAC.create(fastPendulum());
     const evaluations: number[] = [];
     try {
@@ -62,7 +64,11 @@ describe("SAC", () => {
   it("samples uniformly in the Box until learning starts, then from the actor", async () => {
     const algo = await SAC.create(
       fastPendulum({
-        sac: { num_steps_sampled_before_learning_starts: 500, min_sample_timesteps_per_iteration: 250, q_model: { hiddens: [8] } },
+        sac: {
+          num_steps_sampled_before_learning_starts: 500,
+          min_sample_timesteps_per_iteration: 250,
+          q_model: { hiddens: [8] },
+        },
         model: { hiddens: [8] },
       }),
     );
@@ -81,7 +87,9 @@ describe("SAC", () => {
     }
   });
 
-  it("trains from two runner threads into a learner thread and leaves no thread", { timeout: 60_000 }, async () => {
+  it("trains from two runner threads into a learner thread and leaves no thread", {
+    timeout: 60_000,
+  }, async () => {
     const handlesBefore = threadHandles();
     const algo = await SAC.create(
       fastPendulum({

@@ -135,7 +135,12 @@ describe("the same actions in Node and in the browser", () => {
 
   it("squashed gaussian (SAC): Pendulum", async () => {
     const dir = path.join(scratch, "pendulum-sac");
-    await writeRandomPolicy(dir, { envId: "Pendulum-v1", seed: 10, weightScale: 60, module: "squashed_gaussian" });
+    await writeRandomPolicy(dir, {
+      envId: "Pendulum-v1",
+      seed: 10,
+      weightScale: 60,
+      module: "squashed_gaussian",
+    });
     const observations = testObservations("Pendulum-v1", 400);
     const policy = await loadPolicyFromDir(dir);
     const expected = nodeActions(policy, observations);

@@ -23,7 +23,10 @@ export const CHROMIUM_ARGS = [
 function newestMtime(dir: string): number {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
-    .reduce((newest, entry) => Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs), 0);
+    .reduce(
+      (newest, entry) => Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs),
+      0,
+    );
 }
 
 /** Builds dist-browser/rlts.js when it is missing or older than a source file, so tests never run a stale bundle. */
