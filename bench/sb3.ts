@@ -4,7 +4,9 @@
  *     episodes reaches 475;
  *   --algo sac: Pendulum-v1, until the greedy policy's mean return over 10 evaluation episodes (every
  *     1000 steps, evaluation time counted on both sides) reaches -200. rlts runs its shipped config
- *     (64x64 networks) and, as `rlts 256x256`, the same networks as SB3's.
+ *     (64x64 networks) and, as `rlts 256x256`, the same networks as SB3's;
+ *   --algo sac-hopper: Hopper-v5 (MuJoCo, through the bridge for rlts), 50k env steps, the greedy return
+ *     every 5k steps (needs `mujoco` and `imageio` in python/.venv and bench/.venv).
  *
  *   npm run build                     # rlts side runs the built CLI with configs/<algo>-<env>.yaml
  *   bench/.venv/bin/pip install stable-baselines3==2.9.2 gymnasium==1.4.0   # once, if bench/setup.sh did not
@@ -31,16 +33,19 @@ const PYTHON = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
 interface Benchmark {
   config: string;
   env: string;
+  /** The peer script bench/python/sb3_<script>.py and its extra arguments. */
+  sb3: { script: string; args: string[] };
   threshold: number;
   metric: ReturnMetric;
   /** rlts variants beyond the shipped config: a name and its `--set` overrides. */
   variants: { name: string; overrides: string[] }[];
 }
 
-const BENCHMARKS: Record<"ppo" | "dqn" | "sac", Benchmark> = {
+const BENCHMARKS: Record<"ppo" | "dqn" | "sac" | "sac-hopper", Benchmark> = {
   ppo: {
     config: "ppo-cartpole",
     env: "CartPole-v1",
+    sb3: { script: "ppo", args: [] },
     threshold: 475,
     metric: "env_runners/episode_return_mean",
     variants: [],
@@ -48,6 +53,7 @@ const BENCHMARKS: Record<"ppo" | "dqn" | "sac", Benchmark> = {
   dqn: {
     config: "dqn-cartpole",
     env: "CartPole-v1",
+    sb3: { script: "dqn", args: [] },
     threshold: 475,
     metric: "env_runners/episode_return_mean",
     variants: [],
@@ -55,11 +61,21 @@ const BENCHMARKS: Record<"ppo" | "dqn" | "sac", Benchmark> = {
   sac: {
     config: "sac-pendulum",
     env: "Pendulum-v1",
+    sb3: { script: "sac", args: ["--env", "Pendulum-v1"] },
     threshold: -200,
     metric: "evaluation/env_runners/episode_return_mean",
     variants: [
       { name: "rlts 256x256", overrides: ["model.hiddens=[256,256]", "sac.q_model.hiddens=[256,256]"] },
     ],
+  },
+  // No threshold: the returns after 50k steps, side by side.
+  "sac-hopper": {
+    config: "sac-hopper-gymnasium",
+    env: "Hopper-v5",
+    sb3: { script: "sac", args: ["--env", "Hopper-v5"] },
+    threshold: Number.POSITIVE_INFINITY,
+    metric: "evaluation/env_runners/episode_return_mean",
+    variants: [],
   },
 };
 
@@ -74,11 +90,26 @@ interface Row {
   finalSteps: number;
 }
 
-async function runSb3(script: string, seed: number, threshold: number, threads: number): Promise<Row> {
+async function runSb3(
+  { script, args }: Benchmark["sb3"],
+  seed: number,
+  threshold: number,
+  threads: number,
+): Promise<Row> {
+  const file = fileURLToPath(new URL(`./python/sb3_${script}.py`, import.meta.url));
   const { lastJson, processSeconds } = await runForLastJsonLine(
     PYTHON,
-    [script, "--seed", String(seed), "--threshold", String(threshold), "--torch-threads", String(threads)],
-    `${script} --seed ${seed} --torch-threads ${threads}`,
+    [
+      file,
+      ...args,
+      "--seed",
+      String(seed),
+      "--threshold",
+      String(threshold),
+      "--torch-threads",
+      String(threads),
+    ],
+    `${file} --seed ${seed} --torch-threads ${threads}`,
   );
   const result = lastJson as {
     steps_to_threshold: number | null;
@@ -113,7 +144,9 @@ function option(argv: string[], name: string, fallback: string): string {
 
 function parseAlgo(argv: string[]): keyof typeof BENCHMARKS {
   const algo = option(argv, "--algo", "ppo");
-  if (!(algo in BENCHMARKS)) throw new Error(`--algo: expected ppo, dqn or sac, got "${algo}"`);
+  if (!(algo in BENCHMARKS)) {
+    throw new Error(`--algo: expected one of ${Object.keys(BENCHMARKS).join(", ")}, got "${algo}"`);
+  }
   return algo as keyof typeof BENCHMARKS;
 }
 
@@ -131,7 +164,6 @@ const argv = process.argv.slice(2);
 const algo = parseAlgo(argv);
 const benchmark = BENCHMARKS[algo];
 const CONFIG = fileURLToPath(new URL(`../configs/${benchmark.config}.yaml`, import.meta.url));
-const SB3_SCRIPT = fileURLToPath(new URL(`./python/sb3_${algo}.py`, import.meta.url));
 const seeds = parseIntegers(argv, "--seeds", "0,1,2");
 const torchThreads = parseIntegers(argv, "--torch-threads", "1");
 const rows: Row[] = [];
@@ -150,7 +182,7 @@ for (const [i, seed] of seeds.entries()) {
       },
   );
   const sb3Sides = torchThreads.map((threads) => async () => {
-    rows.push(await runSb3(SB3_SCRIPT, seed, benchmark.threshold, threads));
+    rows.push(await runSb3(benchmark.sb3, seed, benchmark.threshold, threads));
   });
   // Alternate which side goes first so a load spike from the other engineers does not always hit one side.
   const sides = [...rltsSides, ...sb3Sides];

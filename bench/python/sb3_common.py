@@ -11,8 +11,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 
-def parse_args(default_threshold: float = 475.0) -> argparse.Namespace:
-    """--seed, --threshold and --torch-threads, and torch set to that many threads: one by default, as
+def parse_args(default_threshold: float = 475.0, extra: dict[str, str] | None = None) -> argparse.Namespace:
+    """--seed, --threshold, --torch-threads and the `extra` string options, and torch set to that many threads: one by default, as
     rlts's wasm backend uses; 0 keeps torch's default pool (one thread per core). For small MLPs extra
     threads buy little, and on a shared machine the default pool contends with other processes and slowed
     the same run by up to 7x between repeats."""
@@ -20,6 +20,8 @@ def parse_args(default_threshold: float = 475.0) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=default_threshold)
     parser.add_argument("--torch-threads", type=int, default=1)
+    for name, default in (extra or {}).items():
+        parser.add_argument(name, default=default)
     args = parser.parse_args()
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
