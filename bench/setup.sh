@@ -8,4 +8,6 @@ cd "$(dirname "$0")"
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet torch numpy gymnasium==1.4.0 stable-baselines3
+# MuJoCo for bench/sb3.ts --algo sac-hopper (gymnasium needs imageio and packaging to import it).
+.venv/bin/pip install --quiet mujoco imageio packaging
 .venv/bin/python -c "import torch; print('torch', torch.__version__, 'threads', torch.get_num_threads())"

@@ -6,11 +6,10 @@ Run: bench/.venv/bin/python bench/python/learner_torch.py [--threads N]
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn as nn
+from timing import median_rate
 
 OBS_DIM, NUM_ACTIONS = 4, 2
 
@@ -44,15 +43,8 @@ def bench(hidden: int, batch: int, steps: int, repeats: int) -> dict:
         nn.utils.clip_grad_norm_(params, 0.5)
         optimizer.step()
 
-    for _ in range(10):
-        update()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            update()
-        rates.append(steps * batch / (time.perf_counter() - start))
-    return {"hidden": hidden, "batch": batch, "samples_per_s": statistics.median(rates), "threads": torch.get_num_threads()}
+    rate = median_rate(update, steps, repeats, warmup=10) * batch
+    return {"hidden": hidden, "batch": batch, "samples_per_s": rate, "threads": torch.get_num_threads()}
 
 
 if __name__ == "__main__":

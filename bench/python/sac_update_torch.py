@@ -7,11 +7,10 @@ Run: bench/.venv/bin/python bench/python/sac_update_torch.py [--threads N] [--hi
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn as nn
+from timing import median_rate
 
 OBS_DIM, ACT_DIM = 3, 1
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -80,15 +79,8 @@ def bench(hidden: int, batch: int, steps: int, repeats: int) -> dict:
                 for t, c in zip(target.parameters(), critic.parameters()):
                     t.mul_(0.995).add_(c, alpha=0.005)
 
-    for _ in range(20):
-        update()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            update()
-        rates.append(steps / (time.perf_counter() - start))
-    return {"hidden": hidden, "batch": batch, "steps_per_s": statistics.median(rates), "threads": torch.get_num_threads()}
+    rate = median_rate(update, steps, repeats, warmup=20)
+    return {"hidden": hidden, "batch": batch, "steps_per_s": rate, "threads": torch.get_num_threads()}
 
 
 def main() -> None:

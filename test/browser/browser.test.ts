@@ -100,6 +100,19 @@ function nodeActions(policy: GreedyPolicy, observations: Float32Array[]): number
   });
 }
 
+/** The greedy actions of the policy folder `dir` on 400 observations of `envId`, in Node and in the page. */
+async function actionsInBoth(
+  dir: string,
+  envId: string,
+): Promise<{ actual: number[][]; expected: number[][] }> {
+  const observations = testObservations(envId, 400);
+  const policy = await loadPolicyFromDir(dir);
+  const expected = nodeActions(policy, observations);
+  policy.dispose();
+  const actual = await withPage(dir, (page, server) => browserActions(page, server, observations));
+  return { actual, expected };
+}
+
 /** The largest difference between two action lists. */
 function worstDifference(actual: number[][], expected: number[][]): number {
   expect(actual.length).toBe(expected.length);
@@ -108,11 +121,7 @@ function worstDifference(actual: number[][], expected: number[][]): number {
 
 describe("the same actions in Node and in the browser", () => {
   it("categorical: the committed CartPole policy", async () => {
-    const observations = testObservations("CartPole-v1", 400);
-    const policy = await loadPolicyFromDir(DEMO_POLICY);
-    const expected = nodeActions(policy, observations);
-    policy.dispose();
-    const actual = await withPage(DEMO_POLICY, (page, server) => browserActions(page, server, observations));
+    const { actual, expected } = await actionsInBoth(DEMO_POLICY, "CartPole-v1");
     expect(actual).toEqual(expected);
     expect(new Set(expected.flat()).size).toBe(2);
   });
@@ -125,11 +134,7 @@ describe("the same actions in Node and in the browser", () => {
       weightScale: 150,
       observationNormalization: { mean: [0.1, 0.2, -0.3], var: [0.5, 0.4, 2], epsilon: 1e-8, clip: 2 },
     });
-    const observations = testObservations("Pendulum-v1", 400);
-    const policy = await loadPolicyFromDir(dir);
-    const expected = nodeActions(policy, observations);
-    policy.dispose();
-    const actual = await withPage(dir, (page, server) => browserActions(page, server, observations));
+    const { actual, expected } = await actionsInBoth(dir, "Pendulum-v1");
     expect(worstDifference(actual, expected)).toBeLessThanOrEqual(1e-5);
   });
 
@@ -141,11 +146,7 @@ describe("the same actions in Node and in the browser", () => {
       weightScale: 60,
       module: "squashed_gaussian",
     });
-    const observations = testObservations("Pendulum-v1", 400);
-    const policy = await loadPolicyFromDir(dir);
-    const expected = nodeActions(policy, observations);
-    policy.dispose();
-    const actual = await withPage(dir, (page, server) => browserActions(page, server, observations));
+    const { actual, expected } = await actionsInBoth(dir, "Pendulum-v1");
     expect(worstDifference(actual, expected)).toBeLessThanOrEqual(1e-5);
     expect(Math.max(...expected.flat().map(Math.abs))).toBeGreaterThan(1);
   });

@@ -12,6 +12,7 @@ import { exportPolicy } from "../../src/cli/export.js";
 import { serveDemo } from "../../src/cli/serve_demo.js";
 import { makeEnv } from "../../src/envs/registry.js";
 import type { Box } from "../../src/envs/spaces.js";
+import type { ModuleSpec } from "../../src/models/catalog.js";
 import { policyLayersModel } from "../../src/models/export.js";
 import { ModuleInference } from "../../src/models/inference.js";
 import type { ObservationNormalization } from "../../src/models/policy.js";
@@ -40,22 +41,41 @@ function visitedObservations(envId: string, count: number): Float32Array[] {
   return observations;
 }
 
+/**
+ * The exported policy in `dir` and the rollout inference kernel (greedy) on `count` visited observations of
+ * `envId`: each observation's two actions.
+ */
+async function policyAndKernelActions(
+  dir: string,
+  spec: ModuleSpec,
+  weights: Float32Array,
+  envId: string,
+  count: number,
+): Promise<{ policy: number | Float32Array; kernel: Float32Array }[]> {
+  const policy = await loadPolicyFromDir(dir);
+  const reference = new ModuleInference(spec, 0);
+  reference.setWeights(weights);
+  const out = {
+    actions: new Float32Array(spec.actionDim),
+    logp: new Float32Array(1),
+    values: new Float32Array(1),
+  };
+  const pairs = visitedObservations(envId, count).map((obs) => {
+    reference.act(obs, 1, { greedy: true }, out);
+    return { policy: policy.act(obs), kernel: out.actions.slice() };
+  });
+  policy.dispose();
+  return pairs;
+}
+
 describe("GreedyPolicy", () => {
   it("takes the argmax of the logits, as the rollout inference kernel", async () => {
     const dir = path.join(scratch, "cartpole");
     const { spec, weights } = await writeRandomPolicy(dir, { envId: "CartPole-v1", seed: 3, weightScale: 3 });
-    const policy = await loadPolicyFromDir(dir);
-    const reference = new ModuleInference(spec, 0);
-    reference.setWeights(weights);
-    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
-    const actions = visitedObservations("CartPole-v1", 300).map((obs) => {
-      reference.act(obs, 1, { greedy: true }, out);
-      expect(policy.act(obs)).toBe(out.actions[0]);
-      return out.actions[0];
-    });
+    const pairs = await policyAndKernelActions(dir, spec, weights, "CartPole-v1", 300);
+    for (const { policy, kernel } of pairs) expect(policy).toBe(kernel[0]);
     // Both actions occur, or the comparison would prove little.
-    expect(new Set(actions).size).toBe(2);
-    policy.dispose();
+    expect(new Set(pairs.map((p) => p.kernel[0])).size).toBe(2);
   });
 
   it("takes the argmax of a dueling Q module's Q values (DQN's export), as the rollout inference kernel", async () => {
@@ -67,17 +87,9 @@ describe("GreedyPolicy", () => {
       module: "dueling_q",
     });
     expect(metadata.actionHead).toEqual({ kind: "q_values", n: 3 });
-    const policy = await loadPolicyFromDir(dir);
-    const reference = new ModuleInference(spec, 0);
-    reference.setWeights(weights);
-    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
-    const actions = visitedObservations("Acrobot-v1", 300).map((obs) => {
-      reference.act(obs, 1, { greedy: true }, out);
-      expect(policy.act(obs)).toBe(out.actions[0]);
-      return out.actions[0];
-    });
-    expect(new Set(actions).size).toBeGreaterThan(1);
-    policy.dispose();
+    const pairs = await policyAndKernelActions(dir, spec, weights, "Acrobot-v1", 300);
+    for (const { policy, kernel } of pairs) expect(policy).toBe(kernel[0]);
+    expect(new Set(pairs.map((p) => p.kernel[0])).size).toBeGreaterThan(1);
   });
 
   it("normalises observations and clips the Gaussian mean to the action bounds", async () => {
@@ -129,21 +141,16 @@ describe("GreedyPolicy", () => {
       module: "squashed_gaussian",
     });
     expect(metadata.actionHead).toEqual({ kind: "squashed_gaussian", dim: 1 });
-    const policy = await loadPolicyFromDir(dir);
-    const reference = new ModuleInference(spec, 0);
-    reference.setWeights(weights);
-    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
-    const actions = visitedObservations("Pendulum-v1", 200).map((obs) => {
-      reference.act(obs, 1, { greedy: true }, out);
-      const action = policy.act(obs) as Float32Array;
-      expect(Math.abs(action[0] - out.actions[0])).toBeLessThan(1e-5);
-      expect(Math.abs(action[0])).toBeLessThanOrEqual(2);
-      return action[0];
+    const pairs = await policyAndKernelActions(dir, spec, weights, "Pendulum-v1", 200);
+    const actions = pairs.map(({ policy, kernel }) => {
+      const action = (policy as Float32Array)[0];
+      expect(Math.abs(action - kernel[0])).toBeLessThan(1e-5);
+      expect(Math.abs(action)).toBeLessThanOrEqual(2);
+      return action;
     });
     // Both signs, some near the bounds: the squashing and the scaling were both exercised.
     expect(Math.min(...actions)).toBeLessThan(-1);
     expect(Math.max(...actions)).toBeGreaterThan(1);
-    policy.dispose();
   });
 
   it("rejects observations of the wrong size with a message naming the space", async () => {
