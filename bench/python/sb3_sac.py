@@ -19,6 +19,7 @@ from sb3_common import parse_args
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 EVAL_EPISODES = 10
 # Per env: (total env steps, evaluation interval, SAC keyword arguments from rl-baselines3-zoo).
@@ -60,7 +61,7 @@ def main() -> None:
     args = parse_args(default_threshold=-200.0, extra={"--env": "Pendulum-v1"})
     total, every, kwargs = ZOO[args.env]
     env = gym.make(args.env)
-    eval_env = gym.make(args.env)
+    eval_env = Monitor(gym.make(args.env))
     eval_env.reset(seed=args.seed + 1000)
     model = SAC("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **kwargs)
     stop = StopAtEvaluation(eval_env, args.threshold, every)

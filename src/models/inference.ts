@@ -307,8 +307,6 @@ export class ModuleInference {
   /** A standard normal draw for noise element `i`: fresh, or AR(1) on its last one with correlation `rho`. */
   private explorationNoise(i: number, rho: number): number {
     if (rho === 0) return normal(this.rng);
-    if (this.noise.length <= i)
-      this.noise = Float64Array.from({ length: i + 1 }, (_, j) => this.noise[j] ?? Number.NaN);
     const previous = this.noise[i];
     const z = Number.isNaN(previous)
       ? normal(this.rng)
@@ -332,6 +330,12 @@ export class ModuleInference {
     this.valueOut = new Float32Array(batch);
     for (const pass of [...this.passes, ...(this.valuePass ? [this.valuePass] : [])]) {
       pass.buffers = pass.outputs.map((o) => (o === 0 ? this.policyOut : this.valueOut));
+    }
+    if (head.kind === "squashed_gaussian") {
+      // New rows start with no previous draw; existing ones (a restored state) keep theirs.
+      const noise = new Float64Array(batch * head.dim).fill(Number.NaN);
+      noise.set(this.noise.subarray(0, noise.length));
+      this.noise = noise;
     }
   }
 }

@@ -285,3 +285,80 @@ describe("Q modules", () => {
     expect(maxAbsDiff(initialWeights(spec, 1), initialWeights(spec, 2))).toBeGreaterThan(0);
   });
 });
+
+describe("the squashed-Gaussian head on the runners", () => {
+  const spec = (noiseCorrelation: number) =>
+    moduleSpecFor(new Box(-10, 10, [2]), new Box([-2], [6]), {
+      type: "squashed_gaussian_actor",
+      model: { hiddens: [8], activation: "relu", vf_share_layers: false, initial_log_std: 0 },
+      noiseCorrelation,
+    });
+
+  /** The noise z behind `steps` actions of 4 envs with all-zero weights (mean 0, log-std -1.5: std e^-1.5). */
+  function noiseSeries(noiseCorrelation: number, epsilon: number, steps: number): number[][] {
+    const inference = new ModuleInference(spec(noiseCorrelation), 1);
+    inference.setWeights(new Float32Array(weightsSize(spec(noiseCorrelation))));
+    const out = { actions: new Float32Array(4), logp: new Float32Array(4), values: new Float32Array(4) };
+    const series: number[][] = [[], [], [], []];
+    for (let t = 0; t < steps; t++) {
+      inference.act(
+        new Float32Array(8),
+        4,
+        { greedy: false, epsilons: [epsilon, epsilon, epsilon, epsilon] },
+        out,
+      );
+      for (let env = 0; env < 4; env++) {
+        const a = out.actions[env];
+        expect(a).toBeGreaterThanOrEqual(-2);
+        expect(a).toBeLessThanOrEqual(6);
+        series[env].push((a - 2) / 4); // back to [-1, 1]
+      }
+    }
+    return series;
+  }
+
+  function lagOneCorrelation(x: number[]): number {
+    const m = x.reduce((a, b) => a + b, 0) / x.length;
+    let num = 0;
+    let den = 0;
+    for (let t = 0; t < x.length; t++) {
+      den += (x[t] - m) ** 2;
+      if (t > 0) num += (x[t] - m) * (x[t - 1] - m);
+    }
+    return num / den;
+  }
+
+  it("draws white noise by default and AR(1) noise with noise correlation rho, N(0, 1) at every step", () => {
+    const std = Math.exp(-1.5);
+    for (const rho of [0, 0.95]) {
+      const z = noiseSeries(rho, 0, 4000).map((env) => env.map((unit) => Math.atanh(unit) / std));
+      for (const env of z) {
+        const variance = env.reduce((s, x) => s + x * x, 0) / env.length;
+        expect(variance).toBeGreaterThan(0.7);
+        expect(variance).toBeLessThan(1.3);
+        expect(Math.abs(lagOneCorrelation(env) - rho)).toBeLessThan(0.05);
+      }
+    }
+  });
+
+  it("warms up with uniform actions in the Box, correlated in time when asked", () => {
+    for (const rho of [0, 0.95]) {
+      const units = noiseSeries(rho, 1, 4000).flat();
+      const mean = units.reduce((a, b) => a + b, 0) / units.length;
+      const variance = units.reduce((s, x) => s + (x - mean) ** 2, 0) / units.length;
+      // Uniform on [-1, 1]: mean 0, variance 1/3 (the correlated series wanders, so wider bounds).
+      expect(Math.abs(mean)).toBeLessThan(rho === 0 ? 0.03 : 0.15);
+      expect(Math.abs(variance - 1 / 3)).toBeLessThan(rho === 0 ? 0.02 : 0.06);
+      expect(Math.abs(lagOneCorrelation(noiseSeries(rho, 1, 2000)[0]) - rho)).toBeLessThan(0.1);
+    }
+  });
+
+  it("acts greedily with tanh of the mean, scaled to the Box", () => {
+    const inference = new ModuleInference(spec(0), 1);
+    inference.setWeights(new Float32Array(weightsSize(spec(0))));
+    const out = { actions: new Float32Array(1), logp: new Float32Array(1), values: new Float32Array(1) };
+    inference.act(new Float32Array(2), 1, { greedy: true }, out);
+    // Mean 0: tanh(0) = 0 is the Box's centre, 2.
+    expect(out.actions[0]).toBeCloseTo(2, 6);
+  });
+});
