@@ -7,12 +7,17 @@ PROTOCOL.md at the repository root is the specification; this file is one implem
 """
 
 import argparse
+import hashlib
+import hmac
+import importlib
+import ipaddress
 import json
-import time
 import math
 import os
+import secrets
 import signal
 import sys
+import time
 import traceback
 
 import gymnasium
@@ -22,14 +27,22 @@ from gymnasium import spaces
 
 from . import fixtures  # noqa: F401  (registers the rlts_gym/* test envs)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 SERVER_NAME = "rlts_gym"
 # How often (ms) a blocked receive wakes up to check that the parent process still lives.
 PARENT_POLL_MS = 500
+# A session with no request for this long may be taken over by a new client (one that died without `close`).
+DEFAULT_SESSION_TIMEOUT_S = 60.0
+# The largest request frame: headers are small JSON, the action frame is num_envs x columns x 4 bytes.
+MIN_REQUEST_BYTES = 64 * 1024
 
 
 class ProtocolError(Exception):
     """A request the server cannot serve: wrong version, unknown command, malformed frames."""
+
+
+class AuthError(Exception):
+    """A client without the session or the key this server asks for."""
 
 
 class Shutdown(BaseException):
@@ -158,9 +171,32 @@ def error_reply(exc):
 
 
 class GymServer:
-    def __init__(self, env_id, num_envs, kwargs, max_episode_steps):
+    """The envs and one client session at a time.
+
+    `hello` opens a session (refused while another client's session is active and not idle for
+    `session_timeout_s`); every later request names it. With a `key`, the session only starts serving once
+    the client has answered `hello`'s challenge with HMAC-SHA256(key, challenge) in `auth`. `close` ends
+    the session; the server itself ends then only if `exit_on_close` (a server rlts spawned for itself)."""
+
+    def __init__(
+        self,
+        env_id,
+        num_envs,
+        kwargs,
+        max_episode_steps,
+        key=None,
+        exit_on_close=True,
+        session_timeout_s=DEFAULT_SESSION_TIMEOUT_S,
+    ):
         if num_envs < 1:
             raise ValueError(f"--num-envs must be >= 1, got {num_envs}")
+        self.key = key
+        self.exit_on_close = exit_on_close
+        self.session_timeout_s = session_timeout_s
+        self.session = None
+        self.authenticated = False
+        self.challenge = None
+        self.last_request = 0.0
         self.env_id = env_id
         make_kwargs = dict(kwargs)
         if max_episode_steps is not None:
@@ -201,7 +237,13 @@ class GymServer:
         ]
         # Most steps end no episode and carry no info: their header is always the same bytes.
         self.plain_step_header = json.dumps({"frames": self.frames_step}).encode()
+        self.float_actions = np.issubdtype(np.dtype(self.action_dtype), np.floating)
         self.closed = False
+
+    @property
+    def max_request_bytes(self):
+        """The request size limit: room for the action frame at 8 bytes a value, and never under 64 KiB."""
+        return max(MIN_REQUEST_BYTES, 8 * self.num_envs * self.action_columns)
 
     @property
     def num_envs(self):
@@ -220,22 +262,69 @@ class GymServer:
                     f"this server speaks protocol {PROTOCOL_VERSION}; use matching versions of rlts and rlts_gym"
                 )
             cmd = header.get("cmd")
+            if cmd == "hello":
+                return self.hello()
+            self.check_session(header, cmd)
+            if cmd == "auth":
+                return self.auth(header)
+            if cmd == "close":
+                # Allowed before auth: a client that cannot authenticate still ends its session.
+                self.session = None
+                if self.exit_on_close and (self.key is None or self.authenticated):
+                    self.close()
+                return self.reply({"closed": True})
+            if self.key is not None and not self.authenticated:
+                raise AuthError(f"{cmd}: authenticate first (this server needs its key: auth after hello)")
+            self.last_request = time.monotonic()
             if cmd == "step":
                 return self.step(header, message[1:])
             if cmd == "reset":
                 return self.reset(header)
-            if cmd == "hello":
-                return self.reply({"server": SERVER_NAME, "protocol": PROTOCOL_VERSION, "env_id": self.env_id})
             if cmd == "spec":
                 return self.reply(self.spec_json)
             if cmd == "render":
                 return self.render()
-            if cmd == "close":
-                self.close()
-                return self.reply({"closed": True})
-            raise ProtocolError(f"unknown command {cmd!r}; expected hello, spec, reset, step, render or close")
+            raise ProtocolError(f"unknown command {cmd!r}; expected hello, auth, spec, reset, step, render or close")
         except Exception as exc:  # every failure goes back to the client, the server keeps serving
             return error_reply(exc)
+
+    def hello(self):
+        """Opens a session, unless another client's is active: one client at a time, its envs its own."""
+        now = time.monotonic()
+        if self.session is not None and now - self.last_request < self.session_timeout_s:
+            raise AuthError(
+                f"busy: this server serves another client (its last request was {now - self.last_request:.1f} s ago; "
+                f"a session idle for {self.session_timeout_s:g} s may be taken over)"
+            )
+        self.session = secrets.token_hex(16)
+        self.authenticated = self.key is None
+        self.challenge = None if self.key is None else secrets.token_hex(16)
+        self.last_request = now
+        fields = {"server": SERVER_NAME, "protocol": PROTOCOL_VERSION, "env_id": self.env_id, "session": self.session}
+        if self.challenge is not None:
+            fields["challenge"] = self.challenge
+        return self.reply(fields)
+
+    def check_session(self, header, cmd):
+        if self.session is None:
+            raise AuthError(f"{cmd}: no session; send hello first")
+        given = header.get("session")
+        if not isinstance(given, str) or not hmac.compare_digest(given, self.session):
+            raise AuthError(f"{cmd}: not this server's current session (another client is served; send hello to start one)")
+
+    def auth(self, header):
+        if self.key is None or self.challenge is None:
+            raise AuthError("auth: this server takes no key")
+        expected = hmac.new(self.key, self.challenge.encode(), hashlib.sha256).hexdigest()
+        proof = header.get("proof")
+        # One answer per challenge: a wrong one ends the session.
+        self.challenge = None
+        if not isinstance(proof, str) or not hmac.compare_digest(proof, expected):
+            self.session = None
+            raise AuthError("auth: wrong key (HMAC-SHA256 of the challenge does not match this server's key)")
+        self.authenticated = True
+        self.last_request = time.monotonic()
+        return self.reply({"authenticated": True})
 
     @staticmethod
     def reply(header, frames=(), arrays=()):
@@ -268,6 +357,9 @@ class GymServer:
                 f"({self.num_envs} envs x {self.action_columns} {wire.name})"
             )
         actions = np.frombuffer(frames[0], dtype=wire.newbyteorder("<")).reshape(self.num_envs, -1)
+        if self.float_actions and not np.isfinite(actions).all():
+            i = int(np.argwhere(~np.isfinite(actions))[0][0])
+            raise ValueError(f"{self.env_id}: action {actions[i].tolist()} of sub-env {i} is not finite")
         if self.action_bounds is not None:
             low, high = self.action_bounds
             outside = (actions < low) | (actions > high)
@@ -360,6 +452,8 @@ def serve(server, bind, parent_pid=None):
     socket = context.socket(zmq.REP)
     socket.linger = 0
     socket.rcvtimeo = PARENT_POLL_MS
+    # A larger frame disconnects its sender before it is read (ZMQ_MAXMSGSIZE).
+    socket.setsockopt(zmq.MAXMSGSIZE, server.max_request_bytes)
     endpoint = None
     try:
         socket.bind(bind)
@@ -404,7 +498,24 @@ def parse_args(argv):
     parser.add_argument("--num-envs", type=int, default=1, help="number of env copies stepped per request")
     parser.add_argument("--bind", required=True, help="tcp://127.0.0.1:PORT (PORT may be *) or ipc:///path")
     parser.add_argument("--max-episode-steps", type=int, default=None, help="overrides the registered limit")
-    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies (and on close)")
+    parser.add_argument(
+        "--key-file",
+        default=None,
+        help="file holding a shared key: clients must prove they know it (HMAC-SHA256 challenge) before any request",
+    )
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        help="Python module to import before making the env (one that calls gymnasium.register); repeatable",
+    )
+    parser.add_argument(
+        "--session-timeout",
+        type=float,
+        default=DEFAULT_SESSION_TIMEOUT_S,
+        help="seconds without a request after which another client may take over the session",
+    )
     args = parser.parse_args(argv)
     try:
         args.kwargs = json.loads(args.kwargs)
@@ -412,7 +523,36 @@ def parse_args(argv):
         parser.error(f"--kwargs is not valid JSON: {exc}")
     if not isinstance(args.kwargs, dict):
         parser.error(f"--kwargs must be a JSON object, got {args.kwargs!r}")
+    args.key = None
+    if args.key_file is not None:
+        try:
+            with open(args.key_file, "rb") as f:
+                args.key = f.read().strip()
+        except OSError as exc:
+            parser.error(f"--key-file {args.key_file}: {exc.strerror}")
+        if len(args.key) < 16:
+            parser.error(f"--key-file {args.key_file}: the key must be at least 16 bytes")
+    if args.key is None and not is_local_endpoint(args.bind):
+        parser.error(
+            f"--bind {args.bind} listens beyond this machine: give --key-file (a shared key clients must know), "
+            "or bind to 127.0.0.1 or an ipc:// path"
+        )
     return args
+
+
+def is_local_endpoint(endpoint):
+    """ipc://, or tcp:// on a loopback address: reachable from this machine only."""
+    if endpoint.startswith("ipc://"):
+        return True
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "*", an interface name or a host name: all may reach beyond loopback
+        return False
 
 
 def main(argv=None):
@@ -424,7 +564,18 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     try:
-        server = GymServer(args.env, args.num_envs, args.kwargs, args.max_episode_steps)
+        for module in args.module:
+            importlib.import_module(module)
+        server = GymServer(
+            args.env,
+            args.num_envs,
+            args.kwargs,
+            args.max_episode_steps,
+            key=args.key,
+            # A server rlts spawned for itself ends with its client; one started by hand serves the next.
+            exit_on_close=args.parent_pid is not None,
+            session_timeout_s=args.session_timeout,
+        )
     except Shutdown:
         return 0
     except Exception as exc:

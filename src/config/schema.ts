@@ -18,6 +18,13 @@ const envConfigSchema = z
     module: z.string().optional(),
     /** gymnasium backend: connect to a server started elsewhere (`tcp://host:port`) instead of spawning one. */
     address: z.string().optional(),
+    /**
+     * gymnasium backend with `address`: the file holding the shared key the server was started with
+     * (`--key-file`); the client proves it knows the key, which never travels.
+     */
+    key_file: z.string().optional(),
+    /** gymnasium backend: Python modules the server imports before `gymnasium.make` (ones that register envs). */
+    python_modules: z.array(z.string().min(1)).default([]),
     /** gymnasium backend: the Python interpreter (default: python/.venv, or $RLTS_PYTHON). */
     python: z.string().optional(),
     /** gymnasium backend: how long one request may take before it is an error. */

@@ -15,6 +15,8 @@ export interface EnvDescription {
   /** An absolute path or package name of a module that registers custom envs. */
   module?: string;
   address?: string;
+  key_file?: string;
+  python_modules: string[];
   python?: string;
   timeout_ms: number;
   max_episode_steps?: number;
@@ -56,6 +58,8 @@ export async function makeVectorEnvFrom(env: EnvDescription, numEnvs: number): P
       numEnvs,
       kwargs: env.kwargs,
       address: env.address,
+      keyFile: env.key_file,
+      modules: env.python_modules,
       python: env.python,
       timeoutMs: env.timeout_ms,
       maxEpisodeSteps: env.max_episode_steps,

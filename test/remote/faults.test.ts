@@ -148,17 +148,23 @@ describe("remote env faults", () => {
     // A bad seed is refused before any env is reset, and the server goes on serving.
     const raw = new Request({ linger: 0, receiveTimeout: 10_000 });
     raw.connect(endpoint);
-    await raw.send(JSON.stringify({ cmd: "reset", protocol: PROTOCOL_VERSION, seed: 1.5 }));
-    const [refused] = await raw.receive();
+    const request = async (header: Record<string, unknown>) => {
+      await raw.send(JSON.stringify({ protocol: PROTOCOL_VERSION, ...header }));
+      return JSON.parse((await raw.receive())[0].toString());
+    };
+    const { session } = await request({ cmd: "hello" });
+    const refused = await request({ cmd: "reset", session, seed: 1.5 });
+    expect(refused.error.message).toMatch(/seed must be a non-negative integer or null, got 1.5/);
+    await request({ cmd: "close", session });
     raw.close();
-    expect(JSON.parse(refused.toString()).error.message).toMatch(
-      /seed must be a non-negative integer or null, got 1.5/,
-    );
     const env = await vectorEnv({ id: "CartPole-v1", address: endpoint });
     expect(env.serverPid).toBeUndefined();
     await env.reset({ seed: 0 });
     await env.step(Int32Array.of(0, 1));
     await env.close();
+    // Started by hand, it serves the next client after a close; SIGTERM ends it.
+    expect(child.exitCode).toBeNull();
+    child.kill("SIGTERM");
     expect(await exitOf(child)).toBe(0);
   });
 

@@ -19,6 +19,8 @@ export class Connection {
   private readonly socket: Request;
   private queue: Promise<unknown> = Promise.resolve();
   private failure?: Error;
+  /** The session `hello` opened: every later request names it (the server serves one client at a time). */
+  session?: string;
 
   constructor(
     private readonly envId: string,
@@ -62,7 +64,8 @@ export class Connection {
     if (this.failure) throw this.failure;
     let message: Buffer[];
     try {
-      await this.socket.send([encodeHeader(cmd, fields), ...frames]);
+      const header = this.session === undefined ? fields : { session: this.session, ...fields };
+      await this.socket.send([encodeHeader(cmd, header), ...frames]);
       message = await this.socket.receive();
     } catch (err) {
       // A dead server closes the socket under a pending call (see `fail`): report the death, not the socket error.

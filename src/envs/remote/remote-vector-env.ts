@@ -6,6 +6,8 @@
  * are copied into the preallocated arrays of `VectorStepResult`. Autoreset is same-step, done by the
  * server: a finished sub-env's row holds the reset observation, its final one is in `finalObservations`.
  */
+import { createHmac } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { actionLayout, type JsonNumber, type Space, type SpaceJSON, spaceFromJSON } from "../spaces.js";
 import type {
   EnvMetadata,
@@ -38,6 +40,13 @@ export interface RemoteEnvOptions {
   transport?: "ipc" | "tcp";
   /** Longest wait for any reply (and for the server to start), default 30 s. */
   timeoutMs?: number;
+  /**
+   * A server started elsewhere with `--key-file`: the file with the same shared key. The client proves it
+   * knows the key (HMAC-SHA256 of the server's challenge); the key itself never travels.
+   */
+  keyFile?: string;
+  /** Python modules the spawned server imports before making the env (ones that call `gymnasium.register`). */
+  modules?: string[];
 }
 
 /** The `spec` reply (PROTOCOL.md). */
@@ -101,6 +110,7 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
       python: opts.python,
       transport: opts.transport ?? (process.platform === "win32" ? "tcp" : "ipc"),
       timeoutMs,
+      modules: opts.modules ?? [],
     });
   }
   const connection = new Connection(opts.id, endpoint, timeoutMs, server?.exited, () => void server?.kill());
@@ -111,6 +121,8 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
         `remote env ${opts.id}: the server at ${endpoint} speaks rlts_gym protocol ${hello.protocol}, this client speaks ${PROTOCOL_VERSION}`,
       );
     }
+    connection.session = hello.session as string;
+    if (typeof hello.challenge === "string") await authenticate(connection, hello.challenge, opts, endpoint);
     if (hello.env_id !== opts.id) {
       // A config saying Acrobot must not train on a server that serves CartPole.
       throw new RangeError(
@@ -125,10 +137,34 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
     }
     return new RemoteVectorEnv(spec, connection, server);
   } catch (err) {
+    // Ends the session this client opened, so a server started elsewhere can serve the next client.
+    if (connection.session !== undefined) await connection.request("close").catch(() => {});
     connection.fail(err as Error);
     await server?.kill();
     throw err;
   }
+}
+
+/** Answers a keyed server's challenge with HMAC-SHA256(key, challenge). */
+async function authenticate(
+  connection: Connection,
+  challenge: string,
+  opts: RemoteEnvOptions,
+  endpoint: string,
+): Promise<void> {
+  if (opts.keyFile === undefined) {
+    throw new Error(
+      `remote env ${opts.id}: the server at ${endpoint} needs a shared key; set env.key_file to the file it was started with (--key-file)`,
+    );
+  }
+  let key: Buffer;
+  try {
+    key = Buffer.from((await readFile(opts.keyFile, "utf8")).trim());
+  } catch (err) {
+    throw new Error(`remote env ${opts.id}: env.key_file ${opts.keyFile}: ${(err as Error).message}`);
+  }
+  const proof = createHmac("sha256", key).update(challenge).digest("hex");
+  await connection.request("auth", { proof });
 }
 
 export class RemoteVectorEnv implements VectorEnv {

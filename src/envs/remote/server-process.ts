@@ -25,6 +25,8 @@ export interface ServerOptions {
   transport: "ipc" | "tcp";
   /** How long to wait for the ready line. */
   timeoutMs: number;
+  /** Python modules to import before making the env (`--module`). */
+  modules: string[];
 }
 
 /** The directory holding `python/rlts_gym`, found upwards from this file (works from src/ and dist/). */
@@ -98,6 +100,7 @@ export class ServerProcess {
     const args = ["-m", "rlts_gym", "--env", opts.id, "--num-envs", String(opts.numEnvs), "--bind", bind];
     args.push("--kwargs", JSON.stringify(opts.kwargs), "--parent-pid", String(process.pid));
     if (opts.maxEpisodeSteps !== undefined) args.push("--max-episode-steps", String(opts.maxEpisodeSteps));
+    for (const module of opts.modules) args.push("--module", module);
     // python/ first on the path, so a Python that has gymnasium but not rlts_gym installed still works.
     const pythonPath = [join(root, "python"), process.env.PYTHONPATH].filter(Boolean).join(":");
     const child = spawn(python, args, {

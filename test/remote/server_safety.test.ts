@@ -1,0 +1,167 @@
+/**
+ * A Gymnasium server left listening: one client session at a time, a shared key for servers started by
+ * hand, no unprotected listening beyond loopback, a request size limit, refused non-finite actions, and
+ * `--module` for the user's own envs. Every test talks to a real `python -m rlts_gym`.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { Request } from "zeromq";
+import { makeRemoteVectorEnv, PROTOCOL_VERSION, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
+import { root, venvPython } from "./python.js";
+
+const open: RemoteVectorEnv[] = [];
+const children: ChildProcess[] = [];
+const scratch = mkdtempSync(path.join(tmpdir(), "rlts-server-safety-"));
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((env) => env.close()));
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function connect(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promise<RemoteVectorEnv> {
+  const env = await makeRemoteVectorEnv({ timeoutMs: 10_000, ...opts });
+  open.push(env);
+  return env;
+}
+
+/** `python -m rlts_gym args`, by hand: resolves with the endpoint once ready, or the exit code and stderr. */
+function startServer(
+  args: string[],
+): Promise<{ child: ChildProcess; endpoint?: string; code?: number; stderr: string }> {
+  const child = spawn(venvPython(), ["-m", "rlts_gym", ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /RLTS_GYM_READY (\S+)/.exec(seen);
+      if (match) resolve({ child, endpoint: match[1], stderr });
+    });
+    child.once("exit", (code) => resolve({ child, code: code ?? -1, stderr }));
+  });
+}
+
+/** A REQ socket speaking the protocol by hand. */
+function rawClient(endpoint: string, receiveTimeout = 10_000) {
+  const socket = new Request({ linger: 0, receiveTimeout });
+  socket.connect(endpoint);
+  return {
+    async request(header: Record<string, unknown>, frames: Buffer[] = []) {
+      await socket.send([JSON.stringify({ protocol: PROTOCOL_VERSION, ...header }), ...frames]);
+      return JSON.parse((await socket.receive())[0].toString());
+    },
+    close: () => socket.close(),
+  };
+}
+
+describe("the rlts_gym server", () => {
+  it("serves one client at a time; a close ends the session, not a server started by hand", async () => {
+    const { endpoint } = await startServer(["--env", "CartPole-v1", "--bind", "tcp://127.0.0.1:*"]);
+    const first = await connect({ id: "CartPole-v1", address: endpoint });
+    await first.reset({ seed: 0 });
+    // A second client is refused while the first one's session is active: the envs are the first one's.
+    await expect(connect({ id: "CartPole-v1", address: endpoint })).rejects.toThrow(
+      /busy: this server serves another client/,
+    );
+    await first.step(Int32Array.of(1));
+    await first.close();
+    const second = await connect({ id: "CartPole-v1", address: endpoint });
+    await second.reset({ seed: 0 });
+    await second.step(Int32Array.of(0));
+    // A request naming an old session is refused.
+    const raw = rawClient(endpoint!);
+    const stale = await raw.request({ cmd: "step", session: "0123" });
+    raw.close();
+    expect(stale.error.message).toMatch(/not this server's current session/);
+  });
+
+  it("a server with a key refuses clients that do not know it, and serves those that do", async () => {
+    const keyFile = path.join(scratch, "key");
+    writeFileSync(keyFile, "a-shared-key-of-enough-bytes\n");
+    const wrongKey = path.join(scratch, "wrong-key");
+    writeFileSync(wrongKey, "another-key-of-enough-bytes");
+    const { endpoint } = await startServer([
+      "--env",
+      "CartPole-v1",
+      "--bind",
+      "tcp://127.0.0.1:*",
+      "--key-file",
+      keyFile,
+    ]);
+    await expect(connect({ id: "CartPole-v1", address: endpoint })).rejects.toThrow(
+      /needs a shared key; set env.key_file/,
+    );
+    await expect(connect({ id: "CartPole-v1", address: endpoint, keyFile: wrongKey })).rejects.toThrow(
+      /auth: wrong key/,
+    );
+    // Skipping auth gets nothing either.
+    const raw = rawClient(endpoint!);
+    const { session, challenge } = await raw.request({ cmd: "hello" });
+    expect(challenge).toMatch(/^[0-9a-f]{32}$/);
+    const refused = await raw.request({ cmd: "reset", session, seed: 0 });
+    expect(refused.error.message).toMatch(/authenticate first/);
+    await raw.request({ cmd: "close", session });
+    raw.close();
+    const env = await connect({ id: "CartPole-v1", address: endpoint, keyFile });
+    const { observations } = await env.reset({ seed: 3 });
+    expect(observations.length).toBe(4);
+  });
+
+  it("refuses to listen beyond loopback without a key", async () => {
+    for (const bind of ["tcp://0.0.0.0:*", "tcp://*:*"]) {
+      const { code, stderr, endpoint } = await startServer(["--env", "CartPole-v1", "--bind", bind]);
+      expect(endpoint).toBeUndefined();
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/listens beyond this machine: give --key-file/);
+    }
+  });
+
+  it("drops an oversized request and goes on serving", async () => {
+    const { endpoint } = await startServer(["--env", "CartPole-v1", "--bind", "tcp://127.0.0.1:*"]);
+    const raw = rawClient(endpoint!, 1500);
+    // 1 MiB where one int32 action is expected: the server disconnects the sender before reading it.
+    await expect(raw.request({ cmd: "hello" }, [Buffer.alloc(1 << 20)])).rejects.toThrow();
+    raw.close();
+    const env = await connect({ id: "CartPole-v1", address: endpoint });
+    await env.reset({ seed: 0 });
+  });
+
+  it("refuses non-finite Box actions, naming the sub-env", async () => {
+    const env = await connect({ id: "Pendulum-v1", numEnvs: 2 });
+    await env.reset({ seed: 0 });
+    await expect(env.step(Float32Array.of(0.5, Number.NaN))).rejects.toThrow(
+      /Pendulum-v1: action \[nan\] of sub-env 1 is not finite/,
+    );
+    await env.step(Float32Array.of(0.5, -0.5));
+  });
+
+  it("imports the user's env modules (--module) before making the env", async () => {
+    writeFileSync(
+      path.join(scratch, "my_rlts_envs.py"),
+      [
+        "import gymnasium",
+        'gymnasium.register(id="MyCartPole-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv", max_episode_steps=50)',
+        "",
+      ].join("\n"),
+    );
+    const previous = process.env.PYTHONPATH;
+    process.env.PYTHONPATH = scratch;
+    try {
+      const env = await connect({ id: "MyCartPole-v0", modules: ["my_rlts_envs"] });
+      expect(env.spec.maxEpisodeSteps).toBe(50);
+    } finally {
+      if (previous === undefined) delete process.env.PYTHONPATH;
+      else process.env.PYTHONPATH = previous;
+    }
+  });
+});
