@@ -162,8 +162,27 @@ def jsonable(x):
 
 
 def error_reply(exc):
-    error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    """The error reply: the exception, its traceback, where it was raised (the innermost frame) and, for an
+    env's own failure, which sub-env raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno} in {frames[-1].name}" if frames else None
+    error = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": traceback.format_exc(),
+        "where": where,
+        "sub_env": getattr(exc, "rlts_sub_env", None),
+    }
     return [json.dumps({"error": error}).encode()]
+
+
+def in_sub_env(i, call, *args, **kwargs):
+    """`call(*args, **kwargs)` for sub-env `i`; an exception it raises is tagged with `i` for the error reply."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:
+        exc.rlts_sub_env = i
+        raise
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -340,7 +359,7 @@ class GymServer:
             raise ProtocolError(f"reset: options must be an object or null, got {json.dumps(options)}")
         infos = {}
         for i, env in enumerate(self.envs):
-            obs, info = env.reset(seed=None if seed is None else seed + i, options=options)
+            obs, info = in_sub_env(i, env.reset, seed=None if seed is None else seed + i, options=options)
             self.flatten_obs(obs, self.obs[i])
             if info:
                 infos[str(i)] = jsonable(info)
@@ -375,7 +394,7 @@ class GymServer:
         infos = {}
         final_rows = []
         for i, (env, action) in enumerate(zip(self.envs, self.actions_of_batch(actions))):
-            obs, reward, terminated, truncated, info = env.step(action)
+            obs, reward, terminated, truncated, info = in_sub_env(i, env.step, action)
             self.rewards[i] = reward
             self.terminated[i] = terminated
             self.truncated[i] = truncated
@@ -384,7 +403,7 @@ class GymServer:
                 final_row = np.empty(self.obs_dim, dtype=np.float32)
                 self.flatten_obs(obs, final_row)
                 final_rows.append(final_row)
-                obs, reset_info = env.reset()
+                obs, reset_info = in_sub_env(i, env.reset)
                 if reset_info:
                     info = {**info, "reset_info": reset_info}
             self.flatten_obs(obs, self.obs[i])

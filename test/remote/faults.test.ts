@@ -75,8 +75,9 @@ describe("remote env faults", () => {
     const remote = err as RemoteEnvError;
     expect(remote.pythonType).toBe("ValueError");
     expect(remote.message).toMatch(
-      /rlts_gym\/Raises-v0: step raised ValueError: Raises-v0: deliberate failure at step 3/,
+      /^rlts_gym\/Raises-v0: step raised ValueError in sub-env 0: Raises-v0: deliberate failure at step 3 \(at fixtures\.py:\d+ in step\)$/,
     );
+    expect(remote.subEnv).toBe(0);
     expect(remote.traceback).toMatch(/fixtures\.py", line \d+, in step/);
     await env.reset({ seed: 0 });
     await env.step(Int32Array.of(1, 1));

@@ -31,22 +31,36 @@ export interface PythonError {
   type: string;
   message: string;
   traceback: string;
+  /** The innermost frame, `file.py:line in function`. */
+  where?: string | null;
+  /** The sub-env whose `step` or `reset` raised it, if an env did. */
+  sub_env?: number | null;
 }
 
-/** A Python exception raised on the server (in the env or in the server), with its traceback. */
+/**
+ * A Python exception raised on the server (in the env or in the server), with its traceback. The message
+ * is one line naming the sub-env that raised it and where: `CartPole-v1: step raised ValueError in sub-env
+ * 3: ... (at cartpole.py:180 in step)`.
+ */
 export class RemoteEnvError extends Error {
   readonly pythonType: string;
   readonly traceback: string;
+  /** The sub-env that raised it, or null for a failure of the server itself. */
+  readonly subEnv: number | null;
 
   constructor(
     readonly envId: string,
     readonly command: string,
     error: PythonError,
   ) {
-    super(`${envId}: ${command} raised ${error.type}: ${error.message}`);
+    const subEnv = error.sub_env ?? null;
+    const inSubEnv = subEnv === null ? "" : ` in sub-env ${subEnv}`;
+    const where = error.where ? ` (at ${error.where})` : "";
+    super(`${envId}: ${command} raised ${error.type}${inSubEnv}: ${error.message}${where}`);
     this.name = "RemoteEnvError";
     this.pythonType = error.type;
     this.traceback = error.traceback;
+    this.subEnv = subEnv;
   }
 }
 
