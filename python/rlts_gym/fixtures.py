@@ -132,6 +132,30 @@ class SlowEnv(gymnasium.Env):
         return np.asarray(action, dtype=np.float32), 0.0, False, False, {}
 
 
+class MatchBitsEnv(gymnasium.Env):
+    """A MultiBinary-action task to learn quickly: copy the observed bits. Each of the 10 steps shows `n`
+    random bits and pays the fraction of action bits equal to them (a random policy earns 5 per episode,
+    the best one 10)."""
+
+    def __init__(self, n=4):
+        self.n = n
+        self.observation_space = spaces.Box(0.0, 1.0, (n,), np.float32)
+        self.action_space = spaces.MultiBinary(n)
+        self.bits = np.zeros(n, dtype=np.float32)
+
+    def _draw(self):
+        self.bits = self.np_random.integers(0, 2, self.n).astype(np.float32)
+        return self.bits.copy()
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._draw(), {}
+
+    def step(self, action):
+        reward = float(np.mean(np.asarray(action, dtype=np.float32) == self.bits))
+        return self._draw(), reward, False, False, {}
+
+
 def register_fixtures():
     """Registers the fixtures once; importing the module twice must not warn about re-registration."""
     fixtures = {
@@ -139,6 +163,7 @@ def register_fixtures():
         "rlts_gym/MultiDiscreteAct-v0": (MultiDiscreteActEnv, None),
         "rlts_gym/Raises-v0": (RaisesEnv, None),
         "rlts_gym/Slow-v0": (SlowEnv, None),
+        "rlts_gym/MatchBits-v0": (MatchBitsEnv, 10),
     }
     for env_id, (entry_point, max_episode_steps) in fixtures.items():
         if env_id not in gymnasium.registry:

@@ -7,12 +7,16 @@
  * `ModuleSpec` this returns. SAC's critics, which only its learner runs, come from `qFunctionSpec`.
  */
 import type { ModelConfig } from "../config/schema.js";
-import { Box, Discrete, type Space, type SpaceJSON } from "../envs/spaces.js";
+import { Box, Discrete, MultiBinary, MultiDiscrete, type Space, type SpaceJSON } from "../envs/spaces.js";
 import { chainShapes, initTowers, type TowerSpec, towersSize } from "./mlp.js";
 
 /** What the module outputs for the action: a distribution's parameters, or Q values. */
 export type ModuleHead =
   | { kind: "categorical"; n: number }
+  /** MultiDiscrete: independent categoricals, one per entry, over `nvec[j]` classes counted from `start[j]`. */
+  | { kind: "multi_categorical"; nvec: number[]; start: number[] }
+  /** MultiBinary: independent Bernoullis, one logit per entry. */
+  | { kind: "bernoulli"; n: number }
   | { kind: "gaussian"; dim: number }
   | { kind: "q_values"; n: number; dueling: boolean }
   /**
@@ -117,16 +121,8 @@ export function moduleSpecFor(
   if (request.type === "squashed_gaussian_actor") {
     return squashedActorSpec(observationSpace, actionSpace, model, request.noiseCorrelation);
   }
-  let head: ModuleHead;
-  if (actionSpace instanceof Discrete) head = { kind: "categorical", n: actionSpace.n };
-  else if (actionSpace instanceof Box && !actionSpace.isInteger)
-    head = { kind: "gaussian", dim: actionSpace.size };
-  else {
-    throw new TypeError(
-      `action space ${actionSpace}: the MLP policy supports Discrete and float Box action spaces`,
-    );
-  }
-  const policyOutDim = head.kind === "categorical" ? head.n : head.dim;
+  const head = policyHead(actionSpace);
+  const policyOutDim = policyOutputs(head);
   // CleanRL's gains: sqrt(2) for hidden layers, 0.01 for the policy output, 1 for the value output.
   const towers: TowerSpec[] = model.vf_share_layers
     ? [
@@ -171,7 +167,7 @@ export function moduleSpecFor(
   return {
     ...spaces,
     obsDim,
-    actionDim: head.kind === "categorical" ? 1 : head.dim,
+    actionDim: actionNumbers(head),
     actionStart: actionSpace instanceof Discrete ? actionSpace.start : 0,
     head,
     activation: model.activation,
@@ -182,6 +178,67 @@ export function moduleSpecFor(
     initialLogStd: model.initial_log_std,
     initName: "init",
   };
+}
+
+/** An actor-critic's distribution head for `actionSpace`. */
+function policyHead(actionSpace: Space): ModuleHead {
+  if (actionSpace instanceof Discrete) return { kind: "categorical", n: actionSpace.n };
+  if (actionSpace instanceof MultiDiscrete) {
+    return {
+      kind: "multi_categorical",
+      nvec: Array.from(actionSpace.nvec),
+      start: Array.from(actionSpace.start),
+    };
+  }
+  if (actionSpace instanceof MultiBinary) return { kind: "bernoulli", n: actionSpace.flatDim };
+  if (actionSpace instanceof Box && !actionSpace.isInteger)
+    return { kind: "gaussian", dim: actionSpace.size };
+  throw new TypeError(
+    `action space ${actionSpace}: the MLP policy supports Discrete, MultiDiscrete, MultiBinary and float Box action spaces`,
+  );
+}
+
+/** Network outputs the head reads: logits (all categoricals' together), Bernoulli logits, or the mean. */
+export function policyOutputs(head: ModuleHead): number {
+  switch (head.kind) {
+    case "categorical":
+    case "q_values":
+    case "bernoulli":
+      return head.n;
+    case "multi_categorical":
+      return head.nvec.reduce((a, b) => a + b, 0);
+    case "gaussian":
+      return head.dim;
+    case "squashed_gaussian":
+      return 2 * head.dim;
+    case "state_action_values":
+      return head.n;
+  }
+}
+
+/** Numbers per action in fragments and replay: one class index, one per entry, or the Box's values. */
+function actionNumbers(head: ModuleHead): number {
+  switch (head.kind) {
+    case "multi_categorical":
+      return head.nvec.length;
+    case "bernoulli":
+      return head.n;
+    case "gaussian":
+    case "squashed_gaussian":
+      return head.dim;
+    default:
+      return 1;
+  }
+}
+
+/** Whether the head's actions are integers (class indices or bits) rather than floats. */
+export function integerActions(head: ModuleHead): boolean {
+  return (
+    head.kind === "categorical" ||
+    head.kind === "q_values" ||
+    head.kind === "multi_categorical" ||
+    head.kind === "bernoulli"
+  );
 }
 
 /**

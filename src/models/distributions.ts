@@ -1,6 +1,7 @@
 /**
  * Action distributions on tfjs tensors, one object per forward pass as `torch.distributions`:
- * categorical over logits (Discrete) and diagonal Gaussian with a state-independent log-std (Box).
+ * categorical over logits (Discrete), independent categoricals (MultiDiscrete), independent Bernoullis
+ * (MultiBinary) and diagonal Gaussian with a state-independent log-std (Box).
  * All methods return one value per batch row. Call them inside `tf.tidy`.
  *
  * `backward()` is the hand-derived vector-Jacobian product of `logProb` and `entropy` w.r.t. the
@@ -61,6 +62,94 @@ export class CategoricalDistribution {
     return tf.argMax(this.logits, 1) as tf.Tensor1D;
   }
 }
+
+/**
+ * Independent categoricals over consecutive slices of the logits, one per MultiDiscrete entry (RLlib's
+ * MultiCategorical): log-probabilities and entropies add up.
+ */
+export class MultiCategoricalDistribution {
+  private readonly parts: CategoricalDistribution[];
+
+  constructor(
+    readonly logits: tf.Tensor2D,
+    readonly nvec: readonly number[],
+  ) {
+    this.parts = (tf.split(logits, [...nvec], 1) as tf.Tensor2D[]).map((l) => new CategoricalDistribution(l));
+  }
+
+  /** `actions`: int32 `[batch, entries]`, each a class index from 0. */
+  logProb(actions: tf.Tensor): tf.Tensor1D {
+    return tf.addN(this.parts.map((part, j) => part.logProb(this.column(actions, j)))) as tf.Tensor1D;
+  }
+
+  entropy(): tf.Tensor1D {
+    return tf.addN(this.parts.map((part) => part.entropy())) as tf.Tensor1D;
+  }
+
+  /** Each categorical's gradient for the same dLoss/dlogp and entropy weight, side by side. */
+  backward(actions: tf.Tensor, dLogProb: tf.Tensor1D, dEntropy: number): DistributionGradients {
+    const grads = this.parts.map(
+      (part, j) => part.backward(this.column(actions, j), dLogProb, dEntropy).dPolicyOut,
+    );
+    return { dPolicyOut: tf.concat(grads, 1) as tf.Tensor2D, dLogStd: null };
+  }
+
+  /** The most likely class of each entry: int32 `[batch, entries]`. */
+  mode(): tf.Tensor2D {
+    return tf.stack(
+      this.parts.map((part) => part.mode()),
+      1,
+    ) as tf.Tensor2D;
+  }
+
+  private column(actions: tf.Tensor, j: number): tf.Tensor1D {
+    return tf.reshape(tf.slice(actions, [0, j], [-1, 1]), [-1]) as tf.Tensor1D;
+  }
+}
+
+/** Independent Bernoullis, one logit l per MultiBinary entry: p(1) = sigmoid(l). */
+export class BernoulliDistribution {
+  constructor(readonly logits: tf.Tensor2D) {}
+
+  /** `actions`: `[batch, n]` of 0 and 1. log p = a l - softplus(l), summed over the entries. */
+  logProb(actions: tf.Tensor): tf.Tensor1D {
+    const a = tf.cast(actions, "float32");
+    return tf.sum(tf.sub(tf.mul(a, this.logits), tf.softplus(this.logits)), 1) as tf.Tensor1D;
+  }
+
+  /** H = softplus(l) - l sigmoid(l) per entry, summed. */
+  entropy(): tf.Tensor1D {
+    const l = this.logits;
+    return tf.sum(tf.sub(tf.softplus(l), tf.mul(l, tf.sigmoid(l))), 1) as tf.Tensor1D;
+  }
+
+  /** With p = sigmoid(l): dlogp/dl = a - p and dH/dl = -l p (1 - p). */
+  backward(actions: tf.Tensor, dLogProb: tf.Tensor1D, dEntropy: number): DistributionGradients {
+    const p = tf.sigmoid(this.logits);
+    let dLogits = tf.mul(tf.reshape(dLogProb, [-1, 1]), tf.sub(tf.cast(actions, "float32"), p));
+    if (dEntropy !== 0) {
+      const dH = tf.neg(tf.mul(this.logits, tf.mul(p, tf.sub(1, p))));
+      dLogits = tf.add(dLogits, tf.mul(dH, dEntropy));
+    }
+    return { dPolicyOut: dLogits as tf.Tensor2D, dLogStd: null };
+  }
+
+  mode(): tf.Tensor2D {
+    return bernoulliMode(this.logits);
+  }
+}
+
+/** The more likely value of each entry: int32 `[batch, n]`, 1 where l > 0. */
+function bernoulliMode(logits: tf.Tensor2D): tf.Tensor2D {
+  return tf.cast(tf.greater(logits, 0), "int32") as tf.Tensor2D;
+}
+
+/** Every distribution an actor-critic head gives. */
+export type ActionDistribution =
+  | CategoricalDistribution
+  | MultiCategoricalDistribution
+  | BernoulliDistribution
+  | DiagGaussianDistribution;
 
 export class DiagGaussianDistribution {
   constructor(

@@ -116,6 +116,8 @@ function foldDueling(
 export function policyActionHead(head: ModuleHead): PolicyActionHead {
   switch (head.kind) {
     case "categorical":
+    case "multi_categorical":
+    case "bernoulli":
     case "gaussian":
       return head;
     case "q_values":

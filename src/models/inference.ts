@@ -7,7 +7,7 @@
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
 import { normalCdf } from "../utils/stats.js";
-import { type ModuleHead, type ModuleSpec, weightsSize } from "./catalog.js";
+import { type ModuleHead, type ModuleSpec, policyOutputs, weightsSize } from "./catalog.js";
 import { WasmDenseLayers } from "./dense_wasm.js";
 import { towerViews } from "./mlp.js";
 import { squashedLogStd, unitToBounds } from "./squashed_gaussian.js";
@@ -43,18 +43,6 @@ interface Pass {
   buffers: Float32Array[];
 }
 
-/** The policy tower's outputs per row. */
-function policyWidth(head: ModuleHead): number {
-  switch (head.kind) {
-    case "gaussian":
-      return head.dim;
-    case "squashed_gaussian":
-      return 2 * head.dim;
-    default:
-      return head.n;
-  }
-}
-
 export class ModuleInference {
   readonly size: number;
   private readonly layers: WasmDenseLayers;
@@ -65,6 +53,10 @@ export class ModuleInference {
   /** exp(logit - max logit) per class, for one row at a time. */
   private readonly expLogits: Float64Array;
   private rng: Rng;
+  /** The log-probability of the class `categorical` chose last. */
+  private lastLogp = 0;
+  /** The policy tower's outputs per row. */
+  private readonly policyWidth: number;
   /** Correlated exploration noise: each env's last draw per action dimension (NaN before the first). */
   private noise = new Float64Array(0);
   // Outputs, grown to the largest batch seen.
@@ -110,7 +102,14 @@ export class ModuleInference {
     this.valuePass = value ? { trunk: value.trunk, heads: [value.head], outputs: [1], buffers: [] } : null;
     this.logStd = new Float64Array(spec.logStdDim);
     const head = spec.head;
-    this.expLogits = new Float64Array(head.kind === "categorical" || head.kind === "q_values" ? head.n : 0);
+    const classes =
+      head.kind === "categorical" || head.kind === "q_values"
+        ? head.n
+        : head.kind === "multi_categorical"
+          ? Math.max(...head.nvec)
+          : 0;
+    this.expLogits = new Float64Array(classes);
+    this.policyWidth = policyOutputs(head);
   }
 
   /** Loads flat weights (the catalog's layout). */
@@ -155,7 +154,12 @@ export class ModuleInference {
     }
     for (let b = 0; b < batch; b++) {
       out.values[b] = this.valueOut[b];
-      if (head.kind === "categorical") this.categorical(b, mode.greedy, out);
+      if (head.kind === "categorical") {
+        const n = head.n;
+        out.actions[b] = this.categorical(b * n, n, mode.greedy);
+        out.logp[b] = this.lastLogp;
+      } else if (head.kind === "multi_categorical") this.multiCategorical(head.nvec, b, mode.greedy, out);
+      else if (head.kind === "bernoulli") this.bernoulli(head.n, b, mode.greedy, out);
       else this.gaussian(b, mode.greedy, out);
     }
   }
@@ -229,11 +233,12 @@ export class ModuleInference {
     return this.qBuffer;
   }
 
-  /** Row `b`'s action and log-probability from its logits. */
-  private categorical(b: number, greedy: boolean, out: ActOutputs): void {
+  /**
+   * A class from the `n` logits at `policyOut[start...]`: sampled, or the most likely (greedy); its
+   * log-probability is left in `lastLogp`.
+   */
+  private categorical(start: number, n: number, greedy: boolean): number {
     const { policyOut: logits, expLogits } = this;
-    const n = expLogits.length;
-    const start = b * n;
     let max = Number.NEGATIVE_INFINITY;
     let argmax = 0;
     for (let k = 0; k < n; k++) {
@@ -260,8 +265,35 @@ export class ModuleInference {
         }
       }
     }
-    out.actions[b] = action;
-    out.logp[b] = logits[start + action] - max - Math.log(sumExp);
+    this.lastLogp = logits[start + action] - max - Math.log(sumExp);
+    return action;
+  }
+
+  /** Row `b`'s MultiDiscrete action: one categorical per entry, over consecutive slices of the logits. */
+  private multiCategorical(nvec: readonly number[], b: number, greedy: boolean, out: ActOutputs): void {
+    const k = nvec.length;
+    let start = b * this.policyWidth;
+    let logp = 0;
+    for (let j = 0; j < k; j++) {
+      out.actions[b * k + j] = this.categorical(start, nvec[j], greedy);
+      logp += this.lastLogp;
+      start += nvec[j];
+    }
+    out.logp[b] = logp;
+  }
+
+  /** Row `b`'s MultiBinary action: each entry 1 with probability sigmoid(logit) (greedy: logit > 0). */
+  private bernoulli(n: number, b: number, greedy: boolean, out: ActOutputs): void {
+    let logp = 0;
+    for (let j = 0; j < n; j++) {
+      const logit = this.policyOut[b * n + j];
+      const p = 1 / (1 + Math.exp(-logit));
+      const bit = greedy ? (logit > 0 ? 1 : 0) : this.rng() < p ? 1 : 0;
+      out.actions[b * n + j] = bit;
+      // log p(bit) = bit * logit - softplus(logit), softplus written to stay finite for large logits.
+      logp += bit * logit - (Math.max(logit, 0) + Math.log1p(Math.exp(-Math.abs(logit))));
+    }
+    out.logp[b] = logp;
   }
 
   /** Row `b`'s action and log-probability from its mean. */
@@ -326,7 +358,7 @@ export class ModuleInference {
     if (batch <= this.capacity) return;
     this.capacity = batch;
     const head = this.spec.head;
-    this.policyOut = new Float32Array(batch * policyWidth(head));
+    this.policyOut = new Float32Array(batch * this.policyWidth);
     this.valueOut = new Float32Array(batch);
     for (const pass of [...this.passes, ...(this.valuePass ? [this.valuePass] : [])]) {
       pass.buffers = pass.outputs.map((o) => (o === 0 ? this.policyOut : this.valueOut));

@@ -8,7 +8,16 @@
  *   - `policy.json`: `PolicyMetadata`, what the network's input and output mean.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Box, Discrete, describeValue, type Space, type SpaceJSON, spaceFromJSON } from "../envs/spaces.js";
+import {
+  Box,
+  Discrete,
+  describeValue,
+  MultiBinary,
+  MultiDiscrete,
+  type Space,
+  type SpaceJSON,
+  spaceFromJSON,
+} from "../envs/spaces.js";
 import { unitToBounds } from "./squashed_gaussian.js";
 
 const POLICY_FORMAT = "rlts-policy";
@@ -22,6 +31,10 @@ export const POLICY_FILES = { model: "model.json", weights: "weights.bin", metad
  */
 export type PolicyActionHead =
   | { kind: "categorical"; n: number }
+  /** MultiDiscrete: one argmax per slice of `nvec[j]` logits, plus `start[j]`. */
+  | { kind: "multi_categorical"; nvec: number[]; start: number[] }
+  /** MultiBinary: 1 where the logit is > 0. */
+  | { kind: "bernoulli"; n: number }
   | { kind: "gaussian"; dim: number }
   | { kind: "squashed_gaussian"; dim: number }
   | { kind: "q_values"; n: number };
@@ -96,6 +109,24 @@ export function parsePolicyMetadata(
     if (!(actionSpace instanceof Discrete) || actionSpace.n !== head?.n) {
       fail("actionSpace", `Discrete(${head?.n}) to match the ${kind} head`, m.actionSpace);
     }
+  } else if (kind === "multi_categorical") {
+    const { nvec, start } = head as { nvec?: unknown; start?: unknown };
+    if (!Array.isArray(nvec) || nvec.length === 0 || !nvec.every(isPositiveInteger)) {
+      fail("actionHead.nvec", "a non-empty array of positive integers", nvec);
+    }
+    const sizes = nvec as number[];
+    if (!isNumberArray(start, sizes.length)) fail("actionHead.start", `${sizes.length} integers`, start);
+    const matches =
+      actionSpace instanceof MultiDiscrete &&
+      actionSpace.nvec.length === sizes.length &&
+      sizes.every((n, j) => actionSpace.nvec[j] === n && actionSpace.start[j] === (start as number[])[j]);
+    if (!matches)
+      fail("actionSpace", `MultiDiscrete(${JSON.stringify(sizes)}) to match the head`, m.actionSpace);
+  } else if (kind === "bernoulli") {
+    if (!isPositiveInteger(head?.n)) fail("actionHead.n", "a positive integer", head?.n);
+    if (!(actionSpace instanceof MultiBinary) || actionSpace.flatDim !== head?.n) {
+      fail("actionSpace", `MultiBinary(${head?.n}) to match the bernoulli head`, m.actionSpace);
+    }
   } else if (kind === "gaussian" || kind === "squashed_gaussian") {
     if (!isPositiveInteger(head?.dim)) fail("actionHead.dim", "a positive integer", head?.dim);
     if (!(actionSpace instanceof Box) || actionSpace.isInteger || actionSpace.size !== head?.dim) {
@@ -108,7 +139,7 @@ export function parsePolicyMetadata(
   } else {
     fail(
       "actionHead",
-      '{kind: "categorical"|"q_values", n} or {kind: "gaussian"|"squashed_gaussian", dim}',
+      '{kind: "categorical"|"q_values"|"bernoulli", n}, {kind: "multi_categorical", nvec, start} or {kind: "gaussian"|"squashed_gaussian", dim}',
       m.actionHead,
     );
   }
@@ -136,7 +167,15 @@ export function parsePolicyMetadata(
 
 /** Number of network outputs the head needs. */
 function headSize(head: PolicyActionHead): number {
-  return head.kind === "gaussian" || head.kind === "squashed_gaussian" ? head.dim : head.n;
+  switch (head.kind) {
+    case "gaussian":
+    case "squashed_gaussian":
+      return head.dim;
+    case "multi_categorical":
+      return head.nvec.reduce((a, b) => a + b, 0);
+    default:
+      return head.n;
+  }
 }
 
 /**
@@ -180,8 +219,11 @@ export class GreedyPolicy {
     this.normalizedObs = new Float32Array(this.obsDim);
   }
 
-  /** The greedy action for one flat observation: an integer for Discrete, a Float32Array for Box. */
-  act(obs: Float32Array): number | Float32Array {
+  /**
+   * The greedy action for one flat observation: an integer for Discrete, an Int32Array for MultiDiscrete
+   * and MultiBinary, a Float32Array for Box.
+   */
+  act(obs: Float32Array): number | Int32Array | Float32Array {
     if (!(obs instanceof Float32Array) || obs.length !== this.obsDim) {
       throw new RangeError(
         `${this.source}: act() needs a Float32Array of ${this.obsDim} values (the flattened ${this.observationSpace}), got ${describeValue(obs)}`,
@@ -200,10 +242,16 @@ export class GreedyPolicy {
       const box = this.actionSpace as Box;
       return Float32Array.from(output, (mean, i) => unitToBounds(Math.tanh(mean), box.low[i], box.high[i]));
     }
-    // First index on ties, as np.argmax and tf.argMax.
-    let best = 0;
-    for (let i = 1; i < output.length; i++) if (output[i] > output[best]) best = i;
-    return (this.actionSpace as Discrete).start + best;
+    if (head.kind === "bernoulli") return Int32Array.from(output, (logit) => (logit > 0 ? 1 : 0));
+    if (head.kind === "multi_categorical") {
+      let offset = 0;
+      return Int32Array.from(head.nvec, (n, j) => {
+        const best = argmax(output, offset, n);
+        offset += n;
+        return head.start[j] + best;
+      });
+    }
+    return (this.actionSpace as Discrete).start + argmax(output, 0, output.length);
   }
 
   /** (obs - mean) / sqrt(var + epsilon) clipped to ±clip, in float64 and stored as float32 (Gymnasium's order). */
@@ -221,6 +269,13 @@ export class GreedyPolicy {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+/** The index of the largest of `values[offset..offset + n)`, the first on ties (as np.argmax and tf.argMax). */
+function argmax(values: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (values[offset + i] > values[offset + best]) best = i;
+  return best;
 }
 
 /** Where a policy's two halves come from: the network and the parsed `policy.json`. */

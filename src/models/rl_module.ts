@@ -7,7 +7,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModuleSpec } from "./catalog.js";
-import { CategoricalDistribution, DiagGaussianDistribution } from "./distributions.js";
+import {
+  type ActionDistribution,
+  BernoulliDistribution,
+  CategoricalDistribution,
+  DiagGaussianDistribution,
+  MultiCategoricalDistribution,
+} from "./distributions.js";
 import { MlpTowers } from "./mlp.js";
 
 /** What an optimizer trains: variables that map to one flat Float32Array. */
@@ -116,7 +122,10 @@ export class ActorCritic extends RLModule {
     };
   }
 
-  distribution(policyOut: tf.Tensor2D): CategoricalDistribution | DiagGaussianDistribution {
+  distribution(policyOut: tf.Tensor2D): ActionDistribution {
+    const head = this.spec.head;
+    if (head.kind === "multi_categorical") return new MultiCategoricalDistribution(policyOut, head.nvec);
+    if (head.kind === "bernoulli") return new BernoulliDistribution(policyOut);
     return this.logStd
       ? new DiagGaussianDistribution(policyOut, this.logStd as tf.Tensor1D)
       : new CategoricalDistribution(policyOut);

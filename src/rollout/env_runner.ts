@@ -15,7 +15,13 @@ import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
 import type { VectorEnv, VectorStepResult } from "../envs/types.js";
-import { type ModuleRequest, type ModuleSpec, moduleSpecFor, weightsSize } from "../models/catalog.js";
+import {
+  integerActions,
+  type ModuleRequest,
+  type ModuleSpec,
+  moduleSpecFor,
+  weightsSize,
+} from "../models/catalog.js";
 import { type ActOutputs, ModuleInference } from "../models/inference.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
 
@@ -218,6 +224,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private readonly actionBox: Box | null;
   /** What the env receives: int32 class indices (plus the space's start), or float32 actions (clipped when configured). */
   private readonly envActions: Float32Array | Int32Array;
+  private readonly actionStarts: Int32Array;
   private readonly obs: Float32Array;
   /** The newest weights, for the evaluation policy. */
   private readonly weights: Float32Array;
@@ -246,11 +253,13 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       : new TransitionWriter(this.spec, n, collect, shared)) as unknown as StepWriter<SampleOf<C>>;
     const space = env.singleActionSpace;
     this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;
-    const head = this.spec.head.kind;
-    this.envActions =
-      head === "categorical" || head === "q_values"
-        ? new Int32Array(n)
-        : new Float32Array(n * this.spec.actionDim);
+    this.envActions = integerActions(this.spec.head)
+      ? new Int32Array(n * this.spec.actionDim)
+      : new Float32Array(n * this.spec.actionDim);
+    const head = this.spec.head;
+    // Each action number's offset to the env's value: Discrete's start, or MultiDiscrete's per entry.
+    this.actionStarts =
+      head.kind === "multi_categorical" ? Int32Array.from(head.start) : Int32Array.of(this.spec.actionStart);
     this.obs = new Float32Array(n * env.obsDim);
     this.episodes = new EpisodeTracker(n);
   }
@@ -375,8 +384,10 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     const envActions = this.envActions;
     if (envActions instanceof Int32Array) {
       envActions.set(actions);
-      const start = this.spec.actionStart;
-      if (start !== 0) for (let i = 0; i < envActions.length; i++) envActions[i] += start;
+      const starts = this.actionStarts;
+      if (starts.some((start) => start !== 0)) {
+        for (let i = 0; i < envActions.length; i++) envActions[i] += starts[i % starts.length];
+      }
       return envActions;
     }
     envActions.set(actions);

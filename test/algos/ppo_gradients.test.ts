@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { PPO_LOSS_METRICS, ppoLoss, ppoLossWithGradients } from "../../src/algos/ppo/loss.js";
-import { Box, Discrete } from "../../src/envs/spaces.js";
+import { Box, Discrete, MultiBinary, MultiDiscrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
 import { ActorCritic } from "../../src/models/rl_module.js";
@@ -18,6 +18,14 @@ const observationSpace = new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFIN
 const categorical: ModuleSpec = moduleSpecFor(observationSpace, new Discrete(3), {
   type: "actor_critic",
   model: { hiddens: [16, 8], activation: "tanh", vf_share_layers: false, initial_log_std: 0 },
+});
+const multiDiscrete: ModuleSpec = moduleSpecFor(observationSpace, new MultiDiscrete([3, 2, 4], [1, 0, -2]), {
+  type: "actor_critic",
+  model: { hiddens: [16], activation: "tanh", vf_share_layers: false, initial_log_std: 0 },
+});
+const multiBinary: ModuleSpec = moduleSpecFor(observationSpace, new MultiBinary(5), {
+  type: "actor_critic",
+  model: { hiddens: [16], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
 });
 const gaussianShared: ModuleSpec = moduleSpecFor(observationSpace, new Box(-1, 1, [2]), {
   type: "actor_critic",
@@ -59,11 +67,21 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
     ["cpu", "gaussian, relu, shared trunk", 0.2, gaussianShared],
     ["wasm", "categorical, tanh", 0.2, categorical],
     ["wasm", "gaussian, relu, shared trunk", 0.2, gaussianShared],
+    ["cpu", "multi-categorical (MultiDiscrete), tanh", 0.2, multiDiscrete],
+    ["wasm", "multi-categorical (MultiDiscrete), tanh", null, multiDiscrete],
+    ["cpu", "bernoulli (MultiBinary), relu, shared trunk", 0.2, multiBinary],
+    ["wasm", "bernoulli (MultiBinary), relu, shared trunk", null, multiBinary],
   ] as const)(
     "%s, %s, vf clip %s: loss, metrics and gradients equal autodiff through ppoLoss",
     async (backend, _, vfClipParam, spec) => {
       await selectBackend(backend);
-      expect(spec.head.kind).toBe(spec === categorical ? "categorical" : "gaussian");
+      const kinds = new Map<ModuleSpec, string>([
+        [categorical, "categorical"],
+        [gaussianShared, "gaussian"],
+        [multiDiscrete, "multi_categorical"],
+        [multiBinary, "bernoulli"],
+      ]);
+      expect(spec.head.kind).toBe(kinds.get(spec));
       const model = new ActorCritic(spec, initialWeights(spec, 5));
       // Perturb the initial weights so the policy head is not near-uniform and every gradient is sizeable.
       const rng = createRng(7);

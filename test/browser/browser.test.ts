@@ -14,6 +14,7 @@ import { makeEnv } from "../../src/envs/registry.js";
 import type { GreedyPolicy } from "../../src/models/policy.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
 import { createRng } from "../../src/utils/rng.js";
+import { MATCH_DIGITS_ID } from "../fixtures/match_digits_env.js";
 import { CHROMIUM, CHROMIUM_ARGS, ensureBrowserBundle, requireChromium } from "./browser_setup.js";
 import { writeRandomPolicy } from "./policy_fixture.js";
 
@@ -136,6 +137,14 @@ describe("the same actions in Node and in the browser", () => {
     });
     const { actual, expected } = await actionsInBoth(dir, "Pendulum-v1");
     expect(worstDifference(actual, expected)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("multi-categorical (MultiDiscrete with starts)", async () => {
+    const dir = path.join(scratch, "match-digits");
+    await writeRandomPolicy(dir, { envId: MATCH_DIGITS_ID, seed: 11, weightScale: 3 });
+    const { actual, expected } = await actionsInBoth(dir, MATCH_DIGITS_ID);
+    expect(actual).toEqual(expected);
+    expect(new Set(expected.map((row) => row.join())).size).toBeGreaterThan(2);
   });
 
   it("squashed gaussian (SAC): Pendulum", async () => {

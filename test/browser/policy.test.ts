@@ -17,6 +17,7 @@ import { policyLayersModel } from "../../src/models/export.js";
 import { ModuleInference } from "../../src/models/inference.js";
 import type { ObservationNormalization } from "../../src/models/policy.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
+import { MATCH_DIGITS_ID } from "../fixtures/match_digits_env.js";
 import { ensureBrowserBundle } from "./browser_setup.js";
 import { writeRandomPolicy } from "./policy_fixture.js";
 
@@ -51,7 +52,7 @@ async function policyAndKernelActions(
   weights: Float32Array,
   envId: string,
   count: number,
-): Promise<{ policy: number | Float32Array; kernel: Float32Array }[]> {
+): Promise<{ policy: number | Int32Array | Float32Array; kernel: Float32Array }[]> {
   const policy = await loadPolicyFromDir(dir);
   const reference = new ModuleInference(spec, 0);
   reference.setWeights(weights);
@@ -151,6 +152,22 @@ describe("GreedyPolicy", () => {
     // Both signs, some near the bounds: the squashing and the scaling were both exercised.
     expect(Math.min(...actions)).toBeLessThan(-1);
     expect(Math.max(...actions)).toBeGreaterThan(1);
+  });
+
+  it("takes each entry's argmax plus its start for a MultiDiscrete head, as the rollout inference kernel", async () => {
+    const dir = path.join(scratch, "match-digits");
+    const { spec, weights, metadata } = await writeRandomPolicy(dir, {
+      envId: MATCH_DIGITS_ID,
+      seed: 8,
+      weightScale: 3,
+    });
+    expect(metadata.actionHead).toEqual({ kind: "multi_categorical", nvec: [3, 4], start: [1, -1] });
+    const pairs = await policyAndKernelActions(dir, spec, weights, MATCH_DIGITS_ID, 200);
+    for (const { policy, kernel } of pairs) {
+      // The kernel gives class indices from 0; the policy the env's values.
+      expect(Array.from(policy as Int32Array)).toEqual([kernel[0] + 1, kernel[1] - 1]);
+    }
+    expect(new Set(pairs.map((p) => `${p.kernel[0]},${p.kernel[1]}`)).size).toBeGreaterThan(2);
   });
 
   it("rejects observations of the wrong size with a message naming the space", async () => {

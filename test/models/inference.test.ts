@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Box, Discrete } from "../../src/envs/spaces.js";
+import { Box, Discrete, MultiBinary, MultiDiscrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
 import { policyLayersModel } from "../../src/models/export.js";
@@ -18,11 +18,23 @@ const specs: Record<string, ModuleSpec> = {
     type: "actor_critic",
     model: { hiddens: [12], activation: "relu", vf_share_layers: true, initial_log_std: -0.5 },
   }),
+  "multi-categorical (MultiDiscrete), separate tanh nets": moduleSpecFor(
+    new Box(-10, 10, [4]),
+    new MultiDiscrete([3, 5], [0, -2]),
+    {
+      type: "actor_critic",
+      model: { hiddens: [16], activation: "tanh", vf_share_layers: false, initial_log_std: 0 },
+    },
+  ),
+  "bernoulli (MultiBinary), shared relu trunk": moduleSpecFor(new Box(-10, 10, [3]), new MultiBinary(4), {
+    type: "actor_critic",
+    model: { hiddens: [12], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
+  }),
 };
 
-/** Numbers per action: 1 (a class index) or the Gaussian's dimension. */
+/** Numbers per action: 1 (a class index), one per MultiDiscrete or MultiBinary entry, or the Gaussian's dimension. */
 function actionDimOf(spec: ModuleSpec): number {
-  return spec.head.kind === "gaussian" ? spec.head.dim : 1;
+  return spec.actionDim;
 }
 
 /** Random weights with non-zero biases, so every part of the layout is exercised. */
@@ -111,7 +123,9 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
       const actions =
         spec.head.kind === "categorical"
           ? tf.tensor1d(Int32Array.from(out.actions), "int32")
-          : tf.tensor2d(out.actions, [batch, actionDim]);
+          : spec.head.kind === "gaussian"
+            ? tf.tensor2d(out.actions, [batch, actionDim])
+            : tf.tensor2d(Int32Array.from(out.actions), [batch, actionDim], "int32");
       const logp = dist.logProb(actions).dataSync();
       for (let b = 0; b < batch; b++) {
         expect(Math.abs(out.values[b] - values[b])).toBeLessThan(1e-5);

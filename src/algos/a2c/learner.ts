@@ -35,7 +35,7 @@ export class A2CLearner extends OptimizerLearner<ActorCritic, A2CConfig, A2CUpda
     );
     let gradNorm = 0;
     const metrics = tf.tidy(() => {
-      const t = minibatchTensors(all, batch.size, spec.head.kind === "categorical");
+      const t = minibatchTensors(all, batch.size, spec.head);
       const { policyOut, values, backward } = model.forwardWithBackward(t.obs);
       const loss = a2cLossWithGradients({
         dist: model.distribution(policyOut),

@@ -7,14 +7,10 @@
  * loss with its gradient derived by hand, for the training loop. Call inside `tf.tidy`.
  */
 import * as tf from "@tensorflow/tfjs";
-import type {
-  CategoricalDistribution,
-  DiagGaussianDistribution,
-  DistributionGradients,
-} from "../../models/distributions.js";
+import type { ActionDistribution, DistributionGradients } from "../../models/distributions.js";
 
 export interface A2CLossInputs {
-  dist: CategoricalDistribution | DiagGaussianDistribution;
+  dist: ActionDistribution;
   /** int32 `[batch]` class indices for the categorical, float32 `[batch, dim]` for the Gaussian. */
   actions: tf.Tensor;
   advantages: tf.Tensor1D;

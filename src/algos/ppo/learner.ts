@@ -44,7 +44,6 @@ export class PPOLearner extends OptimizerLearner<ActorCritic, PPOConfig, PPOUpda
     const entropyCoeff = scheduleValue(ppo.entropy_coeff, numEnvStepsSampled);
     const clipParam = scheduleValue(ppo.clip_param, numEnvStepsSampled);
     const spec = this.module.spec;
-    const categorical = spec.head.kind === "categorical";
     const minibatchSize = Math.min(ppo.minibatch_size, batch.size);
     const indices = Int32Array.from({ length: batch.size }, (_, i) => i);
     const minibatch = new Minibatch(minibatchSize, spec.obsDim, spec.actionDim);
@@ -60,7 +59,7 @@ export class PPOLearner extends OptimizerLearner<ActorCritic, PPOConfig, PPOUpda
           ppoMinibatchUpdate(
             this.module,
             this.optimizer,
-            minibatchTensors(minibatch, rows.length, categorical),
+            minibatchTensors(minibatch, rows.length, spec.head),
             { clipParam, vfClipParam: ppo.vf_clip_param, vfLossCoeff: ppo.vf_loss_coeff, entropyCoeff },
             lr,
           ),

@@ -11,11 +11,7 @@
  * dispatch, and autodiff through this loss and the distribution takes ~200 ops per minibatch.
  */
 import * as tf from "@tensorflow/tfjs";
-import type {
-  CategoricalDistribution,
-  DiagGaussianDistribution,
-  DistributionGradients,
-} from "../../models/distributions.js";
+import type { ActionDistribution, DistributionGradients } from "../../models/distributions.js";
 
 export interface PPOLossInputs {
   /** log pi(a|s) under the current parameters, `[batch]`. */
@@ -81,7 +77,7 @@ export function ppoLoss(x: PPOLossInputs): PPOLoss {
 export const PPO_LOSS_METRICS = ["policy_loss", "vf_loss", "entropy", "mean_kl", "clip_fraction"] as const;
 
 export type PPOLossWithGradientsInputs = Omit<PPOLossInputs, "logp" | "entropy"> & {
-  dist: CategoricalDistribution | DiagGaussianDistribution;
+  dist: ActionDistribution;
   /** The actions taken: int32 `[batch]` for the categorical, float32 `[batch, dim]` for the Gaussian. */
   actions: tf.Tensor;
 };
