@@ -189,6 +189,17 @@ def in_sub_env(i, call, *args, **kwargs):
 # The server
 
 
+def wrap(env, wrappers):
+    """`env` inside `gymnasium.wrappers.<name>(env, **kwargs)` for each `{name, kwargs}`, first to last."""
+    for i, spec in enumerate(wrappers):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        wrapper = getattr(gymnasium.wrappers, name, None) if isinstance(name, str) else None
+        if wrapper is None or not isinstance(wrapper, type):
+            raise ValueError(f"--wrappers[{i}]: {json.dumps(spec)} does not name a class in gymnasium.wrappers")
+        env = wrapper(env, **spec.get("kwargs", {}))
+    return env
+
+
 class GymServer:
     """The envs and one client session at a time.
 
@@ -206,6 +217,7 @@ class GymServer:
         key=None,
         exit_on_close=True,
         session_timeout_s=DEFAULT_SESSION_TIMEOUT_S,
+        wrappers=(),
     ):
         if num_envs < 1:
             raise ValueError(f"--num-envs must be >= 1, got {num_envs}")
@@ -220,7 +232,7 @@ class GymServer:
         make_kwargs = dict(kwargs)
         if max_episode_steps is not None:
             make_kwargs["max_episode_steps"] = max_episode_steps
-        self.envs = [gymnasium.make(env_id, **make_kwargs) for _ in range(num_envs)]
+        self.envs = [wrap(gymnasium.make(env_id, **make_kwargs), wrappers) for _ in range(num_envs)]
         first = self.envs[0]
         self.observation_space = first.observation_space
         self.action_space = first.action_space
@@ -530,6 +542,11 @@ def parse_args(argv):
         help="Python module to import before making the env (one that calls gymnasium.register); repeatable",
     )
     parser.add_argument(
+        "--wrappers",
+        default="[]",
+        help='JSON list of gymnasium.wrappers applied in order: [{"name": "FrameStackObservation", "kwargs": {"stack_size": 4}}]',
+    )
+    parser.add_argument(
         "--session-timeout",
         type=float,
         default=DEFAULT_SESSION_TIMEOUT_S,
@@ -542,6 +559,12 @@ def parse_args(argv):
         parser.error(f"--kwargs is not valid JSON: {exc}")
     if not isinstance(args.kwargs, dict):
         parser.error(f"--kwargs must be a JSON object, got {args.kwargs!r}")
+    try:
+        args.wrappers = json.loads(args.wrappers)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--wrappers is not valid JSON: {exc}")
+    if not isinstance(args.wrappers, list):
+        parser.error(f"--wrappers must be a JSON list, got {args.wrappers!r}")
     args.key = None
     if args.key_file is not None:
         try:
@@ -594,6 +617,7 @@ def main(argv=None):
             # A server rlts spawned for itself ends with its client; one started by hand serves the next.
             exit_on_close=args.parent_pid is not None,
             session_timeout_s=args.session_timeout,
+            wrappers=args.wrappers,
         )
     except Shutdown:
         return 0

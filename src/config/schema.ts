@@ -25,6 +25,15 @@ const envConfigSchema = z
     key_file: z.string().optional(),
     /** gymnasium backend: Python modules the server imports before `gymnasium.make` (ones that register envs). */
     python_modules: z.array(z.string().min(1)).default([]),
+    /**
+     * gymnasium backend: `gymnasium.wrappers` the server applies, first to last, next to the simulator:
+     * `[{name: AtariPreprocessing, kwargs: {frame_skip: 1}}, {name: FrameStackObservation, kwargs: {stack_size: 4}}]`.
+     */
+    wrappers: z
+      .array(
+        z.object({ name: z.string().min(1), kwargs: z.record(z.string(), z.unknown()).default({}) }).strict(),
+      )
+      .default([]),
     /** gymnasium backend: the Python interpreter (default: python/.venv, or $RLTS_PYTHON). */
     python: z.string().optional(),
     /** gymnasium backend: how long one request may take before it is an error. */

@@ -17,6 +17,7 @@ export interface EnvDescription {
   address?: string;
   key_file?: string;
   python_modules: string[];
+  wrappers: { name: string; kwargs: Record<string, unknown> }[];
   python?: string;
   timeout_ms: number;
   max_episode_steps?: number;
@@ -60,10 +61,17 @@ export async function makeVectorEnvFrom(env: EnvDescription, numEnvs: number): P
       address: env.address,
       keyFile: env.key_file,
       modules: env.python_modules,
+      wrappers: env.wrappers,
       python: env.python,
       timeoutMs: env.timeout_ms,
       maxEpisodeSteps: env.max_episode_steps,
     });
+  }
+  const gymnasiumOnly = (["wrappers", "python_modules"] as const).filter((key) => env[key].length > 0);
+  if (gymnasiumOnly.length > 0) {
+    throw new TypeError(
+      `env.${gymnasiumOnly[0]} applies to Python envs (env.backend: gymnasium); env ${env.id} is built in`,
+    );
   }
   if (env.module) await loadEnvModule(env.module);
   return makeVectorEnv(env.id, numEnvs, { kwargs: env.kwargs, maxEpisodeSteps: env.max_episode_steps });

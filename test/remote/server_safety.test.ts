@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Request } from "zeromq";
+import { parseRunConfig } from "../../src/algos/index.js";
+import { makeVectorEnvFrom } from "../../src/envs/make.js";
 import { makeRemoteVectorEnv, PROTOCOL_VERSION, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
 import { root, venvPython } from "./python.js";
 
@@ -163,5 +165,46 @@ describe("the rlts_gym server", () => {
       if (previous === undefined) delete process.env.PYTHONPATH;
       else process.env.PYTHONPATH = previous;
     }
+  });
+});
+
+describe("gymnasium.wrappers from the config", () => {
+  it("are applied on the server, first to last", async () => {
+    const stacked = await connect({
+      id: "CartPole-v1",
+      numEnvs: 2,
+      wrappers: [
+        { name: "TimeAwareObservation", kwargs: {} },
+        { name: "FrameStackObservation", kwargs: { stack_size: 3 } },
+      ],
+    });
+    // CartPole's 4 numbers plus the time, stacked 3 times.
+    expect(stacked.obsDim).toBe(15);
+    const { observations } = await stacked.reset({ seed: 0 });
+    // Gymnasium pads the stack with the reset observation: three equal frames, each ending in time 0.
+    const frames = [0, 1, 2].map((k) => Array.from(observations.subarray(5 * k, 5 * k + 5)));
+    expect(frames[1]).toEqual(frames[0]);
+    expect(frames[2]).toEqual(frames[0]);
+    expect(frames[0][4]).toBe(0);
+    const step = await stacked.step(Int32Array.of(0, 1));
+    // After a step the newest frame moves on and the time is 1.
+    expect(step.observations[14]).toBe(1);
+    expect(Array.from(step.observations.subarray(5, 10))).toEqual(frames[0]);
+  });
+
+  it("are refused for a built-in env, which has no Python side", async () => {
+    const env = parseRunConfig({
+      algo: "PPO",
+      env: { id: "CartPole-v1", wrappers: [{ name: "TimeAwareObservation" }] },
+    }).env;
+    await expect(makeVectorEnvFrom(env, 1)).rejects.toThrow(
+      /env.wrappers applies to Python envs \(env.backend: gymnasium\); env CartPole-v1 is built in/,
+    );
+  });
+
+  it("a name that is not a gymnasium wrapper fails the env's start, naming it", async () => {
+    await expect(connect({ id: "CartPole-v1", wrappers: [{ name: "NoSuchWrapper" }] })).rejects.toThrow(
+      /--wrappers\[0\]: \{"name": "NoSuchWrapper"\} does not name a class in gymnasium.wrappers/,
+    );
   });
 });

@@ -21,7 +21,7 @@ import type {
 } from "../types.js";
 import { Connection, type Reply } from "./connection.js";
 import { copyFrame, PROTOCOL_VERSION, requireFrame } from "./protocol.js";
-import { ServerProcess } from "./server-process.js";
+import { type GymnasiumWrapper, ServerProcess } from "./server-process.js";
 
 export interface RemoteEnvOptions {
   /** Gymnasium id, e.g. "CartPole-v1" or "rlts_gym/DictObs-v0". */
@@ -47,6 +47,11 @@ export interface RemoteEnvOptions {
   keyFile?: string;
   /** Python modules the spawned server imports before making the env (ones that call `gymnasium.register`). */
   modules?: string[];
+  /**
+   * `gymnasium.wrappers` the spawned server applies to each env, first to last, so preprocessing (Atari's,
+   * frame stacking) runs next to the simulator: `[{ name: "FrameStackObservation", kwargs: { stack_size: 4 } }]`.
+   */
+  wrappers?: GymnasiumWrapper[];
 }
 
 /** The `spec` reply (PROTOCOL.md). */
@@ -111,6 +116,7 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
       transport: opts.transport ?? (process.platform === "win32" ? "tcp" : "ipc"),
       timeoutMs,
       modules: opts.modules ?? [],
+      wrappers: opts.wrappers ?? [],
     });
   }
   const connection = new Connection(opts.id, endpoint, timeoutMs, server?.exited, () => void server?.kill());

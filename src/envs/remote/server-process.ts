@@ -27,6 +27,14 @@ export interface ServerOptions {
   timeoutMs: number;
   /** Python modules to import before making the env (`--module`). */
   modules: string[];
+  /** gymnasium.wrappers applied on the server, first to last (`--wrappers`). */
+  wrappers: GymnasiumWrapper[];
+}
+
+/** A wrapper from `gymnasium.wrappers` by class name, with its keyword arguments. */
+export interface GymnasiumWrapper {
+  name: string;
+  kwargs?: Record<string, unknown>;
 }
 
 /** The directory holding `python/rlts_gym`, found upwards from this file (works from src/ and dist/). */
@@ -101,6 +109,7 @@ export class ServerProcess {
     args.push("--kwargs", JSON.stringify(opts.kwargs), "--parent-pid", String(process.pid));
     if (opts.maxEpisodeSteps !== undefined) args.push("--max-episode-steps", String(opts.maxEpisodeSteps));
     for (const module of opts.modules) args.push("--module", module);
+    if (opts.wrappers.length > 0) args.push("--wrappers", JSON.stringify(opts.wrappers));
     // python/ first on the path, so a Python that has gymnasium but not rlts_gym installed still works.
     const pythonPath = [join(root, "python"), process.env.PYTHONPATH].filter(Boolean).join(":");
     const child = spawn(python, args, {
