@@ -7,6 +7,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { VersionedSample } from "../buffers/fragment.js";
 import type { CommonRunConfig, LearnerConfig } from "../config/schema.js";
+import type { RunningMeanStd, RunningMeanStdState } from "../envs/wrappers.js";
 import type { LearnerSpec } from "../learner/learner.js";
 import {
   type BatchOf,
@@ -20,6 +21,7 @@ import { modulePolicyMetadata, policyLayersModel } from "../models/export.js";
 import type { PolicyMetadata } from "../models/policy.js";
 import type { CollectSpec, EnvRunnerConfig, EnvRunnerState, SampleOf } from "../rollout/env_runner.js";
 import type { EnvRunnerGroup, EpsilonsFor } from "../rollout/env_runner_group.js";
+import { FILTER_CLIP, FILTER_EPSILON, MeanStdFilter } from "../rollout/observation_filter.js";
 import type { RestartRecord } from "../rollout/restarts.js";
 import { createEnvRunnerGroup } from "../rollout/threaded_group.js";
 import { mean } from "../utils/stats.js";
@@ -33,6 +35,8 @@ export type AlgorithmState = Record<string, unknown>;
 
 /** What every algorithm's checkpoint holds; `algorithm` is its own part (`getAlgorithmState`). */
 interface BaseState {
+  /** `MeanStdFilter`: the observation statistics merged over every runner; null without a filter. */
+  observationFilter: RunningMeanStdState | null;
   iteration: number;
   numEnvStepsSampled: number;
   numEnvStepsTrained: number;
@@ -59,12 +63,19 @@ export abstract class Algorithm<
   private timeTotalS = 0;
   private recentReturns: number[] = [];
   private recentLengths: number[] = [];
+  /** `env_runners.observation_filter: MeanStdFilter`: the statistics every runner normalises with. */
+  private readonly observationFilter: RunningMeanStd | null;
 
   protected constructor(
     readonly config: Config,
     protected readonly runners: EnvRunnerGroup<Sample>,
     protected readonly learner: LearnerActor<BatchOf<L>, ResultOf<L>>,
-  ) {}
+  ) {
+    this.observationFilter =
+      config.env_runners.observation_filter === "MeanStdFilter"
+        ? MeanStdFilter.empty(runners.moduleSpec.obsDim)
+        : null;
+  }
 
   /**
    * The registered algorithm `config.algo` names (`PPO.create`, `DQN.create`, ... take their own config,
@@ -131,6 +142,7 @@ export abstract class Algorithm<
       }
     }
     const episodes = await this.runners.getMetrics();
+    await this.syncObservationFilter(episodes.observationFilterDeltas ?? []);
     this.recentReturns = [...this.recentReturns, ...episodes.returns].slice(-EPISODE_WINDOW);
     this.recentLengths = [...this.recentLengths, ...episodes.lengths].slice(-EPISODE_WINDOW);
     this.iteration += 1;
@@ -151,6 +163,14 @@ export abstract class Algorithm<
       time_this_iter_s: seconds,
       time_total_s: this.timeTotalS,
     };
+  }
+
+  /** Merges each runner's new observation statistics into the global ones and hands those to every runner. */
+  private async syncObservationFilter(deltas: RunningMeanStdState[]): Promise<void> {
+    const filter = this.observationFilter;
+    if (!filter) return;
+    for (const delta of deltas) filter.merge(delta.mean, delta.var, delta.count);
+    await this.runners.setObservationFilter(filter.getState());
   }
 
   /** Env runner restarts since the last call, for the run folder's record. */
@@ -187,11 +207,19 @@ export abstract class Algorithm<
 
   /** What `policyModel()`'s input and output mean: `policy.json` beside it. */
   policyMetadata(): PolicyMetadata {
-    return modulePolicyMetadata(this.config.algo, this.config.env.id, this.moduleSpec);
+    const filter = this.observationFilter;
+    const normalization = filter && {
+      mean: Array.from(filter.mean),
+      var: Array.from(filter.var),
+      epsilon: FILTER_EPSILON,
+      clip: FILTER_CLIP,
+    };
+    return modulePolicyMetadata(this.config.algo, this.config.env.id, this.moduleSpec, normalization);
   }
 
   async getState(): Promise<AlgorithmState> {
     const state: BaseState = {
+      observationFilter: this.observationFilter?.getState() ?? null,
       iteration: this.iteration,
       numEnvStepsSampled: this.numEnvStepsSampled,
       numEnvStepsTrained: this.numEnvStepsTrained,
@@ -215,6 +243,10 @@ export abstract class Algorithm<
     this.recentLengths = [...state.recentLengths];
     await this.learner.setState(state.learner);
     await this.runners.setState(state.runners);
+    if (this.observationFilter && state.observationFilter) {
+      this.observationFilter.setState(state.observationFilter);
+      await this.runners.setObservationFilter(state.observationFilter);
+    }
     await this.setAlgorithmState(state.algorithm);
     // The runners act with the restored weights from here on.
     await this.runners.syncWeights(this.weightsVersion);

@@ -56,6 +56,11 @@ const envRunnersConfigSchema = z
     max_num_env_runner_restarts: z.number().int().min(0).default(1000),
     /** A fragment that takes longer than this counts as a failed worker. */
     sample_timeout_s: z.number().positive().default(60),
+    /**
+     * RLlib's observation filter: `MeanStdFilter` normalises observations with running statistics merged
+     * from every runner each iteration (kept in checkpoints, used by evaluation and the exported policy).
+     */
+    observation_filter: z.enum(["NoFilter", "MeanStdFilter"]).default("NoFilter"),
   })
   .strict();
 

@@ -293,12 +293,19 @@ export class RunningMeanStd {
     for (let r = 0; r < batchCount; r++) {
       for (let d = 0; d < dim; d++) batchVar[d] += (rows[r * dim + d] - batchMean[d]) ** 2;
     }
-    const totalCount = this.count + batchCount;
-    for (let d = 0; d < dim; d++) {
-      const delta = batchMean[d] - this.mean[d];
+    for (let d = 0; d < dim; d++) batchVar[d] /= batchCount;
+    this.merge(batchMean, batchVar, batchCount);
+  }
+
+  /** Merges the statistics of `count` more rows with these means and (population) variances. */
+  merge(mean: ArrayLike<number>, variance: ArrayLike<number>, count: number): void {
+    if (count === 0) return;
+    const totalCount = this.count + count;
+    for (let d = 0; d < this.dim; d++) {
+      const delta = mean[d] - this.mean[d];
       const m2 =
-        this.var[d] * this.count + batchVar[d] + delta * delta * ((this.count * batchCount) / totalCount);
-      this.mean[d] += (delta * batchCount) / totalCount;
+        this.var[d] * this.count + variance[d] * count + delta * delta * ((this.count * count) / totalCount);
+      this.mean[d] += (delta * count) / totalCount;
       this.var[d] = m2 / totalCount;
     }
     this.count = totalCount;

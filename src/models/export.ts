@@ -11,7 +11,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModuleHead, ModuleSpec } from "./catalog.js";
 import { type DenseView, towerViews } from "./mlp.js";
-import { type PolicyActionHead, type PolicyMetadata, policyMetadataFor } from "./policy.js";
+import {
+  type ObservationNormalization,
+  type PolicyActionHead,
+  type PolicyMetadata,
+  policyMetadataFor,
+} from "./policy.js";
 
 export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.LayersModel {
   const views = towerViews(spec.towers, flat);
@@ -130,6 +135,11 @@ export function policyActionHead(head: ModuleHead): PolicyActionHead {
 }
 
 /** The `policy.json` that goes with `policyLayersModel(spec, ...)`. */
-export function modulePolicyMetadata(algo: string, envId: string, spec: ModuleSpec): PolicyMetadata {
-  return policyMetadataFor(algo, envId, spec, policyActionHead(spec.head));
+export function modulePolicyMetadata(
+  algo: string,
+  envId: string,
+  spec: ModuleSpec,
+  observationNormalization: ObservationNormalization | null = null,
+): PolicyMetadata {
+  return policyMetadataFor(algo, envId, spec, policyActionHead(spec.head), observationNormalization);
 }

@@ -15,6 +15,7 @@ import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
 import type { VectorEnv, VectorStepResult } from "../envs/types.js";
+import type { RunningMeanStdState } from "../envs/wrappers.js";
 import {
   integerActions,
   type ModuleRequest,
@@ -24,6 +25,7 @@ import {
 } from "../models/catalog.js";
 import { type ActOutputs, ModuleInference } from "../models/inference.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
+import { MeanStdFilter } from "./observation_filter.js";
 
 export type { EpisodeMetrics } from "./episodes.js";
 
@@ -234,6 +236,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private needsReset = true;
   private readonly episodes: EpisodeTracker;
   private evaluationEnv: VectorEnv | null = null;
+  /** `observation_filter: MeanStdFilter`; null without a filter. */
+  private readonly filter: MeanStdFilter | null;
 
   private constructor(
     private readonly env: VectorEnv,
@@ -262,6 +266,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       head.kind === "multi_categorical" ? Int32Array.from(head.start) : Int32Array.of(this.spec.actionStart);
     this.obs = new Float32Array(n * env.obsDim);
     this.episodes = new EpisodeTracker(n);
+    this.filter =
+      config.env_runners.observation_filter === "MeanStdFilter" ? new MeanStdFilter(env.obsDim) : null;
   }
 
   /**
@@ -297,6 +303,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     if (this.needsReset) {
       const { observations } = await this.env.reset({ seed: this.config.seed + this.index * n });
       this.obs.set(observations);
+      this.filter?.apply(this.obs, n, true);
       this.writer.clear();
       this.needsReset = false;
     }
@@ -308,6 +315,12 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       this.policy.act(this.obs, n, mode, out);
       const result = await this.env.step(this.toEnvActions(out.actions));
       this.checkFinite(result);
+      if (this.filter) {
+        // In place: the env rewrites its result arrays every step. Final observations are normalised
+        // for the bootstrap values, but do not join the statistics (each episode's last one would count twice).
+        this.filter.apply(result.observations, n, true);
+        this.filter.apply(result.finalObservations, n, false);
+      }
       writer.write(t, this.obs, out, result);
       this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
       this.obs.set(result.observations);
@@ -315,9 +328,15 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     return writer.finish(this.obs);
   }
 
-  /** Episodes completed since the last call. */
+  /** Episodes completed since the last call, and (with a filter) the observation statistics since then. */
   getMetrics(): EpisodeMetrics {
-    return this.episodes.drain();
+    const metrics = this.episodes.drain();
+    return this.filter ? { ...metrics, observationFilterDeltas: [this.filter.takeDelta()] } : metrics;
+  }
+
+  /** The observation statistics merged over every runner, to normalise with from now on. */
+  setObservationFilter(state: RunningMeanStdState): void {
+    this.filter?.setGlobal(state);
   }
 
   /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */
@@ -331,8 +350,12 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       logp: new Float32Array(n),
       values: new Float32Array(n),
     };
+    const filtered = new Float32Array(n * this.env.obsDim);
     return evaluateEpisodes(this.evaluationEnv, numEpisodes, this.config.seed + this.index * n, (obs) => {
-      this.evaluationPolicy.act(obs, n, { greedy: true }, out);
+      filtered.set(obs);
+      // The statistics stay as training left them: evaluation observes, it does not update.
+      this.filter?.apply(filtered, n, false);
+      this.evaluationPolicy.act(filtered, n, { greedy: true }, out);
       return this.toEnvActions(out.actions);
     });
   }

@@ -7,6 +7,7 @@
  * way. Algorithms never ask which one they have.
  */
 import type { VersionedSample } from "../buffers/fragment.js";
+import type { RunningMeanStdState } from "../envs/wrappers.js";
 import { type ModuleSpec, weightsSize } from "../models/catalog.js";
 import { ObjectStore } from "../store/object_store.js";
 import {
@@ -43,8 +44,10 @@ export interface EnvRunnerGroup<Sample extends VersionedSample> {
   stopAsync(): Promise<void>;
   /** The newest put in `store` is weights `version`: fragments sampled from now on carry it. */
   syncWeights(version: number): Promise<void>;
-  /** Episodes completed since the last call, over all runners. */
+  /** Episodes completed since the last call, over all runners (and each runner's observation statistics). */
   getMetrics(): Promise<EpisodeMetrics>;
+  /** Hands the observation statistics merged over all runners to every runner (`MeanStdFilter`). */
+  setObservationFilter(state: RunningMeanStdState): Promise<void>;
   /** Greedy-policy episodes on evaluation env copies. */
   evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
   /** The runner restarts since the last call (the trainer records them in the run folder). */
@@ -144,6 +147,10 @@ export class LocalEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGrou
 
   async getMetrics(): Promise<EpisodeMetrics> {
     return this.runner.getMetrics();
+  }
+
+  async setObservationFilter(state: RunningMeanStdState): Promise<void> {
+    this.runner.setObservationFilter(state);
   }
 
   evaluate(numEpisodes: number): Promise<EpisodeMetrics> {

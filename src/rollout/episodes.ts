@@ -1,9 +1,12 @@
 import type { VectorEnv } from "../envs/types.js";
+import type { RunningMeanStdState } from "../envs/wrappers.js";
 
 /** Returns and lengths of completed episodes. */
 export interface EpisodeMetrics {
   returns: number[];
   lengths: number[];
+  /** With `observation_filter: MeanStdFilter`: each runner's observation statistics since the last call. */
+  observationFilterDeltas?: RunningMeanStdState[];
 }
 
 /**

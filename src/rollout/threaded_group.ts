@@ -17,6 +17,7 @@
  */
 import type { Worker } from "node:worker_threads";
 import { type Remote, wrap } from "comlink";
+import type { RunningMeanStdState } from "../envs/wrappers.js";
 import type { ModuleSpec } from "../models/catalog.js";
 import type { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
@@ -92,6 +93,8 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   private stopped = false;
   private asyncRunning = false;
   private asyncLoops: Promise<void>[] = [];
+  /** The last merged observation statistics, for runners that start later. */
+  private observationFilter: RunningMeanStdState | null = null;
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
   private queue: SampleOf<C>[] = [];
@@ -245,10 +248,16 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     const perRunner = await Promise.all(
       this.runners.map((runner) => this.withRecovery(runner.index, (r) => r.api.getMetrics(), "getMetrics")),
     );
-    return {
-      returns: perRunner.flatMap((metrics) => metrics.returns),
-      lengths: perRunner.flatMap((metrics) => metrics.lengths),
-    };
+    return combineMetrics(perRunner);
+  }
+
+  async setObservationFilter(state: RunningMeanStdState): Promise<void> {
+    this.observationFilter = state;
+    await Promise.all(
+      this.runners.map((runner) =>
+        this.withRecovery(runner.index, (r) => r.api.setObservationFilter(state), "setObservationFilter"),
+      ),
+    );
   }
 
   /** Runner threads restart from fresh seeds: there is no generator state to keep. */
@@ -274,10 +283,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
           : this.withRecovery(index, (runner) => runner.api.evaluate(share), "evaluate"),
       ),
     );
-    return {
-      returns: perRunner.flatMap((metrics) => metrics.returns),
-      lengths: perRunner.flatMap((metrics) => metrics.lengths),
-    };
+    return combineMetrics(perRunner);
   }
 
   /** Closes every runner's envs and ends every thread; nothing of the group keeps the process alive. */
@@ -396,6 +402,16 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
       throw this.stoppedError(failed.index);
     }
     await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
+    // A fresh runner normalises with the group's statistics, not from scratch.
+    if (this.observationFilter) {
+      const filter = this.observationFilter;
+      await guarded(
+        runner,
+        runner.api.setObservationFilter(filter),
+        "setObservationFilter",
+        START_TIMEOUT_MS,
+      );
+    }
     this.runners[failed.index] = runner;
   }
 
@@ -416,6 +432,16 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
 }
 
 /** Starts one runner thread and waits until its env runner is built. */
+/** Every runner's episodes (and observation statistics) as one group's. */
+function combineMetrics(perRunner: EpisodeMetrics[]): EpisodeMetrics {
+  const deltas = perRunner.flatMap((metrics) => metrics.observationFilterDeltas ?? []);
+  return {
+    returns: perRunner.flatMap((metrics) => metrics.returns),
+    lengths: perRunner.flatMap((metrics) => metrics.lengths),
+    ...(deltas.length > 0 ? { observationFilterDeltas: deltas } : {}),
+  };
+}
+
 async function startRunner<Sample>(
   config: EnvRunnerConfig,
   index: number,

@@ -70,6 +70,10 @@ const api: EnvRunnerWorkerApi<unknown> = {
     return started().getMetrics();
   },
 
+  setObservationFilter(state) {
+    started().setObservationFilter(state);
+  },
+
   evaluate(numEpisodes) {
     refreshWeights();
     return started().evaluate(numEpisodes);
