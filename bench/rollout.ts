@@ -81,7 +81,7 @@ async function samplingRate(numRunners: number, numEnvs: number): Promise<number
       rollout_fragment_length: STEPS_PER_RUNNER / numEnvs,
     },
   });
-  const group = await createEnvRunnerGroup(onPolicyRunnerConfig(config, config.ppo.train_batch_size));
+  const group = await createEnvRunnerGroup(onPolicyRunnerConfig(config, config.ppo));
   try {
     const weights = initialWeights(group.moduleSpec, 0);
     const rates: number[] = [];

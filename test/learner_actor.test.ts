@@ -237,9 +237,7 @@ describe("runner threads and a learner thread share one object store", () => {
       ...withLearners(1),
       env_runners: { num_env_runners: 2, num_envs_per_env_runner: 2, rollout_fragment_length: 32 },
     });
-    const group = await ThreadedEnvRunnerGroup.create(
-      onPolicyRunnerConfig(config, config.ppo.train_batch_size),
-    );
+    const group = await ThreadedEnvRunnerGroup.create(onPolicyRunnerConfig(config, config.ppo));
     const actor = await ppoActor(config, group.store);
     try {
       expect(actor).toBeInstanceOf(ThreadedLearnerActor);

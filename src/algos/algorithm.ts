@@ -21,7 +21,12 @@ import { modulePolicyMetadata, policyLayersModel } from "../models/export.js";
 import type { PolicyMetadata } from "../models/policy.js";
 import type { CollectSpec, EnvRunnerConfig, EnvRunnerState, SampleOf } from "../rollout/env_runner.js";
 import type { EnvRunnerGroup, EpsilonsFor } from "../rollout/env_runner_group.js";
-import { FILTER_CLIP, FILTER_EPSILON, MeanStdFilter } from "../rollout/observation_filter.js";
+import {
+  emptyStatistics,
+  FILTER_CLIP,
+  FILTER_EPSILON,
+  type RunnerFilterStates,
+} from "../rollout/observation_filter.js";
 import type { RestartRecord } from "../rollout/restarts.js";
 import { createEnvRunnerGroup } from "../rollout/threaded_group.js";
 import { mean } from "../utils/stats.js";
@@ -30,13 +35,21 @@ import { readCheckpoint, writeCheckpointAt } from "./checkpoint.js";
 /** Episodes averaged into `env_runners/episode_return_mean`, as RLlib's metrics_num_episodes_for_smoothing. */
 const EPISODE_WINDOW = 100;
 
+/** `into` += the statistics `state` (no-op without `into`). */
+function merge(into: RunningMeanStd | null, state: RunningMeanStdState): void {
+  into?.merge(state.mean, state.var, state.count);
+}
+
 /** Plain data: numbers, strings, booleans, typed arrays, arrays and objects of them. */
 export type AlgorithmState = Record<string, unknown>;
 
 /** What every algorithm's checkpoint holds; `algorithm` is its own part (`getAlgorithmState`). */
 interface BaseState {
-  /** `MeanStdFilter`: the observation statistics merged over every runner; null without a filter. */
-  observationFilter: RunningMeanStdState | null;
+  /**
+   * The runner statistics merged over every runner (`observation_filter: MeanStdFilter`'s observations,
+   * `normalize_rewards`' returns); null for checkpoints from before they existed.
+   */
+  filters: RunnerFilterStates | null;
   iteration: number;
   numEnvStepsSampled: number;
   numEnvStepsTrained: number;
@@ -65,6 +78,8 @@ export abstract class Algorithm<
   private recentLengths: number[] = [];
   /** `env_runners.observation_filter: MeanStdFilter`: the statistics every runner normalises with. */
   private readonly observationFilter: RunningMeanStd | null;
+  /** `env_runners.normalize_rewards`: the discounted return's statistics every runner scales rewards by. */
+  private readonly returnStatistics: RunningMeanStd | null;
 
   protected constructor(
     readonly config: Config,
@@ -73,8 +88,9 @@ export abstract class Algorithm<
   ) {
     this.observationFilter =
       config.env_runners.observation_filter === "MeanStdFilter"
-        ? MeanStdFilter.empty(runners.moduleSpec.obsDim)
+        ? emptyStatistics(runners.moduleSpec.obsDim)
         : null;
+    this.returnStatistics = config.env_runners.normalize_rewards ? emptyStatistics(1) : null;
   }
 
   /**
@@ -142,7 +158,7 @@ export abstract class Algorithm<
       }
     }
     const episodes = await this.runners.getMetrics();
-    await this.syncObservationFilter(episodes.observationFilterDeltas ?? []);
+    await this.syncFilters(episodes.filterDeltas ?? []);
     this.recentReturns = [...this.recentReturns, ...episodes.returns].slice(-EPISODE_WINDOW);
     this.recentLengths = [...this.recentLengths, ...episodes.lengths].slice(-EPISODE_WINDOW);
     this.iteration += 1;
@@ -165,12 +181,21 @@ export abstract class Algorithm<
     };
   }
 
-  /** Merges each runner's new observation statistics into the global ones and hands those to every runner. */
-  private async syncObservationFilter(deltas: RunningMeanStdState[]): Promise<void> {
-    const filter = this.observationFilter;
-    if (!filter) return;
-    for (const delta of deltas) filter.merge(delta.mean, delta.var, delta.count);
-    await this.runners.setObservationFilter(filter.getState());
+  /** Merges each runner's new statistics into the global ones and hands those to every runner. */
+  private async syncFilters(deltas: RunnerFilterStates[]): Promise<void> {
+    if (!this.observationFilter && !this.returnStatistics) return;
+    for (const delta of deltas) {
+      if (delta.observations) merge(this.observationFilter, delta.observations);
+      if (delta.returns) merge(this.returnStatistics, delta.returns);
+    }
+    await this.runners.setFilters(this.filterStates());
+  }
+
+  private filterStates(): RunnerFilterStates {
+    return {
+      ...(this.observationFilter ? { observations: this.observationFilter.getState() } : {}),
+      ...(this.returnStatistics ? { returns: this.returnStatistics.getState() } : {}),
+    };
   }
 
   /** Env runner restarts since the last call, for the run folder's record. */
@@ -219,7 +244,7 @@ export abstract class Algorithm<
 
   async getState(): Promise<AlgorithmState> {
     const state: BaseState = {
-      observationFilter: this.observationFilter?.getState() ?? null,
+      filters: this.filterStates(),
       iteration: this.iteration,
       numEnvStepsSampled: this.numEnvStepsSampled,
       numEnvStepsTrained: this.numEnvStepsTrained,
@@ -243,10 +268,10 @@ export abstract class Algorithm<
     this.recentLengths = [...state.recentLengths];
     await this.learner.setState(state.learner);
     await this.runners.setState(state.runners);
-    if (this.observationFilter && state.observationFilter) {
-      this.observationFilter.setState(state.observationFilter);
-      await this.runners.setObservationFilter(state.observationFilter);
-    }
+    const { observations, returns } = state.filters ?? {};
+    if (observations) this.observationFilter?.setState(observations);
+    if (returns) this.returnStatistics?.setState(returns);
+    if (this.observationFilter || this.returnStatistics) await this.runners.setFilters(this.filterStates());
     await this.setAlgorithmState(state.algorithm);
     // The runners act with the restored weights from here on.
     await this.runners.syncWeights(this.weightsVersion);

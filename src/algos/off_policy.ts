@@ -45,14 +45,15 @@ function offPolicyRunnerConfig(
   config: CommonRunConfig,
   section: OffPolicyConfig,
   module: ModuleRequest,
-): EnvRunnerConfig<{ kind: "transitions"; nStep: number; gamma: number }> {
+): EnvRunnerConfig<{ kind: "transitions"; nStep: number }> {
   const { rollout_fragment_length, num_env_runners } = config.env_runners;
   return {
     seed: config.seed,
     env: config.env,
     env_runners: config.env_runners,
     module,
-    collect: { kind: "transitions", nStep: section.n_step, gamma: section.gamma },
+    gamma: section.gamma,
+    collect: { kind: "transitions", nStep: section.n_step },
     numSteps: rollout_fragment_length === "auto" ? (num_env_runners === 0 ? 1 : 8) : rollout_fragment_length,
   };
 }

@@ -11,12 +11,12 @@ import { onPolicyRunnerConfig } from "../rollout/env_runner.js";
 import { Algorithm, startActors } from "./algorithm.js";
 
 /** `startActors` for an on-policy algorithm whose config section is `section`. */
-export function startOnPolicyActors<L, Section extends { train_batch_size: number }>(
+export function startOnPolicyActors<L, Section extends { train_batch_size: number; gamma: number }>(
   config: CommonRunConfig,
   section: Section,
   learner: LearnerModuleUrl<L>,
 ) {
-  return startActors(config, onPolicyRunnerConfig(config, section.train_batch_size), learner, section);
+  return startActors(config, onPolicyRunnerConfig(config, section), learner, section);
 }
 
 export abstract class OnPolicyAlgorithm<Config extends CommonRunConfig, L> extends Algorithm<

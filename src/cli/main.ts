@@ -46,7 +46,9 @@ function interruptController(): AbortController {
 
 export function buildCli(): Command {
   const program = new Command("rlts")
-    .description("Reinforcement learning for TypeScript: PPO, DQN, A2C and SAC on Gymnasium-style environments")
+    .description(
+      "Reinforcement learning for TypeScript: PPO, DQN, A2C and SAC on Gymnasium-style environments",
+    )
     .version(packageVersion(), "-V, --version")
     .option("--verbose", "print the stack of an error, not just its one line")
     .showHelpAfterError();

@@ -61,6 +61,11 @@ const envRunnersConfigSchema = z
      * from every runner each iteration (kept in checkpoints, used by evaluation and the exported policy).
      */
     observation_filter: z.enum(["NoFilter", "MeanStdFilter"]).default("NoFilter"),
+    /**
+     * SB3's VecNormalize `norm_reward`: the learner's rewards are divided by the running standard deviation
+     * of the discounted return (the algorithm's gamma), merged from every runner; episode returns stay raw.
+     */
+    normalize_rewards: z.boolean().default(false),
   })
   .strict();
 

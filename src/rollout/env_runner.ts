@@ -15,7 +15,6 @@ import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.
 import { makeVectorEnvFrom } from "../envs/make.js";
 import { Box } from "../envs/spaces.js";
 import type { VectorEnv, VectorStepResult } from "../envs/types.js";
-import type { RunningMeanStdState } from "../envs/wrappers.js";
 import {
   integerActions,
   type ModuleRequest,
@@ -25,12 +24,12 @@ import {
 } from "../models/catalog.js";
 import { type ActOutputs, ModuleInference } from "../models/inference.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
-import { MeanStdFilter } from "./observation_filter.js";
+import { MeanStdFilter, RewardNormalizer, type RunnerFilterStates } from "./observation_filter.js";
 
 export type { EpisodeMetrics } from "./episodes.js";
 
 /** What a runner writes: on-policy fragments, or n-step transitions for a replay buffer. */
-export type CollectSpec = { kind: "fragments" } | { kind: "transitions"; nStep: number; gamma: number };
+export type CollectSpec = { kind: "fragments" } | { kind: "transitions"; nStep: number };
 
 /** What one `sample()` call of a transitions runner hands the replay buffer. */
 export interface SampledTransitions extends TransitionBatch {
@@ -51,6 +50,8 @@ export interface EnvRunnerConfig<C extends CollectSpec = CollectSpec> {
   env_runners: EnvRunnersConfig;
   /** The RLModule the runner acts with, as the algorithm asks the catalog for it. */
   module: ModuleRequest;
+  /** The algorithm's discount: n-step returns, and the return whose spread `normalize_rewards` divides by. */
+  gamma: number;
   collect: C;
   /** Vector steps per fragment. */
   numSteps: number;
@@ -63,8 +64,9 @@ export interface EnvRunnerConfig<C extends CollectSpec = CollectSpec> {
  */
 export function onPolicyRunnerConfig(
   config: Pick<EnvRunnerConfig, "seed" | "env" | "env_runners"> & { model: ModelConfig },
-  trainBatchSize: number,
+  section: { train_batch_size: number; gamma: number },
 ): EnvRunnerConfig<{ kind: "fragments" }> {
+  const trainBatchSize = section.train_batch_size;
   const { rollout_fragment_length, num_env_runners, num_envs_per_env_runner } = config.env_runners;
   const envs = Math.max(1, num_env_runners) * num_envs_per_env_runner;
   return {
@@ -72,6 +74,7 @@ export function onPolicyRunnerConfig(
     env: config.env,
     env_runners: config.env_runners,
     module: { type: "actor_critic", model: config.model },
+    gamma: section.gamma,
     collect: { kind: "fragments" },
     numSteps: rollout_fragment_length === "auto" ? Math.ceil(trainBatchSize / envs) : rollout_fragment_length,
   };
@@ -238,6 +241,9 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private evaluationEnv: VectorEnv | null = null;
   /** `observation_filter: MeanStdFilter`; null without a filter. */
   private readonly filter: MeanStdFilter | null;
+  /** `normalize_rewards`: the rewards the learner sees are scaled (episode returns stay raw). */
+  private readonly rewardNormalizer: RewardNormalizer | null;
+  private readonly scaledRewards: Float64Array;
 
   private constructor(
     private readonly env: VectorEnv,
@@ -254,7 +260,12 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     const collect: CollectSpec = config.collect;
     this.writer = (collect.kind === "fragments"
       ? new FragmentWriter(this.spec, n, this.policy)
-      : new TransitionWriter(this.spec, n, collect, shared)) as unknown as StepWriter<SampleOf<C>>;
+      : new TransitionWriter(
+          this.spec,
+          n,
+          { nStep: collect.nStep, gamma: config.gamma },
+          shared,
+        )) as unknown as StepWriter<SampleOf<C>>;
     const space = env.singleActionSpace;
     this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;
     this.envActions = integerActions(this.spec.head)
@@ -268,6 +279,10 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.episodes = new EpisodeTracker(n);
     this.filter =
       config.env_runners.observation_filter === "MeanStdFilter" ? new MeanStdFilter(env.obsDim) : null;
+    this.rewardNormalizer = config.env_runners.normalize_rewards
+      ? new RewardNormalizer(n, config.gamma)
+      : null;
+    this.scaledRewards = new Float64Array(n);
   }
 
   /**
@@ -321,22 +336,33 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
         this.filter.apply(result.observations, n, true);
         this.filter.apply(result.finalObservations, n, false);
       }
-      writer.write(t, this.obs, out, result);
+      // Episodes count raw rewards; the writer gets the scaled ones when rewards are normalised.
       this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
+      if (this.rewardNormalizer) {
+        this.rewardNormalizer.apply(result.rewards, result.terminated, this.scaledRewards);
+        result.rewards.set(this.scaledRewards);
+      }
+      writer.write(t, this.obs, out, result);
       this.obs.set(result.observations);
     }
     return writer.finish(this.obs);
   }
 
-  /** Episodes completed since the last call, and (with a filter) the observation statistics since then. */
+  /** Episodes completed since the last call, and (with filters) the statistics gathered since then. */
   getMetrics(): EpisodeMetrics {
     const metrics = this.episodes.drain();
-    return this.filter ? { ...metrics, observationFilterDeltas: [this.filter.takeDelta()] } : metrics;
+    if (!this.filter && !this.rewardNormalizer) return metrics;
+    const deltas: RunnerFilterStates = {
+      ...(this.filter ? { observations: this.filter.takeDelta() } : {}),
+      ...(this.rewardNormalizer ? { returns: this.rewardNormalizer.takeDelta() } : {}),
+    };
+    return { ...metrics, filterDeltas: [deltas] };
   }
 
-  /** The observation statistics merged over every runner, to normalise with from now on. */
-  setObservationFilter(state: RunningMeanStdState): void {
-    this.filter?.setGlobal(state);
+  /** The statistics merged over every runner, to normalise with from now on. */
+  setFilters(states: RunnerFilterStates): void {
+    if (states.observations) this.filter?.setGlobal(states.observations);
+    if (states.returns) this.rewardNormalizer?.setGlobal(states.returns);
   }
 
   /** Greedy-policy episodes on this runner's own env copies (see `evaluateEpisodes`). */

@@ -7,7 +7,6 @@
  * way. Algorithms never ask which one they have.
  */
 import type { VersionedSample } from "../buffers/fragment.js";
-import type { RunningMeanStdState } from "../envs/wrappers.js";
 import { type ModuleSpec, weightsSize } from "../models/catalog.js";
 import { ObjectStore } from "../store/object_store.js";
 import {
@@ -18,6 +17,7 @@ import {
   type EpisodeMetrics,
   type SampleOf,
 } from "./env_runner.js";
+import type { RunnerFilterStates } from "./observation_filter.js";
 import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restarts.js";
 
 /** The object-store entry holding the module weights the runners sample with. */
@@ -46,8 +46,8 @@ export interface EnvRunnerGroup<Sample extends VersionedSample> {
   syncWeights(version: number): Promise<void>;
   /** Episodes completed since the last call, over all runners (and each runner's observation statistics). */
   getMetrics(): Promise<EpisodeMetrics>;
-  /** Hands the observation statistics merged over all runners to every runner (`MeanStdFilter`). */
-  setObservationFilter(state: RunningMeanStdState): Promise<void>;
+  /** Hands the statistics merged over all runners (observations, returns) to every runner. */
+  setFilters(state: RunnerFilterStates): Promise<void>;
   /** Greedy-policy episodes on evaluation env copies. */
   evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
   /** The runner restarts since the last call (the trainer records them in the run folder). */
@@ -149,8 +149,8 @@ export class LocalEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGrou
     return this.runner.getMetrics();
   }
 
-  async setObservationFilter(state: RunningMeanStdState): Promise<void> {
-    this.runner.setObservationFilter(state);
+  async setFilters(state: RunnerFilterStates): Promise<void> {
+    this.runner.setFilters(state);
   }
 
   evaluate(numEpisodes: number): Promise<EpisodeMetrics> {

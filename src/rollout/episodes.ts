@@ -1,12 +1,12 @@
 import type { VectorEnv } from "../envs/types.js";
-import type { RunningMeanStdState } from "../envs/wrappers.js";
+import type { RunnerFilterStates } from "./observation_filter.js";
 
 /** Returns and lengths of completed episodes. */
 export interface EpisodeMetrics {
   returns: number[];
   lengths: number[];
-  /** With `observation_filter: MeanStdFilter`: each runner's observation statistics since the last call. */
-  observationFilterDeltas?: RunningMeanStdState[];
+  /** With `observation_filter` or `normalize_rewards`: each runner's statistics since the last call. */
+  filterDeltas?: RunnerFilterStates[];
 }
 
 /**

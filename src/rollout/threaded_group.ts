@@ -17,7 +17,6 @@
  */
 import type { Worker } from "node:worker_threads";
 import { type Remote, wrap } from "comlink";
-import type { RunningMeanStdState } from "../envs/wrappers.js";
 import type { ModuleSpec } from "../models/catalog.js";
 import type { ObjectStore } from "../store/object_store.js";
 import { nodeEndpoint } from "./comlink_node.js";
@@ -29,6 +28,7 @@ import {
   LocalEnvRunnerGroup,
   WEIGHTS_ENTRY,
 } from "./env_runner_group.js";
+import type { RunnerFilterStates } from "./observation_filter.js";
 import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restarts.js";
 import type { EnvRunnerWorkerApi, EnvRunnerWorkerData, SampleRequest } from "./worker_protocol.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "./worker_thread.js";
@@ -93,8 +93,8 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   private stopped = false;
   private asyncRunning = false;
   private asyncLoops: Promise<void>[] = [];
-  /** The last merged observation statistics, for runners that start later. */
-  private observationFilter: RunningMeanStdState | null = null;
+  /** The last merged runner statistics (observations, returns), for runners that start later. */
+  private filters: RunnerFilterStates | null = null;
   /** Set when a runner failed and could not be replaced; the group is stopped then. */
   private fatalError: Error | undefined;
   private queue: SampleOf<C>[] = [];
@@ -251,11 +251,11 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     return combineMetrics(perRunner);
   }
 
-  async setObservationFilter(state: RunningMeanStdState): Promise<void> {
-    this.observationFilter = state;
+  async setFilters(state: RunnerFilterStates): Promise<void> {
+    this.filters = state;
     await Promise.all(
       this.runners.map((runner) =>
-        this.withRecovery(runner.index, (r) => r.api.setObservationFilter(state), "setObservationFilter"),
+        this.withRecovery(runner.index, (r) => r.api.setFilters(state), "setFilters"),
       ),
     );
   }
@@ -403,14 +403,9 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     }
     await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
     // A fresh runner normalises with the group's statistics, not from scratch.
-    if (this.observationFilter) {
-      const filter = this.observationFilter;
-      await guarded(
-        runner,
-        runner.api.setObservationFilter(filter),
-        "setObservationFilter",
-        START_TIMEOUT_MS,
-      );
+    if (this.filters) {
+      const filter = this.filters;
+      await guarded(runner, runner.api.setFilters(filter), "setFilters", START_TIMEOUT_MS);
     }
     this.runners[failed.index] = runner;
   }
@@ -434,11 +429,11 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
 /** Starts one runner thread and waits until its env runner is built. */
 /** Every runner's episodes (and observation statistics) as one group's. */
 function combineMetrics(perRunner: EpisodeMetrics[]): EpisodeMetrics {
-  const deltas = perRunner.flatMap((metrics) => metrics.observationFilterDeltas ?? []);
+  const deltas = perRunner.flatMap((metrics) => metrics.filterDeltas ?? []);
   return {
     returns: perRunner.flatMap((metrics) => metrics.returns),
     lengths: perRunner.flatMap((metrics) => metrics.lengths),
-    ...(deltas.length > 0 ? { observationFilterDeltas: deltas } : {}),
+    ...(deltas.length > 0 ? { filterDeltas: deltas } : {}),
   };
 }
 

@@ -70,8 +70,8 @@ const api: EnvRunnerWorkerApi<unknown> = {
     return started().getMetrics();
   },
 
-  setObservationFilter(state) {
-    started().setObservationFilter(state);
+  setFilters(state) {
+    started().setFilters(state);
   },
 
   evaluate(numEpisodes) {

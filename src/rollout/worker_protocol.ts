@@ -2,10 +2,11 @@
  * What the env-runner group and its worker threads (`worker.ts`) say to each other over comlink. Kept
  * apart from `worker.ts`, whose top level starts serving as soon as it is imported.
  */
-import type { RunningMeanStdState } from "../envs/wrappers.js";
+
 import type { ModuleSpec } from "../models/catalog.js";
 import type { StoreHandle } from "../store/object_store.js";
 import type { EnvRunnerConfig, EpisodeMetrics } from "./env_runner.js";
+import type { RunnerFilterStates } from "./observation_filter.js";
 
 export interface EnvRunnerWorkerData {
   config: EnvRunnerConfig;
@@ -34,8 +35,8 @@ export interface EnvRunnerWorkerApi<Sample> {
   useStore(handle: StoreHandle): void;
   sample(request: SampleRequest): Promise<Sample>;
   getMetrics(): EpisodeMetrics;
-  /** The observation statistics merged over the group (`observation_filter: MeanStdFilter`). */
-  setObservationFilter(state: RunningMeanStdState): void;
+  /** The runner statistics merged over the group (`observation_filter`, `normalize_rewards`). */
+  setFilters(state: RunnerFilterStates): void;
   /** Greedy episodes with the newest weights. */
   evaluate(numEpisodes: number): Promise<EpisodeMetrics>;
   /** Closes the envs; the group terminates the thread afterwards. */

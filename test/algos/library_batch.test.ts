@@ -32,13 +32,13 @@ afterAll(async () => {
 describe("PPO.create samples the batch the CLI samples", () => {
   it("splits train_batch_size over all envs of all runners: 64 steps per env, 2 x 4 envs", () => {
     const config = ppoRunConfigSchema.parse(INPUT);
-    const slice = onPolicyRunnerConfig(config, config.ppo.train_batch_size);
+    const slice = onPolicyRunnerConfig(config, config.ppo);
     expect(slice.numSteps).toBe(64);
     expect(slice.env_runners.num_env_runners).toBe(2);
     // In the main thread (no runner threads) one runner's 4 envs take the whole batch.
     const local = onPolicyRunnerConfig(
       ppoRunConfigSchema.parse({ ...INPUT, env_runners: { num_env_runners: 0, num_envs_per_env_runner: 4 } }),
-      512,
+      { train_batch_size: 512, gamma: 0.99 },
     );
     expect(local.numSteps).toBe(128);
   });

@@ -253,9 +253,7 @@ describe("runner threads with a failing Gymnasium env", () => {
       env_runners: { num_env_runners: 1, num_envs_per_env_runner: 2 },
       ppo: { train_batch_size: 32, minibatch_size: 16 },
     });
-    const group = await ThreadedEnvRunnerGroup.create(
-      onPolicyRunnerConfig(config, config.ppo.train_batch_size),
-    );
+    const group = await ThreadedEnvRunnerGroup.create(onPolicyRunnerConfig(config, config.ppo));
     try {
       await expect(group.sample()).rejects.toThrow(/3 times in a row .*deliberate failure at step 5/);
       expect(group.numWorkerRestarts).toBe(2);

@@ -1,7 +1,8 @@
 /**
  * `env_runners.observation_filter: MeanStdFilter`: runners normalise observations with statistics merged
  * over all of them every iteration; the statistics are exact, make an env scaled by 1000 learnable, survive
- * a checkpoint, and travel with the exported policy.
+ * a checkpoint, and travel with the exported policy. `env_runners.normalize_rewards`: the learner's rewards
+ * are scaled as Gymnasium's NormalizeReward scales them, with return statistics merged the same way.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +11,9 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PPORunConfigInput } from "../../src/algos/ppo/config.js";
 import { PPO } from "../../src/algos/ppo/ppo.js";
-import { MeanStdFilter } from "../../src/rollout/observation_filter.js";
+import { makeEnv } from "../../src/envs/registry.js";
+import { NormalizeReward } from "../../src/envs/wrappers.js";
+import { emptyStatistics, MeanStdFilter, RewardNormalizer } from "../../src/rollout/observation_filter.js";
 import { createRng, normal } from "../../src/utils/rng.js";
 import { FAST_CARTPOLE_PPO } from "../fixtures/fast_cartpole.js";
 import { SCALED_CARTPOLE_ID } from "../fixtures/scaled_cartpole_env.js";
@@ -48,8 +51,8 @@ describe("MeanStdFilter", () => {
       Float32Array.from({ length: n * 2 }, (_, i) => offset + (i % 2 === 0 ? 5 : 0.1) * normal(rng));
     const batches = [rows(30, 100), rows(50, -3), rows(20, 7)];
     const runners = [new MeanStdFilter(2), new MeanStdFilter(2)];
-    const reference = MeanStdFilter.empty(2);
-    const global = MeanStdFilter.empty(2);
+    const reference = emptyStatistics(2);
+    const global = emptyStatistics(2);
     batches.forEach((batch, k) => {
       reference.update(batch, batch.length / 2);
       runners[k % 2].apply(batch.slice(), batch.length / 2, true);
@@ -96,29 +99,67 @@ describe("MeanStdFilter", () => {
       dirs.push(dir);
       try {
         const { last } = await train(algo, 2);
-        const state = (await algo.getState()) as {
-          observationFilter: { mean: number[]; var: number[]; count: number };
-        };
+        type Filters = { filters: { observations: { mean: number[]; var: number[]; count: number } } };
+        const observations = ((await algo.getState()) as Filters).filters.observations;
         // Every sampled step's observation, plus the 8 first resets.
-        expect(state.observationFilter.count).toBe(last.num_env_steps_sampled_lifetime + 8);
+        expect(observations.count).toBe(last.num_env_steps_sampled_lifetime + 8);
         // Scaled by 1000, CartPole's velocities spread over hundreds.
-        expect(Math.sqrt(state.observationFilter.var[1])).toBeGreaterThan(50);
+        expect(Math.sqrt(observations.var[1])).toBeGreaterThan(50);
         const checkpoint = await algo.save(path.join(dir, "ckpt"));
         const restored = await PPO.fromCheckpoint(checkpoint);
         try {
-          expect(((await restored.getState()) as typeof state).observationFilter).toEqual(
-            state.observationFilter,
-          );
+          expect(((await restored.getState()) as Filters).filters.observations).toEqual(observations);
         } finally {
           await restored.stop();
         }
         const policy = JSON.parse(await readFile(path.join(checkpoint, "model", "policy.json"), "utf8"));
         expect(policy.observationNormalization).toEqual({
-          mean: state.observationFilter.mean,
-          var: state.observationFilter.var,
+          mean: observations.mean,
+          var: observations.var,
           epsilon: 1e-8,
           clip: 10,
         });
+      } finally {
+        await algo.stop();
+      }
+    }
+  });
+});
+
+describe("normalize_rewards", () => {
+  it("scales rewards as Gymnasium's NormalizeReward does, one env at a time", () => {
+    const env = new NormalizeReward(makeEnv("CartPole-v1"), 0.9);
+    const normalizer = new RewardNormalizer(1, 0.9);
+    env.reset({ seed: 1 });
+    const out = new Float64Array(1);
+    for (let t = 0; t < 300; t++) {
+      const [, scaled, terminated, truncated] = env.step(t % 3 === 0 ? 0 : 1);
+      normalizer.apply(Float64Array.of(1), Uint8Array.of(terminated ? 1 : 0), out);
+      // Gymnasium's running variance starts from var 1 at count 1e-4; ours from count 0: equal soon after.
+      if (t > 10) expect(out[0]).toBeCloseTo(scaled, 4);
+      if (terminated || truncated) env.reset();
+    }
+  });
+
+  it("trains on scaled rewards while episode returns stay raw; the statistics are merged and checkpointed", {
+    timeout: 60_000,
+  }, async () => {
+    for (const envRunners of [{}, { num_env_runners: 2, num_envs_per_env_runner: 4 }]) {
+      const algo = await PPO.create({
+        ...FAST_CARTPOLE_PPO,
+        env_runners: { num_envs_per_env_runner: 8, normalize_rewards: true, ...envRunners },
+      });
+      try {
+        const { last } = await train(algo, 3);
+        // CartPole pays 1 per step: raw returns equal episode lengths.
+        expect(last["env_runners/episode_return_mean"]).toBeCloseTo(last["env_runners/episode_len_mean"], 9);
+        const { filters } = (await algo.getState()) as {
+          filters: { returns: { var: number[]; count: number }; observations?: unknown };
+        };
+        expect(filters.observations).toBeUndefined();
+        expect(filters.returns.count).toBe(last.num_env_steps_sampled_lifetime);
+        // Discounted returns of ~20-step episodes at gamma 0.98 spread by several units.
+        expect(Math.sqrt(filters.returns.var[0])).toBeGreaterThan(1);
       } finally {
         await algo.stop();
       }

@@ -33,7 +33,7 @@ function config(overrides: Partial<PPORunConfigInput> = {}): EnvRunnerConfig<Fra
       ...overrides.env_runners,
     },
   });
-  return onPolicyRunnerConfig(run, run.ppo.train_batch_size);
+  return onPolicyRunnerConfig(run, run.ppo);
 }
 
 function corridorConfig(kwargs: Record<string, unknown>, envRunners: PPORunConfigInput["env_runners"] = {}) {
