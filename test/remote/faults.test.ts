@@ -182,6 +182,37 @@ describe("remote env faults", () => {
     await expect(env.step(new Int32Array(2))).rejects.toThrow(/CartPole-v1 is closed/);
   });
 
+  it("a client that exits without closing its env leaves no socket folder, even if its server cannot clean up", async () => {
+    venvPython();
+    // A client process that makes a remote env, prints its socket, and exits at once.
+    const script = [
+      'const { makeRemoteVectorEnv } = await import("./src/envs/remote/index.ts");',
+      'const env = await makeRemoteVectorEnv({ id: "CartPole-v1" });',
+      'const args = (await import("node:fs")).readFileSync(`/proc/${env.serverPid}/cmdline`, "utf8").split("\\0");',
+      'console.log(JSON.stringify({ pid: env.serverPid, bind: args[args.indexOf("--bind") + 1] }));',
+      // A server that cannot clean up after itself in time (stopped here; killed or slow elsewhere).
+      'process.kill(env.serverPid, "SIGSTOP");',
+      "process.exit(0);",
+    ].join("\n");
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    expect(await exitOf(child)).toBe(0);
+    const { pid, bind } = JSON.parse(out.trim().split("\n").at(-1)!) as { pid: number; bind: string };
+    try {
+      expect(existsSync(dirname(bind.replace("ipc://", "")))).toBe(false);
+    } finally {
+      // Resumed, it takes the SIGTERM its client sent on exit.
+      process.kill(pid, "SIGCONT");
+    }
+    expect(await waitUntil(() => !isRunning(pid), 5000)).toBe(true);
+  });
+
   it("a server whose parent dies exits by itself, removing its socket folder", async () => {
     const parent = spawn("sleep", ["60"]);
     children.push(parent);

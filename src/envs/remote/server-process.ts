@@ -62,8 +62,12 @@ function resolvePython(option?: string): string {
 const liveServers = new Set<ServerProcess>();
 let exitHookInstalled = false;
 
+/**
+ * On exit: every server still running gets SIGTERM, and its socket folder is removed here too. The server
+ * removes it itself on every way out, but one that is killed, or slower to exit than this process, cannot.
+ */
 function killLiveServersOnExit(): void {
-  for (const server of liveServers) server.child.kill("SIGTERM");
+  for (const server of liveServers) server.terminateOnExit();
 }
 
 export class ServerProcess {
@@ -199,6 +203,12 @@ export class ServerProcess {
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const hint = /No module named|ModuleNotFoundError/.test(this.output) ? `\n${SETUP_HINT}` : "";
     return new Error(`rlts_gym server for ${this.id} (pid ${this.child.pid}) ${how}${this.tail()}${hint}`);
+  }
+
+  /** `killLiveServersOnExit`'s part: synchronous, as an exit hook must be. */
+  terminateOnExit(): void {
+    this.child.kill("SIGTERM");
+    if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
   }
 
   private release(): void {
