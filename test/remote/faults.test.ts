@@ -188,7 +188,8 @@ describe("remote env faults", () => {
     const script = [
       'const { makeRemoteVectorEnv } = await import("./src/envs/remote/index.ts");',
       'const env = await makeRemoteVectorEnv({ id: "CartPole-v1" });',
-      'const args = (await import("node:fs")).readFileSync(`/proc/${env.serverPid}/cmdline`, "utf8").split("\\0");',
+      'const cmdline = "/proc/" + env.serverPid + "/cmdline";',
+      'const args = (await import("node:fs")).readFileSync(cmdline, "utf8").split("\\0");',
       'console.log(JSON.stringify({ pid: env.serverPid, bind: args[args.indexOf("--bind") + 1] }));',
       // A server that cannot clean up after itself in time (stopped here; killed or slow elsewhere).
       'process.kill(env.serverPid, "SIGSTOP");',
