@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ReplaySample } from "../../buffers/replay.js";
 import { Adam, type OptimizerState } from "../../learner/adam.js";
 import { type LearnerSpec, type LearnerState, OptimizerLearner } from "../../learner/learner.js";
-import { initialWeights, qFunctionSpec } from "../../models/catalog.js";
+import { initialWeights, type ModuleSpec, qFunctionSpec } from "../../models/catalog.js";
 import { SquashedGaussianActor, StateActionCritics, type TrainableModule } from "../../models/rl_module.js";
 import { createRng, normal, type Rng } from "../../utils/rng.js";
 import type { SACConfig } from "./config.js";
@@ -87,6 +87,10 @@ export class SACLearner extends OptimizerLearner<
   constructor(spec: LearnerSpec<SACConfig>) {
     super(spec, SquashedGaussianActor);
     const { config, module: actor } = spec;
+    if (actor.head.kind !== "squashed_gaussian") {
+      this.module.dispose();
+      throw new TypeError(`SAC learner: the actor needs a squashed_gaussian head, got ${actor.head.kind}`);
+    }
     const criticSpec = qFunctionSpec(actor, config.q_model, config.twin_q ? 2 : 1);
     const criticWeights = initialWeights(criticSpec, spec.seed);
     this.critics = new StateActionCritics(criticSpec, criticWeights);
@@ -96,10 +100,7 @@ export class SACLearner extends OptimizerLearner<
     this.logAlpha = new LogAlpha(config.initial_alpha);
     this.alphaOptimizer = new Adam(this.logAlpha, { adamEpsilon: config.adam_epsilon, gradClip: null });
     this.targetEntropy = config.target_entropy === "auto" ? -actor.actionDim : config.target_entropy;
-    if (actor.head.kind !== "squashed_gaussian") {
-      throw new TypeError(`SAC learner: the actor needs a squashed_gaussian head, got ${actor.head.kind}`);
-    }
-    const { low, high } = actor.head;
+    const { low, high } = actor.head as Extract<ModuleSpec["head"], { kind: "squashed_gaussian" }>;
     this.center = Float32Array.from(low, (l, j) => (l + high[j]) / 2);
     this.scale = Float32Array.from(low, (l, j) => (high[j] - l) / 2);
     this.noiseRng = createRng(`${spec.seed}-sac-noise`);
