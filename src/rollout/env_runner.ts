@@ -229,7 +229,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private readonly actionBox: Box | null;
   /** What the env receives: int32 class indices (plus the space's start), or float32 actions (clipped when configured). */
   private readonly envActions: Float32Array | Int32Array;
-  private readonly actionStarts: Int32Array;
+  /** Each action number's offset to the env's value (Discrete's start, MultiDiscrete's per entry); null: all 0. */
+  private readonly actionStarts: Int32Array | null;
   private readonly obs: Float32Array;
   /** The newest weights, for the evaluation policy. */
   private readonly weights: Float32Array;
@@ -243,7 +244,6 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private readonly filter: MeanStdFilter | null;
   /** `normalize_rewards`: the rewards the learner sees are scaled (episode returns stay raw). */
   private readonly rewardNormalizer: RewardNormalizer | null;
-  private readonly scaledRewards: Float64Array;
 
   private constructor(
     private readonly env: VectorEnv,
@@ -272,9 +272,9 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
       ? new Int32Array(n * this.spec.actionDim)
       : new Float32Array(n * this.spec.actionDim);
     const head = this.spec.head;
-    // Each action number's offset to the env's value: Discrete's start, or MultiDiscrete's per entry.
-    this.actionStarts =
+    const starts =
       head.kind === "multi_categorical" ? Int32Array.from(head.start) : Int32Array.of(this.spec.actionStart);
+    this.actionStarts = starts.some((start) => start !== 0) ? starts : null;
     this.obs = new Float32Array(n * env.obsDim);
     this.episodes = new EpisodeTracker(n);
     this.filter =
@@ -282,7 +282,6 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.rewardNormalizer = config.env_runners.normalize_rewards
       ? new RewardNormalizer(n, config.gamma)
       : null;
-    this.scaledRewards = new Float64Array(n);
   }
 
   /**
@@ -334,14 +333,15 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
         // In place: the env rewrites its result arrays every step. Final observations are normalised
         // for the bootstrap values, but do not join the statistics (each episode's last one would count twice).
         this.filter.apply(result.observations, n, true);
-        this.filter.apply(result.finalObservations, n, false);
+        const dim = this.env.obsDim;
+        for (let i = 0; i < n; i++) {
+          if (!(result.terminated[i] || result.truncated[i])) continue;
+          this.filter.apply(result.finalObservations.subarray(i * dim, (i + 1) * dim), 1, false);
+        }
       }
       // Episodes count raw rewards; the writer gets the scaled ones when rewards are normalised.
       this.episodes.record(result.rewards, result.terminated, result.truncated, result.infos);
-      if (this.rewardNormalizer) {
-        this.rewardNormalizer.apply(result.rewards, result.terminated, this.scaledRewards);
-        result.rewards.set(this.scaledRewards);
-      }
+      this.rewardNormalizer?.apply(result.rewards, result.terminated);
       writer.write(t, this.obs, out, result);
       this.obs.set(result.observations);
     }
@@ -434,9 +434,7 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     if (envActions instanceof Int32Array) {
       envActions.set(actions);
       const starts = this.actionStarts;
-      if (starts.some((start) => start !== 0)) {
-        for (let i = 0; i < envActions.length; i++) envActions[i] += starts[i % starts.length];
-      }
+      if (starts) for (let i = 0; i < envActions.length; i++) envActions[i] += starts[i % starts.length];
       return envActions;
     }
     envActions.set(actions);

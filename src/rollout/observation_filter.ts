@@ -88,16 +88,16 @@ export class RewardNormalizer extends SyncedStatistics {
   }
 
   /**
-   * The rewards of one vector step divided by the return's standard deviation, into `out`; the envs'
-   * returns join the statistics together first (Gymnasium's vector NormalizeReward, SB3's VecNormalize).
+   * Divides one vector step's rewards, in place, by the return's standard deviation; the envs' returns
+   * join the statistics together first (Gymnasium's vector NormalizeReward, SB3's VecNormalize).
    */
-  apply(rewards: Float64Array, terminated: Uint8Array, out: Float64Array): void {
+  apply(rewards: Float64Array, terminated: Uint8Array): void {
     const n = rewards.length;
     for (let i = 0; i < n; i++) {
       this.discounted[i] = this.discounted[i] * this.gamma * (terminated[i] ? 0 : 1) + rewards[i];
     }
     this.update(this.discounted, n);
     const scale = 1 / Math.sqrt(this.total.var[0] + FILTER_EPSILON);
-    for (let i = 0; i < n; i++) out[i] = rewards[i] * scale;
+    for (let i = 0; i < n; i++) rewards[i] *= scale;
   }
 }

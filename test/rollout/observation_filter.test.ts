@@ -134,7 +134,8 @@ describe("normalize_rewards", () => {
     const out = new Float64Array(1);
     for (let t = 0; t < 300; t++) {
       const [, scaled, terminated, truncated] = env.step(t % 3 === 0 ? 0 : 1);
-      normalizer.apply(Float64Array.of(1), Uint8Array.of(terminated ? 1 : 0), out);
+      out[0] = 1;
+      normalizer.apply(out, Uint8Array.of(terminated ? 1 : 0));
       // Gymnasium's running variance starts from var 1 at count 1e-4; ours from count 0: equal soon after.
       if (t > 10) expect(out[0]).toBeCloseTo(scaled, 4);
       if (terminated || truncated) env.reset();
