@@ -27,6 +27,7 @@ export { NStepAccumulator } from "./buffers/nstep.js";
 export { PrioritizedReplayBuffer, ReplayBuffer } from "./buffers/replay.js";
 export { ConfigError } from "./config/load.js";
 export { runConfigSchemaFor } from "./config/schema.js";
+export { CatchEnv, type CatchKwargs } from "./envs/catch.js";
 export * from "./envs/index.js";
 export { makeVectorEnvFrom } from "./envs/make.js";
 export * from "./envs/remote/index.js";

@@ -87,6 +87,15 @@ const learnerConfigSchema = z
   })
   .strict();
 
+const sideSchema = z.union([
+  z.number().int().positive(),
+  z.tuple([z.number().int().positive(), z.number().int().positive()]),
+]);
+const convFilterSchema = z.union([
+  z.tuple([z.number().int().positive(), sideSchema, sideSchema]),
+  z.tuple([z.number().int().positive(), sideSchema, sideSchema, z.enum(["valid", "same"])]),
+]);
+
 /** The `model` section with an algorithm's defaults (SAC's networks are wider and ReLU, as CleanRL's and SB3's). */
 export function modelConfigSchemaWith(defaults: { hiddens: number[]; activation: "tanh" | "relu" }) {
   return z
@@ -97,6 +106,12 @@ export function modelConfigSchemaWith(defaults: { hiddens: number[]; activation:
       vf_share_layers: z.boolean().default(false),
       /** Gaussian policies: the initial state-independent log standard deviation. */
       initial_log_std: z.number().default(0),
+      /**
+       * Image observations ([h, w, c]): the CNN encoder's layers, RLlib's `[out_channels, [kh, kw], stride]`
+       * with an optional fourth "valid" (the default) or "same"; null picks the default for the image's
+       * size (the Nature CNN at 84x84, one 3x3 layer of 16 up to 16x16), [] flattens the image for the MLP.
+       */
+      conv_filters: z.array(convFilterSchema).nullable().default(null),
     })
     .strict();
 }

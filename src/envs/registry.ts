@@ -2,9 +2,10 @@
  * The env registry, like `gymnasium.register` / `gymnasium.make`: an id names a factory plus its
  * registration values, and `makeEnv` builds the env, sets `env.spec`, and wraps it in the boundary
  * checker (order, actions, errors naming the env) and in `TimeLimit` when the id has a step limit.
- * The built-in classic-control envs are registered when this module loads.
+ * The built-in envs (the classic-control suite and bsuite's Catch) are registered when this module loads.
  */
 import { didYouMean } from "../utils/strings.js";
+import { CatchEnv, type CatchKwargs } from "./catch.js";
 import { CLASSIC_ENVS } from "./classic/index.js";
 import { describeValue } from "./spaces.js";
 
@@ -113,3 +114,5 @@ export function makeEnv(id: string, kwargs: Record<string, unknown> = {}, option
 for (const { id, create, maxEpisodeSteps, rewardThreshold } of CLASSIC_ENVS) {
   registerEnv(id, create, { maxEpisodeSteps, rewardThreshold });
 }
+// bsuite's Catch: every episode terminates after rows - 1 steps, so no TimeLimit; the best return is 1.
+registerEnv("Catch-v0", (kwargs) => new CatchEnv(kwargs as CatchKwargs), { rewardThreshold: 0.9 });

@@ -2,12 +2,27 @@
  * The module catalog (RLlib's Catalog): from an env's spaces and what the algorithm asks for, the
  * plain-data description of its RLModule — the encoder for the observation space (an MLP on the flat
  * observation today) and the head for the action space (a categorical or diagonal-Gaussian distribution
- * for an actor-critic, Q values for a Q module, a tanh-squashed Gaussian for SAC's actor). A CNN encoder
- * or a MultiDiscrete head is one more case here; every algorithm, runner, learner and exporter reads the
+ * for an actor-critic, Q values for a Q module, a tanh-squashed Gaussian for SAC's actor), and a CNN
+ * encoder first for image observations (conv.ts). Each is one more case here; every algorithm, runner, learner and exporter reads the
  * `ModuleSpec` this returns. SAC's critics, which only its learner runs, come from `qFunctionSpec`.
  */
 import type { ModelConfig } from "../config/schema.js";
-import { Box, Discrete, MultiBinary, MultiDiscrete, type Space, type SpaceJSON } from "../envs/spaces.js";
+import {
+  Box,
+  type BoxDtype,
+  Discrete,
+  MultiBinary,
+  MultiDiscrete,
+  type Space,
+  type SpaceJSON,
+} from "../envs/spaces.js";
+import {
+  type ConvEncoderSpec,
+  convEncoderSize,
+  convEncoderSpec,
+  defaultConvFilters,
+  initConvEncoder,
+} from "./conv.js";
 import { chainShapes, initTowers, type TowerSpec, towersSize } from "./mlp.js";
 
 /** What the module outputs for the action: a distribution's parameters, or Q values. */
@@ -38,14 +53,17 @@ export type ModuleHead =
   /** Q(s, a) of one or more critics, one output each, on the observation and action concatenated (SAC). */
   | { kind: "state_action_values"; n: number };
 
+/** The `model` section as the catalog reads it (`conv_filters` may be left out: the default CNN). */
+export type ModelOptions = Omit<ModelConfig, "conv_filters"> & Partial<Pick<ModelConfig, "conv_filters">>;
+
 /** What an algorithm asks the catalog for. */
 export type ModuleRequest =
   /** A policy head and a value function (PPO, A2C). */
-  | { type: "actor_critic"; model: ModelConfig }
+  | { type: "actor_critic"; model: ModelOptions }
   /** Q(s, .) on the `model` encoder, through `headHiddens` (per stream when dueling) (DQN). */
-  | { type: "q"; model: ModelConfig; headHiddens: number[]; dueling: boolean }
+  | { type: "q"; model: ModelOptions; headHiddens: number[]; dueling: boolean }
   /** A tanh-squashed Gaussian policy with a state-dependent log-std, for a bounded Box (SAC's actor). */
-  | { type: "squashed_gaussian_actor"; model: ModelConfig; noiseCorrelation: number };
+  | { type: "squashed_gaussian_actor"; model: ModelOptions; noiseCorrelation: number };
 
 /** Everything needed to rebuild a module from plain data (in a worker thread, say). */
 export interface ModuleSpec {
@@ -53,6 +71,11 @@ export interface ModuleSpec {
   observationSpace: SpaceJSON;
   actionSpace: SpaceJSON;
   obsDim: number;
+  /**
+   * Image observations: the CNN the observation goes through first (its flattened output is what towers
+   * with `input: -1` read); null: the towers read the flat observation.
+   */
+  encoder: ConvEncoderSpec | null;
   /** Numbers per action in fragments and replay: 1 for Discrete (the class index), the Box's size. */
   actionDim: number;
   /** Discrete: the space's `start` (heads number classes from 0); 0 otherwise. */
@@ -79,15 +102,21 @@ export function moduleSpecFor(
   const obsDim = observationSpace.flatDim;
   const { model } = request;
   const spaces = { observationSpace: observationSpace.toJSON(), actionSpace: actionSpace.toJSON() };
+  if (request.type === "squashed_gaussian_actor") {
+    return squashedActorSpec(observationSpace, actionSpace, model, request.noiseCorrelation);
+  }
+  const encoder = observationEncoder(observationSpace, model);
+  /** What towers reading the observation get: the CNN's features, or the observation itself. */
+  const inputDim = encoder?.outDim ?? obsDim;
   if (request.type === "q") {
     if (!(actionSpace instanceof Discrete)) {
       throw new TypeError(
         `action space ${actionSpace}: a Q-value module (DQN) needs a Discrete action space; use an actor-critic algorithm (PPO, A2C) for it`,
       );
     }
-    const encoder = chainShapes(obsDim, model.hiddens);
-    const features = model.hiddens.at(-1) ?? obsDim;
-    const streamInput = encoder.length > 0 ? 0 : -1;
+    const trunk = chainShapes(inputDim, model.hiddens);
+    const features = model.hiddens.at(-1) ?? inputDim;
+    const streamInput = trunk.length > 0 ? 0 : -1;
     const stream = (name: string, outDim: number): TowerSpec => ({
       name,
       input: streamInput,
@@ -96,8 +125,8 @@ export function moduleSpecFor(
       outputGain: 1,
     });
     const towers: TowerSpec[] = [
-      ...(encoder.length > 0
-        ? [{ name: "encoder", input: -1, layers: encoder, activateLast: true, outputGain: Math.SQRT2 }]
+      ...(trunk.length > 0
+        ? [{ name: "encoder", input: -1, layers: trunk, activateLast: true, outputGain: Math.SQRT2 }]
         : []),
       stream("q", actionSpace.n),
       ...(request.dueling ? [stream("value", 1)] : []),
@@ -106,6 +135,7 @@ export function moduleSpecFor(
     return {
       ...spaces,
       obsDim,
+      encoder,
       actionDim: 1,
       actionStart: actionSpace.start,
       head: { kind: "q_values", n: actionSpace.n, dueling: request.dueling },
@@ -118,9 +148,6 @@ export function moduleSpecFor(
       initName: "q-init",
     };
   }
-  if (request.type === "squashed_gaussian_actor") {
-    return squashedActorSpec(observationSpace, actionSpace, model, request.noiseCorrelation);
-  }
   const head = policyHead(actionSpace);
   const policyOutDim = policyOutputs(head);
   // CleanRL's gains: sqrt(2) for hidden layers, 0.01 for the policy output, 1 for the value output.
@@ -129,7 +156,7 @@ export function moduleSpecFor(
         {
           name: "shared",
           input: -1,
-          layers: chainShapes(obsDim, model.hiddens),
+          layers: chainShapes(inputDim, model.hiddens),
           activateLast: true,
           outputGain: Math.SQRT2,
         },
@@ -152,14 +179,14 @@ export function moduleSpecFor(
         {
           name: "pi",
           input: -1,
-          layers: chainShapes(obsDim, [...model.hiddens, policyOutDim]),
+          layers: chainShapes(inputDim, [...model.hiddens, policyOutDim]),
           activateLast: false,
           outputGain: 0.01,
         },
         {
           name: "vf",
           input: -1,
-          layers: chainShapes(obsDim, [...model.hiddens, 1]),
+          layers: chainShapes(inputDim, [...model.hiddens, 1]),
           activateLast: false,
           outputGain: 1,
         },
@@ -167,6 +194,7 @@ export function moduleSpecFor(
   return {
     ...spaces,
     obsDim,
+    encoder,
     actionDim: actionNumbers(head),
     actionStart: actionSpace instanceof Discrete ? actionSpace.start : 0,
     head,
@@ -178,6 +206,24 @@ export function moduleSpecFor(
     initialLogStd: model.initial_log_std,
     initName: "init",
   };
+}
+
+/**
+ * The CNN for an image observation space (a Box of shape [h, w, c]) unless `conv_filters` is []; uint8
+ * frames are scaled to [0, 1] inside the module, so fragments and replay keep the env's numbers.
+ */
+function observationEncoder(observationSpace: Space, model: ModelOptions): ConvEncoderSpec | null {
+  const filters = model.conv_filters ?? null;
+  const image = observationSpace instanceof Box && observationSpace.shape.length === 3;
+  if (filters !== null && filters.length > 0 && !image) {
+    throw new RangeError(
+      `model.conv_filters: a CNN needs image observations (a Box of shape [height, width, channels]); the observation space is ${observationSpace}`,
+    );
+  }
+  if (!image || filters?.length === 0) return null;
+  const box = observationSpace as Box<BoxDtype>;
+  const inputScale = box.dtype === "uint8" ? 1 / 255 : 1;
+  return convEncoderSpec(box.shape, filters ?? defaultConvFilters(box.shape), inputScale);
 }
 
 /** An actor-critic's distribution head for `actionSpace`. */
@@ -248,7 +294,7 @@ export function integerActions(head: ModuleHead): boolean {
 function squashedActorSpec(
   observationSpace: Space,
   actionSpace: Space,
-  model: ModelConfig,
+  model: ModelOptions,
   noiseCorrelation: number,
 ): ModuleSpec {
   const bounded =
@@ -267,6 +313,8 @@ function squashedActorSpec(
     observationSpace: observationSpace.toJSON(),
     actionSpace: box.toJSON(),
     obsDim,
+    // SAC's networks are MLPs on the flat observation: its critics read it beside the action.
+    encoder: null,
     actionDim: box.size,
     actionStart: 0,
     head: {
@@ -326,15 +374,22 @@ export function qFunctionSpec(
   };
 }
 
-/** Float32s in the module's flat weights. */
+/** Float32s in the module's flat weights: the CNN's (if any), the towers', the log-std. */
 export function weightsSize(spec: ModuleSpec): number {
-  return towersSize(spec.towers) + spec.logStdDim;
+  return convEncoderSize(spec.encoder) + towersSize(spec.towers) + spec.logStdDim;
+}
+
+/** The towers' part of flat weights (after the CNN's). */
+export function towerWeights(spec: ModuleSpec, flat: Float32Array): Float32Array {
+  const start = convEncoderSize(spec.encoder);
+  return flat.subarray(start, start + towersSize(spec.towers));
 }
 
 /** The initial weights for `seed` (CleanRL's orthogonal init; the log-std at `initialLogStd`). */
 export function initialWeights(spec: ModuleSpec, seed: number): Float32Array {
   const flat = new Float32Array(weightsSize(spec));
-  const offset = initTowers(flat, spec.towers, `${spec.initName}-${seed}`);
-  flat.fill(spec.initialLogStd, offset);
+  if (spec.encoder) initConvEncoder(flat, spec.encoder, `${spec.initName}-conv-${seed}`);
+  initTowers(towerWeights(spec, flat), spec.towers, `${spec.initName}-${seed}`);
+  flat.fill(spec.initialLogStd, weightsSize(spec) - spec.logStdDim);
   return flat;
 }

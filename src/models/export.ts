@@ -9,7 +9,8 @@
  * output directly).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModuleHead, ModuleSpec } from "./catalog.js";
+import { type ModuleHead, type ModuleSpec, towerWeights } from "./catalog.js";
+import { convViews } from "./conv.js";
 import { type DenseView, towerViews } from "./mlp.js";
 import {
   type ObservationNormalization,
@@ -19,14 +20,21 @@ import {
 } from "./policy.js";
 
 export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.LayersModel {
-  const views = towerViews(spec.towers, flat);
+  const views = towerViews(spec.towers, towerWeights(spec, flat));
   const obs = tf.input({ shape: [spec.obsDim], name: "obs" });
-  const weighted: { layer: tf.layers.Layer; kernel: Float32Array; bias: Float32Array }[] = [];
+  const weighted: {
+    layer: tf.layers.Layer;
+    kernel: Float32Array;
+    kernelShape: number[];
+    bias: Float32Array;
+  }[] = [];
   const dense = (name: string, kernel: Float32Array, bias: Float32Array, units: number, linear: boolean) => {
     const layer = tf.layers.dense({ units, activation: linear ? "linear" : spec.activation, name });
-    weighted.push({ layer, kernel, bias });
+    weighted.push({ layer, kernel, kernelShape: [kernel.length / bias.length, bias.length], bias });
     return layer;
   };
+  /** What towers reading the observation get: the CNN's flattened features, or the observation. */
+  const towersInput = spec.encoder ? cnnLayers(spec, flat, obs, weighted) : obs;
   /** Tower `t`'s layers on `x` (all but the last when `withoutLast`). */
   const tower = (t: number, x: tf.SymbolicTensor, withoutLast: boolean) => {
     const { name, activateLast } = spec.towers[t];
@@ -40,7 +48,7 @@ export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.Laye
   };
   const inputOf = (t: number): tf.SymbolicTensor => {
     const parent = spec.towers[t].input;
-    return parent < 0 ? obs : tower(parent, inputOf(parent), false);
+    return parent < 0 ? towersInput : tower(parent, inputOf(parent), false);
   };
   const features = inputOf(spec.policyTower);
   let output: tf.SymbolicTensor;
@@ -69,12 +77,60 @@ export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.Laye
   }
   const model = tf.model({ inputs: obs, outputs: output, name: "policy" });
   tf.tidy(() => {
-    for (const { layer, kernel, bias } of weighted) {
-      const [inDim, outDim] = [kernel.length / bias.length, bias.length];
-      layer.setWeights([tf.tensor2d(kernel, [inDim, outDim]), tf.tensor1d(bias)]);
+    for (const { layer, kernel, kernelShape, bias } of weighted) {
+      layer.setWeights([tf.tensor(kernel, kernelShape), tf.tensor1d(bias)]);
     }
   });
   return model;
+}
+
+/**
+ * The CNN encoder as layers on the flat observation: reshape to the image, scale (uint8 frames), per
+ * conv layer zero padding ("same") and a ReLU Conv2D, then flatten (HWC order, as the module's).
+ */
+function cnnLayers(
+  spec: ModuleSpec,
+  flat: Float32Array,
+  obs: tf.SymbolicTensor,
+  weighted: { layer: tf.layers.Layer; kernel: Float32Array; kernelShape: number[]; bias: Float32Array }[],
+): tf.SymbolicTensor {
+  const encoder = spec.encoder!;
+  let x = tf.layers
+    .reshape({ targetShape: encoder.inputShape, name: "image" })
+    .apply(obs) as tf.SymbolicTensor;
+  if (encoder.inputScale !== 1) {
+    x = tf.layers.rescaling({ scale: encoder.inputScale, name: "scale" }).apply(x) as tf.SymbolicTensor;
+  }
+  const views = convViews(encoder, flat);
+  encoder.layers.forEach((layer, i) => {
+    const { padBefore: b, padAfter: a } = layer;
+    if (b[0] + b[1] + a[0] + a[1] > 0) {
+      const pad = tf.layers.zeroPadding2d({
+        padding: [
+          [b[0], a[0]],
+          [b[1], a[1]],
+        ],
+        name: `conv${i}_pad`,
+      });
+      x = pad.apply(x) as tf.SymbolicTensor;
+    }
+    const conv = tf.layers.conv2d({
+      filters: layer.outShape[2],
+      kernelSize: layer.kernel,
+      strides: layer.stride,
+      padding: "valid",
+      activation: "relu",
+      name: `conv${i}`,
+    });
+    weighted.push({
+      layer: conv,
+      kernel: views[i].filter,
+      kernelShape: [...layer.kernel, layer.inShape[2], layer.outShape[2]],
+      bias: views[i].bias,
+    });
+    x = conv.apply(x) as tf.SymbolicTensor;
+  });
+  return tf.layers.flatten({ name: "features" }).apply(x) as tf.SymbolicTensor;
 }
 
 /** A dense layer's first `columns` outputs as a layer of their own. */

@@ -1,5 +1,6 @@
 /**
- * An RLModule's forward pass on the env runners, for every module the catalog builds: the towers run in
+ * An RLModule's forward pass on the env runners, for every module the catalog builds: a CNN encoder (if
+ * any) on the thread's tfjs backend (conv.ts's `ConvInference`), then the towers in
  * dense_wasm.ts's SIMD kernel from the flat weights (float32, as tfjs computes them; at batches of 1-64
  * tfjs spends more time dispatching ops than computing), and the head acts in plain TypeScript —
  * sampling a categorical or Gaussian (exploring) or taking its mode (greedy), epsilon-greedy on Q values,
@@ -7,7 +8,8 @@
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
 import { normalCdf } from "../utils/stats.js";
-import { type ModuleHead, type ModuleSpec, policyOutputs, weightsSize } from "./catalog.js";
+import { type ModuleHead, type ModuleSpec, policyOutputs, towerWeights, weightsSize } from "./catalog.js";
+import { ConvInference } from "./conv.js";
 import { WasmDenseLayers } from "./dense_wasm.js";
 import { towerViews } from "./mlp.js";
 import { squashedLogStd, unitToBounds } from "./squashed_gaussian.js";
@@ -46,6 +48,8 @@ interface Pass {
 export class ModuleInference {
   readonly size: number;
   private readonly layers: WasmDenseLayers;
+  /** Image observations: the CNN whose features the towers read. */
+  private readonly cnn: ConvInference | null;
   /** Passes computing both outputs, and the value output alone. */
   private readonly passes: Pass[];
   private readonly valuePass: Pass | null;
@@ -77,6 +81,7 @@ export class ModuleInference {
       return n + tower.layers.length;
     }, 0);
     this.size = weightsSize(spec);
+    this.cnn = spec.encoder ? new ConvInference(spec.encoder) : null;
     this.layers = new WasmDenseLayers(
       towers.flatMap((t) => t.layers),
       spec.activation,
@@ -119,7 +124,8 @@ export class ModuleInference {
         `module weights: expected ${this.size} float32s for this module, got ${flat.length}`,
       );
     }
-    towerViews(this.spec.towers, flat)
+    this.cnn?.setWeights(flat);
+    towerViews(this.spec.towers, towerWeights(this.spec, flat))
       .flat()
       .forEach((layer, index) => {
         this.layers.setLayer(index, layer.kernel, layer.bias);
@@ -140,14 +146,13 @@ export class ModuleInference {
 
   /** Actions for `batch` observations (`obs`: `[batch * obsDim]`), with log-probabilities and values where the module has them. */
   act(obs: Float32Array, batch: number, mode: ActMode, out: ActOutputs): void {
-    this.prepare(obs, batch);
     const head = this.spec.head;
     const epsilons = mode.greedy ? null : (mode.epsilons ?? null);
     if (head.kind === "q_values") {
       this.epsilonGreedy(obs, batch, epsilons, out);
       return;
     }
-    this.run(obs, batch, this.passes);
+    this.run(this.prepare(obs, batch), batch, this.passes);
     if (head.kind === "squashed_gaussian") {
       for (let b = 0; b < batch; b++) this.squashedGaussian(head, b, mode.greedy, epsilons?.[b] ?? 0, out);
       return;
@@ -169,15 +174,13 @@ export class ModuleInference {
     if (!this.valuePass || this.spec.head.kind === "q_values") {
       throw new Error("values(): this module has no value function");
     }
-    this.prepare(obs, batch);
-    this.run(obs, batch, [this.valuePass]);
+    this.run(this.prepare(obs, batch), batch, [this.valuePass]);
     for (let b = 0; b < batch; b++) out[b] = this.valueOut[b];
   }
 
   /** Q values `[batch * n]` into `out` (dueling: V + A - mean(A)). */
   qValues(obs: Float32Array, batch: number, out: Float32Array): void {
-    this.prepare(obs, batch);
-    this.run(obs, batch, this.passes);
+    this.run(this.prepare(obs, batch), batch, this.passes);
     const n = this.expLogits.length;
     const dueling = this.spec.valueTower >= 0;
     for (let b = 0; b < batch; b++) {
@@ -194,8 +197,14 @@ export class ModuleInference {
     }
   }
 
-  private run(obs: Float32Array, batch: number, passes: Pass[]): void {
-    for (const pass of passes) this.layers.run(obs, batch, pass.trunk, pass.heads, pass.buffers);
+  /** The towers' passes on `input`: the observations, or the CNN's features of them. */
+  private run(input: Float32Array, batch: number, passes: Pass[]): void {
+    for (const pass of passes) this.layers.run(input, batch, pass.trunk, pass.heads, pass.buffers);
+  }
+
+  /** Frees the CNN's tensors (the dense kernel's memory goes with this object). */
+  dispose(): void {
+    this.cnn?.dispose();
   }
 
   /**
@@ -347,15 +356,19 @@ export class ModuleInference {
     return z;
   }
 
-  /** Checks the observations' length and grows the output buffers to `batch` rows. */
-  private prepare(obs: Float32Array, batch: number): void {
+  /**
+   * Checks the observations' length, grows the output buffers to `batch` rows and returns what the
+   * towers read: the observations, or their CNN features.
+   */
+  private prepare(obs: Float32Array, batch: number): Float32Array {
     const { obsDim } = this.spec;
     if (obs.length < batch * obsDim) {
       throw new RangeError(
         `observations: expected ${batch} x ${obsDim} = ${batch * obsDim} numbers, got ${obs.length}`,
       );
     }
-    if (batch <= this.capacity) return;
+    const input = this.cnn ? this.cnn.features(obs, batch) : obs;
+    if (batch <= this.capacity) return input;
     this.capacity = batch;
     const head = this.spec.head;
     this.policyOut = new Float32Array(batch * this.policyWidth);
@@ -369,5 +382,6 @@ export class ModuleInference {
       noise.set(this.noise.subarray(0, noise.length));
       this.noise = noise;
     }
+    return input;
   }
 }

@@ -171,11 +171,13 @@ export class MlpTowers {
   /**
    * Every tower's output without autodiff, and `backward`, which takes dLoss/d(output) of the towers that
    * have one (null for the others) and returns the gradient of every weight in the flat layout;
-   * `inputGradient` takes the same and returns dLoss/d(the input) alone.
+   * `backwardWithInput` returns dLoss/d(the input) too (an input computed from other weights: a CNN's
+   * features), `inputGradient` that alone (through towers the loss does not train).
    */
   forwardWithBackward(obs: tf.Tensor2D): {
     outputs: tf.Tensor2D[];
     backward: (dOutputs: (tf.Tensor2D | null)[]) => tf.Tensor1D;
+    backwardWithInput: (dOutputs: (tf.Tensor2D | null)[]) => { grads: tf.Tensor1D; dInput: tf.Tensor2D };
     inputGradient: (dOutputs: (tf.Tensor2D | null)[]) => tf.Tensor2D;
   } {
     const activations = this.towers.map(() => [] as tf.Tensor2D[]);
@@ -184,10 +186,11 @@ export class MlpTowers {
       inputs.push(tower.input < 0 ? obs : activations[tower.input].at(-1)!);
       activations[t] = chainForward(inputs[t], this.dense[t], this.activation, tower.activateLast);
     });
-    const backward = (dOutputs: (tf.Tensor2D | null)[]) => {
+    const backwardWithInput = (dOutputs: (tf.Tensor2D | null)[], inputNeedsGrad = true) => {
       // Towers read only earlier towers, so going backwards every tower's dOut is complete when reached.
       const dOut = [...dOutputs];
       const grads: tf.Tensor[][] = this.towers.map(() => []);
+      let dInput: tf.Tensor2D = tf.zerosLike(obs);
       for (let t = this.towers.length - 1; t >= 0; t--) {
         const tower = this.towers[t];
         const dy = dOut[t];
@@ -197,16 +200,18 @@ export class MlpTowers {
         }
         const result = chainBackward(inputs[t], this.dense[t], activations[t], dy, this.activation, {
           activateLast: tower.activateLast,
-          inputNeedsGrad: tower.input >= 0,
+          inputNeedsGrad: tower.input >= 0 || inputNeedsGrad,
         });
         grads[t] = result.grads;
-        if (tower.input >= 0 && result.dInput) {
+        if (result.dInput && tower.input < 0) dInput = tf.add(dInput, result.dInput) as tf.Tensor2D;
+        else if (result.dInput) {
           const parent = dOut[tower.input];
           dOut[tower.input] = parent ? (tf.add(parent, result.dInput) as tf.Tensor2D) : result.dInput;
         }
       }
-      return tf.concat(grads.flat().map((g) => tf.reshape(g, [-1]) as tf.Tensor1D));
+      return { grads: tf.concat(grads.flat().map((g) => tf.reshape(g, [-1]) as tf.Tensor1D)), dInput };
     };
+    const backward = (dOutputs: (tf.Tensor2D | null)[]) => backwardWithInput(dOutputs, false).grads;
     const inputGradient = (dOutputs: (tf.Tensor2D | null)[]) => {
       const dOut = [...dOutputs];
       let dInput: tf.Tensor2D = tf.zerosLike(obs);
@@ -223,6 +228,6 @@ export class MlpTowers {
       }
       return dInput;
     };
-    return { outputs: activations.map((a) => a.at(-1)!), backward, inputGradient };
+    return { outputs: activations.map((a) => a.at(-1)!), backward, backwardWithInput, inputGradient };
   }
 }

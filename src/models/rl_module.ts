@@ -2,11 +2,12 @@
  * RLModules on tfjs, for the learner: the catalog's towers as variables (`MlpTowers`), and the ways an
  * algorithm reads them — `ActorCritic` (a distribution over actions and V(s)), `QNetwork` (Q(s, .),
  * dueling or not), and SAC's `SquashedGaussianActor` (mean and unsquashed log-std) and
- * `StateActionCritics` (Q_k(s, a)). All train through hand-derived backward passes
+ * `StateActionCritics` (Q_k(s, a)); image observations go through the catalog's CNN first. All train through hand-derived backward passes
  * (`forwardWithBackward`) and keep an autodiff `forward` as the reference those are tested against.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModuleSpec } from "./catalog.js";
+import { ConvEncoder } from "./conv.js";
 import {
   type ActionDistribution,
   BernoulliDistribution,
@@ -25,6 +26,8 @@ export interface TrainableModule {
 }
 
 export class RLModule implements TrainableModule {
+  /** Image observations: the CNN before the towers. */
+  protected readonly encoder: ConvEncoder | null;
   protected readonly mlp: MlpTowers;
   /** Gaussian heads: the log standard deviation, independent of the state. */
   readonly logStd: tf.Variable | null;
@@ -37,12 +40,17 @@ export class RLModule implements TrainableModule {
     weights: Float32Array,
     trainable = true,
   ) {
+    this.encoder = spec.encoder ? new ConvEncoder(spec.encoder, trainable) : null;
     this.mlp = new MlpTowers(spec.towers, spec.activation, trainable);
     this.logStd =
       spec.logStdDim > 0
         ? tf.variable(tf.fill([spec.logStdDim], spec.initialLogStd), trainable, undefined, "float32")
         : null;
-    this.variables = this.logStd ? [...this.mlp.variables, this.logStd] : [...this.mlp.variables];
+    this.variables = [
+      ...(this.encoder?.variables ?? []),
+      ...this.mlp.variables,
+      ...(this.logStd ? [this.logStd] : []),
+    ];
     this.size = this.variables.reduce((n, v) => n + v.size, 0);
     this.setFlatWeights(weights);
   }
@@ -85,13 +93,38 @@ export class RLModule implements TrainableModule {
   dispose(): void {
     tf.dispose(this.variables);
   }
+
+  /** Every tower's output from the observation (through the CNN, if any), for autodiff. */
+  protected towersForward(obs: tf.Tensor2D): tf.Tensor2D[] {
+    return this.encoder ? this.mlp.forward(this.encoder.forward(obs), true) : this.mlp.forward(obs);
+  }
+
+  /**
+   * Every tower's output without autodiff, and `backward`: dLoss/d(outputs) to the gradient of the CNN's
+   * and the towers' weights, flat (the log-std's is the caller's).
+   */
+  protected towersForwardWithBackward(obs: tf.Tensor2D): {
+    outputs: tf.Tensor2D[];
+    backward: (dOutputs: (tf.Tensor2D | null)[]) => tf.Tensor1D;
+  } {
+    if (!this.encoder) return this.mlp.forwardWithBackward(obs);
+    const cnn = this.encoder.forwardWithBackward(obs);
+    const { outputs, backwardWithInput } = this.mlp.forwardWithBackward(cnn.features);
+    return {
+      outputs,
+      backward: (dOutputs) => {
+        const { grads, dInput } = backwardWithInput(dOutputs);
+        return tf.concat([cnn.backward(dInput), grads]);
+      },
+    };
+  }
 }
 
 /** The policy output (logits or Gaussian mean) and V(s) of an actor-critic module. */
 export class ActorCritic extends RLModule {
   /** Autodiff-capable forward pass. */
   forward(obs: tf.Tensor2D): { policyOut: tf.Tensor2D; values: tf.Tensor1D } {
-    const outputs = this.mlp.forward(obs);
+    const outputs = this.towersForward(obs);
     return {
       policyOut: outputs[this.spec.policyTower],
       values: tf.reshape(outputs[this.spec.valueTower], [-1]),
@@ -108,7 +141,7 @@ export class ActorCritic extends RLModule {
     backward: (dPolicyOut: tf.Tensor2D, dValues: tf.Tensor1D, dLogStd: tf.Tensor1D | null) => tf.Tensor1D;
   } {
     const { policyTower, valueTower } = this.spec;
-    const { outputs, backward } = this.mlp.forwardWithBackward(obs);
+    const { outputs, backward } = this.towersForwardWithBackward(obs);
     return {
       policyOut: outputs[policyTower],
       values: tf.reshape(outputs[valueTower], [-1]),
@@ -140,14 +173,14 @@ export class QNetwork extends RLModule {
 
   /** Q values `[batch, numActions]` through autodiff-capable ops. */
   forward(obs: tf.Tensor2D): tf.Tensor2D {
-    const outputs = this.mlp.forward(obs);
+    const outputs = this.towersForward(obs);
     return this.combine(outputs);
   }
 
   /** Q values without autodiff, and `backward`: dLoss/dQ to the gradient of every weight (flat layout). */
   forwardWithBackward(obs: tf.Tensor2D): { q: tf.Tensor2D; backward: (dQ: tf.Tensor2D) => tf.Tensor1D } {
     const { policyTower, valueTower } = this.spec;
-    const { outputs, backward } = this.mlp.forwardWithBackward(obs);
+    const { outputs, backward } = this.towersForwardWithBackward(obs);
     return {
       q: this.combine(outputs),
       backward: (dQ) => {

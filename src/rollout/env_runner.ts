@@ -22,6 +22,7 @@ import {
   moduleSpecFor,
   weightsSize,
 } from "../models/catalog.js";
+import { readyInferenceBackend } from "../models/conv.js";
 import { type ActOutputs, ModuleInference } from "../models/inference.js";
 import { type EpisodeMetrics, EpisodeTracker, evaluateEpisodes } from "./episodes.js";
 import { MeanStdFilter, RewardNormalizer, type RunnerFilterStates } from "./observation_filter.js";
@@ -294,7 +295,9 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     { shared = false } = {},
   ): Promise<EnvRunner<C>> {
     const env = await makeVectorEnvFrom(config.env, config.env_runners.num_envs_per_env_runner);
-    return new EnvRunner(env, config, index, shared);
+    const runner = new EnvRunner(env, config, index, shared);
+    if (runner.spec.encoder) await readyInferenceBackend();
+    return runner;
   }
 
   get numEnvs(): number {
@@ -399,6 +402,8 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   }
 
   async stop(): Promise<void> {
+    this.policy.dispose();
+    this.evaluationPolicy.dispose();
     await this.env.close();
     await this.evaluationEnv?.close();
   }

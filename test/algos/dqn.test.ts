@@ -12,6 +12,7 @@ import { modelConfigSchema } from "../../src/config/schema.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
+import type { ConvFilter } from "../../src/models/conv.js";
 import { policyLayersModel } from "../../src/models/export.js";
 import { ModuleInference } from "../../src/models/inference.js";
 import { QNetwork } from "../../src/models/rl_module.js";
@@ -30,16 +31,19 @@ interface QSpec {
   headHiddens: number[];
   activation: "tanh" | "relu";
   dueling: boolean;
+  /** Image observations `[h, w, c]` (h w c = obsDim) through a CNN of these layers. */
+  image?: { shape: number[]; convFilters: ConvFilter[] };
 }
 
 function qModuleSpec(q: QSpec): ModuleSpec {
-  return moduleSpecFor(new Box(-10, 10, [q.obsDim]), new Discrete(q.numActions), {
+  return moduleSpecFor(new Box(-10, 10, q.image?.shape ?? [q.obsDim]), new Discrete(q.numActions), {
     type: "q",
     model: {
       hiddens: q.encoderHiddens,
       activation: q.activation,
       vf_share_layers: false,
       initial_log_std: 0,
+      conv_filters: q.image?.convFilters ?? null,
     },
     headHiddens: q.headHiddens,
     dueling: q.dueling,
@@ -93,6 +97,24 @@ const Q_SPECS: [string, QSpec][] = [
   [
     "no encoder: the streams read the observation",
     { obsDim: 3, numActions: 3, encoderHiddens: [], headHiddens: [5], activation: "relu", dueling: true },
+  ],
+  [
+    "CNN (stride 2, same padding; then stride 1) before a dueling head",
+    {
+      obsDim: 7 * 6 * 2,
+      numActions: 3,
+      encoderHiddens: [8],
+      headHiddens: [],
+      activation: "relu",
+      dueling: true,
+      image: {
+        shape: [7, 6, 2],
+        convFilters: [
+          [4, [3, 3], 2, "same"],
+          [3, [2, 2], 1],
+        ],
+      },
+    },
   ],
 ];
 const SPECS: [string, ModuleSpec, QSpec][] = Q_SPECS.map(([name, q]) => [name, qModuleSpec(q), q]);
@@ -202,7 +224,9 @@ describe("TD loss", () => {
 describe("TD loss gradients by hand (the training path) match autodiff through tdLoss", () => {
   for (const [name, spec, q] of SPECS) {
     for (const lossFn of ["huber", "mse"] as const) {
-      it(`${name}, ${lossFn}`, () => {
+      it(`${name}, ${lossFn}`, async () => {
+        // tfjs differentiates a convolution on the cpu backend only (wasm has no Conv2DBackpropFilter).
+        if (spec.encoder) await selectBackend("cpu");
         const online = new QNetwork(spec, randomWeights(spec, 8));
         const batch = 24;
         const rng = createRng(9);
@@ -247,6 +271,7 @@ describe("TD loss gradients by hand (the training path) match autodiff through t
         tf.dispose([value, targetsTensor]);
         tf.dispose(Object.values(grads));
         online.dispose();
+        await selectBackend("wasm");
       });
     }
   }

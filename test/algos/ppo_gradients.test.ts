@@ -27,6 +27,20 @@ const multiBinary: ModuleSpec = moduleSpecFor(observationSpace, new MultiBinary(
   type: "actor_critic",
   model: { hiddens: [16], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
 });
+/** A CNN on [9, 8, 2] images (stride 2 with "same" padding, then stride 1) before separate towers. */
+const cnnCategorical: ModuleSpec = moduleSpecFor(new Box(0, 1, [9, 8, 2]), new Discrete(3), {
+  type: "actor_critic",
+  model: {
+    hiddens: [16],
+    activation: "relu",
+    vf_share_layers: false,
+    initial_log_std: 0,
+    conv_filters: [
+      [4, [3, 3], 2, "same"],
+      [3, [2, 2], 1],
+    ],
+  },
+});
 const gaussianShared: ModuleSpec = moduleSpecFor(observationSpace, new Box(-1, 1, [2]), {
   type: "actor_critic",
   model: { hiddens: [16], activation: "relu", vf_share_layers: true, initial_log_std: -0.3 },
@@ -71,6 +85,8 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
     ["wasm", "multi-categorical (MultiDiscrete), tanh", null, multiDiscrete],
     ["cpu", "bernoulli (MultiBinary), relu, shared trunk", 0.2, multiBinary],
     ["wasm", "bernoulli (MultiBinary), relu, shared trunk", null, multiBinary],
+    // tfjs differentiates a convolution on the cpu backend only; conv.test.ts checks wasm's fast path equal to cpu's.
+    ["cpu", "CNN then categorical, relu", 0.2, cnnCategorical],
   ] as const)(
     "%s, %s, vf clip %s: loss, metrics and gradients equal autodiff through ppoLoss",
     async (backend, _, vfClipParam, spec) => {
@@ -80,6 +96,7 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
         [gaussianShared, "gaussian"],
         [multiDiscrete, "multi_categorical"],
         [multiBinary, "bernoulli"],
+        [cnnCategorical, "categorical"],
       ]);
       expect(spec.head.kind).toBe(kinds.get(spec));
       const model = new ActorCritic(spec, initialWeights(spec, 5));

@@ -93,6 +93,15 @@ describe("GreedyPolicy", () => {
     expect(new Set(pairs.map((p) => p.kernel[0])).size).toBeGreaterThan(1);
   });
 
+  it("runs a CNN policy (Catch-v0's image observations: the default small-grid CNN) as the rollout inference kernel", async () => {
+    const dir = path.join(scratch, "catch-cnn");
+    const { spec, weights } = await writeRandomPolicy(dir, { envId: "Catch-v0", seed: 6, weightScale: 3 });
+    expect(spec.encoder?.layers.map((layer) => layer.outShape)).toEqual([[8, 3, 16]]);
+    const pairs = await policyAndKernelActions(dir, spec, weights, "Catch-v0", 200);
+    for (const { policy, kernel } of pairs) expect(policy).toBe(kernel[0]);
+    expect(new Set(pairs.map((p) => p.kernel[0])).size).toBeGreaterThan(1);
+  });
+
   it("normalises observations and clips the Gaussian mean to the action bounds", async () => {
     const dir = path.join(scratch, "pendulum");
     const normalization: ObservationNormalization = {

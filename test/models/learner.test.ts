@@ -1,11 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
 import { ppoLoss } from "../../src/algos/ppo/loss.js";
-import type { ModelConfig } from "../../src/config/schema.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { Adam } from "../../src/learner/adam.js";
 import { selectBackend } from "../../src/learner/backend.js";
-import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
+import {
+  initialWeights,
+  type ModelOptions,
+  type ModuleSpec,
+  moduleSpecFor,
+} from "../../src/models/catalog.js";
 import { ActorCritic, type TrainableModule } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
 
@@ -59,7 +63,11 @@ function vectorModule(initial: number[]): { w: tf.Variable; module: TrainableMod
   return { w, module };
 }
 
-function actorCriticSpec(obsDim: number, action: "categorical" | "gaussian", model: ModelConfig): ModuleSpec {
+function actorCriticSpec(
+  obsDim: number,
+  action: "categorical" | "gaussian",
+  model: ModelOptions,
+): ModuleSpec {
   return moduleSpecFor(
     new Box(-10, 10, [obsDim]),
     action === "categorical" ? new Discrete(2) : new Box(-1, 1, [2]),
