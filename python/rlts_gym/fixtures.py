@@ -156,6 +156,37 @@ class MatchBitsEnv(gymnasium.Env):
         return self._draw(), reward, False, False, {}
 
 
+class CatchPixelsEnv(gymnasium.Env):
+    """bsuite's Catch (as rlts's built-in Catch-v0) drawn in uint8 pixels, 255 at the ball and the paddle:
+    a pixel env whose frames cross the bridge as bytes, and which a CNN learns in seconds."""
+
+    def __init__(self, rows=10, columns=5):
+        self.rows, self.columns = rows, columns
+        self.observation_space = spaces.Box(0, 255, (rows, columns, 1), np.uint8)
+        self.action_space = spaces.Discrete(3)
+        self.ball = [0, 0]
+        self.paddle = 0
+
+    def _obs(self):
+        board = np.zeros((self.rows, self.columns, 1), dtype=np.uint8)
+        board[self.ball[0], self.ball[1], 0] = 255
+        board[self.rows - 1, self.paddle, 0] = 255
+        return board
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ball = [0, int(self.np_random.integers(self.columns))]
+        self.paddle = self.columns // 2
+        return self._obs(), {}
+
+    def step(self, action):
+        self.paddle = int(np.clip(self.paddle + int(action) - 1, 0, self.columns - 1))
+        self.ball[0] += 1
+        terminated = self.ball[0] == self.rows - 1
+        reward = (1.0 if self.paddle == self.ball[1] else -1.0) if terminated else 0.0
+        return self._obs(), reward, terminated, False, {}
+
+
 def register_fixtures():
     """Registers the fixtures once; importing the module twice must not warn about re-registration."""
     fixtures = {
@@ -164,6 +195,7 @@ def register_fixtures():
         "rlts_gym/Raises-v0": (RaisesEnv, None),
         "rlts_gym/Slow-v0": (SlowEnv, None),
         "rlts_gym/MatchBits-v0": (MatchBitsEnv, 10),
+        "rlts_gym/CatchPixels-v0": (CatchPixelsEnv, None),
     }
     for env_id, (entry_point, max_episode_steps) in fixtures.items():
         if env_id not in gymnasium.registry:

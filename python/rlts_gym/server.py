@@ -27,7 +27,7 @@ from gymnasium import spaces
 
 from . import fixtures  # noqa: F401  (registers the rlts_gym/* test envs)
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 SERVER_NAME = "rlts_gym"
 # How often (ms) a blocked receive wakes up to check that the parent process still lives.
 PARENT_POLL_MS = 500
@@ -123,8 +123,15 @@ def integer_action_bounds(space, columns):
     return None
 
 
+def observation_wire_dtype(space):
+    """uint8 for uint8 and bool Boxes (image frames cross as bytes, a quarter of float32's), else float32."""
+    if isinstance(space, spaces.Box) and space.dtype in (np.uint8, np.bool_):
+        return np.dtype(np.uint8)
+    return np.dtype(np.float32)
+
+
 def observation_flattener(space):
-    """Writes `gymnasium.spaces.flatten(space, obs)` into a float32 row; a Box skips the generic dispatch."""
+    """Writes `gymnasium.spaces.flatten(space, obs)` into a row of the wire dtype; a Box skips the generic dispatch."""
     if isinstance(space, spaces.Box):
 
         def flatten_box(obs, out):
@@ -252,14 +259,15 @@ class GymServer:
         }
         self.obs_dim = spaces.flatdim(self.observation_space)
         self.flatten_obs = observation_flattener(self.observation_space)
+        self.obs_wire = observation_wire_dtype(self.observation_space)
         self.action_columns, self.action_dtype, self.actions_of_batch = action_reader(self.action_space, env_id)
         self.action_bounds = integer_action_bounds(self.action_space, self.action_columns)
         # Reply buffers, reused every step (pyzmq copies frames this small when it sends them).
-        self.obs = np.zeros((num_envs, self.obs_dim), dtype=np.float32)
+        self.obs = np.zeros((num_envs, self.obs_dim), dtype=self.obs_wire)
         self.rewards = np.zeros(num_envs, dtype=np.float64)
         self.terminated = np.zeros(num_envs, dtype=np.uint8)
         self.truncated = np.zeros(num_envs, dtype=np.uint8)
-        self.frame_obs = {"name": "obs", "dtype": "float32", "shape": [num_envs, self.obs_dim]}
+        self.frame_obs = {"name": "obs", "dtype": self.obs_wire.name, "shape": [num_envs, self.obs_dim]}
         self.frames_step = [
             self.frame_obs,
             {"name": "reward", "dtype": "float64", "shape": [num_envs]},
@@ -412,7 +420,7 @@ class GymServer:
             self.truncated[i] = truncated
             if (terminated or truncated) and autoreset:
                 # Same-step autoreset: the final obs goes in its own frame, the reset obs in the obs frame.
-                final_row = np.empty(self.obs_dim, dtype=np.float32)
+                final_row = np.empty(self.obs_dim, dtype=self.obs_wire)
                 self.flatten_obs(obs, final_row)
                 final_rows.append(final_row)
                 obs, reset_info = in_sub_env(i, env.reset)
@@ -426,7 +434,8 @@ class GymServer:
             return [self.plain_step_header, *arrays]
         frames_out = self.frames_step
         if final_rows:
-            frames_out = [*frames_out, {"name": "final_obs", "dtype": "float32", "shape": [len(final_rows), self.obs_dim]}]
+            final_frame = {"name": "final_obs", "dtype": self.obs_wire.name, "shape": [len(final_rows), self.obs_dim]}
+            frames_out = [*frames_out, final_frame]
             arrays.append(np.stack(final_rows))
         return self.reply({"infos": infos} if infos else {}, frames_out, arrays)
 

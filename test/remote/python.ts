@@ -1,7 +1,9 @@
 /** Shared by the remote-env tests: the project's venv Python and the plain-gymnasium reference rollout. */
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { Request } from "zeromq";
+import { PROTOCOL_VERSION } from "../../src/envs/remote/index.js";
 
 export const root = join(import.meta.dirname, "..", "..");
 
@@ -63,4 +65,45 @@ export function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `python -m rlts_gym args`, by hand (added to `children`, for the caller to kill): resolves with the
+ * endpoint once ready, or the exit code and stderr.
+ */
+export function startPythonServer(
+  args: string[],
+  children: ChildProcess[],
+): Promise<{ child: ChildProcess; endpoint?: string; code?: number; stderr: string }> {
+  const child = spawn(venvPython(), ["-m", "rlts_gym", ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /RLTS_GYM_READY (\S+)/.exec(seen);
+      if (match) resolve({ child, endpoint: match[1], stderr });
+    });
+    child.once("exit", (code) => resolve({ child, code: code ?? -1, stderr }));
+  });
+}
+
+/** A REQ socket speaking the protocol by hand; replies come back as their JSON header. */
+export function rawClient(endpoint: string, receiveTimeout = 10_000) {
+  const socket = new Request({ linger: 0, receiveTimeout });
+  socket.connect(endpoint);
+  return {
+    async request(header: Record<string, unknown>, frames: Buffer[] = []) {
+      await socket.send([JSON.stringify({ protocol: PROTOCOL_VERSION, ...header }), ...frames]);
+      return JSON.parse((await socket.receive())[0].toString());
+    },
+    close: () => socket.close(),
+  };
 }

@@ -3,16 +3,15 @@
  * hand, no unprotected listening beyond loopback, a request size limit, refused non-finite actions, and
  * `--module` for the user's own envs. Every test talks to a real `python -m rlts_gym`.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { Request } from "zeromq";
 import { parseRunConfig } from "../../src/algos/index.js";
 import { makeVectorEnvFrom } from "../../src/envs/make.js";
-import { makeRemoteVectorEnv, PROTOCOL_VERSION, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
-import { root, venvPython } from "./python.js";
+import { makeRemoteVectorEnv, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
+import { rawClient, startPythonServer } from "./python.js";
 
 const open: RemoteVectorEnv[] = [];
 const children: ChildProcess[] = [];
@@ -22,48 +21,12 @@ afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const startServer = (args: string[]) => startPythonServer(args, children);
 
 async function connect(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promise<RemoteVectorEnv> {
   const env = await makeRemoteVectorEnv({ timeoutMs: 10_000, ...opts });
   open.push(env);
   return env;
-}
-
-/** `python -m rlts_gym args`, by hand: resolves with the endpoint once ready, or the exit code and stderr. */
-function startServer(
-  args: string[],
-): Promise<{ child: ChildProcess; endpoint?: string; code?: number; stderr: string }> {
-  const child = spawn(venvPython(), ["-m", "rlts_gym", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) => {
-    let seen = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = /RLTS_GYM_READY (\S+)/.exec(seen);
-      if (match) resolve({ child, endpoint: match[1], stderr });
-    });
-    child.once("exit", (code) => resolve({ child, code: code ?? -1, stderr }));
-  });
-}
-
-/** A REQ socket speaking the protocol by hand. */
-function rawClient(endpoint: string, receiveTimeout = 10_000) {
-  const socket = new Request({ linger: 0, receiveTimeout });
-  socket.connect(endpoint);
-  return {
-    async request(header: Record<string, unknown>, frames: Buffer[] = []) {
-      await socket.send([JSON.stringify({ protocol: PROTOCOL_VERSION, ...header }), ...frames]);
-      return JSON.parse((await socket.receive())[0].toString());
-    },
-    close: () => socket.close(),
-  };
 }
 
 describe("the rlts_gym server", () => {

@@ -7,7 +7,7 @@
 import { endianness } from "node:os";
 
 /** Bumped on any incompatible change of a message; the server refuses other versions. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 if (endianness() !== "LE") {
   // Arrays travel little-endian and are copied byte for byte into typed arrays (host order).

@@ -76,6 +76,17 @@ export async function closeAllRemoteEnvs(): Promise<void> {
   await Promise.all([...liveEnvs].map((env) => env.close()));
 }
 
+/**
+ * Bytes per value of an observation frame: 4 (float32), or 1 where the server sends a uint8 or bool
+ * Box's values as bytes (protocol 3).
+ */
+function observationBytes(reply: Reply, name: "obs" | "final_obs"): 1 | 4 {
+  const dtype = reply.header.frames.find((frame) => frame.name === name)?.dtype;
+  if (dtype === "uint8") return 1;
+  if (dtype === "float32") return 4;
+  throw new Error(`${reply.command} reply: frame "${name}" has dtype ${dtype}, expected float32 or uint8`);
+}
+
 function checkOptions(opts: RemoteEnvOptions): void {
   if (typeof opts.id !== "string" || opts.id === "")
     throw new TypeError(`remote env: id must be a Gymnasium id, got ${opts.id}`);
@@ -239,7 +250,7 @@ export class RemoteVectorEnv implements VectorEnv {
       seed: opts.seed ?? null,
       options: opts.options ?? null,
     });
-    this.readFrame(reply, "obs", this.result.observations);
+    this.readObservations(reply, this.result.observations);
     this.readInfos(reply);
     return { observations: this.result.observations, infos: this.result.infos };
   }
@@ -258,20 +269,23 @@ export class RemoteVectorEnv implements VectorEnv {
       [this.toWire(actions)],
     );
     const r = this.result;
-    this.readFrame(reply, "obs", r.observations);
+    this.readObservations(reply, r.observations);
     this.readFrame(reply, "reward", r.rewards);
     this.readFrame(reply, "terminated", r.terminated);
     this.readFrame(reply, "truncated", r.truncated);
     const finalObs = reply.frames.get("final_obs");
     if (finalObs) {
       // Rows of final_obs belong, in order, to the sub-envs that finished in this step.
-      const rowBytes = this.obsDim * 4;
+      const bytesPerValue = observationBytes(reply, "final_obs");
+      const rowBytes = this.obsDim * bytesPerValue;
       let k = 0;
       for (let i = 0; i < this.numEnvs; i++) {
         if (!r.terminated[i] && !r.truncated[i]) continue;
         if ((k + 1) * rowBytes > finalObs.length)
           throw new Error(`${this.spec.id}: step reply has too few final_obs rows`);
-        copyFrame(finalObs.subarray(k * rowBytes, (k + 1) * rowBytes), r.finalObservations, i * this.obsDim);
+        const row = finalObs.subarray(k * rowBytes, (k + 1) * rowBytes);
+        if (bytesPerValue === 1) r.finalObservations.set(row, i * this.obsDim);
+        else copyFrame(row, r.finalObservations, i * this.obsDim);
         k++;
       }
     }
@@ -334,6 +348,21 @@ export class RemoteVectorEnv implements VectorEnv {
       );
     }
     copyFrame(frame, target);
+  }
+
+  /** The `obs` frame into `target`: float32 bytes copied, uint8 (image) values widened to float32. */
+  private readObservations(reply: Reply, target: Float32Array): void {
+    if (observationBytes(reply, "obs") === 4) {
+      this.readFrame(reply, "obs", target);
+      return;
+    }
+    const frame = requireFrame(this.spec.id, reply.command, reply.frames, "obs");
+    if (frame.length !== target.length) {
+      throw new Error(
+        `${this.spec.id}: frame "obs" has ${frame.length} uint8 values, expected ${target.length}`,
+      );
+    }
+    target.set(frame);
   }
 
   private readInfos(reply: Reply): void {
