@@ -23,7 +23,7 @@ import {
 import type { CommonRunConfig } from "../config/schema.js";
 import type { BatchOf, LearnerActor, LearnerModuleUrl, ResultOf } from "../learner/learner_actor.js";
 import type { ModuleRequest } from "../models/catalog.js";
-import type { EnvRunnerConfig, SampledTransitions } from "../rollout/env_runner.js";
+import { type EnvRunnerConfig, observationDtype, type SampledTransitions } from "../rollout/env_runner.js";
 import type { EnvRunnerGroup } from "../rollout/env_runner_group.js";
 import { scheduleValue } from "../utils/schedule.js";
 import { Algorithm, type AlgorithmState, startActors } from "./algorithm.js";
@@ -94,7 +94,8 @@ export abstract class OffPolicyAlgorithm<Config extends CommonRunConfig, L> exte
     super(config, runners, learner);
     const { obsDim, actionDim } = runners.moduleSpec;
     const replay = section.replay_buffer_config;
-    const bufferOptions = { capacity: replay.capacity, obsDim, actionDim, seed: config.seed };
+    const obsDtype = observationDtype(runners.moduleSpec, config.env_runners);
+    const bufferOptions = { capacity: replay.capacity, obsDim, actionDim, obsDtype, seed: config.seed };
     this.buffer =
       replay.type === "prioritized"
         ? new PrioritizedReplayBuffer({ ...bufferOptions, alpha: replay.alpha, epsilon: replay.epsilon })

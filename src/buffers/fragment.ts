@@ -4,18 +4,33 @@
  * learner without copying; the arrays are plain data and survive `postMessage` as views of shared memory.
  */
 
+/**
+ * How observations are stored: float32, or uint8 for a uint8 (image) observation space seen unfiltered,
+ * a quarter of the memory in fragments and replay; the module scales them (a CNN by 1/255).
+ */
+export type ObsDtype = "float32" | "uint8";
+export type ObsArray = Float32Array | Uint8Array;
+
+/** Room for `length` observation values of `dtype`, in a SharedArrayBuffer when `shared`. */
+export function allocateObs(dtype: ObsDtype, length: number, shared: boolean): ObsArray {
+  const bytes = (dtype === "uint8" ? 1 : 4) * length;
+  const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  return dtype === "uint8" ? new Uint8Array(buffer) : new Float32Array(buffer);
+}
+
 export interface FragmentSpec {
   numSteps: number;
   numEnvs: number;
   obsDim: number;
   /** Numbers per action (1 for Discrete). */
   actionDim: number;
+  obsDtype: ObsDtype;
 }
 
 export interface Fragment {
   spec: FragmentSpec;
   /** `[T * N * obsDim]`: the observation each action was taken in. */
-  obs: Float32Array;
+  obs: ObsArray;
   /** `[T * N * actionDim]`: the policy's actions as sampled (Box: before clipping to the bounds). */
   actions: Float32Array;
   rewards: Float32Array;
@@ -28,7 +43,7 @@ export interface Fragment {
   /** V(final observation) where the episode was truncated at that step, else 0. */
   bootstrapValues: Float32Array;
   /** `[N * obsDim]`: the observation after the last step (to bootstrap from). */
-  lastObs: Float32Array;
+  lastObs: ObsArray;
   /** `[N]`: V(lastObs). */
   lastValues: Float32Array;
   /** The weights version that sampled this fragment. */
@@ -40,15 +55,15 @@ function shared<T>(Ctor: new (buffer: SharedArrayBuffer) => T, bytesPerElement: 
 }
 
 export function allocateFragment(spec: FragmentSpec): Fragment {
-  const { numSteps, numEnvs, obsDim, actionDim } = spec;
-  for (const [name, value] of Object.entries(spec)) {
+  const { numSteps, numEnvs, obsDim, actionDim, obsDtype } = spec;
+  for (const [name, value] of Object.entries({ numSteps, numEnvs, obsDim, actionDim })) {
     if (!Number.isInteger(value) || value < 1)
       throw new RangeError(`fragment spec: ${name} must be a positive integer, got ${value}`);
   }
   const rows = numSteps * numEnvs;
   return {
     spec: { ...spec },
-    obs: shared(Float32Array, 4, rows * obsDim),
+    obs: allocateObs(obsDtype, rows * obsDim, true),
     actions: shared(Float32Array, 4, rows * actionDim),
     rewards: shared(Float32Array, 4, rows),
     terminated: shared(Uint8Array, 1, rows),
@@ -56,7 +71,7 @@ export function allocateFragment(spec: FragmentSpec): Fragment {
     logp: shared(Float32Array, 4, rows),
     values: shared(Float32Array, 4, rows),
     bootstrapValues: shared(Float32Array, 4, rows),
-    lastObs: shared(Float32Array, 4, numEnvs * obsDim),
+    lastObs: allocateObs(obsDtype, numEnvs * obsDim, true),
     lastValues: shared(Float32Array, 4, numEnvs),
     weightsVersion: 0,
   };

@@ -12,12 +12,13 @@
  * importance weights (N * P(i))^-beta normalised by the largest possible weight, which a min-tree gives.
  */
 import { createRng, type Rng } from "../utils/rng.js";
+import { allocateObs, type ObsArray, type ObsDtype } from "./fragment.js";
 
 /** Transitions as struct-of-arrays; the first `count` rows are valid. */
 export interface TransitionBatch {
   count: number;
-  /** `[count * obsDim]` */
-  obs: Float32Array;
+  /** `[count * obsDim]`; uint8 in a buffer of unfiltered uint8 observations, float32 in a sample. */
+  obs: ObsArray;
   /** `[count * actionDim]`: class indices (Discrete, relative to the space's start) or Box actions. */
   actions: Float32Array;
   /** n-step discounted reward sums. */
@@ -25,11 +26,14 @@ export interface TransitionBatch {
   /** gamma^k for a window of k steps; 0 when the window ended in a terminal state. */
   discounts: Float32Array;
   /** `[count * obsDim]`, the observation to bootstrap from. */
-  nextObs: Float32Array;
+  nextObs: ObsArray;
   terminated: Uint8Array;
 }
 
-/** A sampled minibatch: the transitions, where they sit in the buffer, and their importance weights. */
+/**
+ * A sampled minibatch: the transitions (observations as float32 whatever the buffer stores), where they
+ * sit in the buffer, and their importance weights.
+ */
 export interface ReplaySample extends TransitionBatch {
   indices: Int32Array;
   /** All 1 for uniform sampling. */
@@ -45,6 +49,7 @@ export function allocateTransitions(
   obsDim: number,
   actionDim: number,
   shared = false,
+  obsDtype: ObsDtype = "float32",
 ): TransitionBatch {
   const array = <T>(Ctor: new (buffer: ArrayBufferLike) => T, bytesPerElement: number, length: number): T =>
     new Ctor(
@@ -52,11 +57,11 @@ export function allocateTransitions(
     );
   return {
     count: 0,
-    obs: array(Float32Array, 4, rows * obsDim),
+    obs: allocateObs(obsDtype, rows * obsDim, shared),
     actions: array(Float32Array, 4, rows * actionDim),
     rewards: array(Float32Array, 4, rows),
     discounts: array(Float32Array, 4, rows),
-    nextObs: array(Float32Array, 4, rows * obsDim),
+    nextObs: allocateObs(obsDtype, rows * obsDim, shared),
     terminated: array(Uint8Array, 1, rows),
   };
 }
@@ -71,8 +76,7 @@ export function copyTransitions(
   obsDim: number,
   actionDim: number,
 ): void {
-  const rows = (array: Float32Array | Uint8Array, width: number) =>
-    array.subarray(fromRow * width, (fromRow + count) * width);
+  const rows = (array: ObsArray, width: number) => array.subarray(fromRow * width, (fromRow + count) * width);
   to.obs.set(rows(from.obs, obsDim), toRow * obsDim);
   to.nextObs.set(rows(from.nextObs, obsDim), toRow * obsDim);
   to.actions.set(rows(from.actions, actionDim), toRow * actionDim);
@@ -103,6 +107,8 @@ export interface ReplayBufferOptions {
   obsDim: number;
   /** Numbers per action: 1 for Discrete, the Box's size otherwise. */
   actionDim: number;
+  /** uint8 for unfiltered uint8 observations (a quarter of float32's memory); float32 by default. */
+  obsDtype?: ObsDtype;
   seed?: number;
 }
 
@@ -123,14 +129,14 @@ export class ReplayBuffer {
   protected next = 0;
   protected stored = 0;
 
-  constructor({ capacity, obsDim, actionDim, seed }: ReplayBufferOptions) {
+  constructor({ capacity, obsDim, actionDim, obsDtype = "float32", seed }: ReplayBufferOptions) {
     checkPositiveInt(capacity, "replay_buffer_config.capacity");
     checkPositiveInt(obsDim, "replay buffer obsDim");
     checkPositiveInt(actionDim, "replay buffer actionDim");
     this.capacity = capacity;
     this.obsDim = obsDim;
     this.actionDim = actionDim;
-    this.storage = allocateTransitions(capacity, obsDim, actionDim);
+    this.storage = allocateTransitions(capacity, obsDim, actionDim, false, obsDtype);
     this.rng = createRng(seed);
   }
 
@@ -183,6 +189,8 @@ export class ReplayBuffer {
     const { obsDim, actionDim, storage } = this;
     const sample: ReplaySample = {
       ...allocateTransitions(indices.length, obsDim, actionDim),
+      obs: new Float32Array(indices.length * obsDim),
+      nextObs: new Float32Array(indices.length * obsDim),
       indices,
       weights,
     };

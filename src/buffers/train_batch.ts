@@ -3,12 +3,13 @@
  * advantages and value targets, and the minibatches drawn from them by shuffled row indices. The batch
  * lives in SharedArrayBuffers, so a learner thread receives views of the same memory, not a copy.
  */
-import type { Fragment } from "./fragment.js";
+import { allocateObs, type Fragment, type ObsArray, type ObsDtype } from "./fragment.js";
 import { computeGae } from "./gae.js";
 
 export interface TrainBatch {
   size: number;
-  obs: Float32Array;
+  /** uint8 for unfiltered uint8 observations (the fragments' dtype). */
+  obs: ObsArray;
   actions: Float32Array;
   logp: Float32Array;
   values: Float32Array;
@@ -16,11 +17,16 @@ export interface TrainBatch {
   returns: Float32Array;
 }
 
-export function allocateTrainBatch(size: number, obsDim: number, actionDim: number): TrainBatch {
+export function allocateTrainBatch(
+  size: number,
+  obsDim: number,
+  actionDim: number,
+  obsDtype: ObsDtype = "float32",
+): TrainBatch {
   const shared = (length: number) => new Float32Array(new SharedArrayBuffer(length * 4));
   return {
     size,
-    obs: shared(size * obsDim),
+    obs: allocateObs(obsDtype, size * obsDim, true),
     actions: shared(size * actionDim),
     logp: shared(size),
     values: shared(size),
@@ -32,8 +38,8 @@ export function allocateTrainBatch(size: number, obsDim: number, actionDim: numb
 /** The fragments, one after another, with GAE(gamma, lambda) computed per fragment. */
 export function trainBatchFromFragments(fragments: Fragment[], gamma: number, lambda: number): TrainBatch {
   const size = fragments.reduce((n, f) => n + f.spec.numSteps * f.spec.numEnvs, 0);
-  const { obsDim, actionDim } = fragments[0].spec;
-  const batch = allocateTrainBatch(size, obsDim, actionDim);
+  const { obsDim, actionDim, obsDtype } = fragments[0].spec;
+  const batch = allocateTrainBatch(size, obsDim, actionDim, obsDtype);
   let row = 0;
   for (const fragment of fragments) {
     const { advantages, returns } = computeGae(fragment, gamma, lambda);
@@ -48,7 +54,7 @@ export function trainBatchFromFragments(fragments: Fragment[], gamma: number, la
   return batch;
 }
 
-/** Reusable typed arrays for one minibatch, gathered from a batch by row indices. */
+/** Reusable typed arrays for one minibatch, gathered from a batch by row indices (uint8 observations as float32). */
 export class Minibatch {
   readonly obs: Float32Array;
   readonly actions: Float32Array;

@@ -17,7 +17,9 @@ export type BoxDtype =
   | "int64"
   | "uint8"
   | "uint16"
-  | "uint32";
+  | "uint32"
+  /** numpy's bool (MinAtar's frames): 0 and 1 in bytes. */
+  | "bool";
 export type TypedArray =
   | Float32Array
   | Float64Array
@@ -39,6 +41,7 @@ export interface ArrayOfDtype {
   uint8: Uint8Array;
   uint16: Uint16Array;
   uint32: Uint32Array;
+  bool: Uint8Array;
 }
 
 const ARRAY_OF_DTYPE: { [D in BoxDtype]: new (n: number) => ArrayOfDtype[D] } = {
@@ -52,6 +55,7 @@ const ARRAY_OF_DTYPE: { [D in BoxDtype]: new (n: number) => ArrayOfDtype[D] } = 
   uint8: Uint8Array,
   uint16: Uint16Array,
   uint32: Uint32Array,
+  bool: Uint8Array,
 };
 
 /** JSON numbers cannot be infinite or NaN: bounds travel as the strings "inf", "-inf", "nan". */

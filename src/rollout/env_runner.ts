@@ -8,7 +8,7 @@
  * It is built from plain data (its config slice and the module request), so the same class runs in the
  * main thread or inside a worker thread.
  */
-import { allocateFragment, type Fragment } from "../buffers/fragment.js";
+import { allocateFragment, type Fragment, type ObsDtype } from "../buffers/fragment.js";
 import { NStepAccumulator } from "../buffers/nstep.js";
 import { allocateTransitions, copyTransitions, type TransitionBatch } from "../buffers/replay.js";
 import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.js";
@@ -56,6 +56,20 @@ export interface EnvRunnerConfig<C extends CollectSpec = CollectSpec> {
   collect: C;
   /** Vector steps per fragment. */
   numSteps: number;
+}
+
+/**
+ * How runners store observations in fragments and transitions (and the replay buffer, to match): uint8
+ * for a uint8 or bool Box seen unfiltered (image frames, a quarter of float32's memory; the module scales them),
+ * float32 otherwise (a MeanStdFilter's output is fractional).
+ */
+export function observationDtype(
+  spec: ModuleSpec,
+  envRunners: Pick<EnvRunnersConfig, "observation_filter">,
+): ObsDtype {
+  const space = spec.observationSpace;
+  const uint8 = space.type === "Box" && (space.dtype === "uint8" || space.dtype === "bool");
+  return uint8 && envRunners.observation_filter !== "MeanStdFilter" ? "uint8" : "float32";
 }
 
 /**
@@ -107,13 +121,15 @@ class FragmentWriter implements StepWriter<Fragment> {
     private readonly spec: ModuleSpec,
     private readonly numEnvs: number,
     private readonly policy: ModuleInference,
+    private readonly obsDtype: ObsDtype,
   ) {
     this.finalValues = new Float32Array(numEnvs);
   }
 
   begin(numSteps: number, weightsVersion: number): void {
     const { obsDim, actionDim } = this.spec;
-    this.fragment = allocateFragment({ numSteps, numEnvs: this.numEnvs, obsDim, actionDim });
+    const { numEnvs, obsDtype } = this;
+    this.fragment = allocateFragment({ numSteps, numEnvs, obsDim, actionDim, obsDtype });
     this.fragment.weightsVersion = weightsVersion;
   }
 
@@ -175,6 +191,7 @@ class TransitionWriter implements StepWriter<SampledTransitions> {
     private readonly numEnvs: number,
     collect: { nStep: number; gamma: number },
     private readonly shared: boolean,
+    private readonly obsDtype: ObsDtype,
   ) {
     this.nStep = new NStepAccumulator({
       numEnvs,
@@ -198,7 +215,7 @@ class TransitionWriter implements StepWriter<SampledTransitions> {
     // Each step completes at most one transition per env, plus the windows open before this call.
     const rows = (numSteps + this.nStep.nStep) * this.numEnvs;
     this.out = {
-      ...allocateTransitions(rows, obsDim, actionDim, this.shared),
+      ...allocateTransitions(rows, obsDim, actionDim, this.shared, this.obsDtype),
       numEnvSteps: numSteps * this.numEnvs,
       weightsVersion,
     };
@@ -259,13 +276,15 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.weights = new Float32Array(weightsSize(this.spec));
     const n = env.numEnvs;
     const collect: CollectSpec = config.collect;
+    const obsDtype = observationDtype(this.spec, config.env_runners);
     this.writer = (collect.kind === "fragments"
-      ? new FragmentWriter(this.spec, n, this.policy)
+      ? new FragmentWriter(this.spec, n, this.policy, obsDtype)
       : new TransitionWriter(
           this.spec,
           n,
           { nStep: collect.nStep, gamma: config.gamma },
           shared,
+          obsDtype,
         )) as unknown as StepWriter<SampleOf<C>>;
     const space = env.singleActionSpace;
     this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;

@@ -203,7 +203,7 @@ describe("TD loss", () => {
     }
     // Independent reference: Q values from the plain-TypeScript forward pass.
     const qOf = (weights: Float32Array) => {
-      const values = kernelQ(spec, weights, sample.nextObs, batch, q.numActions);
+      const values = kernelQ(spec, weights, sample.nextObs as Float32Array, batch, q.numActions);
       return (i: number) => Array.from(values.subarray(i * q.numActions, (i + 1) * q.numActions));
     };
     const onlineQ = qOf(online.getFlatWeights());

@@ -9,7 +9,7 @@ import { computeGae } from "../../src/buffers/gae.js";
  *   env 2: terminates at the last step (lastValues = 100 must be ignored)
  */
 function handFragment() {
-  const f = allocateFragment({ numSteps: 3, numEnvs: 3, obsDim: 1, actionDim: 1 });
+  const f = allocateFragment({ numSteps: 3, numEnvs: 3, obsDim: 1, actionDim: 1, obsDtype: "float32" });
   const perEnv = (a: number[], b: number[], c: number[]) => [
     a[0],
     b[0],
@@ -47,7 +47,7 @@ describe("computeGae", () => {
   });
 
   it("with lambda 1 and no value function gives discounted returns to the episode end", () => {
-    const f = allocateFragment({ numSteps: 4, numEnvs: 1, obsDim: 1, actionDim: 1 });
+    const f = allocateFragment({ numSteps: 4, numEnvs: 1, obsDim: 1, actionDim: 1, obsDtype: "float32" });
     f.rewards.set([1, 1, 1, 1]);
     f.terminated.set([0, 0, 1, 0]);
     const { returns } = computeGae(f, 0.5, 1);

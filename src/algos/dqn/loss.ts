@@ -31,7 +31,7 @@ export function tdTargets(
   let targetQ: Float32Array = new Float32Array(0);
   let chooserQ: Float32Array = new Float32Array(0);
   tf.tidy(() => {
-    const nextObs = tf.tensor2d(sample.nextObs.subarray(0, n * obsDim), [n, obsDim]);
+    const nextObs = tf.tensor2d(sample.nextObs.subarray(0, n * obsDim), [n, obsDim], "float32");
     targetQ = target.predict(nextObs).dataSync() as Float32Array;
     chooserQ = doubleQ ? (online.predict(nextObs).dataSync() as Float32Array) : targetQ;
   });
@@ -64,7 +64,7 @@ export function tdLoss(
   options: TDLossOptions,
 ): { loss: tf.Scalar; tdErrors: tf.Tensor1D } {
   const n = sample.count;
-  const obs = tf.tensor2d(sample.obs.subarray(0, n * online.spec.obsDim), [n, online.spec.obsDim]);
+  const obs = tf.tensor2d(sample.obs.subarray(0, n * online.spec.obsDim), [n, online.spec.obsDim], "float32");
   const actions = tf.tensor1d(Int32Array.from(sample.actions.subarray(0, n)), "int32");
   const q = tf.sum(tf.mul(online.forward(obs), tf.oneHot(actions, online.numActions)), 1);
   const tdErrors = tf.sub(q, targets) as tf.Tensor1D;
@@ -97,7 +97,7 @@ export function tdLossWithGradients(
   const { obsDim } = online.spec;
   const numActions = online.numActions;
   const { q, backward } = online.forwardWithBackward(
-    tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim]),
+    tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim], "float32"),
   );
   const allQ = q.dataSync() as Float32Array;
   const tdErrors = new Float32Array(n);

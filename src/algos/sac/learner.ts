@@ -172,8 +172,8 @@ export class SACLearner extends OptimizerLearner<
       unit[e] = (sample.actions[e] - this.center[j]) / this.scale[j];
     }
     return {
-      obs: tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim]),
-      nextObs: tf.tensor2d(sample.nextObs.subarray(0, n * obsDim), [n, obsDim]),
+      obs: tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim], "float32"),
+      nextObs: tf.tensor2d(sample.nextObs.subarray(0, n * obsDim), [n, obsDim], "float32"),
       actions: tf.tensor2d(unit, [n, actionDim]),
       rewards: sample.rewards.subarray(0, n),
       discounts: sample.discounts.subarray(0, n),
