@@ -427,10 +427,14 @@ export class ConvInference {
   /** Features `[batch * outDim]` of the first `batch` observations in `obs`. */
   features(obs: Float32Array, batch: number): Float32Array {
     if (this.weights.length === 0) throw new Error("CNN encoder: setWeights() must be called before acting");
-    return tf.tidy(() => {
+    // The tensor leaves the tidy, not its data: tidy walks a returned typed array element by element.
+    const features = tf.tidy(() => {
       const x = tf.tensor2d(obs.subarray(0, batch * this.inDim), [batch, this.inDim]);
-      return convForward(x, this.spec, this.weights).at(-1)!.dataSync() as Float32Array;
+      return convForward(x, this.spec, this.weights).at(-1)!;
     });
+    const data = features.dataSync() as Float32Array;
+    features.dispose();
+    return data;
   }
 
   dispose(): void {
