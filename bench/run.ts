@@ -12,6 +12,7 @@ const BENCHES = [
   "learner",
   "learner_thread",
   "sac_update",
+  "cnn",
   "rollout",
   "dqn_async",
   "remote",

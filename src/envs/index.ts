@@ -33,5 +33,6 @@ export {
   RunningMeanStd,
   type RunningMeanStdState,
   TimeLimit,
+  TransformObservation,
   Wrapper,
 } from "./wrappers.js";

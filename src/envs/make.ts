@@ -4,7 +4,7 @@
  * Switching between the two is the one line `backend: gymnasium`.
  */
 import { pathToFileURL } from "node:url";
-import { makeRemoteVectorEnv } from "./remote/index.js";
+import { makeRemoteVectorEnv, type RemoteEnvOptions } from "./remote/index.js";
 import type { VectorEnv } from "./types.js";
 import { makeVectorEnv } from "./vector.js";
 
@@ -51,22 +51,27 @@ export function loadEnvModule(module: string): Promise<unknown> {
   return loading;
 }
 
+/** The Gymnasium server options of a described env (`backend: gymnasium`), `kwargs` instead of its own. */
+export function remoteEnvOptions(
+  env: EnvDescription,
+  kwargs: Record<string, unknown> = env.kwargs,
+): Omit<RemoteEnvOptions, "numEnvs"> {
+  return {
+    id: env.id,
+    kwargs,
+    address: env.address,
+    keyFile: env.key_file,
+    modules: env.python_modules,
+    wrappers: env.wrappers,
+    python: env.python,
+    timeoutMs: env.timeout_ms,
+    maxEpisodeSteps: env.max_episode_steps,
+  };
+}
+
 /** `numEnvs` copies of the described env. */
 export async function makeVectorEnvFrom(env: EnvDescription, numEnvs: number): Promise<VectorEnv> {
-  if (env.backend === "gymnasium") {
-    return makeRemoteVectorEnv({
-      id: env.id,
-      numEnvs,
-      kwargs: env.kwargs,
-      address: env.address,
-      keyFile: env.key_file,
-      modules: env.python_modules,
-      wrappers: env.wrappers,
-      python: env.python,
-      timeoutMs: env.timeout_ms,
-      maxEpisodeSteps: env.max_episode_steps,
-    });
-  }
+  if (env.backend === "gymnasium") return makeRemoteVectorEnv({ ...remoteEnvOptions(env), numEnvs });
   const gymnasiumOnly = (["wrappers", "python_modules"] as const).filter((key) => env[key].length > 0);
   if (gymnasiumOnly.length > 0) {
     throw new TypeError(

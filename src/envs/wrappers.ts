@@ -458,6 +458,34 @@ export class ClipAction<Obs = unknown> extends Wrapper<Obs, Float32Array> {
   }
 }
 
+/**
+ * Gymnasium's `TransformObservation`: every observation (of `reset` and `step`) through `func`, which
+ * must give a member of `observationSpace`.
+ */
+export class TransformObservation<Obs, Act = unknown> extends Wrapper<Obs, Act> {
+  constructor(
+    env: Env<unknown, Act>,
+    private readonly func: (obs: unknown) => Obs,
+    private readonly space: Space<Obs>,
+  ) {
+    super(env);
+  }
+
+  override get observationSpace(): Space<Obs> {
+    return this.space;
+  }
+
+  override reset(opts?: ResetOptions): [Obs, Info] {
+    const [obs, info] = this.env.reset(opts);
+    return [this.func(obs), info];
+  }
+
+  override step(action: Act): StepResult<Obs> {
+    const [obs, reward, terminated, truncated, info] = this.env.step(action);
+    return [this.func(obs), reward, terminated, truncated, info];
+  }
+}
+
 /** Gymnasium's `flatten_space`, as a float32 Box (our `flatten` always writes float32). */
 export function flattenSpace(space: Space): Box {
   const low = new Float64Array(space.flatDim);
@@ -484,25 +512,9 @@ export function flattenSpace(space: Space): Box {
 }
 
 /** Flattens observations into one Float32Array (Gymnasium's FlattenObservation; one-hot for Discrete). */
-export class FlattenObservation<Act = unknown> extends Wrapper<Float32Array, Act> {
-  private readonly flatSpace: Box;
-
+export class FlattenObservation<Act = unknown> extends TransformObservation<Float32Array, Act> {
   constructor(env: Env<unknown, Act>) {
-    super(env);
-    this.flatSpace = flattenSpace(env.observationSpace);
-  }
-
-  override get observationSpace(): Space<Float32Array> {
-    return this.flatSpace as Space<Float32Array>;
-  }
-
-  override reset(opts?: ResetOptions): [Float32Array, Info] {
-    const [obs, info] = this.env.reset(opts);
-    return [this.env.observationSpace.flatten(obs), info];
-  }
-
-  override step(action: Act): StepResult<Float32Array> {
-    const [obs, reward, terminated, truncated, info] = this.env.step(action);
-    return [this.env.observationSpace.flatten(obs), reward, terminated, truncated, info];
+    const space = env.observationSpace;
+    super(env, (obs) => space.flatten(obs), flattenSpace(space) as Space<Float32Array>);
   }
 }

@@ -5,7 +5,7 @@
 import path from "node:path";
 import { readCheckpoint } from "../algos/checkpoint.js";
 import { parseRunConfig, type RunConfig } from "../algos/index.js";
-import { loadEnvModule } from "../envs/make.js";
+import { loadEnvModule, remoteEnvOptions } from "../envs/make.js";
 import { makeEnv } from "../envs/registry.js";
 import { makeRemoteEnv } from "../envs/remote/index.js";
 import type { Info, RenderFrame, ResetOptions, StepResult } from "../envs/types.js";
@@ -51,14 +51,7 @@ export async function evaluateCheckpoint(target: string, options: EvaluateOption
   const kwargs = options.render ? { ...config.env.kwargs, render_mode: options.render } : config.env.kwargs;
   const env: EvaluationEnv =
     config.env.backend === "gymnasium"
-      ? await makeRemoteEnv({
-          id: config.env.id,
-          kwargs,
-          address: config.env.address,
-          python: config.env.python,
-          timeoutMs: config.env.timeout_ms,
-          maxEpisodeSteps: config.env.max_episode_steps,
-        })
+      ? await makeRemoteEnv(remoteEnvOptions(config.env, kwargs))
       : await makeBuiltinEnv(config.env, kwargs);
   const print = options.print ?? ((frame: string) => process.stdout.write(`${frame}\n`));
   const returns: number[] = [];

@@ -11,6 +11,8 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseRunConfig } from "../../src/algos/index.js";
 import { makeVectorEnvFrom } from "../../src/envs/make.js";
 import { makeRemoteVectorEnv, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
+import { evaluateCheckpoint } from "../../src/scheduler/evaluate.js";
+import { train } from "../../src/scheduler/trainer.js";
 import { rawClient, startPythonServer } from "./python.js";
 
 const open: RemoteVectorEnv[] = [];
@@ -124,6 +126,47 @@ describe("the rlts_gym server", () => {
     try {
       const env = await connect({ id: "MyCartPole-v0", modules: ["my_rlts_envs"] });
       expect(env.spec.maxEpisodeSteps).toBe(50);
+    } finally {
+      if (previous === undefined) delete process.env.PYTHONPATH;
+      else process.env.PYTHONPATH = previous;
+    }
+  });
+});
+
+describe("rlts evaluate of a Gymnasium run", () => {
+  it("makes its env as training did: the run's python_modules and wrappers", {
+    timeout: 60_000,
+  }, async () => {
+    writeFileSync(
+      path.join(scratch, "my_eval_envs.py"),
+      [
+        "import gymnasium",
+        'gymnasium.register(id="MyEvalCartPole-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv", max_episode_steps=20)',
+        "",
+      ].join("\n"),
+    );
+    const previous = process.env.PYTHONPATH;
+    process.env.PYTHONPATH = scratch;
+    try {
+      const { checkpoint } = await train(
+        parseRunConfig({
+          algo: "PPO",
+          name: "eval-modules",
+          output: scratch,
+          env: {
+            id: "MyEvalCartPole-v0",
+            backend: "gymnasium",
+            python_modules: ["my_eval_envs"],
+            wrappers: [{ name: "TimeAwareObservation", kwargs: {} }],
+          },
+          ppo: { train_batch_size: 64, minibatch_size: 32, num_epochs: 1 },
+          stop: { training_iteration: 1 },
+        }),
+        { mode: "quiet" },
+      );
+      const result = await evaluateCheckpoint(checkpoint!, { episodes: 2, seed: 0 });
+      // The policy's input has the wrapper's extra time feature; the env's registered limit holds.
+      expect(result.lengths.every((n) => n <= 20)).toBe(true);
     } finally {
       if (previous === undefined) delete process.env.PYTHONPATH;
       else process.env.PYTHONPATH = previous;
