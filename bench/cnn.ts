@@ -170,7 +170,9 @@ for (let round = 0; round < rounds; round++) {
   console.error(`round ${round + 1}/${rounds} done`);
 }
 console.log(`CNN samples/s at minibatch ${BATCH}, medians of ${rounds} interleaved rounds\n`);
-console.log("| network | measure | rlts (wasm) | PyTorch 1 thread | PyTorch 2 threads | rlts / best PyTorch |");
+console.log(
+  "| network | measure | rlts (wasm) | PyTorch 1 thread | PyTorch 2 threads | rlts / best PyTorch |",
+);
 console.log("| --- | --- | ---: | ---: | ---: | ---: |");
 for (const network of NETWORKS) {
   for (const measure of ["forward", "update"]) {

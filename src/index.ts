@@ -38,7 +38,13 @@ export { createLearnerActor, type LearnerActor } from "./learner/learner_actor.j
 export { plotRuns } from "./logging/plot.js";
 export { ProgressLogger, type ProgressMode } from "./logging/progress.js";
 export { EventFileWriter } from "./logging/tfevents.js";
-export { type ModuleHead, type ModuleRequest, type ModuleSpec, moduleSpecFor } from "./models/catalog.js";
+export {
+  type ModuleHead,
+  type ModuleRequest,
+  type ModuleSpec,
+  moduleSpecFor,
+  type PartHead,
+} from "./models/catalog.js";
 export { ModuleInference } from "./models/inference.js";
 export {
   GreedyPolicy,

@@ -94,6 +94,48 @@ class MultiDiscreteActEnv(gymnasium.Env):
         return obs, float(a * b), self.steps >= 6, False, {}
 
 
+class TupleActEnv(gymnasium.Env):
+    """A Tuple action of every kind of part: a Discrete with a start, a MultiBinary, a float Box and a
+    MultiDiscrete with starts (`nested=True`: the MultiBinary and the Box in a Dict inside the Tuple).
+    Observes the action it was given, flattened, and a running total; ends after 5 steps."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, nested=False):
+        self.nested = nested
+        choice = spaces.Discrete(3, start=-1)
+        bits = spaces.MultiBinary(2)
+        push = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        digits = spaces.MultiDiscrete([2, 3], start=[0, 1])
+        parts = (choice, spaces.Dict({"bits": bits, "push": push}), digits) if nested else (choice, bits, push, digits)
+        self.action_space = spaces.Tuple(parts)
+        self.observation_space = spaces.Box(-100.0, 100.0, (8,), np.float32)
+        self.total = 0.0
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.total = float(self.np_random.integers(0, 10))
+        self.steps = 0
+        return np.array([0.0] * 7 + [self.total], dtype=np.float32), {}
+
+    def step(self, action):
+        assert isinstance(action, tuple), f"TupleAct-v0: the action must be a tuple, got {action!r}"
+        assert self.action_space.contains(action), f"TupleAct-v0: invalid action {action!r}"
+        if self.nested:
+            choice, inner, digits = action
+            bits, push = inner["bits"], inner["push"]
+        else:
+            choice, bits, push, digits = action
+        assert isinstance(choice, int), f"TupleAct-v0: the Discrete part must be an int, got {choice!r}"
+        assert bits.dtype == np.int8 and push.dtype == np.float32 and digits.dtype == np.int64, action
+        reward = float(choice * push[0] + bits.sum() - digits[1] + 0.5 * push[1])
+        self.total += reward
+        self.steps += 1
+        obs = np.array([choice, *bits, *push, *digits, self.total], dtype=np.float32)
+        return obs, reward, self.steps >= 5, False, {}
+
+
 class RaisesEnv(gymnasium.Env):
     """Raises inside `step` once `raise_at` steps have been taken, to test error propagation."""
 
@@ -192,6 +234,7 @@ def register_fixtures():
     fixtures = {
         "rlts_gym/DictObs-v0": (DictObsEnv, 50),
         "rlts_gym/MultiDiscreteAct-v0": (MultiDiscreteActEnv, None),
+        "rlts_gym/TupleAct-v0": (TupleActEnv, None),
         "rlts_gym/Raises-v0": (RaisesEnv, None),
         "rlts_gym/Slow-v0": (SlowEnv, None),
         "rlts_gym/MatchBits-v0": (MatchBitsEnv, 10),

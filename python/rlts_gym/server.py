@@ -98,21 +98,67 @@ def action_reader(space, env_id):
     """Returns (columns, wire dtype, batch -> list of per-env actions) for the flat action frame.
 
     Discrete takes one integer (the value itself, start included), MultiDiscrete one per entry,
-    MultiBinary one 0/1 per entry, Box its values in row-major order (as `actionLayout` in spaces.ts).
+    MultiBinary one 0/1 per entry, Box its values in row-major order (as `actionLayout` in spaces.ts);
+    Tuple and Dict their parts' columns one after another, in the parts' order, in a float32 frame.
     The whole batch is converted at once: Discrete actions become Python ints, which gymnasium checks
-    fastest; the others become rows of the space's dtype and shape.
+    fastest; the others become rows of the space's dtype and shape, and Tuple and Dict actions tuples and
+    dicts of those.
     """
+    if isinstance(space, (spaces.Tuple, spaces.Dict)):
+        return action_columns(space, env_id), np.float32, part_reader(space)
     if isinstance(space, spaces.Discrete):
-        return 1, np.int32, lambda batch: batch[:, 0].tolist()
+        return 1, np.int32, part_reader(space)
     if isinstance(space, (spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)):
         wire = np.float32 if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating) else np.int32
-        columns = int(np.prod(space.shape))
-        return columns, wire, lambda batch: list(batch.astype(space.dtype).reshape(len(batch), *space.shape))
-    raise TypeError(f"{env_id}: action space {space} is not supported; use Box, Discrete, MultiDiscrete or MultiBinary")
+        return action_columns(space, env_id), wire, part_reader(space)
+    raise TypeError(
+        f"{env_id}: action space {space} is not supported; use Box, Discrete, MultiDiscrete, MultiBinary, or Tuple and Dict of them"
+    )
+
+
+def action_parts(space):
+    """A Tuple's parts, or a Dict's in its key order."""
+    return list(space.spaces) if isinstance(space, spaces.Tuple) else list(space.spaces.values())
+
+
+def action_columns(space, env_id):
+    """Columns one action of `space` takes in the action frame."""
+    if isinstance(space, (spaces.Tuple, spaces.Dict)):
+        return sum(action_columns(part, env_id) for part in action_parts(space))
+    if isinstance(space, spaces.Discrete):
+        return 1
+    if isinstance(space, (spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)):
+        return int(np.prod(space.shape))
+    raise TypeError(
+        f"{env_id}: action space part {space} is not supported; use Box, Discrete, MultiDiscrete, MultiBinary, or Tuple and Dict of them"
+    )
+
+
+def part_reader(space):
+    """batch ([N, columns] of the space's columns) -> list of N actions of `space`."""
+    if isinstance(space, spaces.Discrete):
+        # int32 (a Discrete action space) or float32 (a Discrete part of a Tuple or Dict) columns.
+        return lambda batch: (batch[:, 0] if batch.dtype == np.int32 else batch[:, 0].astype(np.int64)).tolist()
+    if isinstance(space, (spaces.Tuple, spaces.Dict)):
+        parts = action_parts(space)
+        readers = [part_reader(part) for part in parts]
+        bounds = np.cumsum([0] + [action_columns(part, "") for part in parts])
+
+        def read(batch):
+            columns = [reader(batch[:, a:b]) for reader, a, b in zip(readers, bounds[:-1], bounds[1:])]
+            if isinstance(space, spaces.Tuple):
+                return [tuple(values) for values in zip(*columns)]
+            return [dict(zip(space.spaces.keys(), values)) for values in zip(*columns)]
+
+        return read
+    return lambda batch: list(batch.astype(space.dtype).reshape(len(batch), *space.shape))
 
 
 def integer_action_bounds(space, columns):
-    """Per-column [low, high] of integer actions, checked for the whole batch at once before stepping."""
+    """Per-column [low, high] of integer actions, checked for the whole batch at once before stepping.
+
+    A Tuple's or Dict's columns: its Discrete, MultiDiscrete and MultiBinary parts' bounds, (-inf, inf)
+    for Box parts."""
     if isinstance(space, spaces.Discrete):
         return np.array([space.start]), np.array([space.start + space.n - 1])
     if isinstance(space, spaces.MultiDiscrete):
@@ -120,7 +166,31 @@ def integer_action_bounds(space, columns):
         return start, start + space.nvec.reshape(-1) - 1
     if isinstance(space, spaces.MultiBinary):
         return np.zeros(columns), np.ones(columns)
+    if isinstance(space, (spaces.Tuple, spaces.Dict)):
+        lows, highs = [], []
+        for part in action_parts(space):
+            n = action_columns(part, "")
+            bounds = integer_action_bounds(part, n)
+            lows.append(bounds[0] if bounds is not None else np.full(n, -np.inf))
+            highs.append(bounds[1] if bounds is not None else np.full(n, np.inf))
+        return np.concatenate(lows).astype(np.float64), np.concatenate(highs).astype(np.float64)
     return None
+
+
+def integer_action_columns(space):
+    """Which columns of a Tuple's or Dict's float32 frame must hold whole numbers (every part but a float
+    Box's); None for other spaces, whose integer actions travel as int32."""
+    if not isinstance(space, (spaces.Tuple, spaces.Dict)):
+        return None
+
+    def mask(part):
+        if isinstance(part, (spaces.Tuple, spaces.Dict)):
+            return np.concatenate([mask(p) for p in action_parts(part)])
+        floating = isinstance(part, spaces.Box) and np.issubdtype(part.dtype, np.floating)
+        return np.full(action_columns(part, ""), not floating)
+
+    columns = mask(space)
+    return columns if columns.any() else None
 
 
 def observation_wire_dtype(space):
@@ -262,6 +332,7 @@ class GymServer:
         self.obs_wire = observation_wire_dtype(self.observation_space)
         self.action_columns, self.action_dtype, self.actions_of_batch = action_reader(self.action_space, env_id)
         self.action_bounds = integer_action_bounds(self.action_space, self.action_columns)
+        self.integer_columns = integer_action_columns(self.action_space)
         # Reply buffers, reused every step (pyzmq copies frames this small when it sends them).
         self.obs = np.zeros((num_envs, self.obs_dim), dtype=self.obs_wire)
         self.rewards = np.zeros(num_envs, dtype=np.float64)
@@ -399,6 +470,12 @@ class GymServer:
         if self.float_actions and not np.isfinite(actions).all():
             i = int(np.argwhere(~np.isfinite(actions))[0][0])
             raise ValueError(f"{self.env_id}: action {actions[i].tolist()} of sub-env {i} is not finite")
+        if self.integer_columns is not None:
+            part = actions[:, self.integer_columns]
+            fractional = part != np.floor(part)
+            if fractional.any():
+                i = int(np.argwhere(fractional)[0][0])
+                raise ValueError(f"{self.env_id}: action {actions[i].tolist()} of sub-env {i} is not in {self.action_space}")
         if self.action_bounds is not None:
             low, high = self.action_bounds
             outside = (actions < low) | (actions > high)

@@ -21,9 +21,28 @@ def flat(space, obs):
 
 
 def action_of_row(space, row):
+    """The action of `space` in the front of `row`; a Tuple's or Dict's parts take their values in turn."""
+    action, rest = take_action(space, list(row))
+    assert not rest, f"{len(rest)} numbers left over for {space}"
+    return action
+
+
+def take_action(space, row):
     if isinstance(space, spaces.Discrete):
-        return int(row[0])
-    return np.array(row, dtype=space.dtype).reshape(space.shape)
+        return int(row[0]), row[1:]
+    if isinstance(space, spaces.Tuple):
+        values = []
+        for part in space.spaces:
+            value, row = take_action(part, row)
+            values.append(value)
+        return tuple(values), row
+    if isinstance(space, spaces.Dict):
+        values = {}
+        for key, part in space.spaces.items():
+            values[key], row = take_action(part, row)
+        return values, row
+    size = int(np.prod(space.shape))
+    return np.array(row[:size], dtype=space.dtype).reshape(space.shape), row[size:]
 
 
 def main(spec):

@@ -20,6 +20,7 @@ export {
   PolicyFormatError,
   type PolicyLoader,
   type PolicyMetadata,
+  type PolicyPartHead,
   parsePolicyMetadata,
   urlPolicyLoader,
 } from "../models/policy.js";

@@ -559,14 +559,187 @@ export function spaceFromJSON(json: SpaceJSON, path = "space"): Space {
   }
 }
 
+/** A Tuple's sub-spaces, or a Dict's in its key order. */
+export function spaceParts(space: Tuple | Dict): readonly Space[] {
+  if (space instanceof Tuple) return space.spaces;
+  const parts = space.spaces as Readonly<Record<string, Space>>;
+  return space.keys.map((k) => parts[k]);
+}
+
 /**
- * How one action of `space` is laid out in a vector env's flat action buffer: Discrete takes one integer,
- * MultiDiscrete one integer per sub-action, MultiBinary one 0/1 per entry, Box its values.
+ * How one action of `space` is laid out in a vector env's flat action buffer (not one-hot): Discrete takes
+ * one integer (the value itself, `start` included), MultiDiscrete one integer per entry, MultiBinary one
+ * 0/1 per entry, Box its values (row-major); Tuple and Dict their parts' numbers one after another, in the
+ * parts' order (nested ones too). `integer`: the buffer may be an Int32Array; a Tuple's or Dict's never
+ * is (float32, with whole numbers in its integer parts' places).
  */
 export function actionLayout(space: Space): { dim: number; integer: boolean } {
   if (space instanceof Discrete) return { dim: 1, integer: true };
   if (space instanceof MultiDiscrete) return { dim: space.nvec.length, integer: true };
   if (space instanceof MultiBinary) return { dim: space.flatDim, integer: true };
   if (space instanceof Box) return { dim: space.size, integer: space.isInteger };
-  throw new TypeError(`${space}: Tuple and Dict action spaces are not supported by vector envs yet`);
+  if (space instanceof Tuple || space instanceof Dict) {
+    const dim = spaceParts(space).reduce((sum, part) => sum + actionLayout(part).dim, 0);
+    return { dim, integer: false };
+  }
+  throw new TypeError(`${space}: not an action space rlts supports`);
+}
+
+/**
+ * The `start` of every number of `actionLayout(space)` (Discrete's, MultiDiscrete's per entry; 0 for
+ * MultiBinary and Box): what a policy that numbers classes from 0 adds to give the env's values.
+ */
+export function actionStarts(space: Space): Int32Array {
+  if (space instanceof Discrete) return Int32Array.of(space.start);
+  if (space instanceof MultiDiscrete) return Int32Array.from(space.start);
+  if (space instanceof Tuple || space instanceof Dict) {
+    const parts = spaceParts(space).map(actionStarts);
+    const out = new Int32Array(parts.reduce((sum, p) => sum + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+  return new Int32Array(actionLayout(space).dim);
+}
+
+/**
+ * The bounds of every number of `actionLayout(space)` that belongs to a float Box (±Infinity for the
+ * others), for clipping actions into them; null when no float Box is in the space.
+ */
+export function actionClipBounds(space: Space): { low: Float64Array; high: Float64Array } | null {
+  if (space instanceof Box) return space.isInteger ? null : { low: space.low, high: space.high };
+  if (!(space instanceof Tuple || space instanceof Dict)) return null;
+  const parts = spaceParts(space);
+  const bounds = parts.map(actionClipBounds);
+  if (bounds.every((b) => b === null)) return null;
+  const dim = actionLayout(space).dim;
+  const low = new Float64Array(dim).fill(Number.NEGATIVE_INFINITY);
+  const high = new Float64Array(dim).fill(Number.POSITIVE_INFINITY);
+  let at = 0;
+  parts.forEach((part, i) => {
+    const b = bounds[i];
+    if (b) {
+      low.set(b.low, at);
+      high.set(b.high, at);
+    }
+    at += actionLayout(part).dim;
+  });
+  return { low, high };
+}
+
+/** Reads the part of an action at `at` numbers into a row that starts at `base` of the buffer. */
+type PartReader = (actions: ArrayLike<number>, base: number, row: number) => unknown;
+
+function partReader(space: Space, at: number): PartReader {
+  if (space instanceof Discrete) return (actions, base) => actions[base + at];
+  if (space instanceof Tuple || space instanceof Dict) {
+    const parts = spaceParts(space);
+    let offset = at;
+    const readers = parts.map((part) => {
+      const reader = partReader(part, offset);
+      offset += actionLayout(part).dim;
+      return reader;
+    });
+    if (space instanceof Tuple) {
+      const holder: unknown[] = new Array(parts.length);
+      return (actions, base, row) => {
+        for (let i = 0; i < readers.length; i++) holder[i] = readers[i](actions, base, row);
+        return holder;
+      };
+    }
+    const keys = space.keys;
+    const holder: Record<string, unknown> = Object.fromEntries(keys.map((k) => [k, undefined]));
+    return (actions, base, row) => {
+      for (let i = 0; i < readers.length; i++) holder[keys[i]] = readers[i](actions, base, row);
+      return holder;
+    };
+  }
+  const holder: TypedArray =
+    space instanceof Box
+      ? space.zeros()
+      : space instanceof MultiDiscrete
+        ? new Int32Array(space.nvec.length)
+        : new Int8Array(actionLayout(space).dim);
+  const n = holder.length;
+  return (actions, base, row) => {
+    for (let k = 0; k < n; k++) {
+      const value = actions[base + at + k];
+      holder[k] = value;
+      // An integer holder turns 1.5 into 1 and NaN into 0 silently; catch it here, where the value is visible.
+      const stored = holder[k];
+      if (stored !== value && !(Number.isNaN(stored) && Number.isNaN(value))) {
+        throw new RangeError(
+          `action row ${row} element ${at + k} = ${value} does not fit ${space} (${holder.constructor.name})`,
+        );
+      }
+    }
+    return holder;
+  };
+}
+
+/**
+ * Reads row `row` of a flat action buffer (`actionLayout(space)`: values, not one-hot) as an action of
+ * `space`: a number (Discrete), an Int32Array (MultiDiscrete), an Int8Array (MultiBinary), the Box's typed
+ * array, and for a Tuple an array and for a Dict an object of those. One reader fills the same value every
+ * call, allocating nothing; a value that its typed array would change (1.5 or NaN for an integer part) is
+ * a RangeError naming the row and the element.
+ */
+export function actionRowReader(space: Space): (actions: ArrayLike<number>, row: number) => unknown {
+  const dim = actionLayout(space).dim;
+  const read = partReader(space, 0);
+  return (actions, row) => read(actions, row * dim, row);
+}
+
+/**
+ * Writes `action`, an element of `space`, as the numbers of `actionLayout(space)` into `out` at `offset`
+ * (the inverse of `actionRowReader`); returns the offset after them. Checks the Tuple's and Dict's
+ * structure and each non-Box part with `contains`, and only the length of a Box part (as for a Box
+ * action, whose bounds the env decides about).
+ */
+export function writeActionRow(
+  space: Space,
+  action: unknown,
+  out: Float32Array,
+  offset = 0,
+  path = "action",
+): number {
+  if (space instanceof Tuple || space instanceof Dict) {
+    const parts = spaceParts(space);
+    const keys = space instanceof Dict ? space.keys : null;
+    const values = keys
+      ? typeof action === "object" &&
+        action !== null &&
+        !Array.isArray(action) &&
+        Object.keys(action).length === keys.length
+        ? keys.map((k) => (action as Record<string, unknown>)[k])
+        : null
+      : Array.isArray(action) && action.length === parts.length
+        ? action
+        : null;
+    if (!values) throw new RangeError(`${path}: ${describeValue(action)} is not in ${space}`);
+    return parts.reduce(
+      (at, part, i) =>
+        writeActionRow(part, values[i], out, at, keys ? `${path}.${keys[i]}` : `${path}[${i}]`),
+      offset,
+    );
+  }
+  const dim = actionLayout(space).dim;
+  if (space instanceof Box) {
+    const values = action as ArrayLike<number>;
+    if (!isNumericArray(values) || values.length !== dim) {
+      throw new RangeError(`${path}: needs ${dim} values for ${space}, got ${describeValue(action)}`);
+    }
+  } else if (!space.contains(action)) {
+    throw new RangeError(`${path}: ${describeValue(action)} is not in ${space}`);
+  }
+  if (space instanceof Discrete) {
+    out[offset] = typeof action === "number" ? action : (action as ArrayLike<number>)[0];
+  } else {
+    const values = action as ArrayLike<number>;
+    for (let k = 0; k < dim; k++) out[offset + k] = values[k];
+  }
+  return offset + dim;
 }

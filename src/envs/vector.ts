@@ -3,20 +3,13 @@
  * typed arrays (Gymnasium's SyncVectorEnv with `AutoresetMode.SAME_STEP`).
  *
  * The hot path allocates nothing of its own: each sub-env gets a preallocated action holder that row i of
- * the action buffer is copied into (Discrete actions are plain numbers), observations are flattened
+ * the action buffer is copied into (Discrete actions are plain numbers; a Tuple's or Dict's holder is an
+ * array or object of its parts' holders, refilled every step: `actionRowReader`), observations are flattened
  * straight into the shared buffers, and the same result object is returned every step. `stepSync` /
  * `resetSync` are the real work; `step` / `reset` wrap them for the async `VectorEnv` interface.
  */
 import { makeEnv } from "./registry.js";
-import {
-  actionLayout,
-  Box,
-  Discrete,
-  describeValue,
-  MultiDiscrete,
-  type Space,
-  type TypedArray,
-} from "./spaces.js";
+import { actionLayout, actionRowReader, Discrete, describeValue, type Space } from "./spaces.js";
 import type { Env, ResetOptions, VectorEnv, VectorResetResult, VectorStepResult } from "./types.js";
 
 /** Rethrows an error from sub-env `index` with the index in front, keeping its class and the original as cause. */
@@ -25,13 +18,6 @@ function subEnvError(index: number, error: unknown): Error {
   if (error instanceof RangeError) return new RangeError(message, { cause: error });
   if (error instanceof TypeError) return new TypeError(message, { cause: error });
   return new Error(message, { cause: error });
-}
-
-/** A zeroed array of the type `space`'s actions have (see `actionLayout`). */
-function actionHolder(space: Space): TypedArray {
-  if (space instanceof Box) return space.zeros();
-  if (space instanceof MultiDiscrete) return new Int32Array(space.nvec.length);
-  return new Int8Array(actionLayout(space).dim);
 }
 
 export class SyncVectorEnv implements VectorEnv {
@@ -43,8 +29,8 @@ export class SyncVectorEnv implements VectorEnv {
   readonly actionDim: number;
   private readonly stepResult: VectorStepResult;
   private readonly resetResult: VectorResetResult;
-  /** Per sub-env array an action row is copied into; empty for Discrete, whose action is a number. */
-  private readonly actionHolders: TypedArray[];
+  /** Per sub-env reader of its action row into its own action holder; empty for Discrete, whose action is a number. */
+  private readonly actionReaders: ((actions: ArrayLike<number>, row: number) => unknown)[];
   private readonly discreteActions: boolean;
   private needsReset = true;
   private closed = false;
@@ -67,9 +53,9 @@ export class SyncVectorEnv implements VectorEnv {
     this.obsDim = this.singleObservationSpace.flatDim;
     this.actionDim = actionLayout(this.singleActionSpace).dim;
     this.discreteActions = this.singleActionSpace instanceof Discrete;
-    this.actionHolders = this.discreteActions
+    this.actionReaders = this.discreteActions
       ? []
-      : this.envs.map(() => actionHolder(this.singleActionSpace));
+      : this.envs.map(() => actionRowReader(this.singleActionSpace));
     const n = this.numEnvs;
     this.resetResult = { observations: new Float32Array(n * this.obsDim), infos: new Array(n).fill({}) };
     this.stepResult = {
@@ -114,13 +100,13 @@ export class SyncVectorEnv implements VectorEnv {
         `SyncVectorEnv: expected ${this.numEnvs} envs x ${this.actionDim} action numbers = ${this.numEnvs * this.actionDim}, got ${describeValue(actions)}`,
       );
     }
-    const { obsDim, actionDim, singleObservationSpace: space } = this;
+    const { obsDim, singleObservationSpace: space } = this;
     const { observations, rewards, terminated, truncated, finalObservations, infos } = this.stepResult;
     for (let i = 0; i < this.numEnvs; i++) {
       try {
         const env = this.envs[i];
         const [obs, reward, isTerminated, isTruncated, info] = env.step(
-          this.actionOfRow(actions, i, actionDim),
+          this.discreteActions ? actions[i] : this.actionReaders[i](actions, i),
         );
         rewards[i] = reward;
         terminated[i] = isTerminated ? 1 : 0;
@@ -138,24 +124,6 @@ export class SyncVectorEnv implements VectorEnv {
       }
     }
     return this.stepResult;
-  }
-
-  /** Row i of the flat action buffer as sub-env i's action, in its preallocated holder. */
-  private actionOfRow(actions: Float32Array | Int32Array, i: number, dim: number): unknown {
-    if (this.discreteActions) return actions[i];
-    const holder = this.actionHolders[i];
-    for (let k = 0; k < dim; k++) {
-      const value = actions[i * dim + k];
-      holder[k] = value;
-      // An integer holder turns 1.5 into 1 and NaN into 0 silently; catch it here, where the value is visible.
-      const stored = holder[k];
-      if (stored !== value && !(Number.isNaN(stored) && Number.isNaN(value))) {
-        throw new RangeError(
-          `action row ${i} element ${k} = ${value} does not fit ${this.singleActionSpace} (${holder.constructor.name})`,
-        );
-      }
-    }
-    return holder;
   }
 
   async reset(opts?: ResetOptions): Promise<VectorResetResult> {

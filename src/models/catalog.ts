@@ -1,8 +1,9 @@
 /**
  * The module catalog (RLlib's Catalog): from an env's spaces and what the algorithm asks for, the
  * plain-data description of its RLModule — the encoder for the observation space (an MLP on the flat
- * observation today) and the head for the action space (a categorical or diagonal-Gaussian distribution
- * for an actor-critic, Q values for a Q module, a tanh-squashed Gaussian for SAC's actor), and a CNN
+ * observation today) and the head for the action space (a categorical, independent categoricals or
+ * Bernoullis, or a diagonal-Gaussian distribution for an actor-critic, a composite of those for a Tuple or
+ * Dict, Q values for a Q module, a tanh-squashed Gaussian for SAC's actor), and a CNN
  * encoder first for image observations (conv.ts). Each is one more case here; every algorithm, runner, learner and exporter reads the
  * `ModuleSpec` this returns. SAC's critics, which only its learner runs, come from `qFunctionSpec`.
  */
@@ -10,11 +11,14 @@ import type { ModelConfig } from "../config/schema.js";
 import {
   Box,
   type BoxDtype,
+  Dict,
   Discrete,
   MultiBinary,
   MultiDiscrete,
   type Space,
   type SpaceJSON,
+  spaceParts,
+  Tuple,
 } from "../envs/spaces.js";
 import {
   type ConvEncoderSpec,
@@ -22,17 +26,32 @@ import {
   convEncoderSpec,
   defaultConvFilters,
   initConvEncoder,
+  isChannelsFirst,
 } from "./conv.js";
 import { chainShapes, initTowers, type TowerSpec, towersSize } from "./mlp.js";
 
-/** What the module outputs for the action: a distribution's parameters, or Q values. */
-export type ModuleHead =
+/**
+ * An actor-critic's head for a Discrete, MultiDiscrete, MultiBinary or float Box action space, and for
+ * each part of a Tuple or Dict one.
+ */
+export type PartHead =
   | { kind: "categorical"; n: number }
   /** MultiDiscrete: independent categoricals, one per entry, over `nvec[j]` classes counted from `start[j]`. */
   | { kind: "multi_categorical"; nvec: number[]; start: number[] }
   /** MultiBinary: independent Bernoullis, one logit per entry. */
   | { kind: "bernoulli"; n: number }
-  | { kind: "gaussian"; dim: number }
+  | { kind: "gaussian"; dim: number };
+
+/** What the module outputs for the action: a distribution's parameters, or Q values. */
+export type ModuleHead =
+  | PartHead
+  /**
+   * Tuple and Dict action spaces (RLlib's TorchMultiDistribution): one head per part, in the space's
+   * order, each over its own consecutive slice of the policy output; the Gaussian parts' log-stds follow
+   * the towers' weights one after another. An action is the parts' action numbers concatenated; its
+   * log-probability and entropy are the sums of the parts'. `keys`: the Dict's keys, null for a Tuple.
+   */
+  | { kind: "composite"; parts: PartHead[]; keys: string[] | null }
   | { kind: "q_values"; n: number; dueling: boolean }
   /**
    * SAC's actor: the policy tower outputs the mean and the unsquashed log-std of a Gaussian (`2 dim`
@@ -76,7 +95,10 @@ export interface ModuleSpec {
    * with `input: -1` read); null: the towers read the flat observation.
    */
   encoder: ConvEncoderSpec | null;
-  /** Numbers per action in fragments and replay: 1 for Discrete (the class index), the Box's size. */
+  /**
+   * Numbers per action in fragments and replay: 1 for Discrete (the class index), one per MultiDiscrete
+   * or MultiBinary entry, the Box's size; a Tuple's or Dict's parts' numbers one after another.
+   */
   actionDim: number;
   /** Discrete: the space's `start` (heads number classes from 0); 0 otherwise. */
   actionStart: number;
@@ -87,7 +109,10 @@ export interface ModuleSpec {
   policyTower: number;
   /** The tower giving V(s) (an actor-critic's value, a dueling Q's value stream), or -1. */
   valueTower: number;
-  /** Gaussian: the state-independent log standard deviation follows the towers' weights. */
+  /**
+   * Gaussian (and a composite's Gaussian parts, concatenated): the state-independent log standard
+   * deviation follows the towers' weights.
+   */
   logStdDim: number;
   initialLogStd: number;
   /** Seeds the initial weights: modules of one kind and seed start alike. */
@@ -202,15 +227,16 @@ export function moduleSpecFor(
     towers,
     policyTower: towers.length - 2,
     valueTower: towers.length - 1,
-    logStdDim: head.kind === "gaussian" ? head.dim : 0,
+    logStdDim: gaussianDims(head),
     initialLogStd: model.initial_log_std,
     initName: "init",
   };
 }
 
 /**
- * The CNN for an image observation space (a Box of shape [h, w, c]) unless `conv_filters` is []; uint8
- * frames are scaled to [0, 1] inside the module, so fragments and replay keep the env's numbers.
+ * The CNN for an image observation space (a Box of shape [h, w, c], or [c, h, w] as `isChannelsFirst`
+ * tells) unless `conv_filters` is []; uint8 frames are scaled to [0, 1] inside the module, so fragments
+ * and replay keep the env's numbers.
  */
 function observationEncoder(observationSpace: Space, model: ModelOptions): ConvEncoderSpec | null {
   const filters = model.conv_filters ?? null;
@@ -223,11 +249,37 @@ function observationEncoder(observationSpace: Space, model: ModelOptions): ConvE
   if (!image || filters?.length === 0) return null;
   const box = observationSpace as Box<BoxDtype>;
   const inputScale = box.dtype === "uint8" ? 1 / 255 : 1;
-  return convEncoderSpec(box.shape, filters ?? defaultConvFilters(box.shape), inputScale);
+  const channelsFirst = isChannelsFirst(box.shape);
+  const [a, b, c] = box.shape;
+  const hwc = channelsFirst ? [b, c, a] : [a, b, c];
+  return convEncoderSpec(hwc, filters ?? defaultConvFilters(hwc), inputScale, channelsFirst);
 }
 
-/** An actor-critic's distribution head for `actionSpace`. */
+/** An actor-critic's distribution head for `actionSpace`: one of `PartHead`, or a composite of them. */
 function policyHead(actionSpace: Space): ModuleHead {
+  if (actionSpace instanceof Tuple || actionSpace instanceof Dict) {
+    const keys = actionSpace instanceof Dict ? [...actionSpace.keys] : null;
+    const parts = spaceParts(actionSpace);
+    if (parts.length === 0)
+      throw new TypeError(`action space ${actionSpace}: a Tuple or Dict action space needs parts`);
+    const head = (part: Space, i: number): PartHead => {
+      const found = partHead(part);
+      if (found) return found;
+      throw new TypeError(
+        `action space ${actionSpace}: part ${keys ? `"${keys[i]}"` : i} is ${part}; the parts of a Tuple or Dict action space must be Discrete, MultiDiscrete, MultiBinary or float Box (not nested)`,
+      );
+    };
+    return { kind: "composite", parts: parts.map(head), keys };
+  }
+  const head = partHead(actionSpace);
+  if (head) return head;
+  throw new TypeError(
+    `action space ${actionSpace}: the MLP policy supports Discrete, MultiDiscrete, MultiBinary and float Box action spaces, and Tuple and Dict of them`,
+  );
+}
+
+/** The head of one Discrete, MultiDiscrete, MultiBinary or float Box space; null for any other. */
+function partHead(actionSpace: Space): PartHead | null {
   if (actionSpace instanceof Discrete) return { kind: "categorical", n: actionSpace.n };
   if (actionSpace instanceof MultiDiscrete) {
     return {
@@ -239,14 +291,17 @@ function policyHead(actionSpace: Space): ModuleHead {
   if (actionSpace instanceof MultiBinary) return { kind: "bernoulli", n: actionSpace.flatDim };
   if (actionSpace instanceof Box && !actionSpace.isInteger)
     return { kind: "gaussian", dim: actionSpace.size };
-  throw new TypeError(
-    `action space ${actionSpace}: the MLP policy supports Discrete, MultiDiscrete, MultiBinary and float Box action spaces`,
-  );
+  return null;
 }
 
-/** Network outputs the head reads: logits (all categoricals' together), Bernoulli logits, or the mean. */
+/**
+ * Network outputs the head reads: logits (all categoricals' together), Bernoulli logits, or the mean; a
+ * composite's parts' one after another.
+ */
 export function policyOutputs(head: ModuleHead): number {
   switch (head.kind) {
+    case "composite":
+      return head.parts.reduce((sum, part) => sum + policyOutputs(part), 0);
     case "categorical":
     case "q_values":
     case "bernoulli":
@@ -262,9 +317,14 @@ export function policyOutputs(head: ModuleHead): number {
   }
 }
 
-/** Numbers per action in fragments and replay: one class index, one per entry, or the Box's values. */
-function actionNumbers(head: ModuleHead): number {
+/**
+ * Numbers per action in fragments and replay: one class index, one per entry, or the Box's values; a
+ * composite's parts' one after another.
+ */
+export function actionNumbers(head: ModuleHead): number {
   switch (head.kind) {
+    case "composite":
+      return head.parts.reduce((sum, part) => sum + actionNumbers(part), 0);
     case "multi_categorical":
       return head.nvec.length;
     case "bernoulli":
@@ -277,7 +337,17 @@ function actionNumbers(head: ModuleHead): number {
   }
 }
 
-/** Whether the head's actions are integers (class indices or bits) rather than floats. */
+/** Values of the state-independent log-std: a Gaussian's dimension, a composite's Gaussian parts' together. */
+function gaussianDims(head: ModuleHead): number {
+  if (head.kind === "gaussian") return head.dim;
+  if (head.kind === "composite") return head.parts.reduce((sum, part) => sum + gaussianDims(part), 0);
+  return 0;
+}
+
+/**
+ * Whether the head's actions are integers (class indices or bits) rather than floats. A composite's are
+ * not (even with integer parts only): its action rows are float32, integer parts holding whole numbers.
+ */
 export function integerActions(head: ModuleHead): boolean {
   return (
     head.kind === "categorical" ||

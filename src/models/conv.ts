@@ -47,7 +47,13 @@ interface ConvLayerShape {
 
 /** The encoder as plain data (part of a `ModuleSpec`). */
 export interface ConvEncoderSpec {
+  /** The image the first layer reads, HWC. */
   inputShape: [h: number, w: number, c: number];
+  /**
+   * The observation is CHW (Gymnasium's FrameStackObservation stacks frames on the first axis): the
+   * module moves the channels last first.
+   */
+  channelsFirst: boolean;
   /** Multiplies the observation first: 1 / 255 for uint8 frames, 1 for float images. */
   inputScale: number;
   layers: ConvLayerShape[];
@@ -83,11 +89,24 @@ export function defaultConvFilters(shape: readonly number[]): ConvFilter[] {
 
 const pair = (v: number | [number, number]): [number, number] => (typeof v === "number" ? [v, v] : v);
 
-/** Resolves `filters` on an `inputShape` image; a layer that would have no output is an error. */
+/**
+ * Whether an image observation of `shape` is CHW rather than HWC, as Stable-Baselines3 decides it: its
+ * first axis is the smallest and its last is not (`[4, 84, 84]` stacked frames, not `[10, 5, 1]`).
+ */
+export function isChannelsFirst(shape: readonly number[]): boolean {
+  const [a, b, c] = shape;
+  return a < b && a < c && !(c <= a);
+}
+
+/**
+ * Resolves `filters` on an `inputShape` image (HWC); a layer that would have no output is an error.
+ * `channelsFirst`: the observation is that image in CHW order.
+ */
 export function convEncoderSpec(
   inputShape: readonly number[],
   filters: readonly ConvFilter[],
   inputScale: number,
+  channelsFirst = false,
 ): ConvEncoderSpec {
   if (inputShape.length !== 3) {
     throw new RangeError(
@@ -129,6 +148,7 @@ export function convEncoderSpec(
   });
   return {
     inputShape: [inputShape[0], inputShape[1], inputShape[2]],
+    channelsFirst,
     inputScale,
     layers,
     outDim: shape[0] * shape[1] * shape[2],
@@ -197,7 +217,10 @@ function layerForward(x: tf.Tensor4D, layer: ConvLayerShape, w: ConvWeights): tf
 
 /** The observations `[batch, h w c]` as the scaled images the first layer reads. */
 function images(obs: tf.Tensor2D, spec: ConvEncoderSpec): tf.Tensor4D {
-  const x = tf.reshape(obs, [-1, ...spec.inputShape]) as tf.Tensor4D;
+  const [h, w, c] = spec.inputShape;
+  const x = spec.channelsFirst
+    ? (tf.transpose(tf.reshape(obs, [-1, c, h, w]), [0, 2, 3, 1]) as tf.Tensor4D)
+    : (tf.reshape(obs, [-1, h, w, c]) as tf.Tensor4D);
   return spec.inputScale === 1 ? x : tf.mul(x, spec.inputScale);
 }
 

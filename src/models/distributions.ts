@@ -1,7 +1,8 @@
 /**
  * Action distributions on tfjs tensors, one object per forward pass as `torch.distributions`:
  * categorical over logits (Discrete), independent categoricals (MultiDiscrete), independent Bernoullis
- * (MultiBinary) and diagonal Gaussian with a state-independent log-std (Box).
+ * (MultiBinary), diagonal Gaussian with a state-independent log-std (Box), and a composite of those, one
+ * per part (Tuple, Dict).
  * All methods return one value per batch row. Call them inside `tf.tidy`.
  *
  * `backward()` is the hand-derived vector-Jacobian product of `logProb` and `entropy` w.r.t. the
@@ -10,6 +11,7 @@
  * for the Gaussian, dLoss/d(logStd).
  */
 import * as tf from "@tensorflow/tfjs";
+import { actionNumbers, type PartHead, policyOutputs } from "./catalog.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -144,12 +146,15 @@ function bernoulliMode(logits: tf.Tensor2D): tf.Tensor2D {
   return tf.cast(tf.greater(logits, 0), "int32") as tf.Tensor2D;
 }
 
-/** Every distribution an actor-critic head gives. */
-export type ActionDistribution =
+/** The distribution of one `PartHead`: an actor-critic's for a non-composite action space. */
+type PartDistribution =
   | CategoricalDistribution
   | MultiCategoricalDistribution
   | BernoulliDistribution
   | DiagGaussianDistribution;
+
+/** Every distribution an actor-critic head gives. */
+export type ActionDistribution = PartDistribution | CompositeDistribution;
 
 export class DiagGaussianDistribution {
   constructor(
@@ -195,5 +200,87 @@ export class DiagGaussianDistribution {
 
   mode(): tf.Tensor2D {
     return this.mean;
+  }
+}
+
+/**
+ * Tuple and Dict actions (RLlib's TorchMultiDistribution): one distribution per part, each over its own
+ * consecutive slice of the policy output, of the action columns and (Gaussian parts) of the log-std, in
+ * the parts' order. The parts are independent: log-probabilities and entropies add up, and so the
+ * gradients are the parts' own, side by side.
+ */
+export class CompositeDistribution {
+  private readonly parts: PartDistribution[];
+  /** Each part's first column and number of columns in the action rows. */
+  private readonly columns: { start: number; size: number }[];
+
+  constructor(
+    readonly policyOut: tf.Tensor2D,
+    readonly heads: readonly PartHead[],
+    logStd: tf.Tensor1D | null,
+  ) {
+    const outputs = tf.split(policyOut, heads.map(policyOutputs), 1) as tf.Tensor2D[];
+    let logStdAt = 0;
+    this.parts = heads.map((head, i): PartDistribution => {
+      if (head.kind === "categorical") return new CategoricalDistribution(outputs[i]);
+      if (head.kind === "multi_categorical") return new MultiCategoricalDistribution(outputs[i], head.nvec);
+      if (head.kind === "bernoulli") return new BernoulliDistribution(outputs[i]);
+      if (!logStd) throw new Error("CompositeDistribution: a Gaussian part needs the log-std");
+      const partLogStd = tf.slice(logStd, [logStdAt], [head.dim]);
+      logStdAt += head.dim;
+      return new DiagGaussianDistribution(outputs[i], partLogStd);
+    });
+    let start = 0;
+    this.columns = heads.map((head) => {
+      const size = actionNumbers(head);
+      start += size;
+      return { start: start - size, size };
+    });
+  }
+
+  /** `actions`: `[batch, actionDim]`, the parts' numbers side by side (float32; or int32 when all are integer). */
+  logProb(actions: tf.Tensor): tf.Tensor1D {
+    return tf.addN(this.parts.map((part, i) => part.logProb(this.partActions(actions, i)))) as tf.Tensor1D;
+  }
+
+  entropy(): tf.Tensor1D {
+    return tf.addN(this.parts.map((part) => part.entropy())) as tf.Tensor1D;
+  }
+
+  /** Each part's gradient for the same dLoss/dlogp and entropy weight: logits and means side by side, the Gaussian parts' dLoss/dlogStd one after another. */
+  backward(actions: tf.Tensor, dLogProb: tf.Tensor1D, dEntropy: number): DistributionGradients {
+    const grads = this.parts.map((part, i) =>
+      part.backward(this.partActions(actions, i), dLogProb, dEntropy),
+    );
+    const dLogStds = grads.flatMap((g) => (g.dLogStd ? [g.dLogStd] : []));
+    return {
+      dPolicyOut: tf.concat(
+        grads.map((g) => g.dPolicyOut),
+        1,
+      ) as tf.Tensor2D,
+      dLogStd: dLogStds.length > 0 ? (tf.concat(dLogStds) as tf.Tensor1D) : null,
+    };
+  }
+
+  /** Each part's mode, side by side: float32 `[batch, actionDim]` (class indices from 0, bits, means). */
+  mode(): tf.Tensor2D {
+    return tf.concat(
+      this.parts.map((part, i) => tf.reshape(tf.cast(part.mode(), "float32"), [-1, this.columns[i].size])),
+      1,
+    ) as tf.Tensor2D;
+  }
+
+  /** Part `i`'s columns as its distribution reads them: int32 class indices or bits, float32 values. */
+  private partActions(actions: tf.Tensor, i: number): tf.Tensor {
+    const { start, size } = this.columns[i];
+    const block = tf.slice(actions, [0, start], [-1, size]);
+    switch (this.heads[i].kind) {
+      case "gaussian":
+        return tf.cast(block, "float32");
+      case "categorical":
+        return tf.cast(tf.reshape(block, [-1]), "int32");
+      default:
+        return tf.cast(block, "int32");
+    }
   }
 }

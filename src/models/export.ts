@@ -1,6 +1,7 @@
 /**
- * A module's greedy policy as a tfjs layers model (flat observation in; logits, the Gaussian mean, the
- * squashed Gaussian's pre-tanh mean or Q values out), the network an exported policy folder holds: `tf.loadLayersModel` reads it in Node and in a
+ * A module's greedy policy as a tfjs layers model (flat observation in; logits, the Gaussian mean, a
+ * Tuple's or Dict's parts' logits and means side by side, the squashed Gaussian's pre-tanh mean or Q
+ * values out), the network an exported policy folder holds: `tf.loadLayersModel` reads it in Node and in a
  * browser. Built from the flat weights whenever a checkpoint is written.
  *
  * Layers models have no "subtract the mean" layer, so a dueling Q head is folded into one final Dense
@@ -95,9 +96,13 @@ function cnnLayers(
   weighted: { layer: tf.layers.Layer; kernel: Float32Array; kernelShape: number[]; bias: Float32Array }[],
 ): tf.SymbolicTensor {
   const encoder = spec.encoder!;
+  const [h, w, c] = encoder.inputShape;
   let x = tf.layers
-    .reshape({ targetShape: encoder.inputShape, name: "image" })
+    .reshape({ targetShape: encoder.channelsFirst ? [c, h, w] : [h, w, c], name: "image" })
     .apply(obs) as tf.SymbolicTensor;
+  if (encoder.channelsFirst) {
+    x = tf.layers.permute({ dims: [2, 3, 1], name: "channels_last" }).apply(x) as tf.SymbolicTensor;
+  }
   if (encoder.inputScale !== 1) {
     x = tf.layers.rescaling({ scale: encoder.inputScale, name: "scale" }).apply(x) as tf.SymbolicTensor;
   }
@@ -181,6 +186,8 @@ export function policyActionHead(head: ModuleHead): PolicyActionHead {
     case "bernoulli":
     case "gaussian":
       return head;
+    case "composite":
+      return { kind: "composite", parts: head.parts.map((part) => ({ ...part })), keys: head.keys };
     case "q_values":
       return { kind: "q_values", n: head.n };
     case "squashed_gaussian":

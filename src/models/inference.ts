@@ -3,12 +3,21 @@
  * any) on the thread's tfjs backend (conv.ts's `ConvInference`), then the towers in
  * dense_wasm.ts's SIMD kernel from the flat weights (float32, as tfjs computes them; at batches of 1-64
  * tfjs spends more time dispatching ops than computing), and the head acts in plain TypeScript —
- * sampling a categorical or Gaussian (exploring) or taking its mode (greedy), epsilon-greedy on Q values,
+ * sampling a categorical or Gaussian (exploring) or taking its mode (greedy), each part of a Tuple's or
+ * Dict's composite head in turn, epsilon-greedy on Q values,
  * or a tanh-squashed Gaussian scaled to the Box (SAC; its epsilon is the chance of a uniform action).
  */
 import { createRng, normal, type Rng } from "../utils/rng.js";
 import { normalCdf } from "../utils/stats.js";
-import { type ModuleHead, type ModuleSpec, policyOutputs, towerWeights, weightsSize } from "./catalog.js";
+import {
+  actionNumbers,
+  type ModuleHead,
+  type ModuleSpec,
+  type PartHead,
+  policyOutputs,
+  towerWeights,
+  weightsSize,
+} from "./catalog.js";
 import { ConvInference } from "./conv.js";
 import { WasmDenseLayers } from "./dense_wasm.js";
 import { towerViews } from "./mlp.js";
@@ -19,8 +28,9 @@ const LOG_2PI = Math.log(2 * Math.PI);
 /** Outputs of `act`, written into arrays the caller owns: row i belongs to observation i. */
 export interface ActOutputs {
   /**
-   * `[batch * actionDim]`: a class index from 0 (Discrete), the raw, unclipped Gaussian sample (Box), or
-   * the squashed sample scaled to the Box's bounds.
+   * `[batch * actionDim]`: a class index from 0 (Discrete; one per entry for MultiDiscrete), 0/1 bits
+   * (MultiBinary), the raw, unclipped Gaussian sample (Box), the squashed sample scaled to the Box's
+   * bounds, or a Tuple's or Dict's parts' numbers of those kinds one after another.
    */
   actions: Float32Array;
   /** Actor-critic modules: log pi(a|s) of each action (untouched by squashed-Gaussian actors). */
@@ -34,6 +44,15 @@ export interface ActOutputs {
  * epsilon, the chance of a uniformly random action).
  */
 export type ActMode = { greedy: true } | { greedy: false; epsilons?: ArrayLike<number> };
+
+/** Where one part of an actor-critic head (the whole head unless composite) sits in a row. */
+interface PartLayout {
+  head: PartHead;
+  /** Its first policy output, action number and log-std value. */
+  output: number;
+  action: number;
+  logStd: number;
+}
 
 /** One kernel call: a chain of hidden layers from the observation, then linear heads on its output. */
 interface Pass {
@@ -61,6 +80,8 @@ export class ModuleInference {
   private lastLogp = 0;
   /** The policy tower's outputs per row. */
   private readonly policyWidth: number;
+  /** An actor-critic head's parts (one unless composite); empty for Q modules and squashed Gaussians. */
+  private readonly parts: PartLayout[];
   /** Correlated exploration noise: each env's last draw per action dimension (NaN before the first). */
   private noise = new Float64Array(0);
   // Outputs, grown to the largest batch seen.
@@ -107,13 +128,11 @@ export class ModuleInference {
     this.valuePass = value ? { trunk: value.trunk, heads: [value.head], outputs: [1], buffers: [] } : null;
     this.logStd = new Float64Array(spec.logStdDim);
     const head = spec.head;
-    const classes =
-      head.kind === "categorical" || head.kind === "q_values"
-        ? head.n
-        : head.kind === "multi_categorical"
-          ? Math.max(...head.nvec)
-          : 0;
-    this.expLogits = new Float64Array(classes);
+    this.parts = partLayouts(head);
+    const classes = this.parts.map(({ head: part }) =>
+      part.kind === "categorical" ? part.n : part.kind === "multi_categorical" ? Math.max(...part.nvec) : 0,
+    );
+    this.expLogits = new Float64Array(head.kind === "q_values" ? head.n : Math.max(0, ...classes));
     this.policyWidth = policyOutputs(head);
   }
 
@@ -157,15 +176,42 @@ export class ModuleInference {
       for (let b = 0; b < batch; b++) this.squashedGaussian(head, b, mode.greedy, epsilons?.[b] ?? 0, out);
       return;
     }
+    const { parts, policyWidth } = this;
+    const actionDim = this.spec.actionDim;
     for (let b = 0; b < batch; b++) {
       out.values[b] = this.valueOut[b];
-      if (head.kind === "categorical") {
-        const n = head.n;
-        out.actions[b] = this.categorical(b * n, n, mode.greedy);
-        out.logp[b] = this.lastLogp;
-      } else if (head.kind === "multi_categorical") this.multiCategorical(head.nvec, b, mode.greedy, out);
-      else if (head.kind === "bernoulli") this.bernoulli(head.n, b, mode.greedy, out);
-      else this.gaussian(b, mode.greedy, out);
+      let logp = 0;
+      for (const part of parts) {
+        logp += this.actPart(part, b * policyWidth, out.actions, b * actionDim, mode.greedy);
+      }
+      out.logp[b] = logp;
+    }
+  }
+
+  /**
+   * One part of row b's action (the row's outputs at `policyOut[output...]`, its action numbers at
+   * `actions[action...]`): sampled, or its mode (greedy); returns its log-probability.
+   */
+  private actPart(
+    part: PartLayout,
+    output: number,
+    actions: Float32Array,
+    action: number,
+    greedy: boolean,
+  ): number {
+    const { head } = part;
+    const logits = output + part.output;
+    const at = action + part.action;
+    switch (head.kind) {
+      case "categorical":
+        actions[at] = this.categorical(logits, head.n, greedy);
+        return this.lastLogp;
+      case "multi_categorical":
+        return this.multiCategorical(head.nvec, logits, actions, at, greedy);
+      case "bernoulli":
+        return this.bernoulli(head.n, logits, actions, at, greedy);
+      case "gaussian":
+        return this.gaussian(head.dim, logits, part.logStd, actions, at, greedy);
     }
   }
 
@@ -278,43 +324,64 @@ export class ModuleInference {
     return action;
   }
 
-  /** Row `b`'s MultiDiscrete action: one categorical per entry, over consecutive slices of the logits. */
-  private multiCategorical(nvec: readonly number[], b: number, greedy: boolean, out: ActOutputs): void {
-    const k = nvec.length;
-    let start = b * this.policyWidth;
+  /**
+   * A MultiDiscrete action: one categorical per entry, over consecutive slices of the logits from
+   * `policyOut[start]`, into `actions[at...]`; returns its log-probability.
+   */
+  private multiCategorical(
+    nvec: readonly number[],
+    start: number,
+    actions: Float32Array,
+    at: number,
+    greedy: boolean,
+  ): number {
+    let logits = start;
     let logp = 0;
-    for (let j = 0; j < k; j++) {
-      out.actions[b * k + j] = this.categorical(start, nvec[j], greedy);
+    for (let j = 0; j < nvec.length; j++) {
+      actions[at + j] = this.categorical(logits, nvec[j], greedy);
       logp += this.lastLogp;
-      start += nvec[j];
+      logits += nvec[j];
     }
-    out.logp[b] = logp;
+    return logp;
   }
 
-  /** Row `b`'s MultiBinary action: each entry 1 with probability sigmoid(logit) (greedy: logit > 0). */
-  private bernoulli(n: number, b: number, greedy: boolean, out: ActOutputs): void {
+  /**
+   * A MultiBinary action from the `n` logits at `policyOut[start]` into `actions[at...]`: each entry 1
+   * with probability sigmoid(logit) (greedy: logit > 0); returns its log-probability.
+   */
+  private bernoulli(n: number, start: number, actions: Float32Array, at: number, greedy: boolean): number {
     let logp = 0;
     for (let j = 0; j < n; j++) {
-      const logit = this.policyOut[b * n + j];
+      const logit = this.policyOut[start + j];
       const p = 1 / (1 + Math.exp(-logit));
       const bit = greedy ? (logit > 0 ? 1 : 0) : this.rng() < p ? 1 : 0;
-      out.actions[b * n + j] = bit;
+      actions[at + j] = bit;
       // log p(bit) = bit * logit - softplus(logit), softplus written to stay finite for large logits.
       logp += bit * logit - (Math.max(logit, 0) + Math.log1p(Math.exp(-Math.abs(logit))));
     }
-    out.logp[b] = logp;
+    return logp;
   }
 
-  /** Row `b`'s action and log-probability from its mean. */
-  private gaussian(b: number, greedy: boolean, out: ActOutputs): void {
-    const dim = this.spec.actionDim;
+  /**
+   * A Box action from the `dim` means at `policyOut[start]` and the log-stds at `logStd[logStdAt]` into
+   * `actions[at...]` (greedy: the mean); returns its log-probability.
+   */
+  private gaussian(
+    dim: number,
+    start: number,
+    logStdAt: number,
+    actions: Float32Array,
+    at: number,
+    greedy: boolean,
+  ): number {
     let logp = -0.5 * dim * LOG_2PI;
     for (let k = 0; k < dim; k++) {
       const z = greedy ? 0 : normal(this.rng);
-      out.actions[b * dim + k] = this.policyOut[b * dim + k] + z * Math.exp(this.logStd[k]);
-      logp -= 0.5 * z * z + this.logStd[k];
+      const logStd = this.logStd[logStdAt + k];
+      actions[at + k] = this.policyOut[start + k] + z * Math.exp(logStd);
+      logp -= 0.5 * z * z + logStd;
     }
-    out.logp[b] = logp;
+    return logp;
   }
 
   /**
@@ -384,4 +451,22 @@ export class ModuleInference {
     }
     return input;
   }
+}
+
+/** Where each part of an actor-critic head sits in a row (the head itself unless composite); none for other heads. */
+function partLayouts(head: ModuleHead): PartLayout[] {
+  const parts: PartHead[] =
+    head.kind === "composite"
+      ? head.parts
+      : head.kind === "q_values" || head.kind === "squashed_gaussian" || head.kind === "state_action_values"
+        ? []
+        : [head];
+  const at = { output: 0, action: 0, logStd: 0 };
+  return parts.map((part) => {
+    const layout = { head: part, ...at };
+    at.output += policyOutputs(part);
+    at.action += actionNumbers(part);
+    at.logStd += part.kind === "gaussian" ? part.dim : 0;
+    return layout;
+  });
 }

@@ -9,7 +9,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
+  actionClipBounds,
+  actionLayout,
+  actionRowReader,
+  actionStarts,
   Box,
+  Dict,
   Discrete,
   describeValue,
   MultiBinary,
@@ -17,6 +22,8 @@ import {
   type Space,
   type SpaceJSON,
   spaceFromJSON,
+  spaceParts,
+  Tuple,
 } from "../envs/spaces.js";
 import { unitToBounds } from "./squashed_gaussian.js";
 
@@ -25,17 +32,26 @@ const POLICY_FORMAT_VERSION = 1;
 /** File names inside a policy folder. */
 export const POLICY_FILES = { model: "model.json", weights: "weights.bin", metadata: "policy.json" } as const;
 
-/**
- * What the network outputs: logits (PPO, Discrete), the Gaussian mean (PPO, Box), Q-values (DQN), or the
- * mean before tanh of a squashed Gaussian (SAC), whose action is scaled from [-1, 1] to the Box's bounds.
- */
-export type PolicyActionHead =
+/** The head of a Discrete, MultiDiscrete, MultiBinary or float Box action (PPO, A2C), alone or as a part. */
+export type PolicyPartHead =
   | { kind: "categorical"; n: number }
   /** MultiDiscrete: one argmax per slice of `nvec[j]` logits, plus `start[j]`. */
   | { kind: "multi_categorical"; nvec: number[]; start: number[] }
   /** MultiBinary: 1 where the logit is > 0. */
   | { kind: "bernoulli"; n: number }
-  | { kind: "gaussian"; dim: number }
+  | { kind: "gaussian"; dim: number };
+
+/**
+ * What the network outputs: logits (PPO, Discrete), the Gaussian mean (PPO, Box), Q-values (DQN), or the
+ * mean before tanh of a squashed Gaussian (SAC), whose action is scaled from [-1, 1] to the Box's bounds.
+ */
+export type PolicyActionHead =
+  | PolicyPartHead
+  /**
+   * Tuple and Dict: each part's head reads the next slice of the outputs, in the space's order; `keys` are
+   * the Dict's keys (null for a Tuple).
+   */
+  | { kind: "composite"; parts: PolicyPartHead[]; keys: string[] | null }
   | { kind: "squashed_gaussian"; dim: number }
   | { kind: "q_values"; n: number };
 
@@ -102,47 +118,8 @@ export function parsePolicyMetadata(
   const observationSpace = space("observationSpace");
   const actionSpace = space("actionSpace");
 
-  const head = m.actionHead as Partial<Record<string, unknown>> | null;
-  const kind = head?.kind;
-  if (kind === "categorical" || kind === "q_values") {
-    if (!isPositiveInteger(head?.n)) fail("actionHead.n", "a positive integer", head?.n);
-    if (!(actionSpace instanceof Discrete) || actionSpace.n !== head?.n) {
-      fail("actionSpace", `Discrete(${head?.n}) to match the ${kind} head`, m.actionSpace);
-    }
-  } else if (kind === "multi_categorical") {
-    const { nvec, start } = head as { nvec?: unknown; start?: unknown };
-    if (!Array.isArray(nvec) || nvec.length === 0 || !nvec.every(isPositiveInteger)) {
-      fail("actionHead.nvec", "a non-empty array of positive integers", nvec);
-    }
-    const sizes = nvec as number[];
-    if (!isNumberArray(start, sizes.length)) fail("actionHead.start", `${sizes.length} integers`, start);
-    const matches =
-      actionSpace instanceof MultiDiscrete &&
-      actionSpace.nvec.length === sizes.length &&
-      sizes.every((n, j) => actionSpace.nvec[j] === n && actionSpace.start[j] === (start as number[])[j]);
-    if (!matches)
-      fail("actionSpace", `MultiDiscrete(${JSON.stringify(sizes)}) to match the head`, m.actionSpace);
-  } else if (kind === "bernoulli") {
-    if (!isPositiveInteger(head?.n)) fail("actionHead.n", "a positive integer", head?.n);
-    if (!(actionSpace instanceof MultiBinary) || actionSpace.flatDim !== head?.n) {
-      fail("actionSpace", `MultiBinary(${head?.n}) to match the bernoulli head`, m.actionSpace);
-    }
-  } else if (kind === "gaussian" || kind === "squashed_gaussian") {
-    if (!isPositiveInteger(head?.dim)) fail("actionHead.dim", "a positive integer", head?.dim);
-    if (!(actionSpace instanceof Box) || actionSpace.isInteger || actionSpace.size !== head?.dim) {
-      fail("actionSpace", `a float Box of ${head?.dim} values to match the ${kind} head`, m.actionSpace);
-    }
-    const box = actionSpace as Box;
-    if (kind === "squashed_gaussian" && ![...box.low, ...box.high].every(Number.isFinite)) {
-      fail("actionSpace", "a Box with finite bounds for the squashed_gaussian head", m.actionSpace);
-    }
-  } else {
-    fail(
-      "actionHead",
-      '{kind: "categorical"|"q_values"|"bernoulli", n}, {kind: "multi_categorical", nvec, start} or {kind: "gaussian"|"squashed_gaussian", dim}',
-      m.actionHead,
-    );
-  }
+  const fields = { head: "actionHead", space: "actionSpace", spaceJSON: m.actionSpace };
+  checkActionHead(m.actionHead, actionSpace, fields, fail, true);
 
   const norm = m.observationNormalization as Partial<ObservationNormalization> | null | undefined;
   if (norm !== null) {
@@ -165,9 +142,102 @@ export function parsePolicyMetadata(
   return { metadata: m as unknown as PolicyMetadata, observationSpace, actionSpace };
 }
 
+type Fail = (field: string, expected: string, got: unknown) => never;
+
+/**
+ * Checks `json` as the head of `space`; `fields` name the two in errors (`actionHead.parts[1]` and
+ * `actionSpace[1]` for a part) and give the space as written, and only a top-level head (`whole`) may be
+ * Q values, a squashed Gaussian or a composite.
+ */
+function checkActionHead(
+  json: unknown,
+  space: Space,
+  fields: { head: string; space: string; spaceJSON: unknown },
+  fail: Fail,
+  whole: boolean,
+): void {
+  const head = json as Partial<Record<string, unknown>> | null;
+  const kind = head?.kind;
+  const refuse = (expected: string): never => fail(fields.space, expected, fields.spaceJSON);
+  if (kind === "categorical" || (whole && kind === "q_values")) {
+    if (!isPositiveInteger(head?.n)) fail(`${fields.head}.n`, "a positive integer", head?.n);
+    if (!(space instanceof Discrete) || space.n !== head?.n)
+      refuse(`Discrete(${head?.n}) to match the ${kind} head`);
+  } else if (kind === "multi_categorical") {
+    const { nvec, start } = head as { nvec?: unknown; start?: unknown };
+    if (!Array.isArray(nvec) || nvec.length === 0 || !nvec.every(isPositiveInteger)) {
+      fail(`${fields.head}.nvec`, "a non-empty array of positive integers", nvec);
+    }
+    const sizes = nvec as number[];
+    if (!isNumberArray(start, sizes.length)) fail(`${fields.head}.start`, `${sizes.length} integers`, start);
+    const matches =
+      space instanceof MultiDiscrete &&
+      space.nvec.length === sizes.length &&
+      sizes.every((n, j) => space.nvec[j] === n && space.start[j] === (start as number[])[j]);
+    if (!matches) refuse(`MultiDiscrete(${JSON.stringify(sizes)}) to match the head`);
+  } else if (kind === "bernoulli") {
+    if (!isPositiveInteger(head?.n)) fail(`${fields.head}.n`, "a positive integer", head?.n);
+    if (!(space instanceof MultiBinary) || space.flatDim !== head?.n) {
+      refuse(`MultiBinary(${head?.n}) to match the bernoulli head`);
+    }
+  } else if (kind === "gaussian" || (whole && kind === "squashed_gaussian")) {
+    if (!isPositiveInteger(head?.dim)) fail(`${fields.head}.dim`, "a positive integer", head?.dim);
+    if (!(space instanceof Box) || space.isInteger || space.size !== head?.dim) {
+      refuse(`a float Box of ${head?.dim} values to match the ${kind} head`);
+    }
+    const box = space as Box;
+    if (kind === "squashed_gaussian" && ![...box.low, ...box.high].every(Number.isFinite)) {
+      refuse("a Box with finite bounds for the squashed_gaussian head");
+    }
+  } else if (whole && kind === "composite") {
+    const { parts, keys } = head as { parts?: unknown; keys?: unknown };
+    if (!Array.isArray(parts) || parts.length === 0)
+      fail(`${fields.head}.parts`, "a non-empty array of heads", parts);
+    const heads = parts as unknown[];
+    if (keys === null) {
+      if (!(space instanceof Tuple) || space.spaces.length !== heads.length) {
+        refuse(`a Tuple of ${heads.length} spaces to match the composite head`);
+      }
+    } else {
+      if (!Array.isArray(keys) || keys.length !== heads.length || !keys.every((k) => typeof k === "string")) {
+        fail(`${fields.head}.keys`, "null (a Tuple) or the Dict's keys, one per part", keys);
+      }
+      const names = keys as string[];
+      if (!(space instanceof Dict) || space.keys.join("\0") !== names.join("\0")) {
+        refuse(`a Dict with the keys ${JSON.stringify(names)}, in this order, to match the composite head`);
+      }
+    }
+    const subSpaces = spaceParts(space as Tuple | Dict);
+    heads.forEach((part, i) => {
+      const at = keys === null ? `[${i}]` : `.${(keys as string[])[i]}`;
+      const sub = subSpaces[i];
+      const partFields = {
+        head: `${fields.head}.parts[${i}]`,
+        space: `${fields.space}${at}`,
+        spaceJSON: sub.toJSON(),
+      };
+      checkActionHead(part, sub, partFields, fail, false);
+    });
+  } else if (whole) {
+    fail(
+      fields.head,
+      '{kind: "categorical"|"q_values"|"bernoulli", n}, {kind: "multi_categorical", nvec, start}, {kind: "gaussian"|"squashed_gaussian", dim} or {kind: "composite", parts, keys}',
+      json,
+    );
+  } else {
+    fail(
+      fields.head,
+      '{kind: "categorical"|"bernoulli", n}, {kind: "multi_categorical", nvec, start} or {kind: "gaussian", dim}',
+      json,
+    );
+  }
+}
+
 /** Number of network outputs the head needs. */
 function headSize(head: PolicyActionHead): number {
   switch (head.kind) {
+    case "composite":
+      return head.parts.reduce((sum, part) => sum + headSize(part), 0);
     case "gaussian":
     case "squashed_gaussian":
       return head.dim;
@@ -181,7 +251,7 @@ function headSize(head: PolicyActionHead): number {
 /**
  * The deterministic policy of an exported network: the most likely action (categorical), the best
  * action (Q-values), the mean clipped to the action bounds (Gaussian), or tanh of the mean scaled to them
- * (squashed Gaussian). Observations are the flat
+ * (squashed Gaussian); for a Tuple or Dict, each part's as those. Observations are the flat
  * float32 vectors the network was trained on (`observationSpace.flatten(obs)` for non-Box spaces).
  */
 export class GreedyPolicy {
@@ -190,6 +260,12 @@ export class GreedyPolicy {
   readonly actionSpace: Space;
   readonly obsDim: number;
   private readonly normalizedObs: Float32Array;
+  /** A composite head: each action number's `start` and (float Box parts) bounds, as the env's space gives them. */
+  private readonly composite: {
+    numbers: number;
+    starts: Int32Array;
+    bounds: { low: Float64Array; high: Float64Array } | null;
+  } | null;
 
   /** `source` names where the policy came from, for error messages. */
   constructor(
@@ -217,13 +293,21 @@ export class GreedyPolicy {
       );
     }
     this.normalizedObs = new Float32Array(this.obsDim);
+    const space = this.actionSpace;
+    this.composite =
+      this.metadata.actionHead.kind === "composite"
+        ? { numbers: actionLayout(space).dim, starts: actionStarts(space), bounds: actionClipBounds(space) }
+        : null;
   }
 
   /**
    * The greedy action for one flat observation: an integer for Discrete, an Int32Array for MultiDiscrete
-   * and MultiBinary, a Float32Array for Box.
+   * and MultiBinary, a Float32Array for Box. For a Tuple an array and for a Dict an object (keys in the
+   * space's order) of its parts' values as the space holds them: a number (Discrete, start included), an
+   * Int32Array (MultiDiscrete, starts included), an Int8Array (MultiBinary) and the Box's typed array
+   * (the mean clipped to the bounds), so `actionSpace.contains(action)` holds and the env takes it as it is.
    */
-  act(obs: Float32Array): number | Int32Array | Float32Array {
+  act(obs: Float32Array): number | Int32Array | Float32Array | unknown[] | Record<string, unknown> {
     if (!(obs instanceof Float32Array) || obs.length !== this.obsDim) {
       throw new RangeError(
         `${this.source}: act() needs a Float32Array of ${this.obsDim} values (the flattened ${this.observationSpace}), got ${describeValue(obs)}`,
@@ -234,6 +318,7 @@ export class GreedyPolicy {
       (this.model.predict(tf.tensor2d(input, [1, this.obsDim])) as tf.Tensor).dataSync(),
     );
     const head = this.metadata.actionHead;
+    if (head.kind === "composite") return this.compositeAction(head.parts, output);
     if (head.kind === "gaussian") {
       const box = this.actionSpace as Box;
       return Float32Array.from(output, (mean, i) => Math.min(box.high[i], Math.max(box.low[i], mean)));
@@ -252,6 +337,37 @@ export class GreedyPolicy {
       });
     }
     return (this.actionSpace as Discrete).start + argmax(output, 0, output.length);
+  }
+
+  /** Each part's greedy numbers in the action row's layout, offset by the starts and clipped, as the space's value. */
+  private compositeAction(
+    parts: PolicyPartHead[],
+    output: ArrayLike<number>,
+  ): unknown[] | Record<string, unknown> {
+    const { numbers: dim, starts, bounds } = this.composite!;
+    const numbers = new Float32Array(dim);
+    let at = 0;
+    let offset = 0;
+    const classOf = (n: number) => {
+      numbers[at++] = argmax(output, offset, n);
+      offset += n;
+    };
+    for (const part of parts) {
+      if (part.kind === "categorical") classOf(part.n);
+      else if (part.kind === "multi_categorical") part.nvec.forEach(classOf);
+      else {
+        const n = part.kind === "bernoulli" ? part.n : part.dim;
+        for (let k = 0; k < n; k++, offset++) {
+          numbers[at++] = part.kind === "bernoulli" ? (output[offset] > 0 ? 1 : 0) : output[offset];
+        }
+      }
+    }
+    for (let k = 0; k < dim; k++) {
+      numbers[k] += starts[k];
+      if (bounds) numbers[k] = Math.min(bounds.high[k], Math.max(bounds.low[k], numbers[k]));
+    }
+    // A reader per call: every action is a value of its own, not one the next call overwrites.
+    return actionRowReader(this.actionSpace)(numbers, 0) as unknown[] | Record<string, unknown>;
   }
 
   /** (obs - mean) / sqrt(var + epsilon) clipped to ±clip, in float64 and stored as float32 (Gymnasium's order). */

@@ -12,6 +12,7 @@ import {
   type ActionDistribution,
   BernoulliDistribution,
   CategoricalDistribution,
+  CompositeDistribution,
   DiagGaussianDistribution,
   MultiCategoricalDistribution,
 } from "./distributions.js";
@@ -157,6 +158,9 @@ export class ActorCritic extends RLModule {
 
   distribution(policyOut: tf.Tensor2D): ActionDistribution {
     const head = this.spec.head;
+    if (head.kind === "composite") {
+      return new CompositeDistribution(policyOut, head.parts, this.logStd as tf.Tensor1D | null);
+    }
     if (head.kind === "multi_categorical") return new MultiCategoricalDistribution(policyOut, head.nvec);
     if (head.kind === "bernoulli") return new BernoulliDistribution(policyOut);
     return this.logStd

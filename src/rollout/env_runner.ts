@@ -13,7 +13,7 @@ import { NStepAccumulator } from "../buffers/nstep.js";
 import { allocateTransitions, copyTransitions, type TransitionBatch } from "../buffers/replay.js";
 import type { EnvConfig, EnvRunnersConfig, ModelConfig } from "../config/schema.js";
 import { makeVectorEnvFrom } from "../envs/make.js";
-import { Box } from "../envs/spaces.js";
+import { actionClipBounds, actionStarts } from "../envs/spaces.js";
 import type { VectorEnv, VectorStepResult } from "../envs/types.js";
 import {
   integerActions,
@@ -244,8 +244,12 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
   private readonly policy: ModuleInference;
   private readonly evaluationPolicy: ModuleInference;
   private readonly writer: StepWriter<SampleOf<C>>;
-  private readonly actionBox: Box | null;
-  /** What the env receives: int32 class indices (plus the space's start), or float32 actions (clipped when configured). */
+  /** `clip_actions`: each action number's bounds (a Box's, or a Tuple's or Dict's Box parts'); null: no clipping. */
+  private readonly actionBounds: { low: Float64Array; high: Float64Array } | null;
+  /**
+   * What the env receives: int32 class indices (plus the space's start), or float32 actions (clipped when
+   * configured; a Tuple's or Dict's parts side by side, whole numbers plus their starts in integer parts).
+   */
   private readonly envActions: Float32Array | Int32Array;
   /** Each action number's offset to the env's value (Discrete's start, MultiDiscrete's per entry); null: all 0. */
   private readonly actionStarts: Int32Array | null;
@@ -287,13 +291,11 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
           obsDtype,
         )) as unknown as StepWriter<SampleOf<C>>;
     const space = env.singleActionSpace;
-    this.actionBox = space instanceof Box && config.env.clip_actions ? space : null;
+    this.actionBounds = config.env.clip_actions ? actionClipBounds(space) : null;
     this.envActions = integerActions(this.spec.head)
       ? new Int32Array(n * this.spec.actionDim)
       : new Float32Array(n * this.spec.actionDim);
-    const head = this.spec.head;
-    const starts =
-      head.kind === "multi_categorical" ? Int32Array.from(head.start) : Int32Array.of(this.spec.actionStart);
+    const starts = actionStarts(space);
     this.actionStarts = starts.some((start) => start !== 0) ? starts : null;
     this.obs = new Float32Array(n * env.obsDim);
     this.episodes = new EpisodeTracker(n);
@@ -455,19 +457,16 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
 
   private toEnvActions(actions: Float32Array): Float32Array | Int32Array {
     const envActions = this.envActions;
-    if (envActions instanceof Int32Array) {
-      envActions.set(actions);
-      const starts = this.actionStarts;
-      if (starts) for (let i = 0; i < envActions.length; i++) envActions[i] += starts[i % starts.length];
-      return envActions;
-    }
     envActions.set(actions);
-    const box = this.actionBox;
-    if (box) {
-      const dim = box.size;
+    const starts = this.actionStarts;
+    if (starts) for (let i = 0; i < envActions.length; i++) envActions[i] += starts[i % starts.length];
+    const bounds = this.actionBounds;
+    if (bounds) {
+      const { low, high } = bounds;
+      const dim = low.length;
       for (let k = 0; k < envActions.length; k++) {
         const j = k % dim;
-        envActions[k] = Math.min(box.high[j], Math.max(box.low[j], envActions[k]));
+        envActions[k] = Math.min(high[j], Math.max(low[j], envActions[k]));
       }
     }
     return envActions;

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { a2cLoss, a2cLossWithGradients } from "../../src/algos/a2c/loss.js";
 import { createAlgorithm, loadRunConfig } from "../../src/algos/index.js";
-import { Box, Discrete, type Space } from "../../src/envs/spaces.js";
+import { Box, Dict, Discrete, MultiBinary, MultiDiscrete, type Space, Tuple } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, moduleSpecFor } from "../../src/models/catalog.js";
 import { ActorCritic } from "../../src/models/rl_module.js";
@@ -52,6 +52,16 @@ describe("A2C", () => {
   it.each([
     ["categorical, separate trunks", new Discrete(3), false],
     ["Gaussian, shared trunk", new Box(-1, 1, [2]), true],
+    [
+      "composite Dict{Discrete, Box, MultiBinary}, separate trunks",
+      new Dict({ pick: new Discrete(3, 1), force: new Box(-1, 1, [2]), bits: new MultiBinary(2) }),
+      false,
+    ],
+    [
+      "composite Tuple{MultiDiscrete, Box}, shared trunk",
+      new Tuple([new MultiDiscrete([2, 3]), new Box(-1, 1, [1])]),
+      true,
+    ],
   ])("hand-derived loss gradient equals autodiff through a2cLoss (%s)", async (_name, space, shared) => {
     await selectBackend("cpu");
     const { reference, handDerived } = gradients(space, shared);

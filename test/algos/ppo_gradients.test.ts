@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { PPO_LOSS_METRICS, ppoLoss, ppoLossWithGradients } from "../../src/algos/ppo/loss.js";
-import { Box, Discrete, MultiBinary, MultiDiscrete } from "../../src/envs/spaces.js";
+import { Box, Dict, Discrete, MultiBinary, MultiDiscrete, Tuple } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
 import { ActorCritic } from "../../src/models/rl_module.js";
@@ -27,6 +27,32 @@ const multiBinary: ModuleSpec = moduleSpecFor(observationSpace, new MultiBinary(
   type: "actor_critic",
   model: { hiddens: [16], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
 });
+/** Dict and Tuple action spaces: a composite head, one part per sub-space. */
+const dictDiscreteBox: ModuleSpec = moduleSpecFor(
+  observationSpace,
+  new Dict({ choose: new Discrete(3, 1), force: new Box(-1, 1, [2]) }),
+  {
+    type: "actor_critic",
+    model: { hiddens: [16], activation: "tanh", vf_share_layers: false, initial_log_std: -0.3 },
+  },
+);
+const tupleMultiDiscreteMultiBinary: ModuleSpec = moduleSpecFor(
+  observationSpace,
+  new Tuple([new MultiDiscrete([3, 2], [0, -1]), new MultiBinary(3)]),
+  {
+    type: "actor_critic",
+    model: { hiddens: [16], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
+  },
+);
+/** Two Gaussian parts around a categorical: their log-stds sit side by side in the flat weights. */
+const tupleBoxDiscreteBox: ModuleSpec = moduleSpecFor(
+  observationSpace,
+  new Tuple([new Box(-1, 1, [1]), new Discrete(2), new Box(-2, 2, [2])]),
+  {
+    type: "actor_critic",
+    model: { hiddens: [16], activation: "tanh", vf_share_layers: true, initial_log_std: 0.2 },
+  },
+);
 /** A CNN on [9, 8, 2] images (stride 2 with "same" padding, then stride 1) before separate towers. */
 const cnnCategorical: ModuleSpec = moduleSpecFor(new Box(0, 1, [9, 8, 2]), new Discrete(3), {
   type: "actor_critic",
@@ -85,6 +111,21 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
     ["wasm", "multi-categorical (MultiDiscrete), tanh", null, multiDiscrete],
     ["cpu", "bernoulli (MultiBinary), relu, shared trunk", 0.2, multiBinary],
     ["wasm", "bernoulli (MultiBinary), relu, shared trunk", null, multiBinary],
+    ["cpu", "composite Dict{Discrete, Box}, tanh", 0.2, dictDiscreteBox],
+    ["wasm", "composite Dict{Discrete, Box}, tanh", null, dictDiscreteBox],
+    [
+      "cpu",
+      "composite Tuple{MultiDiscrete, MultiBinary}, relu, shared trunk",
+      null,
+      tupleMultiDiscreteMultiBinary,
+    ],
+    [
+      "wasm",
+      "composite Tuple{MultiDiscrete, MultiBinary}, relu, shared trunk",
+      0.2,
+      tupleMultiDiscreteMultiBinary,
+    ],
+    ["cpu", "composite Tuple{Box, Discrete, Box}, tanh, shared trunk", 0.2, tupleBoxDiscreteBox],
     // tfjs differentiates a convolution on the cpu backend only; conv.test.ts checks wasm's fast path equal to cpu's.
     ["cpu", "CNN then categorical, relu", 0.2, cnnCategorical],
   ] as const)(
@@ -97,6 +138,9 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
         [multiDiscrete, "multi_categorical"],
         [multiBinary, "bernoulli"],
         [cnnCategorical, "categorical"],
+        [dictDiscreteBox, "composite"],
+        [tupleMultiDiscreteMultiBinary, "composite"],
+        [tupleBoxDiscreteBox, "composite"],
       ]);
       expect(spec.head.kind).toBe(kinds.get(spec));
       const model = new ActorCritic(spec, initialWeights(spec, 5));

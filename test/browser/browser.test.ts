@@ -15,6 +15,7 @@ import type { GreedyPolicy } from "../../src/models/policy.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
 import { createRng } from "../../src/utils/rng.js";
 import { MATCH_DIGITS_ID } from "../fixtures/match_digits_env.js";
+import { MATCH_TARGET_ID } from "../fixtures/match_target_env.js";
 import { CHROMIUM, CHROMIUM_ARGS, ensureBrowserBundle, requireChromium } from "./browser_setup.js";
 import { writeRandomPolicy } from "./policy_fixture.js";
 
@@ -71,12 +72,21 @@ async function browserActions(
     const rlts = await import("/rlts.js");
     await rlts.tf.setBackend("cpu");
     const policy = await rlts.loadPolicy("/policy/");
-    return ${rows}.map((row) => {
-      const action = policy.act(new Float32Array(row));
-      return typeof action === "number" ? [action] : Array.from(action);
-    });
+    const flat = ${FLAT_ACTION};
+    return ${rows}.map((row) => flat(policy.act(new Float32Array(row))));
   })()`);
 }
+
+/**
+ * An action's numbers in one list: a number, a typed array's values, a Tuple's or Dict's parts' in
+ * order. As source text, so the page runs the same function as Node.
+ */
+const FLAT_ACTION = `function flat(action) {
+  if (typeof action === "number") return [action];
+  if (ArrayBuffer.isView(action)) return Array.from(action);
+  return (Array.isArray(action) ? action : Object.values(action)).flatMap(flat);
+}`;
+const flatAction = new Function(`return ${FLAT_ACTION}`)() as (action: unknown) => number[];
 
 /** Observations a policy meets: seeded random actions in the env, and some far off the usual states. */
 function testObservations(envId: string, count: number): Float32Array[] {
@@ -95,10 +105,7 @@ function testObservations(envId: string, count: number): Float32Array[] {
 }
 
 function nodeActions(policy: GreedyPolicy, observations: Float32Array[]): number[][] {
-  return observations.map((obs) => {
-    const action = policy.act(obs);
-    return typeof action === "number" ? [action] : Array.from(action);
-  });
+  return observations.map((obs) => flatAction(policy.act(obs)));
 }
 
 /** The greedy actions of the policy folder `dir` on 400 observations of `envId`, in Node and in the page. */
@@ -145,6 +152,17 @@ describe("the same actions in Node and in the browser", () => {
     const { actual, expected } = await actionsInBoth(dir, MATCH_DIGITS_ID);
     expect(actual).toEqual(expected);
     expect(new Set(expected.map((row) => row.join())).size).toBeGreaterThan(2);
+  });
+
+  it("composite (a Dict of a Discrete with a start and a Box)", async () => {
+    const dir = path.join(scratch, "match-target");
+    await writeRandomPolicy(dir, { envId: MATCH_TARGET_ID, seed: 13, weightScale: 60 });
+    const { actual, expected } = await actionsInBoth(dir, MATCH_TARGET_ID);
+    expect(worstDifference(actual, expected)).toBeLessThanOrEqual(1e-5);
+    // The target is the env's value (1, 2 or 3), chosen alike; the value is clipped to [-1, 1].
+    expect(actual.map((row) => row[0])).toEqual(expected.map((row) => row[0]));
+    expect(new Set(expected.map((row) => row[0]))).toEqual(new Set([1, 2, 3]));
+    expect(Math.max(...expected.map((row) => Math.abs(row[1])))).toBe(1);
   });
 
   it("squashed gaussian (SAC): Pendulum", async () => {

@@ -15,9 +15,10 @@ import type { Box } from "../../src/envs/spaces.js";
 import type { ModuleSpec } from "../../src/models/catalog.js";
 import { policyLayersModel } from "../../src/models/export.js";
 import { ModuleInference } from "../../src/models/inference.js";
-import type { ObservationNormalization } from "../../src/models/policy.js";
+import type { GreedyPolicy, ObservationNormalization } from "../../src/models/policy.js";
 import { loadPolicyFromDir } from "../../src/models/policy_node.js";
 import { MATCH_DIGITS_ID } from "../fixtures/match_digits_env.js";
+import { MATCH_TARGET_ID, type MatchTargetAction } from "../fixtures/match_target_env.js";
 import { ensureBrowserBundle } from "./browser_setup.js";
 import { writeRandomPolicy } from "./policy_fixture.js";
 
@@ -52,7 +53,7 @@ async function policyAndKernelActions(
   weights: Float32Array,
   envId: string,
   count: number,
-): Promise<{ policy: number | Int32Array | Float32Array; kernel: Float32Array }[]> {
+): Promise<{ policy: ReturnType<GreedyPolicy["act"]>; kernel: Float32Array }[]> {
   const policy = await loadPolicyFromDir(dir);
   const reference = new ModuleInference(spec, 0);
   reference.setWeights(weights);
@@ -179,6 +180,41 @@ describe("GreedyPolicy", () => {
     expect(new Set(pairs.map((p) => `${p.kernel[0]},${p.kernel[1]}`)).size).toBeGreaterThan(2);
   });
 
+  it("returns a Dict action as the space's value (argmax plus start, the mean clipped), as the rollout inference kernel", async () => {
+    const dir = path.join(scratch, "match-target");
+    const { spec, weights, metadata } = await writeRandomPolicy(dir, {
+      envId: MATCH_TARGET_ID,
+      seed: 12,
+      // Large enough that some means leave [-1, 1].
+      weightScale: 60,
+    });
+    expect(metadata.actionHead).toEqual({
+      kind: "composite",
+      parts: [
+        { kind: "categorical", n: 3 },
+        { kind: "gaussian", dim: 1 },
+      ],
+      keys: ["target", "value"],
+    });
+    const space = makeEnv(MATCH_TARGET_ID).actionSpace;
+    const pairs = await policyAndKernelActions(dir, spec, weights, MATCH_TARGET_ID, 300);
+    let clipped = 0;
+    for (const { policy, kernel } of pairs) {
+      const action = policy as unknown as MatchTargetAction;
+      expect(Object.keys(action)).toEqual(["target", "value"]);
+      expect(space.contains(action)).toBe(true);
+      // The kernel's class index from 0 and raw mean; the policy the env's value and the mean clipped.
+      expect(action.target).toBe(kernel[0] + 1);
+      expect(action.value).toBeInstanceOf(Float32Array);
+      const mean = Math.min(1, Math.max(-1, kernel[1]));
+      if (mean !== kernel[1]) clipped++;
+      expect(Math.abs(action.value[0] - mean)).toBeLessThan(1e-5);
+    }
+    expect(new Set(pairs.map((p) => p.kernel[0])).size).toBe(3);
+    expect(clipped).toBeGreaterThan(0);
+    expect(clipped).toBeLessThan(pairs.length);
+  });
+
   it("rejects observations of the wrong size with a message naming the space", async () => {
     const policy = await loadPolicyFromDir(path.join(scratch, "cartpole"));
     expect(() => policy.act(new Float32Array(3))).toThrow(/Float32Array of 4 values.*Box/);
@@ -190,8 +226,11 @@ describe("GreedyPolicy", () => {
 });
 
 describe("policy.json checks", () => {
-  async function withMetadata(change: (m: Record<string, unknown>) => void): Promise<string> {
-    const dir = path.join(scratch, "cartpole");
+  async function withMetadata(
+    change: (m: Record<string, unknown>) => void,
+    policy = "cartpole",
+  ): Promise<string> {
+    const dir = path.join(scratch, policy);
     const original = await readFile(path.join(dir, "policy.json"), "utf8");
     const metadata = JSON.parse(original);
     change(metadata);
@@ -221,6 +260,34 @@ describe("policy.json checks", () => {
     ).toMatch(/"observationNormalization.mean" must be 4 finite numbers/);
     expect(await withMetadata((m) => delete m.observationNormalization)).toMatch(
       /"observationNormalization" must be null/,
+    );
+  });
+
+  it("checks a composite head against the Tuple's or Dict's parts, naming the part", async () => {
+    // The Dict policy the GreedyPolicy test wrote.
+    const dict = (change: (m: Record<string, unknown>) => void) => withMetadata(change, "match-target");
+    const head = (m: Record<string, unknown>) => m.actionHead as { parts: unknown[]; keys: unknown };
+    expect(await dict(() => {})).toBe("loaded");
+    expect(await dict((m) => (head(m).keys = ["value", "target"]))).toMatch(
+      /"actionSpace" must be a Dict with the keys \["value","target"\], in this order, to match the composite head/,
+    );
+    expect(await dict((m) => (head(m).keys = null))).toMatch(/"actionSpace" must be a Tuple of 2 spaces/);
+    expect(await dict((m) => (head(m).keys = ["target"]))).toMatch(
+      /"actionHead\.keys" must be null \(a Tuple\) or the Dict's keys, one per part, got \["target"\]/,
+    );
+    expect(await dict((m) => (head(m).parts[1] = { kind: "gaussian", dim: 2 }))).toMatch(
+      /"actionSpace\.value" must be a float Box of 2 values to match the gaussian head, got \{"type":"Box"/,
+    );
+    expect(await dict((m) => (head(m).parts[0] = { kind: "bernoulli", n: 3 }))).toMatch(
+      /"actionSpace\.target" must be MultiBinary\(3\) to match the bernoulli head/,
+    );
+    expect(await dict((m) => (head(m).parts[0] = { kind: "q_values", n: 3 }))).toMatch(
+      /"actionHead\.parts\[0\]" must be \{kind: "categorical"\|"bernoulli", n\}/,
+    );
+    expect(await dict((m) => (head(m).parts = []))).toMatch(/"actionHead\.parts" must be a non-empty array/);
+    // A network whose output does not fit the parts.
+    expect(await dict((m) => (head(m).parts[0] = { kind: "categorical", n: 4 }))).toMatch(
+      /"actionSpace\.target" must be Discrete\(4\)/,
     );
   });
 

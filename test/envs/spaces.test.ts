@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
+  actionClipBounds,
+  actionLayout,
+  actionRowReader,
+  actionStarts,
   Box,
   Dict,
   Discrete,
@@ -9,6 +13,7 @@ import {
   type SpaceJSON,
   spaceFromJSON,
   Tuple,
+  writeActionRow,
 } from "../../src/envs/spaces.js";
 
 // Expected flatdim and flatten values computed once with the venv's gymnasium 1.4:
@@ -226,5 +231,87 @@ describe("clear errors", () => {
     expect(() => new Discrete(2).assertContains(5, "CartPole-v1 action")).toThrow(
       "CartPole-v1 action: 5 is not in Discrete(2)",
     );
+  });
+});
+
+describe("action rows (a vector env's flat action buffer)", () => {
+  // A Dict inside a Tuple: every part kind, starts, and a float64 Box.
+  const space = new Tuple([
+    new Discrete(3, -1),
+    new Dict({ bits: new MultiBinary(2), push: new Box(-1, 1, [2]) }),
+    new MultiDiscrete([2, 3], [0, 1]),
+    new Box(0, 5, [1], "float64"),
+  ]);
+  const row = [1, 0, 1, 0.5, -0.25, 1, 3, 4.5];
+
+  it("lays out the parts' numbers in order: values with their starts, not one-hot", () => {
+    expect(actionLayout(space)).toEqual({ dim: 8, integer: false });
+    expect(actionLayout(new MultiDiscrete([2, 2]))).toEqual({ dim: 2, integer: true });
+    expect(Array.from(actionStarts(space))).toEqual([-1, 0, 0, 0, 0, 0, 1, 0]);
+    const bounds = actionClipBounds(space)!;
+    expect(Array.from(bounds.low)).toEqual([
+      -Infinity,
+      -Infinity,
+      -Infinity,
+      -1,
+      -1,
+      -Infinity,
+      -Infinity,
+      0,
+    ]);
+    expect(Array.from(bounds.high)).toEqual([Infinity, Infinity, Infinity, 1, 1, Infinity, Infinity, 5]);
+    expect(actionClipBounds(new Tuple([new Discrete(2), new MultiBinary(2)]))).toBeNull();
+    expect(actionClipBounds(new Box(0, 5, [1], "int32"))).toBeNull();
+  });
+
+  it("reads a row as the space's value, reusing one value per reader, and writes it back", () => {
+    const read = actionRowReader(space);
+    const buffer = Float32Array.from([...row.map(() => 0), ...row]);
+    const value = read(buffer, 1) as unknown[];
+    expect(space.contains(value)).toBe(true);
+    expect(value[0]).toBe(1);
+    const inner = value[1] as { bits: Int8Array; push: Float32Array };
+    expect(Object.keys(inner)).toEqual(["bits", "push"]);
+    expect(inner.bits).toEqual(Int8Array.of(0, 1));
+    expect(inner.push).toEqual(Float32Array.of(0.5, -0.25));
+    expect(value[2]).toEqual(Int32Array.of(1, 3));
+    expect(value[3]).toEqual(Float64Array.of(4.5));
+    // The same holders, refilled: a vector env's step allocates nothing.
+    const again = read(Float32Array.from([-1, 1, 1, 0, 0, 0, 1, 0]), 0) as unknown[];
+    expect(again).toBe(value);
+    expect(inner.bits).toEqual(Int8Array.of(1, 1));
+    // Another reader, another value.
+    expect(actionRowReader(space)(buffer, 1)).not.toBe(value);
+
+    const out = new Float32Array(8);
+    expect(writeActionRow(space, actionRowReader(space)(buffer, 1), out)).toBe(8);
+    expect(Array.from(out)).toEqual(row);
+  });
+
+  it("names the row, the element and the part when an integer part would change a value", () => {
+    const read = actionRowReader(space);
+    expect(() => read(Float32Array.from([1, 0, 1, 0, 0, 1.5, 3, 0]), 0)).toThrow(
+      /action row 0 element 5 = 1.5 does not fit MultiDiscrete\(\[2 3\]\) \(Int32Array\)/,
+    );
+    expect(() =>
+      read(Float32Array.from([0, 0, 0, 0, 0, 0, 1, 0, 1, Number.NaN, 1, 0, 0, 0, 1, 0]), 1),
+    ).toThrow(/action row 1 element 1 = NaN does not fit MultiBinary\(2\) \(Int8Array\)/);
+  });
+
+  it("refuses to write a value that is not in the space, naming the part (a Box part: its size only)", () => {
+    const out = new Float32Array(8);
+    const value = () => actionRowReader(space)(Float32Array.from(row), 0) as unknown[];
+    const wrongKind = value();
+    wrongKind[2] = Int32Array.of(2, 3);
+    expect(() => writeActionRow(space, wrongKind, out)).toThrow(
+      /action\[2\]: Int32Array\(2\) \[2, 3\] is not in MultiDiscrete/,
+    );
+    const outOfBounds = value();
+    (outOfBounds[1] as { push: Float32Array }).push[0] = 7;
+    expect(writeActionRow(space, outOfBounds, out)).toBe(8);
+    const shortBox = value();
+    (shortBox[1] as { push: Float32Array }).push = Float32Array.of(0);
+    expect(() => writeActionRow(space, shortBox, out)).toThrow(/action\[1\]\.push: needs 2 values for Box/);
+    expect(() => writeActionRow(space, value().slice(1), out)).toThrow(/action: .* is not in Tuple/);
   });
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { makeEnv, registerEnv } from "../../src/envs/registry.js";
-import { MultiDiscrete } from "../../src/envs/spaces.js";
+import { Box, MultiDiscrete, Tuple } from "../../src/envs/spaces.js";
 import type { Env } from "../../src/envs/types.js";
 import { makeVectorEnv, SyncVectorEnv } from "../../src/envs/vector.js";
 import { RecordEpisodeStatistics } from "../../src/envs/wrappers.js";
+import { MATCH_TARGET_ID } from "../fixtures/match_target_env.js";
 import { WalkEnv } from "./toy-envs.js";
 
 registerEnv("test/VecWalk-v0", (kwargs) => new WalkEnv(kwargs), { maxEpisodeSteps: 6 });
@@ -166,6 +167,56 @@ describe("clear errors", () => {
       /sub-env 1 has spaces .* \/ Box\(-1, 1, \(1,\), float32\), sub-env 0 has .* \/ Discrete\(3\)/,
     );
     expect(() => makeVectorEnv("test/VecWalk-v0", 0)).toThrow(/numEnvs must be a positive integer, got 0/);
+  });
+});
+
+describe("Tuple and Dict action spaces", () => {
+  it("each row becomes the space's value: a Dict of a number and a Box, as stepping the env by hand", () => {
+    const vector = makeVectorEnv(MATCH_TARGET_ID, 3);
+    const singles = Array.from({ length: 3 }, () => makeEnv(MATCH_TARGET_ID));
+    expect(vector.actionDim).toBe(2);
+    vector.resetSync({ seed: 3 });
+    for (const [i, env] of singles.entries()) env.reset({ seed: 3 + i });
+    for (let t = 0; t < 12; t++) {
+      // Row i: the target's value (start 1 included), then the Box's one number.
+      const rows = [
+        [1 + (t % 3), 0.5],
+        [3, -0.25 * (t % 5)],
+        [2, 1],
+      ];
+      const result = vector.stepSync(Float32Array.from(rows.flat()));
+      singles.forEach((env, i) => {
+        const [, reward, , truncated] = env.step({ target: rows[i][0], value: Float32Array.of(rows[i][1]) });
+        expect(result.rewards[i], `reward of sub-env ${i} at step ${t}`).toBe(reward);
+        expect(result.truncated[i]).toBe(truncated ? 1 : 0);
+        if (truncated) env.reset();
+      });
+    }
+    expect(() => vector.stepSync(Float32Array.of(1, 0, 1.5, 0, 1, 0))).toThrow(
+      /^SyncVectorEnv sub-env 1: rlts-test\/MatchTarget-v0: action .*1\.5.* is not in the action space Dict/,
+    );
+    expect(() => vector.stepSync(Float32Array.of(1, 0, 4, 0, 1, 0))).toThrow(/sub-env 1: .*action.* Dict/);
+  });
+
+  it("an integer part's fraction or NaN is caught where the row is read, naming the element", () => {
+    class TupleWalkEnv extends WalkEnv {
+      override readonly actionSpace = new Tuple([new Box(-1, 1, [1]), new MultiDiscrete([3, 2])]);
+      readonly seen: unknown[] = [];
+      override step(action: unknown) {
+        this.seen.push(structuredClone(action));
+        return super.step(((action as unknown[])[1] as Int32Array)[0]);
+      }
+    }
+    const envs = [new TupleWalkEnv(), new TupleWalkEnv()];
+    const vector = new SyncVectorEnv(envs.map((env) => () => env));
+    vector.resetSync({ seed: 0 });
+    expect(vector.actionDim).toBe(3);
+    vector.stepSync(Float32Array.of(0.5, 2, 1, -0.5, 0, 0));
+    expect(envs[0].seen).toEqual([[Float32Array.of(0.5), Int32Array.of(2, 1)]]);
+    expect(envs[1].seen).toEqual([[Float32Array.of(-0.5), Int32Array.of(0, 0)]]);
+    expect(() => vector.stepSync(Float32Array.of(0, 2, 1, 0, 1.5, 0))).toThrow(
+      /sub-env 1: action row 1 element 1 = 1.5 does not fit MultiDiscrete\(\[3 2\]\)/,
+    );
   });
 });
 

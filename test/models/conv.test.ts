@@ -17,6 +17,8 @@ import {
   convViews,
   initConvEncoder,
 } from "../../src/models/conv.js";
+import { policyLayersModel } from "../../src/models/export.js";
+import { ActorCritic } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
 
 const CASES: [string, number[], ConvFilter[]][] = [
@@ -160,6 +162,43 @@ describe("the catalog's CNN", () => {
     });
     expect(flat.encoder).toBeNull();
     expect(flat.towers[0].layers[0].inDim).toBe(400);
+  });
+
+  it("reads CHW stacked frames ([4, h, w], as FrameStackObservation makes them) as the HWC image", () => {
+    const request = {
+      type: "actor_critic" as const,
+      model: { ...model, conv_filters: [[4, 3, 2]] as ConvFilter[] },
+    };
+    const chw = moduleSpecFor(new Box(0, 255, [4, 9, 7], "uint8"), new Discrete(3), request);
+    const hwc = moduleSpecFor(new Box(0, 255, [9, 7, 4], "uint8"), new Discrete(3), request);
+    expect(chw.encoder?.channelsFirst).toBe(true);
+    expect(hwc.encoder?.channelsFirst).toBe(false);
+    expect(chw.encoder?.inputShape).toEqual([9, 7, 4]);
+    const weights = initialWeights(hwc, 2).map((w, i) => w + 0.01 * Math.sin(i));
+    const rng = createRng(5);
+    const chwObs = Float32Array.from({ length: 2 * 4 * 9 * 7 }, () => Math.floor(256 * rng()));
+    // The same frames, channels last.
+    const hwcObs = new Float32Array(chwObs.length);
+    for (let b = 0; b < 2; b++)
+      for (let c = 0; c < 4; c++)
+        for (let y = 0; y < 9; y++)
+          for (let x = 0; x < 7; x++)
+            hwcObs[b * 252 + (y * 7 + x) * 4 + c] = chwObs[b * 252 + c * 63 + y * 7 + x];
+    const outputs = (spec: typeof chw, obs: Float32Array) => {
+      const module = new ActorCritic(spec, weights);
+      const exported = policyLayersModel(spec, weights);
+      const result = tf.tidy(() => {
+        const x = tf.tensor2d(obs, [2, 252]);
+        return [module.forward(x).policyOut.dataSync(), (exported.predict(x) as tf.Tensor).dataSync()];
+      });
+      module.dispose();
+      exported.dispose();
+      return result;
+    };
+    const [fromChw, exportedChw] = outputs(chw, chwObs);
+    const [fromHwc] = outputs(hwc, hwcObs);
+    expect(maxAbsDifference(fromChw, fromHwc)).toBeLessThan(1e-6);
+    expect(maxAbsDifference(exportedChw, fromHwc)).toBeLessThan(1e-5);
   });
 
   it("refuses conv_filters without image observations, sizes with no default, and layers with no output", () => {

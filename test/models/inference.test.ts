@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Box, Discrete, MultiBinary, MultiDiscrete } from "../../src/envs/spaces.js";
+import { Box, Dict, Discrete, MultiBinary, MultiDiscrete, Tuple } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
 import { policyLayersModel } from "../../src/models/export.js";
@@ -30,6 +30,22 @@ const specs: Record<string, ModuleSpec> = {
     type: "actor_critic",
     model: { hiddens: [12], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
   }),
+  "composite Dict{Discrete, Box, MultiBinary}, separate tanh nets": moduleSpecFor(
+    new Box(-10, 10, [4]),
+    new Dict({ pick: new Discrete(3, 2), force: new Box(-1, 1, [2]), bits: new MultiBinary(2) }),
+    {
+      type: "actor_critic",
+      model: { hiddens: [16], activation: "tanh", vf_share_layers: false, initial_log_std: -0.3 },
+    },
+  ),
+  "composite Tuple{Box, MultiDiscrete, Box}, shared relu trunk": moduleSpecFor(
+    new Box(-10, 10, [3]),
+    new Tuple([new Box(-1, 1, [1]), new MultiDiscrete([2, 4], [0, -1]), new Box(-1, 1, [2])]),
+    {
+      type: "actor_critic",
+      model: { hiddens: [12], activation: "relu", vf_share_layers: true, initial_log_std: 0 },
+    },
+  ),
 };
 
 /** Numbers per action: 1 (a class index), one per MultiDiscrete or MultiBinary entry, or the Gaussian's dimension. */
@@ -123,7 +139,7 @@ describe.each(Object.entries(specs))("%s", (_, spec) => {
       const actions =
         spec.head.kind === "categorical"
           ? tf.tensor1d(Int32Array.from(out.actions), "int32")
-          : spec.head.kind === "gaussian"
+          : spec.head.kind === "gaussian" || spec.head.kind === "composite"
             ? tf.tensor2d(out.actions, [batch, actionDim])
             : tf.tensor2d(Int32Array.from(out.actions), [batch, actionDim], "int32");
       const logp = dist.logProb(actions).dataSync();

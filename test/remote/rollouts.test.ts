@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { makeRemoteEnv, makeRemoteVectorEnv, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
 import {
+  actionLayout,
   Box,
   Dict,
   Discrete,
@@ -33,7 +34,7 @@ async function expectSameRollout(env: RemoteVectorEnv, spec: ReferenceSpec): Pro
   expect(env.obsDim).toBe(ref.obs_flatdim);
   const { observations } = await env.reset({ seed: spec.seed });
   expect(rows(observations, spec.numEnvs)).toEqual(ref.reset);
-  const integer = !(env.singleActionSpace instanceof Box);
+  const integer = actionLayout(env.singleActionSpace).integer;
   let finished = 0;
   for (const [t, actionRows] of spec.actions.entries()) {
     const actions = integer ? Int32Array.from(actionRows.flat()) : Float32Array.from(actionRows.flat());
@@ -138,6 +139,71 @@ describe("remote env rollouts equal gymnasium's", () => {
     await expect(env.step(Int32Array.of(0, 3, 0, 0))).rejects.toThrow(
       /action \[0, 3\] of sub-env 0 is not in MultiDiscrete/,
     );
+  });
+
+  it("TupleAct fixture: a Tuple action (Discrete, MultiBinary, Box, MultiDiscrete) as one float32 row of its parts", async () => {
+    const env = await vectorEnv({ id: "rlts_gym/TupleAct-v0", numEnvs: 2 });
+    const space = env.singleActionSpace as Tuple;
+    expect(space.toString()).toBe(
+      "Tuple(Discrete(3, start=-1), MultiBinary(2), Box(-1, 1, (2,), float32), MultiDiscrete([2 3]))",
+    );
+    expect(actionLayout(space)).toEqual({ dim: 7, integer: false });
+    expect(env.actionDim).toBe(7);
+    // Row: the Discrete value (start included), 2 bits, 2 floats, 2 MultiDiscrete values (starts included).
+    const actions = Array.from({ length: 7 }, (_, t) => [
+      [(t % 3) - 1, t % 2, 1, 0.25 * t - 0.75, -0.5, t % 2, 1 + (t % 3)],
+      [1, 0, 0, 0.125, 0.375, 1, 3],
+    ]);
+    const spec = { id: "rlts_gym/TupleAct-v0", numEnvs: 2, seed: 4, actions };
+    expect(await expectSameRollout(env, spec)).toBe(2);
+
+    // An integer part must hold a whole number within its bounds; the server refuses the batch, naming the sub-env.
+    const good = [1, 0, 0, 0.5, 0.5, 1, 3];
+    await expect(env.step(Float32Array.from([...good, 0.5, 0, 0, 0, 0, 0, 1]))).rejects.toThrow(
+      /action \[0\.5, 0\.0, .*\] of sub-env 1 is not in Tuple\(Discrete\(3, start=-1\)/,
+    );
+    await expect(env.step(Float32Array.from([...good, 0, 2, 0, 0, 0, 0, 1]))).rejects.toThrow(
+      /action \[0\.0, 2\.0, .*\] of sub-env 1 is not in Tuple/,
+    );
+    await expect(env.step(Float32Array.from([...good, 0, 0, 0, 0, 0, 0, Number.NaN]))).rejects.toThrow(
+      /of sub-env 1 is not finite/,
+    );
+  });
+
+  it("TupleAct fixture, nested: a Dict inside the Tuple, its parts in the Dict's key order", async () => {
+    const kwargs = { nested: true };
+    const env = await vectorEnv({ id: "rlts_gym/TupleAct-v0", numEnvs: 1, kwargs });
+    expect(env.singleActionSpace.toString()).toBe(
+      "Tuple(Discrete(3, start=-1), Dict('bits': MultiBinary(2), 'push': Box(-1, 1, (2,), float32)), MultiDiscrete([2 3]))",
+    );
+    const actions = Array.from({ length: 6 }, (_, t) => [[1 - (t % 3), 1, t % 2, -0.25, 0.125 * t, 0, 2]]);
+    expect(
+      await expectSameRollout(env, { id: "rlts_gym/TupleAct-v0", numEnvs: 1, seed: 9, actions, kwargs }),
+    ).toBe(1);
+  });
+
+  it("RemoteEnv takes a Tuple action as its parts' values, and refuses one that is not", async () => {
+    venvPython();
+    const env = await makeRemoteEnv<Float32Array, unknown[]>({ id: "rlts_gym/TupleAct-v0" });
+    open.push(env);
+    const ref = referenceRollout({
+      id: "rlts_gym/TupleAct-v0",
+      numEnvs: 1,
+      seed: 2,
+      actions: [[[1, 0, 1, 0.5, -0.25, 1, 2]]],
+    });
+    await env.reset({ seed: 2 });
+    const action = [1, Int8Array.of(0, 1), Float32Array.of(0.5, -0.25), Int32Array.of(1, 2)];
+    const [obs, reward] = await env.step(action);
+    expect(Array.from(obs)).toEqual(ref.steps[0].obs[0]);
+    expect(reward).toBe(ref.steps[0].reward[0]);
+    await expect(
+      env.step([1, Int8Array.of(0, 1), Float32Array.of(0.5), Int32Array.of(1, 2)]),
+    ).rejects.toThrow(/TupleAct-v0 action\[2\]: needs 2 values for Box/);
+    await expect(
+      env.step([2, Int8Array.of(0, 1), Float32Array.of(0.5, 0), Int32Array.of(1, 2)]),
+    ).rejects.toThrow(/TupleAct-v0 action\[0\]: 2 is not in Discrete\(3, start=-1\)/);
+    await expect(env.step([1, Int8Array.of(0, 1)])).rejects.toThrow(/TupleAct-v0 action: .* is not in Tuple/);
   });
 
   it("RemoteEnv (one env, no autoreset) returns the terminal observation, then resets on request", async () => {

@@ -82,7 +82,13 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
     const fragments = await group.sample();
     expect(fragments).toHaveLength(2);
     for (const [index, fragment] of fragments.entries()) {
-      expect(fragment.spec).toEqual({ numSteps: 16, numEnvs: 4, obsDim: 4, actionDim: 1 });
+      expect(fragment.spec).toEqual({
+        numSteps: 16,
+        numEnvs: 4,
+        obsDim: 4,
+        actionDim: 1,
+        obsDtype: "float32",
+      });
       expect(fragment.weightsVersion).toBe(1);
       expect(fragment.obs.buffer).toBeInstanceOf(SharedArrayBuffer);
       expect(fragment.obs).toHaveLength(16 * 4 * 4);

@@ -5,7 +5,7 @@
  * trip, so this class has the same methods returning promises. It does not autoreset: after
  * `terminated` or `truncated`, call `reset()` as in Gymnasium. For training, prefer `RemoteVectorEnv`.
  */
-import { Box, Discrete, type Space } from "../spaces.js";
+import { actionLayout, Box, Dict, Discrete, type Space, Tuple, writeActionRow } from "../spaces.js";
 import type { EnvMetadata, EnvSpec, Info, RenderFrame, ResetOptions, StepResult } from "../types.js";
 import { makeRemoteVectorEnv, type RemoteEnvOptions, type RemoteVectorEnv } from "./remote-vector-env.js";
 
@@ -70,6 +70,12 @@ export class RemoteEnv<Obs = unknown, Act = unknown> {
         );
       }
       return space.isInteger ? Int32Array.from(values) : Float32Array.from(values);
+    }
+    if (space instanceof Tuple || space instanceof Dict) {
+      // The parts side by side in one float32 row; Box parts, as a Box action, checked for their size only.
+      const row = new Float32Array(actionLayout(space).dim);
+      writeActionRow(space, action, row, 0, `${this.spec.id} action`);
+      return row;
     }
     space.assertContains(action, `${this.spec.id} action`);
     const values: unknown = action;

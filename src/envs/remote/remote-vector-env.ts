@@ -196,7 +196,10 @@ export class RemoteVectorEnv implements VectorEnv {
   /** Gymnasium's `reward_range` (±Infinity unless the env says otherwise). */
   readonly rewardRange: [number, number];
   private readonly result: VectorStepResult;
-  /** Actions as they travel: int32 for Discrete/MultiDiscrete/MultiBinary/integer Box, else float32. */
+  /**
+   * Actions as they travel: int32 for Discrete/MultiDiscrete/MultiBinary/integer Box, else float32 (float
+   * Box; Tuple and Dict, their parts side by side).
+   */
   private readonly wireActions: Int32Array | Float32Array;
   private closing?: Promise<void>;
 
