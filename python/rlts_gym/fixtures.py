@@ -68,14 +68,16 @@ class DictObsEnv(gymnasium.Env):
         return f"position={self.position.tolist()} steps={self.steps}"
 
 
-class MultiDiscreteActEnv(gymnasium.Env):
-    """Observes its last MultiDiscrete action (with a non-zero start) and a running sum; ends after 6 steps."""
+class RunningTotalEnv(gymnasium.Env):
+    """Observes `action_numbers` values of its last action and a running total, which resets to a seeded
+    integer: the base of the action-space fixtures, whose rollouts the tests compare with Python's."""
 
     metadata = {"render_modes": []}
 
-    def __init__(self):
-        self.action_space = spaces.MultiDiscrete([3, 5], start=[0, -2])
-        self.observation_space = spaces.Box(-100.0, 100.0, (3,), np.float32)
+    def __init__(self, action_space, action_numbers):
+        self.action_space = action_space
+        self.observation_space = spaces.Box(-100.0, 100.0, (action_numbers + 1,), np.float32)
+        self.action_numbers = action_numbers
         self.total = 0.0
         self.steps = 0
 
@@ -83,7 +85,14 @@ class MultiDiscreteActEnv(gymnasium.Env):
         super().reset(seed=seed)
         self.total = float(self.np_random.integers(0, 10))
         self.steps = 0
-        return np.array([0.0, 0.0, self.total], dtype=np.float32), {}
+        return np.array([0.0] * self.action_numbers + [self.total], dtype=np.float32), {}
+
+
+class MultiDiscreteActEnv(RunningTotalEnv):
+    """Observes its last MultiDiscrete action (with a non-zero start) and a running sum; ends after 6 steps."""
+
+    def __init__(self):
+        super().__init__(spaces.MultiDiscrete([3, 5], start=[0, -2]), 2)
 
     def step(self, action):
         assert self.action_space.contains(action), f"MultiDiscreteAct-v0: invalid action {action!r}"
@@ -94,12 +103,10 @@ class MultiDiscreteActEnv(gymnasium.Env):
         return obs, float(a * b), self.steps >= 6, False, {}
 
 
-class TupleActEnv(gymnasium.Env):
+class TupleActEnv(RunningTotalEnv):
     """A Tuple action of every kind of part: a Discrete with a start, a MultiBinary, a float Box and a
     MultiDiscrete with starts (`nested=True`: the MultiBinary and the Box in a Dict inside the Tuple).
     Observes the action it was given, flattened, and a running total; ends after 5 steps."""
-
-    metadata = {"render_modes": []}
 
     def __init__(self, nested=False):
         self.nested = nested
@@ -108,16 +115,7 @@ class TupleActEnv(gymnasium.Env):
         push = spaces.Box(-1.0, 1.0, (2,), np.float32)
         digits = spaces.MultiDiscrete([2, 3], start=[0, 1])
         parts = (choice, spaces.Dict({"bits": bits, "push": push}), digits) if nested else (choice, bits, push, digits)
-        self.action_space = spaces.Tuple(parts)
-        self.observation_space = spaces.Box(-100.0, 100.0, (8,), np.float32)
-        self.total = 0.0
-        self.steps = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.total = float(self.np_random.integers(0, 10))
-        self.steps = 0
-        return np.array([0.0] * 7 + [self.total], dtype=np.float32), {}
+        super().__init__(spaces.Tuple(parts), 7)
 
     def step(self, action):
         assert isinstance(action, tuple), f"TupleAct-v0: the action must be a tuple, got {action!r}"

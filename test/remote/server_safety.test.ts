@@ -25,6 +25,25 @@ afterEach(async () => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const startServer = (args: string[]) => startPythonServer(args, children);
 
+/**
+ * Runs `body` with a Python module `name` on PYTHONPATH (in the scratch folder) that registers gymnasium's
+ * CartPole as `id` with a step limit of `maxSteps`: a user's env module, which a server imports by name.
+ */
+async function withCartPoleModule(name: string, id: string, maxSteps: number, body: () => Promise<void>) {
+  writeFileSync(
+    path.join(scratch, `${name}.py`),
+    `import gymnasium\ngymnasium.register(id="${id}", entry_point="gymnasium.envs.classic_control:CartPoleEnv", max_episode_steps=${maxSteps})\n`,
+  );
+  const previous = process.env.PYTHONPATH;
+  process.env.PYTHONPATH = scratch;
+  try {
+    await body();
+  } finally {
+    if (previous === undefined) delete process.env.PYTHONPATH;
+    else process.env.PYTHONPATH = previous;
+  }
+}
+
 async function connect(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promise<RemoteVectorEnv> {
   const env = await makeRemoteVectorEnv({ timeoutMs: 10_000, ...opts });
   open.push(env);
@@ -113,23 +132,10 @@ describe("the rlts_gym server", () => {
   });
 
   it("imports the user's env modules (--module) before making the env", async () => {
-    writeFileSync(
-      path.join(scratch, "my_rlts_envs.py"),
-      [
-        "import gymnasium",
-        'gymnasium.register(id="MyCartPole-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv", max_episode_steps=50)',
-        "",
-      ].join("\n"),
-    );
-    const previous = process.env.PYTHONPATH;
-    process.env.PYTHONPATH = scratch;
-    try {
+    await withCartPoleModule("my_rlts_envs", "MyCartPole-v0", 50, async () => {
       const env = await connect({ id: "MyCartPole-v0", modules: ["my_rlts_envs"] });
       expect(env.spec.maxEpisodeSteps).toBe(50);
-    } finally {
-      if (previous === undefined) delete process.env.PYTHONPATH;
-      else process.env.PYTHONPATH = previous;
-    }
+    });
   });
 });
 
@@ -137,17 +143,7 @@ describe("rlts evaluate of a Gymnasium run", () => {
   it("makes its env as training did: the run's python_modules and wrappers", {
     timeout: 60_000,
   }, async () => {
-    writeFileSync(
-      path.join(scratch, "my_eval_envs.py"),
-      [
-        "import gymnasium",
-        'gymnasium.register(id="MyEvalCartPole-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv", max_episode_steps=20)',
-        "",
-      ].join("\n"),
-    );
-    const previous = process.env.PYTHONPATH;
-    process.env.PYTHONPATH = scratch;
-    try {
+    await withCartPoleModule("my_eval_envs", "MyEvalCartPole-v0", 20, async () => {
       const { checkpoint } = await train(
         parseRunConfig({
           algo: "PPO",
@@ -167,10 +163,7 @@ describe("rlts evaluate of a Gymnasium run", () => {
       const result = await evaluateCheckpoint(checkpoint!, { episodes: 2, seed: 0 });
       // The policy's input has the wrapper's extra time feature; the env's registered limit holds.
       expect(result.lengths.every((n) => n <= 20)).toBe(true);
-    } finally {
-      if (previous === undefined) delete process.env.PYTHONPATH;
-      else process.env.PYTHONPATH = previous;
-    }
+    });
   });
 });
 
