@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initialWeights, type ModuleSpec } from "../models/catalog.js";
 import type { TrainableModule } from "../models/rl_module.js";
-import { Adam, type OptimizerState } from "./adam.js";
+import { Adam, BackendAdam, type FlatOptimizer, type OptimizerState } from "./adam.js";
 
 /** What a checkpoint keeps of a learner: plain data, typed arrays allowed. */
 export type LearnerState = Record<string, unknown>;
@@ -32,7 +32,16 @@ export interface LearnerSpec<Section> {
   config: Section;
   /** Seeds the initial weights: every learner of the same seed starts alike. */
   seed: number;
+  /**
+   * Adam's moments and the weights on the backend (`BackendAdam`) rather than on the host (`Adam`).
+   * Default: on the backend for tfjs-node's native backends (CPU or GPU), where reading the gradient
+   * back every step would cost more than the step; on the host for wasm and cpu, where it is faster.
+   */
+  optimizerOnBackend?: boolean;
 }
+
+/** The native tfjs-node backends (`tensorflow`, for both CPU and GPU builds), where BackendAdam pays. */
+const NATIVE_BACKENDS = new Set(["tensorflow"]);
 
 /** Where the learner actor finds an algorithm's learner: a module URL exporting `createLearner(spec)`. */
 export interface LearnerSource<Spec> {
@@ -102,7 +111,7 @@ export abstract class OptimizerLearner<
 > implements Learner<Batch, Result>
 {
   protected readonly module: Module;
-  protected readonly optimizer: Adam;
+  protected readonly optimizer: FlatOptimizer;
   protected readonly config: Section;
 
   protected constructor(
@@ -111,10 +120,9 @@ export abstract class OptimizerLearner<
   ) {
     this.module = new ModuleClass(spec.module, initialWeights(spec.module, spec.seed));
     this.config = spec.config;
-    this.optimizer = new Adam(this.module, {
-      adamEpsilon: spec.config.adam_epsilon,
-      gradClip: spec.config.grad_clip,
-    });
+    const options = { adamEpsilon: spec.config.adam_epsilon, gradClip: spec.config.grad_clip };
+    const onBackend = spec.optimizerOnBackend ?? NATIVE_BACKENDS.has(tf.getBackend());
+    this.optimizer = onBackend ? new BackendAdam(this.module, options) : new Adam(this.module, options);
   }
 
   abstract update(batch: Batch): Result;

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
-import type { Adam } from "../../learner/adam.js";
+import { type FlatOptimizer, nonFiniteNormError } from "../../learner/adam.js";
 import {
   type LearnerSpec,
   type LearnerState,
@@ -69,6 +69,8 @@ export class PPOLearner extends OptimizerLearner<ActorCritic, PPOConfig, PPOUpda
       epochs += 1;
       // One read per epoch: the KL early stop needs it, and it keeps dataSync out of the minibatch loop.
       const means = epochMetrics.read();
+      // BackendAdam leaves a non-finite step undone on the backend; here is where it is seen.
+      if (!Number.isFinite(means.grad_norm)) throw nonFiniteNormError(means.grad_norm);
       for (const [name, value] of Object.entries(means)) totals[name] = (totals[name] ?? 0) + value;
       if (ppo.kl_target !== null && means.mean_kl > ppo.kl_target) break;
     }
@@ -103,7 +105,7 @@ const MINIBATCH_METRICS = [...PPO_LOSS_METRICS, "grad_norm"];
  */
 export function ppoMinibatchUpdate(
   model: ActorCritic,
-  optimizer: Adam,
+  optimizer: FlatOptimizer,
   t: MinibatchTensors,
   coeffs: Pick<PPOLossInputs, "clipParam" | "vfClipParam" | "vfLossCoeff" | "entropyCoeff">,
   lr: number,
@@ -119,6 +121,6 @@ export function ppoMinibatchUpdate(
     returns: t.returns,
     ...coeffs,
   });
-  const gradNorm = optimizer.step(backward(loss.dPolicyOut, loss.dValues, loss.dLogStd), lr);
-  return tf.concat([loss.metrics, tf.tensor1d([gradNorm])]);
+  const gradNorm = optimizer.stepTensor(backward(loss.dPolicyOut, loss.dValues, loss.dLogStd), lr);
+  return tf.concat([loss.metrics, gradNorm]);
 }
