@@ -123,9 +123,10 @@ export abstract class Algorithm<
     return algorithm;
   }
 
-  /** The tfjs backend the learner runs on. */
+  /** The tfjs backend the learner runs on, and the native BLAS it uses, if any. */
   get backend(): string {
-    return this.learner.backend;
+    const { backend, blas } = this.learner;
+    return blas ? `${backend} + native BLAS (${blas})` : backend;
   }
 
   /** The RLModule the runners act with and the learner trains. */

@@ -74,6 +74,12 @@ const learnerConfigSchema = z
     /** `auto` takes the first that loads: tensorflow-gpu, tensorflow, wasm, cpu. */
     backend: z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
     /**
+     * `auto`: on wasm, large matrix products go to a native CBLAS if the machine has one (OpenBLAS: `apt
+     * install libopenblas0`; `RLTS_BLAS` names another library). `off` (the default until it pays on the
+     * networks RL uses: 1.0-1.4x measured) keeps wasm's own kernels.
+     */
+    blas: z.enum(["auto", "off"]).default("off"),
+    /**
      * Where the learner runs, as RLlib's `num_learners`: 0 in the main thread, 1 in a worker thread of
      * its own (which selects `backend` itself and puts the weights into the object store after every
      * update). Several learners (data-parallel across machines or GPUs) are not supported.

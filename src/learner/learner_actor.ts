@@ -20,6 +20,7 @@ import { WEIGHTS_ENTRY } from "../rollout/env_runner_group.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/worker_thread.js";
 import type { ObjectStore, StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
+import { installNativeBlas } from "./blas.js";
 import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 
 /** The batch and result types of a learner class. */
@@ -41,6 +42,8 @@ export function learnerModule<L>(callerUrl: string, name: string): LearnerModule
 export interface LearnerActor<Batch, Result> {
   /** The tfjs backend the learner trains on. */
   readonly backend: BackendName;
+  /** The native BLAS library its large matrix products go to (`learner.blas`), or null. */
+  readonly blas: string | null;
   /** One `Learner.update`; the new weights are in the store when it resolves. */
   update(batch: Batch): Promise<Result>;
   /** The newest weights the learner put, copied out of the store. */
@@ -63,8 +66,8 @@ export async function createLearnerActor<Spec, Batch, Result>(
   if (!store.has(WEIGHTS_ENTRY)) {
     throw new Error(`learner actor: the store has no "${WEIGHTS_ENTRY}" entry to put the weights into`);
   }
-  if (config.num_learners === 0) return LocalLearnerActor.create(source, config.backend, store);
-  return ThreadedLearnerActor.create(source, config.backend, store);
+  if (config.num_learners === 0) return LocalLearnerActor.create(source, config, store);
+  return ThreadedLearnerActor.create(source, config, store);
 }
 
 /** The newest weights in `store`; the actors put their initial weights when built, so there always are some. */
@@ -78,6 +81,7 @@ function newestWeights(store: ObjectStore): Float32Array {
 export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Result> {
   private constructor(
     readonly backend: BackendName,
+    readonly blas: string | null,
     private readonly learner: Learner<Batch, Result>,
     private readonly store: ObjectStore,
   ) {
@@ -87,10 +91,11 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
   /** Selects `backend` in this thread, imports the learner's module, builds it and puts its initial weights. */
   static async create<Spec, Batch, Result>(
     source: LearnerSource<Spec>,
-    backend: LearnerConfig["backend"],
+    config: Pick<LearnerConfig, "backend" | "blas">,
     store: ObjectStore,
   ): Promise<LocalLearnerActor<Batch, Result>> {
-    const selected = await selectBackend(backend);
+    const selected = await selectBackend(config.backend);
+    const blas = config.blas === "auto" ? await installNativeBlas() : null;
     const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
     const learner = module.createLearner(source.spec);
     const size = store.length(WEIGHTS_ENTRY);
@@ -101,7 +106,7 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
         `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${size} floats, the learner's module ${weights.length}`,
       );
     }
-    return new LocalLearnerActor(selected, learner, store);
+    return new LocalLearnerActor(selected, blas, learner, store);
   }
 
   async update(batch: Batch): Promise<Result> {
@@ -135,15 +140,15 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
 /** What `learner_worker.ts` receives as `workerData`. */
 export interface LearnerWorkerData {
   source: LearnerSource<unknown>;
-  backend: LearnerConfig["backend"];
+  config: Pick<LearnerConfig, "backend" | "blas">;
   /** Holds the weights entry the thread puts into. */
   store: StoreHandle;
 }
 
 /** What `ThreadedLearnerActor` calls in its thread; every method crosses the thread boundary. */
 export interface LearnerWorkerApi {
-  /** Selects the backend, builds the learner, puts its initial weights; returns the backend. */
-  start(): Promise<BackendName>;
+  /** Selects the backend, builds the learner, puts its initial weights; returns the backend and BLAS. */
+  start(): Promise<{ backend: BackendName; blas: string | null }>;
   update(batch: unknown): Promise<unknown>;
   getState(): Promise<LearnerState>;
   setState(state: LearnerState): Promise<void>;
@@ -158,6 +163,7 @@ export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, 
 
   private constructor(
     readonly backend: BackendName,
+    readonly blas: string | null,
     /** The learner's thread (for health checks, and tests that kill it). */
     readonly thread: Worker,
     private readonly api: Remote<LearnerWorkerApi>,
@@ -169,10 +175,14 @@ export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, 
   /** Starts the thread and waits until it has selected its backend and put the initial weights. */
   static async create<Spec, Batch, Result>(
     source: LearnerSource<Spec>,
-    backend: LearnerConfig["backend"],
+    config: Pick<LearnerConfig, "backend" | "blas">,
     store: ObjectStore,
   ): Promise<ThreadedLearnerActor<Batch, Result>> {
-    const workerData: LearnerWorkerData = { source, backend, store: store.handle() };
+    const workerData: LearnerWorkerData = {
+      source,
+      config: { backend: config.backend, blas: config.blas },
+      store: store.handle(),
+    };
     const thread = startWorkerThread(siblingModule(import.meta.url, "learner_worker"), { workerData });
     const died = whenThreadDies(thread, "the learner thread");
     const api = wrap<LearnerWorkerApi>(nodeEndpoint(thread));
@@ -185,7 +195,7 @@ export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, 
     });
     try {
       const selected = await guarded("start", Promise.race([api.start(), died, timedOut]));
-      return new ThreadedLearnerActor(selected, thread, api, died, store);
+      return new ThreadedLearnerActor(selected.backend, selected.blas, thread, api, died, store);
     } catch (error) {
       await thread.terminate();
       throw error;

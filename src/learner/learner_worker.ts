@@ -10,7 +10,7 @@ import { nodeEndpoint } from "../rollout/comlink_node.js";
 import { ObjectStore } from "../store/object_store.js";
 import { type LearnerWorkerApi, type LearnerWorkerData, LocalLearnerActor } from "./learner_actor.js";
 
-const { source, backend, store } = workerData as LearnerWorkerData;
+const { source, config, store } = workerData as LearnerWorkerData;
 let actor: LocalLearnerActor<unknown, unknown> | undefined;
 
 function started(): LocalLearnerActor<unknown, unknown> {
@@ -20,8 +20,8 @@ function started(): LocalLearnerActor<unknown, unknown> {
 
 const api: LearnerWorkerApi = {
   async start() {
-    actor = await LocalLearnerActor.create(source, backend, ObjectStore.fromHandle(store));
-    return actor.backend;
+    actor = await LocalLearnerActor.create(source, config, ObjectStore.fromHandle(store));
+    return { backend: actor.backend, blas: actor.blas };
   },
   update: (batch) => started().update(batch),
   getState: () => started().getState(),

@@ -1,0 +1,162 @@
+/**
+ * Native BLAS for the wasm backend's matrix products, where the machine has a CBLAS (OpenBLAS,
+ * `apt install libopenblas0`): the `BatchMatMul` and `_FusedMatMul` kernels are wrapped so that a float32
+ * product of at least `minMultiplyAdds` goes to `cblas_sgemm` (through koffi, an FFI package that ships its
+ * own binaries) on the operands where they lie in the wasm heap, with the transposes, the bias and a ReLU
+ * done there too; smaller products, and anything else (other dtypes, broadcast batches, activations
+ * other than linear and ReLU), stay with wasm's own kernels. Never required: without a library, or with
+ * `learner.blas: off`, nothing changes.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** Where to look for a CBLAS, in order, after `RLTS_BLAS` (a path or a library name). */
+const LIBRARIES = [
+  "libopenblas.so.0",
+  "libopenblas.so",
+  "libcblas.so.3",
+  "libblis.so.4",
+  "libopenblas.dylib",
+];
+
+/**
+ * The smallest product sent to BLAS, in multiply-adds. Measured on PPO updates (one OpenBLAS thread, AVX2,
+ * beside another job on the 2 cores): 64x64 at minibatches of 256-512 (1-2M multiply-adds a product)
+ * ran as fast either way, 256x256 at 512 (33M) 1.4x faster with BLAS, 512x512 at 512 1.2x.
+ */
+const DEFAULT_MIN_MULTIPLY_ADDS = 256 * 128 * 128;
+
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+
+type Sgemm = (
+  order: number,
+  transA: number,
+  transB: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
+
+/** The parts of the wasm backend the wrappers use. */
+interface WasmBackend {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+interface KernelArgs {
+  inputs: Record<string, tf.TensorInfo | undefined>;
+  backend: unknown;
+  attrs: { transposeA?: boolean; transposeB?: boolean; activation?: string };
+}
+
+/** The library in use, once installed in this thread. */
+let installed: string | null = null;
+
+/**
+ * Loads the first CBLAS that has `cblas_sgemm`; null when none loads. OpenBLAS gets one thread unless
+ * `OPENBLAS_NUM_THREADS` says otherwise: the env runners share the cores, and its threads spin on a busy
+ * machine (2 threads beside a runner were slower than wasm).
+ */
+async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
+  const { default: koffi } = await import("koffi");
+  const candidates = process.env.RLTS_BLAS ? [process.env.RLTS_BLAS] : LIBRARIES;
+  for (const library of candidates) {
+    try {
+      const lib = koffi.load(library);
+      const sgemm = lib.func(
+        "void cblas_sgemm(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int)",
+      ) as Sgemm;
+      if (!process.env.OPENBLAS_NUM_THREADS) {
+        try {
+          (lib.func("void openblas_set_num_threads(int)") as (n: number) => void)(1);
+        } catch {
+          // Not OpenBLAS: its own threading stands.
+        }
+      }
+      return { library, sgemm };
+    } catch {
+      // Not on this machine, or no cblas_sgemm in it: the next one.
+    }
+  }
+  return null;
+}
+
+/**
+ * Routes the wasm backend's large matrix products to a native CBLAS if one loads; returns the library's
+ * name, or null (nothing changed). Call after the wasm backend is set; once per thread.
+ */
+export async function installNativeBlas(minMultiplyAdds = DEFAULT_MIN_MULTIPLY_ADDS): Promise<string | null> {
+  if (installed !== null) return installed;
+  if (tf.getBackend() !== "wasm") return null;
+  const loaded = await loadSgemm();
+  if (!loaded) return null;
+  for (const kernelName of ["BatchMatMul", "_FusedMatMul"]) {
+    const original = tf.getKernel(kernelName, "wasm");
+    if (!original) continue;
+    tf.unregisterKernel(kernelName, "wasm");
+    tf.registerKernel({
+      ...original,
+      kernelFunc: (args) =>
+        nativeMatMul(args as unknown as KernelArgs, loaded.sgemm, minMultiplyAdds) ??
+        (original.kernelFunc(args) as tf.TensorInfo),
+    });
+  }
+  installed = loaded.library;
+  return installed;
+}
+
+/** The product through `sgemm`, or null when it is one for wasm's own kernel. */
+function nativeMatMul(args: KernelArgs, sgemm: Sgemm, minMultiplyAdds: number): tf.TensorInfo | null {
+  const { a, b, bias, preluActivationWeights } = args.inputs;
+  const { transposeA = false, transposeB = false, activation = "linear" } = args.attrs;
+  if (!a || !b || preluActivationWeights) return null;
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== 3 || b.shape.length !== 3)
+    return null;
+  if (activation !== "linear" && activation !== "relu") return null;
+  const batch = a.shape[0];
+  if (b.shape[0] !== batch || (bias && (bias.shape.length !== 1 || bias.dtype !== "float32"))) return null;
+  const m = transposeA ? a.shape[2] : a.shape[1];
+  const k = transposeA ? a.shape[1] : a.shape[2];
+  const n = transposeB ? b.shape[1] : b.shape[2];
+  if (m * n * k < minMultiplyAdds) return null;
+  const backend = args.backend as WasmBackend;
+  const out = backend.makeOutput([batch, m, n], "float32");
+  // Views after the output's allocation, which may have grown (and so replaced) the heap.
+  const heap = backend.wasm.HEAPU8.buffer;
+  const view = (info: tf.TensorInfo, length: number, offset = 0) =>
+    new Float32Array(heap, backend.dataIdMap.get(info.dataId).memoryOffset + 4 * offset, length);
+  const biasValues = bias ? view(bias, n) : null;
+  for (let i = 0; i < batch; i++) {
+    const c = view(out, m * n, i * m * n);
+    // The bias as C's starting rows, added by beta = 1.
+    if (biasValues) for (let r = 0; r < m; r++) c.set(biasValues, r * n);
+    sgemm(
+      ROW_MAJOR,
+      transposeA ? TRANS : NO_TRANS,
+      transposeB ? TRANS : NO_TRANS,
+      m,
+      n,
+      k,
+      1,
+      view(a, m * k, i * m * k),
+      transposeA ? m : k,
+      view(b, k * n, i * k * n),
+      transposeB ? k : n,
+      biasValues ? 1 : 0,
+      c,
+      n,
+    );
+    if (activation === "relu") for (let j = 0; j < c.length; j++) if (c[j] < 0) c[j] = 0;
+  }
+  return out;
+}
