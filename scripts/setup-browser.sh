@@ -7,12 +7,5 @@ if [ -n "${RLTS_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then
   echo "chromium: $(command -v chromium || echo "$RLTS_CHROMIUM")"
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "rlts: install Chromium (or set RLTS_CHROMIUM=/path/to/chrome) for the browser tests" >&2
-  exit 1
-fi
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+bash "$(dirname "$0")/apt-install.sh" chromium "Chromium (or set RLTS_CHROMIUM=/path/to/chrome) for the browser tests"
 echo "chromium: $(command -v chromium)"
