@@ -200,15 +200,16 @@ class CatchPixelsEnv(gymnasium.Env):
     """bsuite's Catch (as rlts's built-in Catch-v0) drawn in uint8 pixels, 255 at the ball and the paddle:
     a pixel env whose frames cross the bridge as bytes, and which a CNN learns in seconds."""
 
-    def __init__(self, rows=10, columns=5):
-        self.rows, self.columns = rows, columns
+    def __init__(self, rows=10, columns=5, obs_dtype="uint8"):
+        # obs_dtype: what the observations are drawn in, which a test sets apart from the space's uint8.
+        self.rows, self.columns, self.obs_dtype = rows, columns, np.dtype(obs_dtype)
         self.observation_space = spaces.Box(0, 255, (rows, columns, 1), np.uint8)
         self.action_space = spaces.Discrete(3)
         self.ball = [0, 0]
         self.paddle = 0
 
     def _obs(self):
-        board = np.zeros((self.rows, self.columns, 1), dtype=np.uint8)
+        board = np.zeros((self.rows, self.columns, 1), dtype=self.obs_dtype)
         board[self.ball[0], self.ball[1], 0] = 255
         board[self.rows - 1, self.paddle, 0] = 255
         return board

@@ -203,8 +203,12 @@ def observation_wire_dtype(space):
 def observation_flattener(space):
     """Writes `gymnasium.spaces.flatten(space, obs)` into a row of the wire dtype; a Box skips the generic dispatch."""
     if isinstance(space, spaces.Box):
+        byte_frames = observation_wire_dtype(space) == np.uint8
 
         def flatten_box(obs, out):
+            # Bytes on the wire hold only the space's own dtype: numpy would wrap 256 to 0 and cut 0.5 to 0.
+            if byte_frames and np.asarray(obs).dtype != space.dtype:
+                raise ValueError(f"observation dtype {np.asarray(obs).dtype} is not the observation space's {space.dtype}")
             out[:] = obs if len(space.shape) == 1 else np.reshape(obs, -1)
 
         return flatten_box

@@ -187,10 +187,9 @@ export class ReplayBuffer {
 
   protected gather(indices: Int32Array, weights: Float32Array): ReplaySample {
     const { obsDim, actionDim, storage } = this;
+    // Observations as float32 (allocateTransitions' default), whatever the buffer stores.
     const sample: ReplaySample = {
       ...allocateTransitions(indices.length, obsDim, actionDim),
-      obs: new Float32Array(indices.length * obsDim),
-      nextObs: new Float32Array(indices.length * obsDim),
       indices,
       weights,
     };
@@ -246,6 +245,11 @@ export class ReplayBuffer {
     }
     const { transitions } = state;
     const { storage } = this;
+    if (transitions.obs.constructor !== storage.obs.constructor) {
+      throw new Error(
+        `replay buffer state holds ${transitions.obs.constructor.name} observations, this buffer stores ${storage.obs.constructor.name} ones (uint8 frames are stored as float32 under a MeanStdFilter): restore with the observation_filter the checkpoint was written with`,
+      );
+    }
     storage.obs.set(transitions.obs);
     storage.nextObs.set(transitions.nextObs);
     storage.actions.set(transitions.actions);

@@ -74,11 +74,11 @@ const learnerConfigSchema = z
     /** `auto` takes the first that loads: tensorflow-gpu, tensorflow, wasm, cpu. */
     backend: z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
     /**
-     * `auto`: on wasm, large matrix products go to a native CBLAS if the machine has one (OpenBLAS: `apt
-     * install libopenblas0`; `RLTS_BLAS` names another library). `off` (the default until it pays on the
-     * networks RL uses: 1.0-1.4x measured) keeps wasm's own kernels.
+     * `auto`: on wasm, matrix products of at least 4M multiply-adds go to a native CBLAS if the machine
+     * has one (OpenBLAS: `apt install libopenblas0`; `RLTS_BLAS` names another library); smaller ones, and
+     * every product without one, stay on wasm. `off` keeps wasm's own kernels for all.
      */
-    blas: z.enum(["auto", "off"]).default("off"),
+    blas: z.enum(["auto", "off"]).default("auto"),
     /**
      * Where the learner runs, as RLlib's `num_learners`: 0 in the main thread, 1 in a worker thread of
      * its own (which selects `backend` itself and puts the weights into the object store after every

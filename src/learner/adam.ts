@@ -44,7 +44,7 @@ export interface FlatOptimizer {
 /** The non-finite gradient refusal, the same for both optimizers (and a learner reading BackendAdam's norm). */
 export function nonFiniteNormError(norm: number): RangeError {
   return new RangeError(
-    `learners/grad_norm is ${norm}: the loss or its inputs are not finite; training stops, the weights are left as they were`,
+    `learners/grad_norm is ${norm}: the loss or its inputs are not finite; training stops, and no non-finite step changed the weights`,
   );
 }
 
@@ -170,8 +170,9 @@ export class BackendAdam implements FlatOptimizer {
   ) {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
-    this.m = module.variables.map((w) => tf.variable(tf.zerosLike(w), false));
-    this.v = module.variables.map((w) => tf.variable(tf.zerosLike(w), false));
+    // In a tidy, so the zeros the variables start from are freed.
+    this.m = tf.tidy(() => module.variables.map((w) => tf.variable(tf.zerosLike(w), false)));
+    this.v = tf.tidy(() => module.variables.map((w) => tf.variable(tf.zerosLike(w), false)));
     this.sizes = module.variables.map((w) => w.size);
   }
 

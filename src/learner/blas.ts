@@ -3,9 +3,10 @@
  * `apt install libopenblas0`): the `BatchMatMul` and `_FusedMatMul` kernels are wrapped so that a float32
  * product of at least `minMultiplyAdds` goes to `cblas_sgemm` (through koffi, an FFI package that ships its
  * own binaries) on the operands where they lie in the wasm heap, with the transposes, the bias and a ReLU
- * done there too; smaller products, and anything else (other dtypes, broadcast batches, activations
- * other than linear and ReLU), stay with wasm's own kernels. Never required: without a library, or with
- * `learner.blas: off`, nothing changes.
+ * done there too; 2-D operands (the hand-written backward passes') count as a batch of one. Smaller
+ * products, and anything else (other dtypes, broadcast batches, activations other than linear and ReLU),
+ * stay with wasm's own kernels. Never required: without a library, or with `learner.blas: off`, nothing
+ * changes.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -19,9 +20,9 @@ const LIBRARIES = [
 ];
 
 /**
- * The smallest product sent to BLAS, in multiply-adds. Measured on PPO updates (one OpenBLAS thread, AVX2,
- * beside another job on the 2 cores): 64x64 at minibatches of 256-512 (1-2M multiply-adds a product)
- * ran as fast either way, 256x256 at 512 (33M) 1.4x faster with BLAS, 512x512 at 512 1.2x.
+ * The smallest product sent to BLAS, in multiply-adds. Measured on PPO updates (one OpenBLAS thread, AVX2):
+ * 256x256 at minibatches of 256-512 (16-33M a product) trained 1.6-1.8x faster with BLAS, 512x512 at 512
+ * 1.8-2.4x; 64x64 (1-2M) within the noise either way, so it stays on wasm.
  */
 const DEFAULT_MIN_MULTIPLY_ADDS = 256 * 128 * 128;
 
@@ -68,7 +69,13 @@ let installed: string | null = null;
  * machine (2 threads beside a runner were slower than wasm).
  */
 async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
-  const { default: koffi } = await import("koffi");
+  let koffi: typeof import("koffi").default;
+  try {
+    koffi = (await import("koffi")).default;
+  } catch {
+    // koffi's prebuilt binary does not load on this platform: no native BLAS, nothing else changes.
+    return null;
+  }
   const candidates = process.env.RLTS_BLAS ? [process.env.RLTS_BLAS] : LIBRARIES;
   for (const library of candidates) {
     try {
@@ -120,17 +127,21 @@ function nativeMatMul(args: KernelArgs, sgemm: Sgemm, minMultiplyAdds: number): 
   const { a, b, bias, preluActivationWeights } = args.inputs;
   const { transposeA = false, transposeB = false, activation = "linear" } = args.attrs;
   if (!a || !b || preluActivationWeights) return null;
-  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== 3 || b.shape.length !== 3)
-    return null;
+  if (a.dtype !== "float32" || b.dtype !== "float32") return null;
   if (activation !== "linear" && activation !== "relu") return null;
-  const batch = a.shape[0];
-  if (b.shape[0] !== batch || (bias && (bias.shape.length !== 1 || bias.dtype !== "float32"))) return null;
-  const m = transposeA ? a.shape[2] : a.shape[1];
-  const k = transposeA ? a.shape[1] : a.shape[2];
-  const n = transposeB ? b.shape[1] : b.shape[2];
+  // tf.matMul hands 2-D operands to the kernel as they are (the hand-written backward passes'
+  // products): a batch of one.
+  const [aShape, bShape] = [a.shape, b.shape].map((shape) => (shape.length === 2 ? [1, ...shape] : shape));
+  if (aShape.length !== 3 || bShape.length !== 3) return null;
+  const batch = aShape[0];
+  const m = transposeA ? aShape[2] : aShape[1];
+  const k = transposeA ? aShape[1] : aShape[2];
+  const n = transposeB ? bShape[1] : bShape[2];
+  if (bShape[0] !== batch || (bias && (bias.dtype !== "float32" || bias.shape.join() !== String(n))))
+    return null;
   if (m * n * k < minMultiplyAdds) return null;
   const backend = args.backend as WasmBackend;
-  const out = backend.makeOutput([batch, m, n], "float32");
+  const out = backend.makeOutput(a.shape.length === 2 ? [m, n] : [batch, m, n], "float32");
   // Views after the output's allocation, which may have grown (and so replaced) the heap.
   const heap = backend.wasm.HEAPU8.buffer;
   const view = (info: tf.TensorInfo, length: number, offset = 0) =>

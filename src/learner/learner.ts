@@ -151,7 +151,8 @@ export abstract class OptimizerLearner<
 
   protected setExtraState(_state: LearnerState): void {}
 
+  /** The optimizer owns the module: disposing it frees both (BackendAdam's moments too). */
   dispose(): void {
-    this.module.dispose();
+    this.optimizer.dispose();
   }
 }

@@ -90,12 +90,13 @@ export function defaultConvFilters(shape: readonly number[]): ConvFilter[] {
 const pair = (v: number | [number, number]): [number, number] => (typeof v === "number" ? [v, v] : v);
 
 /**
- * Whether an image observation of `shape` is CHW rather than HWC, as Stable-Baselines3 decides it: its
- * first axis is the smallest and its last is not (`[4, 84, 84]` stacked frames, not `[10, 5, 1]`).
+ * Whether an image observation of `shape` is CHW rather than HWC, after Stable-Baselines3's rule: its
+ * first axis is strictly the smallest (`[4, 84, 84]` stacked frames, not `[10, 5, 1]`; a tie such as
+ * `[4, 4, 84]` is read as HWC, where SB3 would say CHW).
  */
 export function isChannelsFirst(shape: readonly number[]): boolean {
   const [a, b, c] = shape;
-  return a < b && a < c && !(c <= a);
+  return a < b && a < c;
 }
 
 /**
@@ -390,13 +391,16 @@ export class ConvEncoder {
     readonly spec: ConvEncoderSpec,
     trainable: boolean,
   ) {
-    this.weights = spec.layers.map((layer) => ({
-      filter: tf.variable(
-        tf.zeros([...layer.kernel, layer.inShape[2], layer.outShape[2]]),
-        trainable,
-      ) as tf.Variable<tf.Rank.R4>,
-      bias: tf.variable(tf.zeros([layer.outShape[2]]), trainable) as tf.Variable<tf.Rank.R1>,
-    }));
+    // In a tidy, so the zeros the variables start from are freed.
+    this.weights = tf.tidy(() =>
+      spec.layers.map((layer) => ({
+        filter: tf.variable(
+          tf.zeros([...layer.kernel, layer.inShape[2], layer.outShape[2]]),
+          trainable,
+        ) as tf.Variable<tf.Rank.R4>,
+        bias: tf.variable(tf.zeros([layer.outShape[2]]), trainable) as tf.Variable<tf.Rank.R1>,
+      })),
+    );
     this.variables = this.weights.flatMap((w) => [w.filter, w.bias]);
   }
 
@@ -441,8 +445,9 @@ export class ConvInference {
     this.weights = convViews(this.spec, flat).map((view, i) => {
       const layer = this.spec.layers[i];
       return {
-        filter: tf.tensor4d(view.filter, [...layer.kernel, layer.inShape[2], layer.outShape[2]]),
-        bias: tf.tensor1d(view.bias),
+        // Copies: the cpu backend would keep the caller's array, which the next weights overwrite.
+        filter: tf.tensor4d(view.filter.slice(), [...layer.kernel, layer.inShape[2], layer.outShape[2]]),
+        bias: tf.tensor1d(view.bias.slice()),
       };
     });
   }

@@ -301,6 +301,11 @@ export class EnvRunner<C extends CollectSpec = CollectSpec> {
     this.episodes = new EpisodeTracker(n);
     this.filter =
       config.env_runners.observation_filter === "MeanStdFilter" ? new MeanStdFilter(env.obsDim) : null;
+    if (this.filter && this.spec.encoder && this.spec.encoder.inputScale !== 1) {
+      throw new RangeError(
+        `env_runners.observation_filter: MeanStdFilter on uint8 frames (${env.singleObservationSpace}): the CNN scales them by 1/255 itself; use NoFilter`,
+      );
+    }
     this.rewardNormalizer = config.env_runners.normalize_rewards
       ? new RewardNormalizer(n, config.gamma)
       : null;

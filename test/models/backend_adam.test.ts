@@ -103,7 +103,7 @@ describe("BackendAdam", () => {
     const batch = randomBatch(3);
     batch.advantages.fill(Number.NaN);
     expect(() => learner.update({ batch, numEnvStepsSampled: 0 })).toThrow(
-      /^learners\/grad_norm is NaN: the loss or its inputs are not finite; training stops, the weights are left as they were$/,
+      /^learners\/grad_norm is NaN: the loss or its inputs are not finite; training stops, and no non-finite step changed the weights$/,
     );
     expect(Array.from(learner.getWeights())).toEqual(before);
     learner.dispose();

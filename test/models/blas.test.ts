@@ -27,14 +27,21 @@ const CASES: Case[] = [
   { a: [1, 48, 64], b: [1, 48, 40], transposeA: true, transposeB: false, bias: true, relu: true },
   { a: [1, 64, 48], b: [1, 40, 48], transposeA: false, transposeB: true, bias: true, relu: false },
   { a: [2, 30, 20], b: [2, 20, 50], transposeA: false, transposeB: false, bias: true, relu: true },
+  // 2-D operands, as tf.matMul hands them to the kernel (the hand-written backward passes' products).
+  { a: [40, 64], b: [40, 32], transposeA: true, transposeB: false, bias: false, relu: false },
+  { a: [64, 40], b: [32, 40], transposeA: false, transposeB: true, bias: false, relu: false },
 ];
 
 /** The product in float64 from the same float32 operands. */
+/** A case's shapes with the batch made explicit (2-D: a batch of one). */
+const batched = (shape: number[]) => (shape.length === 2 ? [1, ...shape] : shape);
+
 function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array): Float64Array {
-  const [batch] = c.a;
-  const m = c.transposeA ? c.a[2] : c.a[1];
-  const k = c.transposeA ? c.a[1] : c.a[2];
-  const n = c.transposeB ? c.b[1] : c.b[2];
+  const [sa, sb] = [batched(c.a), batched(c.b)];
+  const [batch] = sa;
+  const m = c.transposeA ? sa[2] : sa[1];
+  const k = c.transposeA ? sa[1] : sa[2];
+  const n = c.transposeB ? sb[1] : sb[2];
   const out = new Float64Array(batch * m * n);
   for (let i = 0; i < batch; i++) {
     for (let r = 0; r < m; r++) {
@@ -56,8 +63,8 @@ function product(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array):
   return tf
     .tidy(() => {
       const inputs = {
-        a: tf.tensor3d(a, c.a as [number, number, number]),
-        b: tf.tensor3d(b, c.b as [number, number, number]),
+        a: tf.tensor(a, c.a),
+        b: tf.tensor(b, c.b),
         ...(c.bias ? { bias: tf.tensor1d(bias) } : {}),
       };
       const attrs = {
@@ -113,7 +120,8 @@ describe("native BLAS", () => {
     for (const c of CASES) {
       const a = Float32Array.from({ length: c.a.reduce((x, y) => x * y) }, (_, i) => Math.sin(i * 0.37));
       const b = Float32Array.from({ length: c.b.reduce((x, y) => x * y) }, (_, i) => Math.cos(i * 0.71));
-      const bias = Float32Array.from({ length: c.transposeB ? c.b[1] : c.b[2] }, (_, i) => 0.1 * i - 1);
+      const sb = batched(c.b);
+      const bias = Float32Array.from({ length: c.transposeB ? sb[1] : sb[2] }, (_, i) => 0.1 * i - 1);
       const expected = reference(c, a, b, bias);
       const got = product(c, a, b, bias);
       expect(got.length).toBe(expected.length);

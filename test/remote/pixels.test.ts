@@ -54,6 +54,14 @@ describe("uint8 image observations over the bridge", () => {
     expect(finished).toBe(2);
   });
 
+  it("refuses observations whose dtype is not the uint8 space's, in one line (bytes would wrap them)", async () => {
+    const env = await makeRemoteVectorEnv({ id: ID, numEnvs: 2, kwargs: { obs_dtype: "float32" } });
+    open.push(env);
+    await expect(env.reset({ seed: 0 })).rejects.toThrow(
+      /^rlts_gym\/CatchPixels-v0: reset raised ValueError: observation dtype float32 is not the observation space's uint8 \(at server\.py:\d+ in flatten_box\)$/,
+    );
+  });
+
   it("PPO with the CNN learns the pixel Catch through the server (mean return 0.9 within 50k steps)", {
     timeout: 120_000,
   }, async () => {

@@ -2,7 +2,7 @@
  * uint8 observations stay uint8 in fragments, train batches and replay (a quarter of float32's memory),
  * and train exactly as their float32 equivalent: Catch-v0 in uint8 pixels (0/255, scaled by the CNN's
  * 1/255) gives the same metrics and weights as Catch-v0 itself (0/1), for PPO and for DQN. With a
- * MeanStdFilter, whose output is fractional, observations are stored as float32.
+ * MeanStdFilter, whose output is fractional, observations are stored as float32 (an MLP's; a CNN refuses it).
  */
 import { describe, expect, it } from "vitest";
 import { createAlgorithm, parseRunConfig, type RunConfig } from "../../src/algos/index.js";
@@ -89,11 +89,15 @@ describe("uint8 observations", () => {
     expect(pixels.weights).toEqual(floats.weights);
   });
 
-  it("with a MeanStdFilter they are stored as float32", async () => {
+  it("with a MeanStdFilter (and an MLP) they are stored as float32; a CNN, which scales them itself, refuses the filter", async () => {
+    const env_runners = { ...DQN.env_runners, observation_filter: "MeanStdFilter" };
     const filtered = await run(
-      { ...DQN, env_runners: { ...DQN.env_runners, observation_filter: "MeanStdFilter" } },
+      { ...DQN, env_runners, model: { ...MODEL, conv_filters: [] } },
       UINT8_CATCH_ID,
     );
     expect(filtered.replay?.transitions.obs).toBeInstanceOf(Float32Array);
+    await expect(run({ ...DQN, env_runners }, UINT8_CATCH_ID)).rejects.toThrow(
+      /^env_runners\.observation_filter: MeanStdFilter on uint8 frames \(Box\(0, 255, \(10, 5, 1\), uint8\)\): the CNN scales them by 1\/255 itself; use NoFilter$/,
+    );
   });
 });

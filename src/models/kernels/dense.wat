@@ -102,9 +102,6 @@
           (local.tee $column (i32.add (local.get $column) (i32.const 32)))
           (local.get $outStride)))))
 
-  ;; tanh(x) = x P(x^2) / Q(x^2) for |x| <= 10, else +-1: a rational minimax fit for relative error
-  ;; (scripts/fit_tanh.py; 4e-9 in float64, within float32 rounding as evaluated here). pmax / pmin keep a
-  ;; NaN input NaN, as Math.tanh does. P's coefficients from x^0 up, Q's from x^2 up (Q(0) = 1).
   ;; The activation over `bytes` bytes of outputs from `start` (a multiple of 16 bytes). tanh(x) =
   ;; x P(x^2) / Q(x^2) for |x| <= 10, else +-1: a rational minimax fit for relative error
   ;; (scripts/fit_tanh.py; 4e-9 in float64, within float32 rounding as evaluated here). pmax / pmin keep a
