@@ -643,18 +643,18 @@ def parse_args(argv):
         help="seconds without a request after which another client may take over the session",
     )
     args = parser.parse_args(argv)
-    try:
-        args.kwargs = json.loads(args.kwargs)
-    except json.JSONDecodeError as exc:
-        parser.error(f"--kwargs is not valid JSON: {exc}")
-    if not isinstance(args.kwargs, dict):
-        parser.error(f"--kwargs must be a JSON object, got {args.kwargs!r}")
-    try:
-        args.wrappers = json.loads(args.wrappers)
-    except json.JSONDecodeError as exc:
-        parser.error(f"--wrappers is not valid JSON: {exc}")
-    if not isinstance(args.wrappers, list):
-        parser.error(f"--wrappers must be a JSON list, got {args.wrappers!r}")
+
+    def json_argument(flag, text, kind, what):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            parser.error(f"{flag} is not valid JSON: {exc}")
+        if not isinstance(value, kind):
+            parser.error(f"{flag} must be a JSON {what}, got {value!r}")
+        return value
+
+    args.kwargs = json_argument("--kwargs", args.kwargs, dict, "object")
+    args.wrappers = json_argument("--wrappers", args.wrappers, list, "list")
     args.key = None
     if args.key_file is not None:
         try:

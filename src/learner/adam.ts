@@ -159,7 +159,9 @@ export class BackendAdam implements FlatOptimizer {
   private readonly beta2: number;
   private readonly m: tf.Variable[];
   private readonly v: tf.Variable[];
+  /** Each variable's size, and their sum (the flat layout's length). */
   private readonly sizes: number[];
+  private readonly size: number;
   private numSteps = 0;
   /** The weights as last read, until the next step or set. */
   private readBack: Float32Array | null = null;
@@ -174,6 +176,7 @@ export class BackendAdam implements FlatOptimizer {
     this.m = tf.tidy(() => module.variables.map((w) => tf.variable(tf.zerosLike(w), false)));
     this.v = tf.tidy(() => module.variables.map((w) => tf.variable(tf.zerosLike(w), false)));
     this.sizes = module.variables.map((w) => w.size);
+    this.size = this.sizes.reduce((a, b) => a + b, 0);
   }
 
   step(flatGradient: tf.Tensor1D, lr: number): number {
@@ -185,9 +188,8 @@ export class BackendAdam implements FlatOptimizer {
   }
 
   stepTensor(flatGradient: tf.Tensor1D, lr: number): tf.Tensor1D {
-    const size = this.sizes.reduce((a, b) => a + b, 0);
-    if (flatGradient.size !== size) {
-      throw new RangeError(`flat gradient: expected ${size} float32s, got ${flatGradient.size}`);
+    if (flatGradient.size !== this.size) {
+      throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
     }
     const { beta1, beta2 } = this;
     this.numSteps += 1;
@@ -241,9 +243,8 @@ export class BackendAdam implements FlatOptimizer {
       ["m", state.m, this.m],
       ["v", state.v, this.v],
     ] as const) {
-      const size = this.sizes.reduce((a, b) => a + b, 0);
-      if (flat.length !== size) {
-        throw new RangeError(`optimizer state ${name}: expected ${size} float32s, got ${flat.length}`);
+      if (flat.length !== this.size) {
+        throw new RangeError(`optimizer state ${name}: expected ${this.size} float32s, got ${flat.length}`);
       }
       let offset = 0;
       tf.tidy(() => {

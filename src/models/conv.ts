@@ -226,13 +226,14 @@ function images(obs: tf.Tensor2D, spec: ConvEncoderSpec): tf.Tensor4D {
 }
 
 /**
- * Every layer's output (the last one flattened to `[batch, outDim]` by the caller), through ops tfjs can
- * differentiate where the backend has the kernels (cpu): the reference and the runners' forward pass.
+ * Every layer's output from the images `x` (`images(obs)`; the last output flattened to `[batch, outDim]`
+ * by the caller), through ops tfjs can differentiate where the backend has the kernels (cpu): the
+ * reference and the runners' forward pass.
  */
-function convForward(obs: tf.Tensor2D, spec: ConvEncoderSpec, weights: ConvWeights[]): tf.Tensor4D[] {
+function convForward(x: tf.Tensor4D, spec: ConvEncoderSpec, weights: ConvWeights[]): tf.Tensor4D[] {
   const outputs: tf.Tensor4D[] = [];
   spec.layers.forEach((layer, i) => {
-    outputs.push(layerForward(outputs.at(-1) ?? images(obs, spec), layer, weights[i]));
+    outputs.push(layerForward(outputs.at(-1) ?? x, layer, weights[i]));
   });
   return outputs;
 }
@@ -316,10 +317,11 @@ function filterFromRearranged(rearranged: tf.Tensor4D, layer: ConvLayerShape): t
 
 /**
  * The encoder's gradients (filter then bias per layer, first to last) from dLoss/d(the last layer's
- * output), given the forward pass's outputs. The first layer's input gradient is never computed.
+ * output), given the forward pass's images and outputs. The first layer's input gradient is never
+ * computed.
  */
 function convBackward(
-  obs: tf.Tensor2D,
+  x: tf.Tensor4D,
   spec: ConvEncoderSpec,
   weights: ConvWeights[],
   outputs: tf.Tensor4D[],
@@ -331,7 +333,7 @@ function convBackward(
     const layer = spec.layers[i];
     const form = strideOneForm(layer);
     const dPre = tf.mul(dy, tf.step(outputs[i])) as tf.Tensor4D;
-    const input = i === 0 ? images(obs, spec) : outputs[i - 1];
+    const input = i === 0 ? x : outputs[i - 1];
     const xp = padded(input, layer);
     const blocks = spaceToDepth(toBlocks(xp, layer, form), layer.stride);
     // dFilter: the batch becomes the channels of a stride-1 convolution of the input by dy.
@@ -406,7 +408,8 @@ export class ConvEncoder {
 
   /** The flattened features `[batch, outDim]` through differentiable ops (the reference). */
   forward(obs: tf.Tensor2D): tf.Tensor2D {
-    return tf.reshape(convForward(obs, this.spec, this.weights).at(-1)!, [-1, this.spec.outDim]);
+    const outputs = convForward(images(obs, this.spec), this.spec, this.weights);
+    return tf.reshape(outputs.at(-1)!, [-1, this.spec.outDim]);
   }
 
   /** The features without autodiff, and `backward`: dLoss/d(features) to the encoder's gradients, flat. */
@@ -414,12 +417,13 @@ export class ConvEncoder {
     features: tf.Tensor2D;
     backward: (dFeatures: tf.Tensor2D) => tf.Tensor1D;
   } {
-    const outputs = convForward(obs, this.spec, this.weights);
+    const x = images(obs, this.spec);
+    const outputs = convForward(x, this.spec, this.weights);
     const last = outputs.at(-1)!;
     return {
       features: tf.reshape(last, [-1, this.spec.outDim]),
       backward: (dFeatures) => {
-        const grads = convBackward(obs, this.spec, this.weights, outputs, tf.reshape(dFeatures, last.shape));
+        const grads = convBackward(x, this.spec, this.weights, outputs, tf.reshape(dFeatures, last.shape));
         return tf.concat(grads.map((g) => tf.reshape(g, [-1]) as tf.Tensor1D));
       },
     };
@@ -458,7 +462,7 @@ export class ConvInference {
     // The tensor leaves the tidy, not its data: tidy walks a returned typed array element by element.
     const features = tf.tidy(() => {
       const x = tf.tensor2d(obs.subarray(0, batch * this.inDim), [batch, this.inDim]);
-      return convForward(x, this.spec, this.weights).at(-1)!;
+      return convForward(images(x, this.spec), this.spec, this.weights).at(-1)!;
     });
     const data = features.dataSync() as Float32Array;
     features.dispose();

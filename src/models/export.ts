@@ -20,15 +20,18 @@ import {
   policyMetadataFor,
 } from "./policy.js";
 
+/** A layer of the export and the weights it gets once the model is built. */
+interface WeightedLayer {
+  layer: tf.layers.Layer;
+  kernel: Float32Array;
+  kernelShape: number[];
+  bias: Float32Array;
+}
+
 export function policyLayersModel(spec: ModuleSpec, flat: Float32Array): tf.LayersModel {
   const views = towerViews(spec.towers, towerWeights(spec, flat));
   const obs = tf.input({ shape: [spec.obsDim], name: "obs" });
-  const weighted: {
-    layer: tf.layers.Layer;
-    kernel: Float32Array;
-    kernelShape: number[];
-    bias: Float32Array;
-  }[] = [];
+  const weighted: WeightedLayer[] = [];
   const dense = (name: string, kernel: Float32Array, bias: Float32Array, units: number, linear: boolean) => {
     const layer = tf.layers.dense({ units, activation: linear ? "linear" : spec.activation, name });
     weighted.push({ layer, kernel, kernelShape: [kernel.length / bias.length, bias.length], bias });
@@ -93,7 +96,7 @@ function cnnLayers(
   spec: ModuleSpec,
   flat: Float32Array,
   obs: tf.SymbolicTensor,
-  weighted: { layer: tf.layers.Layer; kernel: Float32Array; kernelShape: number[]; bias: Float32Array }[],
+  weighted: WeightedLayer[],
 ): tf.SymbolicTensor {
   const encoder = spec.encoder!;
   const [h, w, c] = encoder.inputShape;

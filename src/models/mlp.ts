@@ -186,11 +186,11 @@ export class MlpTowers {
       inputs.push(tower.input < 0 ? obs : activations[tower.input].at(-1)!);
       activations[t] = chainForward(inputs[t], this.dense[t], this.activation, tower.activateLast);
     });
-    const backwardWithInput = (dOutputs: (tf.Tensor2D | null)[], inputNeedsGrad = true) => {
+    const backprop = (dOutputs: (tf.Tensor2D | null)[], inputNeedsGrad: boolean) => {
       // Towers read only earlier towers, so going backwards every tower's dOut is complete when reached.
       const dOut = [...dOutputs];
       const grads: tf.Tensor[][] = this.towers.map(() => []);
-      let dInput: tf.Tensor2D = tf.zerosLike(obs);
+      let dInput: tf.Tensor2D | null = null;
       for (let t = this.towers.length - 1; t >= 0; t--) {
         const tower = this.towers[t];
         const dy = dOut[t];
@@ -203,15 +203,20 @@ export class MlpTowers {
           inputNeedsGrad: tower.input >= 0 || inputNeedsGrad,
         });
         grads[t] = result.grads;
-        if (result.dInput && tower.input < 0) dInput = tf.add(dInput, result.dInput) as tf.Tensor2D;
-        else if (result.dInput) {
+        if (result.dInput && tower.input < 0) {
+          dInput = dInput ? (tf.add(dInput, result.dInput) as tf.Tensor2D) : result.dInput;
+        } else if (result.dInput) {
           const parent = dOut[tower.input];
           dOut[tower.input] = parent ? (tf.add(parent, result.dInput) as tf.Tensor2D) : result.dInput;
         }
       }
       return { grads: tf.concat(grads.flat().map((g) => tf.reshape(g, [-1]) as tf.Tensor1D)), dInput };
     };
-    const backward = (dOutputs: (tf.Tensor2D | null)[]) => backwardWithInput(dOutputs, false).grads;
+    const backward = (dOutputs: (tf.Tensor2D | null)[]) => backprop(dOutputs, false).grads;
+    const backwardWithInput = (dOutputs: (tf.Tensor2D | null)[]) => {
+      const { grads, dInput } = backprop(dOutputs, true);
+      return { grads, dInput: dInput ?? tf.zerosLike(obs) };
+    };
     const inputGradient = (dOutputs: (tf.Tensor2D | null)[]) => {
       const dOut = [...dOutputs];
       let dInput: tf.Tensor2D = tf.zerosLike(obs);
