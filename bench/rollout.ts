@@ -24,7 +24,7 @@ import { ppoRunConfigSchema } from "../src/algos/ppo/config.js";
 import { initialWeights } from "../src/models/catalog.js";
 import { onPolicyRunnerConfig } from "../src/rollout/env_runner.js";
 import { WEIGHTS_ENTRY } from "../src/rollout/env_runner_group.js";
-import { createEnvRunnerGroup } from "../src/rollout/threaded_group.js";
+import { createEnvRunnerGroup } from "../src/rollout/placement.js";
 import { startWorkerThread } from "../src/rollout/worker_thread.js";
 import { ObjectStore, type StoreHandle } from "../src/store/object_store.js";
 

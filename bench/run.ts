@@ -16,6 +16,7 @@ const BENCHES = [
   "rollout",
   "dqn_async",
   "remote",
+  "ray",
   "logging",
   "sb3",
 ];

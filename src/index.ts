@@ -55,9 +55,10 @@ export {
 } from "./models/policy.js";
 export { loadPolicyFromDir } from "./models/policy_node.js";
 export { ActorCritic, QNetwork, RLModule } from "./models/rl_module.js";
+export { EnvRunnerActorGroup } from "./rollout/actor_group.js";
 export { EnvRunner, type EnvRunnerConfig } from "./rollout/env_runner.js";
 export { type EnvRunnerGroup, LocalEnvRunnerGroup } from "./rollout/env_runner_group.js";
-export { createEnvRunnerGroup, ThreadedEnvRunnerGroup } from "./rollout/threaded_group.js";
+export { createEnvRunnerGroup } from "./rollout/placement.js";
 export { evaluateCheckpoint } from "./scheduler/evaluate.js";
 export { type TrainOptions, type TrainSummary, train } from "./scheduler/trainer.js";
 export { ObjectStore } from "./store/object_store.js";

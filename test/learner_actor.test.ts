@@ -28,9 +28,9 @@ import {
 } from "../src/learner/learner_actor.js";
 import { type ModuleSpec, moduleSpecFor } from "../src/models/catalog.js";
 import { loadLayersModel } from "../src/models/policy_node.js";
+import { EnvRunnerActorGroup } from "../src/rollout/actor_group.js";
 import { onPolicyRunnerConfig } from "../src/rollout/env_runner.js";
 import { createWeightsStore, WEIGHTS_ENTRY } from "../src/rollout/env_runner_group.js";
-import { ThreadedEnvRunnerGroup } from "../src/rollout/threaded_group.js";
 import { ObjectStore } from "../src/store/object_store.js";
 import { createRng, normal } from "../src/utils/rng.js";
 import { algorithmicMetrics, FAST_CARTPOLE_PPO } from "./fixtures/fast_cartpole.js";
@@ -238,7 +238,7 @@ describe("runner threads and a learner thread share one object store", () => {
       ...withLearners(1),
       env_runners: { num_env_runners: 2, num_envs_per_env_runner: 2, rollout_fragment_length: 32 },
     });
-    const group = await ThreadedEnvRunnerGroup.create(onPolicyRunnerConfig(config, config.ppo));
+    const group = await EnvRunnerActorGroup.create(onPolicyRunnerConfig(config, config.ppo));
     const actor = await ppoActor(config, group.store);
     try {
       expect(actor).toBeInstanceOf(ThreadedLearnerActor);
@@ -256,9 +256,9 @@ describe("runner threads and a learner thread share one object store", () => {
     }
     // And through PPO: each iteration's weights reach the runners as that iteration's version.
     const ppo = await PPO.create(config);
-    const ppoGroup = (ppo as unknown as { runners: ThreadedEnvRunnerGroup<{ kind: "fragments" }> }).runners;
+    const ppoGroup = (ppo as unknown as { runners: EnvRunnerActorGroup<{ kind: "fragments" }> }).runners;
     try {
-      expect(ppoGroup).toBeInstanceOf(ThreadedEnvRunnerGroup);
+      expect(ppoGroup).toBeInstanceOf(EnvRunnerActorGroup);
       for (let i = 0; i < 2; i++) await ppo.train();
       expect(ppoGroup.store.latestVersion(WEIGHTS_ENTRY)).toBe(3);
       expect((await ppoGroup.sample()).map((f) => f.weightsVersion)).toEqual([2, 2]);

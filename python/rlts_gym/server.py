@@ -567,11 +567,20 @@ def receive(socket):
     return socket.recv_multipart(copy=True)
 
 
-def serve(server, bind, parent_pid=None):
-    """Answers requests until `close`, a signal, or the death of `parent_pid`."""
+def print_ready(endpoint):
+    # The client waits for this line before it connects (and reads the port when binding to tcp://…:*).
+    print(f"RLTS_GYM_READY {endpoint}", flush=True)
+
+
+def serve(server, bind, parent_pid=None, curve_secret_key=None, on_ready=print_ready):
+    """Answers requests until `close`, a signal, or the death of `parent_pid`. With `curve_secret_key`
+    (Z85), the socket is a CURVE server: only clients that know its public key can connect (rlts_ray)."""
     context = zmq.Context()
     socket = context.socket(zmq.REP)
     socket.linger = 0
+    if curve_secret_key is not None:
+        socket.curve_server = True
+        socket.curve_secretkey = curve_secret_key.encode()
     socket.rcvtimeo = PARENT_POLL_MS
     # A larger frame disconnects its sender before it is read (ZMQ_MAXMSGSIZE).
     socket.setsockopt(zmq.MAXMSGSIZE, server.max_request_bytes)
@@ -579,8 +588,7 @@ def serve(server, bind, parent_pid=None):
     try:
         socket.bind(bind)
         endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        # The client waits for this line before it connects (and reads the port when binding to tcp://…:*).
-        print(f"RLTS_GYM_READY {endpoint}", flush=True)
+        on_ready(endpoint)
         while not server.closed:
             try:
                 message = receive(socket)

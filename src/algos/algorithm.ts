@@ -27,8 +27,8 @@ import {
   FILTER_EPSILON,
   type RunnerFilterStates,
 } from "../rollout/observation_filter.js";
+import { createEnvRunnerGroup } from "../rollout/placement.js";
 import type { RestartRecord } from "../rollout/restarts.js";
-import { createEnvRunnerGroup } from "../rollout/threaded_group.js";
 import { mean } from "../utils/stats.js";
 import { readCheckpoint, writeCheckpointAt } from "./checkpoint.js";
 

@@ -14,6 +14,7 @@ import { listEnvs } from "../envs/registry.js";
 import { closeAllRemoteEnvs } from "../envs/remote/index.js";
 import { plotRuns } from "../logging/plot.js";
 import type { ProgressMode } from "../logging/progress.js";
+import { runEnvRunnerService } from "../rollout/cluster/env_runner_service.js";
 import { evaluateCheckpoint } from "../scheduler/evaluate.js";
 import { train } from "../scheduler/trainer.js";
 import { exportPolicy } from "./export.js";
@@ -150,6 +151,30 @@ export function buildCli(): Command {
       console.log(`rlts demo at ${server.url} (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
       await server.close();
+    });
+
+  program
+    .command("env-runner")
+    .description(
+      "serve one env runner to a learner on another host over ZeroMQ (what env_runners.placement ray starts on each node)",
+    )
+    .requiredOption(
+      "--bind <endpoint>",
+      "tcp://<this host's address>:<port or *>; the endpoint is printed as JSON",
+    )
+    .option("--parent-pid <pid>", "exit when this process is gone", (v) => Number.parseInt(v, 10))
+    .action(async (options: { bind: string; parentPid?: number }) => {
+      const curveSecretKey = process.env.RLTS_CURVE_SECRET_KEY ?? "";
+      if (curveSecretKey.length !== 40) {
+        throw new ConfigError(
+          "rlts env-runner: set RLTS_CURVE_SECRET_KEY to the run's CURVE secret key (40 Z85 characters; the Ray agent does)",
+        );
+      }
+      console.error(
+        await runEnvRunnerService({ bind: options.bind, curveSecretKey, parentPid: options.parentPid }),
+      );
+      // The runner's envs are closed; nothing of it is left to wait for.
+      process.exit(0);
     });
 
   return program;

@@ -23,6 +23,8 @@ const envConfigSchema = z
      * (`--key-file`); the client proves it knows the key, which never travels.
      */
     key_file: z.string().optional(),
+    /** gymnasium backend with `address`: the public key (Z85) of a CURVE server (what placement ray sets up). */
+    curve_server_key: z.string().length(40).optional(),
     /** gymnasium backend: Python modules the server imports before `gymnasium.make` (ones that register envs). */
     python_modules: z.array(z.string().min(1)).default([]),
     /**
@@ -45,10 +47,38 @@ const envConfigSchema = z
   })
   .strict();
 
+const rayConfigSchema = z
+  .object({
+    /** The cluster: `auto` (the one `ray start` made on this machine, or $RAY_ADDRESS) or `host:port` of its head. */
+    address: z.string().min(1).default("auto"),
+    /** CPUs each env runner reserves on its node (Ray's `num_cpus`); a placement group holds them for the run. */
+    num_cpus_per_env_runner: z.number().positive().default(1),
+    /** Ray's runtime_env for the runners (env_vars, working_dir, pip, ...), passed through as it is. */
+    runtime_env: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * How each node starts an env runner (`rlts env-runner`): by default this Node and this rlts, at the
+     * same paths (install rlts alike on every node, as Ray asks of Python code).
+     */
+    env_runner_command: z.array(z.string().min(1)).min(1).optional(),
+    /** The Python that runs the agent (`python -m rlts_ray`); default: as for the gymnasium backend. */
+    python: z.string().optional(),
+  })
+  .strict();
+
 const envRunnersConfigSchema = z
   .object({
-    /** Rollout worker threads; 0 samples in the main thread (no threads, so a debugger works). */
+    /**
+     * Env runners: worker threads (`placement: threads`) or Ray actors (`placement: ray`); 0 samples in
+     * the main thread (no threads, so a debugger works).
+     */
     num_env_runners: z.number().int().min(0).default(0),
+    /**
+     * Where the env runners run: `main` (the calling thread; num_env_runners 0), `threads` (worker
+     * threads of this process) or `ray` (actors on a Ray cluster, `ray:` below). Default: main for 0
+     * runners, threads otherwise.
+     */
+    placement: z.enum(["main", "threads", "ray"]).optional(),
+    ray: rayConfigSchema.prefault({}),
     num_envs_per_env_runner: z.number().int().positive().default(8),
     /** Steps each env runner samples per fragment; `auto` divides the train batch evenly. */
     rollout_fragment_length: z.union([z.literal("auto"), z.number().int().positive()]).default("auto"),
@@ -67,7 +97,25 @@ const envRunnersConfigSchema = z
      */
     normalize_rewards: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((runners, ctx) => {
+    const placement = runners.placement;
+    const count = runners.num_env_runners;
+    const wrong =
+      placement === "main" && count > 0
+        ? `placement main samples in the calling thread: num_env_runners must be 0, got ${count}`
+        : placement !== undefined && placement !== "main" && count === 0
+          ? `placement ${placement} needs num_env_runners of at least 1 (0 samples in the main thread)`
+          : null;
+    if (wrong) ctx.addIssue({ code: "custom", path: ["placement"], message: wrong });
+  });
+
+/** Where `env_runners` puts its runners (`placement`, or what `num_env_runners` implies). */
+export function envRunnerPlacement(
+  runners: Pick<EnvRunnersConfig, "placement" | "num_env_runners">,
+): "main" | "threads" | "ray" {
+  return runners.placement ?? (runners.num_env_runners === 0 ? "main" : "threads");
+}
 
 const learnerConfigSchema = z
   .object({

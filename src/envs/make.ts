@@ -16,6 +16,7 @@ export interface EnvDescription {
   module?: string;
   address?: string;
   key_file?: string;
+  curve_server_key?: string;
   python_modules: string[];
   wrappers: { name: string; kwargs: Record<string, unknown> }[];
   python?: string;
@@ -61,6 +62,7 @@ export function remoteEnvOptions(
     kwargs,
     address: env.address,
     keyFile: env.key_file,
+    curveServerKey: env.curve_server_key,
     modules: env.python_modules,
     wrappers: env.wrappers,
     python: env.python,

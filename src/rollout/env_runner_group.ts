@@ -3,8 +3,7 @@
  * fragment per runner with the weights last synced (on-policy), or let them sample continuously into a
  * queue (off-policy, Ape-X style); sync the weights the learner put into the group's object store; drain
  * episode metrics; evaluate; stop. `LocalEnvRunnerGroup` (num_env_runners 0) keeps one EnvRunner in the
- * calling thread; `ThreadedEnvRunnerGroup` runs them in worker threads; a cluster group plugs in the same
- * way. Algorithms never ask which one they have.
+ * calling thread; `EnvRunnerActorGroup` runs them as actors: worker threads, or Ray actors on a cluster. Algorithms never ask which one they have.
  */
 import type { VersionedSample } from "../buffers/fragment.js";
 import { type ModuleSpec, weightsSize } from "../models/catalog.js";

@@ -1,6 +1,6 @@
 /**
  * The rollout worker thread: one `EnvRunner` built from plain config, driven over comlink by
- * `ThreadedEnvRunnerGroup`. Before each fragment it copies the newest module weights out of the shared
+ * `EnvRunnerActorGroup`. Before each fragment it copies the newest module weights out of the shared
  * object store; fragments go back as typed arrays over `SharedArrayBuffer`s, so what crosses the thread
  * boundary is a small descriptor, not the data.
  */
@@ -86,6 +86,6 @@ const api: EnvRunnerWorkerApi<unknown> = {
 };
 
 if (!parentPort) {
-  throw new Error("src/rollout/worker.ts is a worker-thread entry; start it with ThreadedEnvRunnerGroup");
+  throw new Error("src/rollout/worker.ts is a worker-thread entry; start it with EnvRunnerActorGroup");
 }
 expose(api, nodeEndpoint(parentPort));

@@ -5,8 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { dqnRunConfigSchema } from "../../src/algos/dqn/config.js";
 import { DQN } from "../../src/algos/dqn/dqn.js";
+import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import type { CollectSpec } from "../../src/rollout/env_runner.js";
-import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 
 /** Worker threads and message ports alive in this process. */
 function threadHandles(): number {
@@ -36,14 +36,14 @@ describe("DQN with runner threads (async)", () => {
     const handlesBefore = threadHandles();
     const algo = await DQN.create(config);
     // The runner group is the algorithm's own (protected): reached into only to kill a worker thread.
-    const group = (algo as unknown as { runners: ThreadedEnvRunnerGroup<CollectSpec> }).runners;
-    expect(group).toBeInstanceOf(ThreadedEnvRunnerGroup);
+    const group = (algo as unknown as { runners: EnvRunnerActorGroup<CollectSpec> }).runners;
+    expect(group).toBeInstanceOf(EnvRunnerActorGroup);
     expect(group.numEnvRunners).toBe(2);
     const rows: Record<string, number>[] = [];
     try {
       for (let iteration = 0; iteration < 5; iteration++) {
         const training = algo.train();
-        if (iteration === 2) void group.workerThread(1).terminate();
+        if (iteration === 2) void group.actor(1).terminate();
         rows.push(await training);
       }
       const evaluation = await algo.evaluate(4);

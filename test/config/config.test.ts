@@ -6,6 +6,7 @@ import { dqnRunConfigSchema } from "../../src/algos/dqn/config.js";
 import { loadRunConfig, parseRunConfig } from "../../src/algos/index.js";
 import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
 import { applyOverride, ConfigError, parseConfig } from "../../src/config/load.js";
+import { envRunnerPlacement } from "../../src/config/schema.js";
 import { scheduleValue } from "../../src/utils/schedule.js";
 
 const tempDirs: string[] = [];
@@ -99,6 +100,25 @@ describe("run config", () => {
     expect(message).toContain("invalid config typo.yaml");
     expect(message).toMatch(/algo: unknown algorithm "PPOO" \(did you mean "PPO"\?\)/);
     expect(message).toMatch(/expected one of: .*\bPPO\b/);
+  });
+
+  it("places env runners as env_runners.placement says, or as num_env_runners implies", () => {
+    const runners = (env_runners: Record<string, unknown>) =>
+      parseRunConfig({ algo: "PPO", env: { id: "CartPole-v1" }, env_runners }).env_runners;
+    expect(envRunnerPlacement(runners({}))).toBe("main");
+    expect(envRunnerPlacement(runners({ num_env_runners: 2 }))).toBe("threads");
+    const ray = runners({ num_env_runners: 2, placement: "ray" });
+    expect(envRunnerPlacement(ray)).toBe("ray");
+    expect(ray.ray).toEqual({ address: "auto", num_cpus_per_env_runner: 1, runtime_env: {} });
+    expect(() => runners({ placement: "ray" })).toThrow(
+      /env_runners\.placement: placement ray needs num_env_runners of at least 1/,
+    );
+    expect(() => runners({ placement: "main", num_env_runners: 2 })).toThrow(
+      /env_runners\.placement: placement main samples in the calling thread: num_env_runners must be 0, got 2/,
+    );
+    expect(() => runners({ num_env_runners: 2, placement: "ray", ray: { adress: "x:1" } })).toThrow(
+      /env_runners\.ray\.adress: unknown key/,
+    );
   });
 
   it("rejects another algorithm's section: a PPO config with dqn:, a DQN config with ppo:", () => {

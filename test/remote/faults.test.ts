@@ -16,8 +16,8 @@ import {
   RemoteEnvError,
   type RemoteVectorEnv,
 } from "../../src/envs/remote/index.js";
+import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import { onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
-import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 import { isRunning, root, venvPython } from "./python.js";
 
 const open: RemoteVectorEnv[] = [];
@@ -285,7 +285,7 @@ describe("runner threads with a failing Gymnasium env", () => {
       env_runners: { num_env_runners: 1, num_envs_per_env_runner: 2 },
       ppo: { train_batch_size: 32, minibatch_size: 16 },
     });
-    const group = await ThreadedEnvRunnerGroup.create(onPolicyRunnerConfig(config, config.ppo));
+    const group = await EnvRunnerActorGroup.create(onPolicyRunnerConfig(config, config.ppo));
     try {
       await expect(group.sample()).rejects.toThrow(/3 times in a row .*deliberate failure at step 5/);
       expect(group.numWorkerRestarts).toBe(2);

@@ -9,9 +9,9 @@ import type { Fragment } from "../../src/buffers/fragment.js";
 import { makeEnv } from "../../src/envs/registry.js";
 import { initialWeights, type ModuleSpec } from "../../src/models/catalog.js";
 import { towerViews } from "../../src/models/mlp.js";
+import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import { EnvRunner, type EnvRunnerConfig, onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
 import { WEIGHTS_ENTRY } from "../../src/rollout/env_runner_group.js";
-import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
 
 // Not imported from the fixture: importing it would register the env in this thread too.
 const CORRIDOR_ID = "rlts-test/Corridor-v0";
@@ -53,7 +53,7 @@ function alwaysAction(spec: ModuleSpec, action: number): Float32Array {
 }
 
 /** What the learner does: puts the weights into the group's store, then syncs the runners to them. */
-async function publish(target: ThreadedEnvRunnerGroup<Fragments>, weights: Float32Array, version: number) {
+async function publish(target: EnvRunnerActorGroup<Fragments>, weights: Float32Array, version: number) {
   target.store.put(WEIGHTS_ENTRY, weights);
   await target.syncWeights(version);
 }
@@ -67,16 +67,16 @@ function threadHandles(): number {
   return process.getActiveResourcesInfo().filter((r) => r === "Worker" || r === "MessagePort").length;
 }
 
-let group: ThreadedEnvRunnerGroup<Fragments> | undefined;
+let group: EnvRunnerActorGroup<Fragments> | undefined;
 afterEach(async () => {
   await group?.stop();
   group = undefined;
 });
 
-describe("ThreadedEnvRunnerGroup, sync mode", () => {
+describe("EnvRunnerActorGroup, sync mode", () => {
   it("samples the same fragments as main-thread runners, in shared memory, with the published version", async () => {
     const cfg = config();
-    group = await ThreadedEnvRunnerGroup.create(cfg);
+    group = await EnvRunnerActorGroup.create(cfg);
     const weights = initialWeights(group.moduleSpec, 7);
     await publish(group, weights, 1);
     const fragments = await group.sample();
@@ -105,7 +105,7 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
   });
 
   it("samples every fragment of an iteration with the weights of that iteration", async () => {
-    group = await ThreadedEnvRunnerGroup.create(config());
+    group = await EnvRunnerActorGroup.create(config());
     // PPO starts at version 0; a restored checkpoint jumps (here to 7, then on from 3).
     for (const version of [0, 1, 2, 7, 3, 4]) {
       const action = version % 2;
@@ -121,9 +121,9 @@ describe("ThreadedEnvRunnerGroup, sync mode", () => {
   });
 });
 
-describe("ThreadedEnvRunnerGroup, async mode", () => {
+describe("EnvRunnerActorGroup, async mode", () => {
   it("keeps sampling while weights change and records the version of every fragment", async () => {
-    group = await ThreadedEnvRunnerGroup.create(config());
+    group = await EnvRunnerActorGroup.create(config());
     await publish(group, alwaysAction(group.moduleSpec, 1), 1);
     group.startAsync();
     const seen: Fragment[] = [];
@@ -145,10 +145,10 @@ describe("ThreadedEnvRunnerGroup, async mode", () => {
   });
 });
 
-describe("ThreadedEnvRunnerGroup with a user env module", () => {
+describe("EnvRunnerActorGroup with a user env module", () => {
   it("imports env.module in each worker, so a custom env runs there", async () => {
     expect(() => makeEnv(CORRIDOR_ID)).toThrow(/No env registered/); // not in this thread
-    group = await ThreadedEnvRunnerGroup.create(corridorConfig({}, { rollout_fragment_length: 20 }));
+    group = await EnvRunnerActorGroup.create(corridorConfig({}, { rollout_fragment_length: 20 }));
     await publish(group, alwaysAction(group.moduleSpec, 1), 1);
     const fragments = await group.sample();
     expect(fragments).toHaveLength(2);
@@ -162,30 +162,30 @@ describe("ThreadedEnvRunnerGroup with a user env module", () => {
   it("fails with the module's path when env.module does not load", async () => {
     const cfg = corridorConfig({});
     cfg.env.module = "/nonexistent/env_module.js";
-    await expect(ThreadedEnvRunnerGroup.create(cfg)).rejects.toThrow(
+    await expect(EnvRunnerActorGroup.create(cfg)).rejects.toThrow(
       /env\.module "\/nonexistent\/env_module\.js" could not be loaded/,
     );
   });
 });
 
-describe("ThreadedEnvRunnerGroup fault tolerance", () => {
+describe("EnvRunnerActorGroup fault tolerance", () => {
   it("replaces a worker terminated mid-sample; the iteration goes on with the others", async () => {
-    group = await ThreadedEnvRunnerGroup.create(corridorConfig({ stepDelayMs: 3 }));
+    group = await EnvRunnerActorGroup.create(corridorConfig({ stepDelayMs: 3 }));
     await publish(group, alwaysAction(group.moduleSpec, 1), 1);
-    const victim = group.workerThread(1);
+    const victim = group.actor(1);
     const sampling = group.sample();
     setTimeout(() => void victim.terminate(), 100);
     const fragments = await sampling;
     expect(fragments).toHaveLength(1);
     expect(group.numWorkerRestarts).toBe(1);
-    expect(group.workerThread(1)).not.toBe(victim);
+    expect(group.actor(1)).not.toBe(victim);
     const next = await group.sample();
     expect(next.map((f) => f.weightsVersion)).toEqual([1, 1]); // the replacement read the current weights
     expect(next.every((f) => actionsAll(f, 1))).toBe(true);
   });
 
   it("replaces workers whose env throws, and resamples when every fragment of an iteration failed", async () => {
-    group = await ThreadedEnvRunnerGroup.create(corridorConfig({ failAtStep: 150 }));
+    group = await EnvRunnerActorGroup.create(corridorConfig({ failAtStep: 150 }));
     expect(await group.sample()).toHaveLength(2); // steps 1-100
     expect(await group.sample()).toHaveLength(2); // both throw at step 150; their replacements sample
     expect(group.numWorkerRestarts).toBe(2);
@@ -193,14 +193,14 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
 
   it("gives up with the worker's error when restarts are off or used up, ending every thread", async () => {
     const before = threadHandles();
-    group = await ThreadedEnvRunnerGroup.create(
+    group = await EnvRunnerActorGroup.create(
       corridorConfig({ failAtStep: 50 }, { restart_failed_env_runners: false }),
     );
     await expect(group.sample()).rejects.toThrow(
       /restart_failed_env_runners is off.*injected failure at step 50/,
     );
     await group.stop();
-    group = await ThreadedEnvRunnerGroup.create(
+    group = await EnvRunnerActorGroup.create(
       corridorConfig(
         { stepDelayMs: 20 },
         { sample_timeout_s: 0.5, max_num_env_runner_restarts: 2, num_env_runners: 1 },
@@ -216,7 +216,7 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
   it("stops after the same error three times in a row (an env bug), not after 1000 restarts", async () => {
     const before = threadHandles();
     // The count of steps restarts with each thread: every replacement fails at its step 50 again.
-    group = await ThreadedEnvRunnerGroup.create(corridorConfig({ failAtStep: 50 }));
+    group = await EnvRunnerActorGroup.create(corridorConfig({ failAtStep: 50 }));
     await expect(group.sample()).rejects.toThrow(
       /failed 3 times in a row with the same error and no fragment in between .*injected failure at step 50/,
     );
@@ -227,7 +227,7 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
   });
 
   it("reports a failure it cannot recover from in async mode through drain()", async () => {
-    group = await ThreadedEnvRunnerGroup.create(
+    group = await EnvRunnerActorGroup.create(
       corridorConfig({ failAtStep: 250 }, { restart_failed_env_runners: false }),
     );
     group.startAsync();
@@ -240,7 +240,7 @@ describe("ThreadedEnvRunnerGroup fault tolerance", () => {
 
   it("leaves no thread or port behind after stop, even while sampling asynchronously", async () => {
     const before = threadHandles();
-    group = await ThreadedEnvRunnerGroup.create(config());
+    group = await EnvRunnerActorGroup.create(config());
     expect(threadHandles()).toBeGreaterThan(before);
     group.startAsync();
     await group.drain(1);

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
 import { PPO } from "../../src/algos/ppo/ppo.js";
 import { ThreadedLearnerActor } from "../../src/learner/learner_actor.js";
-import { ThreadedEnvRunnerGroup } from "../../src/rollout/threaded_group.js";
+import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import { FAST_CARTPOLE_PPO } from "../fixtures/fast_cartpole.js";
 
 /** The learning test's settings over 2 runners x 4 envs, the learner in its own thread. */
@@ -22,9 +22,9 @@ describe("PPO with worker-thread env runners and a learner thread", () => {
   }, async () => {
     const ppo = await PPO.create(config);
     // PPO builds its runner group from the config; the test reaches in to kill one of its threads.
-    const group = (ppo as unknown as { runners: ThreadedEnvRunnerGroup<{ kind: "fragments" }> }).runners;
+    const group = (ppo as unknown as { runners: EnvRunnerActorGroup<{ kind: "fragments" }> }).runners;
     try {
-      expect(group).toBeInstanceOf(ThreadedEnvRunnerGroup);
+      expect(group).toBeInstanceOf(EnvRunnerActorGroup);
       expect(group.numEnvRunners).toBe(2);
       expect((ppo as unknown as { learner: unknown }).learner).toBeInstanceOf(ThreadedLearnerActor);
       let metrics = await ppo.train();
@@ -34,7 +34,7 @@ describe("PPO with worker-thread env runners and a learner thread", () => {
         metrics.num_env_steps_sampled_lifetime < 100_000
       ) {
         const iteration = ppo.train(); // posts the sample requests before it returns
-        if (metrics.training_iteration === 5) void group.workerThread(1).terminate();
+        if (metrics.training_iteration === 5) void group.actor(1).terminate();
         metrics = await iteration;
       }
       expect(first["env_runners/episode_return_mean"]).toBeLessThan(60);

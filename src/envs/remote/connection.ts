@@ -6,13 +6,23 @@
  * flight, so requests queue on a promise chain. A timeout leaves REQ waiting for a reply that may never
  * come, so the connection is closed for good and every later request fails with the same error.
  */
-import { Request } from "zeromq";
+import { curveKeyPair, Request } from "zeromq";
 import { decodeReply, encodeHeader, type ReplyHeader } from "./protocol.js";
 
 export interface Reply {
   command: string;
   header: ReplyHeader;
   frames: Map<string, Buffer>;
+}
+
+export interface ConnectionOptions {
+  /** Rejects when the server process exits; undefined for a server started elsewhere. */
+  serverExited?: Promise<never>;
+  /** Called once when the connection fails (e.g. to kill a server that stopped answering). */
+  onFail?: (reason: Error) => void;
+  /** The server is a CURVE server with this public key (Z85): the connection is encrypted, and only a
+   * client that knows the key gets through. */
+  curveServerKey?: string;
 }
 
 export class Connection {
@@ -26,15 +36,19 @@ export class Connection {
     private readonly envId: string,
     private readonly endpoint: string,
     private readonly timeoutMs: number,
-    /** Rejects when the server process exits; undefined for a server started elsewhere. */
-    serverExited?: Promise<never>,
-    /** Called once when the connection fails (e.g. to kill a server that stopped answering). */
-    private readonly onFail: (reason: Error) => void = () => {},
+    private readonly options: ConnectionOptions = {},
   ) {
+    const curve = options.curveServerKey
+      ? (({ publicKey, secretKey }) => ({
+          curveServerKey: options.curveServerKey,
+          curvePublicKey: publicKey,
+          curveSecretKey: secretKey,
+        }))(curveKeyPair())
+      : {};
     // linger 0: a closed socket never holds the process open with unsent messages (zeromq.js context).
-    this.socket = new Request({ linger: 0, sendTimeout: timeoutMs, receiveTimeout: timeoutMs });
+    this.socket = new Request({ linger: 0, sendTimeout: timeoutMs, receiveTimeout: timeoutMs, ...curve });
     this.socket.connect(endpoint);
-    serverExited?.catch((err: Error) => this.fail(err));
+    options.serverExited?.catch((err: Error) => this.fail(err));
   }
 
   get closed(): boolean {
@@ -53,7 +67,7 @@ export class Connection {
     if (this.failure) return;
     this.failure = reason;
     this.socket.close();
-    this.onFail(reason);
+    this.options.onFail?.(reason);
   }
 
   private async exchange(

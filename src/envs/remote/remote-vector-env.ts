@@ -45,6 +45,8 @@ export interface RemoteEnvOptions {
    * knows the key (HMAC-SHA256 of the server's challenge); the key itself never travels.
    */
   keyFile?: string;
+  /** A CURVE server started elsewhere (rlts_ray's, in a Ray actor): its public key, Z85. */
+  curveServerKey?: string;
   /** Python modules the spawned server imports before making the env (ones that call `gymnasium.register`). */
   modules?: string[];
   /**
@@ -130,7 +132,11 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
       wrappers: opts.wrappers ?? [],
     });
   }
-  const connection = new Connection(opts.id, endpoint, timeoutMs, server?.exited, () => void server?.kill());
+  const connection = new Connection(opts.id, endpoint, timeoutMs, {
+    serverExited: server?.exited,
+    onFail: () => void server?.kill(),
+    curveServerKey: opts.curveServerKey,
+  });
   try {
     const hello = (await connection.request("hello")).header;
     if (hello.protocol !== PROTOCOL_VERSION) {

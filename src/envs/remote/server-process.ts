@@ -38,7 +38,7 @@ export interface GymnasiumWrapper {
 }
 
 /** The directory holding `python/rlts_gym`, found upwards from this file (works from src/ and dist/). */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "python", "rlts_gym", "__init__.py"))) {
     const parent = dirname(dir);
@@ -49,7 +49,7 @@ function packageRoot(): string {
 }
 
 /** The `python` option, else `RLTS_PYTHON`, else the project's venv made by `npm run setup:python`. */
-function resolvePython(option?: string): string {
+export function resolvePython(option?: string): string {
   const chosen = option ?? process.env.RLTS_PYTHON;
   if (chosen) return chosen;
   const venv = join(packageRoot(), "python", ".venv");

@@ -1,7 +1,8 @@
 /**
- * Env runners in worker threads (RLlib's EnvRunnerGroup with num_env_runners > 0). Each thread runs one
- * `EnvRunner` (`worker.ts`), driven over comlink; policy weights reach the threads through a shared
- * `ObjectStore`, fragments come back in `SharedArrayBuffer`s.
+ * Env runners as actors (RLlib's EnvRunnerGroup with num_env_runners > 0): each runs one `EnvRunner`
+ * somewhere else, started by a `RunnerLauncher`: in a worker thread (`worker.ts`, driven over comlink,
+ * weights through a shared `ObjectStore`, fragments back in `SharedArrayBuffer`s), or as a Ray actor
+ * on a cluster (`cluster/ray_launcher.ts`, over ZeroMQ TCP). The group does not know which.
  *
  * Two ways to sample:
  * - sync (on-policy): `syncWeights(n)` then `sample()`: every fragment of the iteration is sampled with
@@ -11,15 +12,12 @@
  *   staleness is `latestWeightsVersion - fragment.weightsVersion`.
  *
  * Fault tolerance as RLlib's `restart_failed_env_runners`: a runner that throws, takes longer than
- * `sample_timeout_s`, or whose thread dies is replaced by a fresh thread (counted in
+ * `sample_timeout_s`, or whose thread, process or node dies is replaced by a fresh one (counted in
  * `numWorkerRestarts`, up to `max_num_env_runner_restarts`); the iteration goes on with the fragments
  * of the others.
  */
-import type { Worker } from "node:worker_threads";
-import { type Remote, wrap } from "comlink";
 import type { ModuleSpec } from "../models/catalog.js";
 import type { ObjectStore } from "../store/object_store.js";
-import { nodeEndpoint } from "./comlink_node.js";
 import type { CollectSpec, EnvRunnerConfig, EnvRunnerState, EpisodeMetrics, SampleOf } from "./env_runner.js";
 import {
   createWeightsStore,
@@ -30,57 +28,19 @@ import {
 } from "./env_runner_group.js";
 import type { RunnerFilterStates } from "./observation_filter.js";
 import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restarts.js";
-import type { EnvRunnerWorkerApi, EnvRunnerWorkerData, SampleRequest } from "./worker_protocol.js";
-import { siblingModule, startWorkerThread, whenThreadDies } from "./worker_thread.js";
+import { guarded, type RunnerActor, type RunnerLauncher, START_TIMEOUT_MS } from "./runner_actor.js";
+import { threadLauncher } from "./thread_launcher.js";
+import type { SampleRequest } from "./worker_protocol.js";
 
-interface RunnerThread<Sample> {
-  index: number;
-  /** How many times runner `index` has been replaced before this thread. */
-  generation: number;
-  thread: Worker;
-  api: Remote<EnvRunnerWorkerApi<Sample>>;
-  /** Rejects once the thread is gone (uncaught error or exit), so no call waits on a dead thread. */
-  died: Promise<never>;
-  /** Set once, by the first caller that finds this thread failed; later callers await the same. */
-  replacement?: Promise<void>;
-}
-
-/** How long `stop()` lets a runner close its envs before the thread is terminated anyway. */
+/** How long `stop()` lets a runner close its envs before it is terminated anyway. */
 const STOP_GRACE_MS = 2000;
-/** Starting a thread imports the runner's modules and the user's env module: seconds on a loaded machine. */
-const START_TIMEOUT_MS = 60_000;
 /** Async mode: sample requests a runner has queued at once (the worker runs them one after another). */
 const PIPELINE_DEPTH = 2;
 /** Puts whose caller version a fragment can still be traced to; a fragment is a few puts old at most. */
 const VERSION_HISTORY = 4096;
 
-/** `call`, unless the thread dies first or `timeoutMs` passes. */
-function guarded<T>(
-  runner: RunnerThread<unknown>,
-  call: Promise<T>,
-  what: string,
-  timeoutMs?: number,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const contenders: Promise<T>[] = [call, runner.died];
-  if (timeoutMs !== undefined) {
-    contenders.push(
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new Error(`rollout worker ${runner.index}: ${what} took longer than ${timeoutMs / 1000} s`),
-            ),
-          timeoutMs,
-        );
-      }),
-    );
-  }
-  return Promise.race(contenders).finally(() => clearTimeout(timer));
-}
-
 /** `C` says what the runners write: on-policy fragments or replay transitions. */
-export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerGroup<SampleOf<C>> {
+export class EnvRunnerActorGroup<C extends CollectSpec> implements EnvRunnerGroup<SampleOf<C>> {
   private readonly restarts: RestartPolicy;
   private weightsVersion = 0;
   /** The store's version of the newest weights (the store numbers its puts 1, 2, 3, ...). */
@@ -107,7 +67,8 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
 
   private constructor(
     private readonly config: EnvRunnerConfig<C>,
-    private readonly runners: RunnerThread<SampleOf<C>>[],
+    private readonly launcher: RunnerLauncher,
+    private readonly runners: RunnerActor<SampleOf<C>>[],
     /** The module the runners act with. */
     readonly moduleSpec: ModuleSpec,
     readonly store: ObjectStore,
@@ -119,19 +80,23 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     this.maxQueuedFragments = 2 * runners.length;
   }
 
-  /** Starts `env_runners.num_env_runners` threads and waits until each has built its env runner. */
+  /**
+   * Starts `env_runners.num_env_runners` runners with `launcher` (default: worker threads) and waits
+   * until each has built its env runner.
+   */
   static async create<C extends CollectSpec>(
     config: EnvRunnerConfig<C>,
     epsilonsFor?: EpsilonsFor,
-  ): Promise<ThreadedEnvRunnerGroup<C>> {
+    launcher: RunnerLauncher = threadLauncher,
+  ): Promise<EnvRunnerActorGroup<C>> {
     const count = config.env_runners.num_env_runners;
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(
-        `env_runners.num_env_runners must be at least 1 for worker threads (0 samples locally), got ${count}`,
+        `env_runners.num_env_runners must be at least 1 for runner actors (0 samples locally), got ${count}`,
       );
     }
     const started = await Promise.allSettled(
-      Array.from({ length: count }, (_, index) => startRunner<SampleOf<C>>(config, index, 0)),
+      Array.from({ length: count }, (_, index) => launcher.start<SampleOf<C>>(config, index, 0)),
     );
     const runners = started.flatMap((result) => (result.status === "fulfilled" ? [result.value.runner] : []));
     try {
@@ -143,9 +108,10 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
       await Promise.all(
         runners.map((runner) => guarded(runner, runner.api.useStore(handle), "useStore", START_TIMEOUT_MS)),
       );
-      return new ThreadedEnvRunnerGroup(config, runners, spec, store, epsilonsFor);
+      return new EnvRunnerActorGroup(config, launcher, runners, spec, store, epsilonsFor);
     } catch (error) {
-      await Promise.all(runners.map((runner) => runner.thread.terminate()));
+      await Promise.all(runners.map((runner) => runner.terminate()));
+      await launcher.close();
       throw error;
     }
   }
@@ -168,11 +134,11 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     return this.weightsVersion;
   }
 
-  /** Runner `index`'s current thread, for health checks (and tests that kill one). */
-  workerThread(index: number): Worker {
+  /** Runner `index` as it is now, for health checks (and tests that kill one). */
+  actor(index: number): RunnerActor<SampleOf<C>> {
     const runner = this.runners[index];
     if (!runner) throw new RangeError(`no rollout worker ${index}: the group has ${this.runners.length}`);
-    return runner.thread;
+    return runner;
   }
 
   /**
@@ -286,14 +252,15 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     return combineMetrics(perRunner);
   }
 
-  /** Closes every runner's envs and ends every thread; nothing of the group keeps the process alive. */
+  /** Closes every runner's envs and ends every runner; nothing of the group keeps the process alive. */
   async stop(): Promise<void> {
     await this.shutDown();
     await Promise.all(this.asyncLoops);
     await Promise.all(this.runners.map((runner) => runner.replacement?.catch(() => {})));
+    await this.launcher.close();
   }
 
-  /** Marks the group stopped and ends every thread, after letting each runner close its envs. */
+  /** Marks the group stopped and ends every runner, after letting each close its envs. */
   private async shutDown(): Promise<void> {
     this.stopped = true;
     this.asyncRunning = false;
@@ -301,7 +268,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     await Promise.all(
       this.runners.map(async (runner) => {
         await guarded(runner, runner.api.stop(), "stop", STOP_GRACE_MS).catch(() => {});
-        await runner.thread.terminate();
+        await runner.terminate();
       }),
     );
   }
@@ -343,7 +310,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   }
 
   /** One fragment from `runner`, its weights version translated from the store's to the caller's. */
-  private async sampleOn(runner: RunnerThread<SampleOf<C>>, request: SampleRequest): Promise<SampleOf<C>> {
+  private async sampleOn(runner: RunnerActor<SampleOf<C>>, request: SampleRequest): Promise<SampleOf<C>> {
     const epsilons = this.epsilonsFor?.(runner.index);
     const fragment = await guarded(
       runner,
@@ -365,7 +332,7 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   /** `call` on runner `index`, replacing the runner and calling again while it fails. */
   private async withRecovery<T>(
     index: number,
-    call: (runner: RunnerThread<SampleOf<C>>) => Promise<T>,
+    call: (runner: RunnerActor<SampleOf<C>>) => Promise<T>,
     what: string,
   ): Promise<T> {
     for (;;) {
@@ -378,16 +345,16 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     }
   }
 
-  /** Replaces a failed runner by a fresh thread, or throws when the fault settings forbid it. */
-  private replace(failed: RunnerThread<SampleOf<C>>, reason: unknown): Promise<void> {
+  /** Replaces a failed runner by a fresh one, or throws when the fault settings forbid it. */
+  private replace(failed: RunnerActor<SampleOf<C>>, reason: unknown): Promise<void> {
     failed.replacement ??= this.startReplacement(failed, reason);
     return failed.replacement;
   }
 
-  private async startReplacement(failed: RunnerThread<SampleOf<C>>, reason: unknown): Promise<void> {
-    // Its envs (Python servers included) are closed while the thread still answers; a dead one cannot.
+  private async startReplacement(failed: RunnerActor<SampleOf<C>>, reason: unknown): Promise<void> {
+    // Its envs (Python servers included) are closed while the runner still answers; a dead one cannot.
     await guarded(failed, failed.api.stop(), "stop", STOP_GRACE_MS).catch(() => {});
-    await failed.thread.terminate();
+    await failed.terminate();
     const fatal = this.restarts.check(failed.index, reason);
     if (!this.stopped && fatal) {
       this.fatalError = fatal;
@@ -396,9 +363,13 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
     }
     if (this.stopped) throw this.stoppedError(failed.index);
     this.restarts.restarting(failed.index, reason);
-    const { runner } = await startRunner<SampleOf<C>>(this.config, failed.index, failed.generation + 1);
+    const { runner } = await this.launcher.start<SampleOf<C>>(
+      this.config,
+      failed.index,
+      failed.generation + 1,
+    );
     if (this.stopped) {
-      await runner.thread.terminate();
+      await runner.terminate();
       throw this.stoppedError(failed.index);
     }
     await guarded(runner, runner.api.useStore(this.store.handle()), "useStore", START_TIMEOUT_MS);
@@ -426,7 +397,6 @@ export class ThreadedEnvRunnerGroup<C extends CollectSpec> implements EnvRunnerG
   }
 }
 
-/** Starts one runner thread and waits until its env runner is built. */
 /** Every runner's episodes (and observation statistics) as one group's. */
 function combineMetrics(perRunner: EpisodeMetrics[]): EpisodeMetrics {
   const deltas = perRunner.flatMap((metrics) => metrics.filterDeltas ?? []);
@@ -435,39 +405,4 @@ function combineMetrics(perRunner: EpisodeMetrics[]): EpisodeMetrics {
     lengths: perRunner.flatMap((metrics) => metrics.lengths),
     ...(deltas.length > 0 ? { filterDeltas: deltas } : {}),
   };
-}
-
-async function startRunner<Sample>(
-  config: EnvRunnerConfig,
-  index: number,
-  generation: number,
-): Promise<{ runner: RunnerThread<Sample>; spec: ModuleSpec }> {
-  const workerData: EnvRunnerWorkerData = {
-    config: { ...config, seed: config.seed + generation * RESTART_SEED_STRIDE },
-    index,
-  };
-  const thread = startWorkerThread(siblingModule(import.meta.url, "worker"), { workerData });
-  const runner: RunnerThread<Sample> = {
-    index,
-    generation,
-    thread,
-    api: wrap<EnvRunnerWorkerApi<Sample>>(nodeEndpoint(thread)),
-    died: whenThreadDies(thread, `rollout worker ${index}`),
-  };
-  try {
-    const spec = await guarded(runner, runner.api.start(), "start", START_TIMEOUT_MS);
-    return { runner, spec };
-  } catch (error) {
-    await thread.terminate();
-    throw error;
-  }
-}
-
-/** The group `env_runners.num_env_runners` asks for: the calling thread for 0, worker threads otherwise. */
-export async function createEnvRunnerGroup<C extends CollectSpec>(
-  config: EnvRunnerConfig<C>,
-  epsilonsFor?: EpsilonsFor,
-): Promise<EnvRunnerGroup<SampleOf<C>>> {
-  if (config.env_runners.num_env_runners === 0) return LocalEnvRunnerGroup.create(config, epsilonsFor);
-  return ThreadedEnvRunnerGroup.create(config, epsilonsFor);
 }

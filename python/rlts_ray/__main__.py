@@ -1,0 +1,5 @@
+import sys
+
+from rlts_ray.agent import main
+
+sys.exit(main())

@@ -1,0 +1,233 @@
+/**
+ * `env_runners.placement: ray` on a real multi-host cluster (netns_cluster.ts): a Ray head here and two
+ * worker nodes in network namespaces of their own. `rlts train` runs as a user runs it, its runners are
+ * Ray actors on the worker nodes, and everything they exchange with the learner crosses the bridge.
+ */
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { root, runCli, startCli } from "../cli/run_cli.js";
+import { clusterUnavailable, type NetnsCluster, rayBin, startNetnsCluster } from "./netns_cluster.js";
+
+const output = mkdtempSync(path.join(tmpdir(), "rlts-ray-runs-"));
+const unavailable = clusterUnavailable();
+let cluster: NetnsCluster;
+
+/** The newest modification time under `dir` (of files ending in `extension`). */
+function newest(dir: string, extension: string): number {
+  let time = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith(extension)) {
+      time = Math.max(time, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return time;
+}
+
+/** The nodes run `rlts env-runner` from dist/ (as every node runs the installed rlts): build it if stale. */
+function ensureBuilt(): void {
+  const built = newest(path.join(root, "dist"), ".js");
+  if (built < newest(path.join(root, "src"), ".ts")) {
+    execFileSync("npm", ["run", "build"], { cwd: root, stdio: "ignore" });
+  }
+}
+
+interface TrainRun {
+  code: number | null;
+  rows: Record<string, number>[];
+  stderr: string;
+}
+
+/** `rlts train config --json` with `sets`; `during(child, rows)` sees each iteration row as it comes. */
+function train(
+  config: string,
+  sets: string[],
+  during: (row: Record<string, number>, child: ChildProcess) => void = () => {},
+): Promise<TrainRun> {
+  const child = startCli([
+    "train",
+    config,
+    ...[
+      "env_runners.placement=ray",
+      `env_runners.ray.address=${cluster.address}`,
+      "checkpoint.frequency=0",
+      `output=${output}`,
+      ...sets,
+    ].flatMap((set) => ["--set", set]),
+    "--json",
+  ]);
+  const rows: Record<string, number>[] = [];
+  let stderr = "";
+  let pending = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      if (!line.includes('"training_iteration"') || line.startsWith('{"done"')) continue;
+      const row = JSON.parse(line) as Record<string, number>;
+      rows.push(row);
+      during(row, child);
+    }
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, rows, stderr })));
+}
+
+const RETURN = "env_runners/episode_return_mean";
+
+/** No env-runner or rlts_gym process is left on any worker node. */
+function expectNothingLeft(): void {
+  for (let i = 0; i < cluster.workers.length; i++) {
+    expect(cluster.processesIn(i).filter((args) => /env-runner|rlts_gym|rlts_ray/.test(args))).toEqual([]);
+  }
+}
+
+/** The run's actors alive on the cluster, as `ray list actors` reports them. */
+function aliveRltsActors(): string[] {
+  const listing = execFileSync(
+    rayBin,
+    [
+      "list",
+      "actors",
+      "--address",
+      cluster.dashboard,
+      "--filter",
+      "state=ALIVE",
+      "--format",
+      "json",
+      "--limit",
+      "1000",
+    ],
+    { encoding: "utf8" },
+  );
+  // With none at all, `ray list` says so in words rather than printing [].
+  if (listing.startsWith("No resource")) return [];
+  return (JSON.parse(listing) as { name: string }[])
+    .map((a) => a.name)
+    .filter((name) => name?.startsWith("rlts-"));
+}
+
+describe("placement ray without Ray", () => {
+  it("is one clear error saying how to install it", async () => {
+    const result = await runCli([
+      "train",
+      "configs/ppo-cartpole.yaml",
+      "--set",
+      "env_runners.placement=ray",
+      "--set",
+      "env_runners.num_env_runners=2",
+      "--set",
+      "env_runners.ray.python=/usr/bin/python3",
+      "--set",
+      `output=${output}`,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n").at(-1)).toMatch(
+      /^rlts: env_runners.placement ray: Ray is not installed in \/usr\/bin\/python3; install it with .*requirements-ray.txt/,
+    );
+  });
+});
+
+describe.skipIf(unavailable !== null)(
+  `placement ray on a head and two worker nodes${unavailable ? ` (skipped: ${unavailable})` : ""}`,
+  () => {
+    beforeAll(async () => {
+      ensureBuilt();
+      cluster = await startNetnsCluster({ workers: 2, cpusPerWorker: 4 });
+    }, 180_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+      rmSync(output, { recursive: true, force: true });
+    }, 60_000);
+
+    it("PPO CartPole with 4 Ray env runners reaches 475, one runner on each node at least", async () => {
+      const seen = new Set<number>();
+      const run = await train(
+        "configs/ppo-cartpole.yaml",
+        ["env_runners.num_env_runners=4", "env_runners.num_envs_per_env_runner=2"],
+        () => {
+          for (let i = 0; i < cluster.workers.length; i++) {
+            if (cluster.processesIn(i).some((args) => args.includes("env-runner"))) seen.add(i);
+          }
+        },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.rows.at(-1)?.[RETURN]).toBeGreaterThanOrEqual(475);
+      expect([...seen].sort()).toEqual([0, 1]);
+      expectNothingLeft();
+      expect(aliveRltsActors()).toEqual([]);
+    }, 300_000);
+
+    it("DQN CartPole (async sampling) with 2 Ray env runners reaches 475", async () => {
+      const run = await train("configs/dqn-cartpole.yaml", [
+        "env_runners.num_env_runners=2",
+        "evaluation.interval=0",
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.rows.at(-1)?.[RETURN]).toBeGreaterThanOrEqual(475);
+      expectNothingLeft();
+    }, 400_000);
+
+    it("gymnasium backend: each Ray actor serves its vector env, runner threads here step it", async () => {
+      const run = await train("configs/ppo-cartpole-gymnasium.yaml", [
+        "env_runners.num_env_runners=2",
+        "env_runners.num_envs_per_env_runner=4",
+        "stop.training_iteration=15",
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.rows).toHaveLength(15);
+      expect(run.rows.at(-1)?.[RETURN]).toBeGreaterThan(run.rows[0][RETURN]);
+      expectNothingLeft();
+      expect(aliveRltsActors()).toEqual([]);
+    }, 300_000);
+
+    it("a learner killed outright leaves no runner behind: its actors and processes end within seconds", async () => {
+      const run = await train(
+        "configs/ppo-cartpole.yaml",
+        ["env_runners.num_env_runners=2"],
+        (row, child) => {
+          if (row.training_iteration === 5) child.kill("SIGKILL");
+        },
+      );
+      expect(run.code).toBe(null);
+      const deadline = Date.now() + 20_000;
+      let left: string[] = [];
+      while (Date.now() < deadline) {
+        left = cluster.workers
+          .flatMap((_, i) => cluster.processesIn(i))
+          .filter((args) => args.includes("env-runner"));
+        if (left.length === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(left).toEqual([]);
+      expect(aliveRltsActors()).toEqual([]);
+    }, 300_000);
+
+    it("a lost node: its runners restart on the other, training reaches 475, nothing is left", async () => {
+      let killed = false;
+      const run = await train(
+        "configs/ppo-cartpole.yaml",
+        ["env_runners.num_env_runners=4", "env_runners.num_envs_per_env_runner=2"],
+        (row) => {
+          if (!killed && row.training_iteration === 20) {
+            killed = true;
+            cluster.killRaylet(0);
+          }
+        },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      expect(killed).toBe(true);
+      expect(run.rows.at(-1)?.[RETURN]).toBeGreaterThanOrEqual(475);
+      expect(run.rows.at(-1)?.["fault/num_worker_restarts"]).toBeGreaterThanOrEqual(1);
+      expect(run.stderr).toMatch(/rollout worker \d failed \(.*\); restarting it/);
+      expectNothingLeft();
+      expect(aliveRltsActors()).toEqual([]);
+    }, 400_000);
+  },
+);
