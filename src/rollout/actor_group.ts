@@ -23,11 +23,10 @@ import {
   createWeightsStore,
   type EnvRunnerGroup,
   type EpsilonsFor,
-  LocalEnvRunnerGroup,
   WEIGHTS_ENTRY,
 } from "./env_runner_group.js";
 import type { RunnerFilterStates } from "./observation_filter.js";
-import { RESTART_SEED_STRIDE, RestartPolicy, type RestartRecord } from "./restarts.js";
+import { RestartPolicy, type RestartRecord } from "./restarts.js";
 import { guarded, type RunnerActor, type RunnerLauncher, START_TIMEOUT_MS } from "./runner_actor.js";
 import { threadLauncher } from "./thread_launcher.js";
 import type { SampleRequest } from "./worker_protocol.js";
