@@ -14,6 +14,7 @@ Everything but the protocol goes to stderr (Ray's own messages too), so stdout c
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -29,13 +30,45 @@ write_lock = threading.Lock()
 
 def send(message):
     with write_lock:
-        protocol.write(json.dumps(message) + "\n")
-        protocol.flush()
+        try:
+            protocol.write(json.dumps(message) + "\n")
+            protocol.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # rlts is gone (its stdin closing ends the agent too): nobody is left to tell
 
 
 def one_line(exc):
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[-1] if text else ''}"
+
+
+def connect_within(timeout_s, address, init):
+    """`init()` (ray.init), failing in one line when nothing answers at `address` or when it hangs: Ray
+    itself keeps retrying a dead address for minutes."""
+    if address != "auto":
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(
+                f"nothing answers at {address} ({getattr(exc, 'strerror', None) or exc}); start the cluster "
+                "(`ray start --head` on its head node) or set env_runners.ray.address to its host:port"
+            ) from None
+    done = threading.Event()
+    failure = []
+
+    def run():
+        try:
+            init()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failure.append(exc)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    if not done.wait(timeout_s):
+        raise RuntimeError(f"no Ray cluster answered at {address} within {timeout_s:g} s")
+    if failure:
+        raise failure[0]
 
 
 class Agent:
@@ -49,13 +82,17 @@ class Agent:
         self.settings = settings
         self.count = settings["num_env_runners"]
         self.run_id = settings["run_id"]
-        ray.init(
-            address=settings["address"],
-            namespace=settings["namespace"],
-            runtime_env=settings.get("runtime_env") or None,
-            # The runners' own output stays in the cluster's logs; what rlts needs comes back in replies.
-            log_to_driver=False,
-            logging_level="WARNING",
+        connect_within(
+            settings["timeout_s"],
+            settings["address"],
+            lambda: ray.init(
+                address=settings["address"],
+                namespace=settings["namespace"],
+                runtime_env=settings.get("runtime_env") or None,
+                # The runners' output stays in the cluster's logs; what rlts needs comes back in replies.
+                log_to_driver=False,
+                logging_level="WARNING",
+            ),
         )
         cpus = settings["num_cpus_per_env_runner"]
         self.placement = placement_group([{"CPU": cpus}] * self.count, strategy="SPREAD", name=f"rlts-{self.run_id}")

@@ -219,6 +219,7 @@ export async function runCli(argv: string[]): Promise<void> {
       "RangeError",
       "RemoteEnvError",
       "EnvRunnerError",
+      "EnvKwargsError",
     ].includes(err.name);
     const verbose = argv.includes("--verbose");
     console.error(`rlts: ${known && !verbose ? err.message : (err.stack ?? String(err))}`);

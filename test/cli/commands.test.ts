@@ -49,6 +49,21 @@ describe("rlts commands", () => {
     expect(verbose.stderr).toMatch(/checkpoint not found[\s\S]*\n\s+at /);
   });
 
+  it("an env kwarg the env does not take is one line naming the env, the kwarg and the accepted ones", async () => {
+    const typo = await runCli([
+      "train",
+      "configs/ppo-cartpole.yaml",
+      "--set",
+      "env.kwargs.sutton_barto_rewrd=true",
+      "--set",
+      `output=${output}`,
+    ]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr.trim().split("\n")).toEqual([
+      'rlts: CartPole-v1: unknown kwarg "sutton_barto_rewrd" (did you mean "sutton_barto_reward"?); accepted kwargs: render_mode, sutton_barto_reward',
+    ]);
+  });
+
   it("envs --module lists the envs a user module registers", async () => {
     const { code, stdout } = await runCli(["envs", "--module", "test/fixtures/corridor_env.ts"]);
     expect(code).toBe(0);

@@ -112,7 +112,28 @@ function aliveRltsActors(): string[] {
     .filter((name) => name?.startsWith("rlts-"));
 }
 
-describe("placement ray without Ray", () => {
+describe("placement ray without a cluster, or without Ray", () => {
+  it("a cluster address where nothing answers is one clear error, at once", async () => {
+    const started = Date.now();
+    const result = await runCli([
+      "train",
+      "configs/ppo-cartpole.yaml",
+      "--set",
+      "env_runners.placement=ray",
+      "--set",
+      "env_runners.num_env_runners=2",
+      "--set",
+      "env_runners.ray.address=127.0.0.1:9",
+      "--set",
+      `output=${output}`,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n").at(-1)).toMatch(
+      /^rlts: env_runners.placement ray: cannot use the Ray cluster at 127.0.0.1:9: RuntimeError: nothing answers at 127.0.0.1:9 \(Connection refused\); start the cluster/,
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
   it("is one clear error saying how to install it", async () => {
     const result = await runCli([
       "train",
@@ -206,6 +227,31 @@ describe.skipIf(unavailable !== null)(
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       expect(left).toEqual([]);
+      expect(aliveRltsActors()).toEqual([]);
+    }, 300_000);
+
+    it("Ctrl-C stops after the iteration, and every actor and runner process ends", async () => {
+      const run = await train(
+        "configs/dqn-cartpole.yaml",
+        ["env_runners.num_env_runners=2"],
+        (row, child) => {
+          if (row.training_iteration === 5) child.kill("SIGINT");
+        },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(/stopped after \d+ iterations \(interrupted\)/);
+      expectNothingLeft();
+      expect(aliveRltsActors()).toEqual([]);
+    }, 300_000);
+
+    it("a runner that cannot start is one clear line, and leaves nothing behind", async () => {
+      const run = await train("configs/ppo-cartpole.yaml", [
+        "env_runners.num_env_runners=2",
+        "env.kwargs.bogus=1",
+      ]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim().split("\n").at(-1)).toMatch(/^rlts: CartPole-v1: unknown kwarg "bogus"/);
+      expectNothingLeft();
       expect(aliveRltsActors()).toEqual([]);
     }, 300_000);
 

@@ -23,7 +23,8 @@ interface Request {
   args: unknown;
 }
 
-type Reply = { id: number; value: unknown } | { id: number; error: string };
+/** An error travels as its message and its name (so a user's mistake stays one line at the CLI). */
+type Reply = { id: number; value: unknown } | { id: number; error: string; name: string };
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -137,7 +138,7 @@ export class RpcClient {
         if (!pending) continue; // timed out already
         this.pending.delete(reply.id);
         clearTimeout(pending.timer);
-        if ("error" in reply) pending.reject(new Error(reply.error));
+        if ("error" in reply) pending.reject(Object.assign(new Error(reply.error), { name: reply.name }));
         else pending.resolve(reply.value);
       }
     } catch (error) {
@@ -205,7 +206,8 @@ export async function serveRpc(bind: string, secretKey: string, handlers: RpcHan
       if (!handler) throw new Error(`unknown method ${request.method}`);
       reply = { id, value: (await handler(request.args as never)) ?? null };
     } catch (error) {
-      reply = { id, error: (error as Error).message ?? String(error) };
+      const { message, name } = error instanceof Error ? error : { message: String(error), name: "Error" };
+      reply = { id, error: message, name };
     }
     await sends.send([identity, ...encodeMessage(reply)]).catch(() => {});
   }
