@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError } from "../config/load.js";
 import type { CommonRunConfig } from "../config/schema.js";
+import { processAlive } from "../utils/process.js";
 
 function timestamp(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, "0");
@@ -42,21 +43,11 @@ export function lockRunDir(runDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
     const holder = Number(readFileSync(lock, "utf8"));
-    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+    if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
       throw new ConfigError(
         `run folder ${runDir} is in use by rlts (pid ${holder}); two processes must not write one run`,
       );
     }
     rmSync(lock, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but is not ours to signal.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

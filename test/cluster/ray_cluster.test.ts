@@ -40,22 +40,20 @@ interface TrainRun {
   stderr: string;
 }
 
-/** `rlts train config --json` with `sets`; `during(child, rows)` sees each iteration row as it comes. */
+/** `rlts train config` on Ray env runners, with `sets` (`key=value`) on top. */
+function rayTrainArgs(config: string, sets: string[]): string[] {
+  const all = ["env_runners.placement=ray", "checkpoint.frequency=0", `output=${output}`, ...sets];
+  return ["train", config, ...all.flatMap((set) => ["--set", set])];
+}
+
+/** `rlts train config --json` on the cluster; `during(row, child)` sees each iteration row as it comes. */
 function train(
   config: string,
   sets: string[],
   during: (row: Record<string, number>, child: ChildProcess) => void = () => {},
 ): Promise<TrainRun> {
   const child = startCli([
-    "train",
-    config,
-    ...[
-      "env_runners.placement=ray",
-      `env_runners.ray.address=${cluster.address}`,
-      "checkpoint.frequency=0",
-      `output=${output}`,
-      ...sets,
-    ].flatMap((set) => ["--set", set]),
+    ...rayTrainArgs(config, [`env_runners.ray.address=${cluster.address}`, ...sets]),
     "--json",
   ]);
   const rows: Record<string, number>[] = [];
@@ -80,11 +78,12 @@ function train(
 
 const RETURN = "env_runners/episode_return_mean";
 
-/** No env-runner or rlts_gym process is left on any worker node. */
+/** No env-runner or rlts_gym process is left on any worker node, and no actor of a run is alive. */
 function expectNothingLeft(): void {
   for (let i = 0; i < cluster.workers.length; i++) {
     expect(cluster.processesIn(i).filter((args) => /env-runner|rlts_gym|rlts_ray/.test(args))).toEqual([]);
   }
+  expect(aliveRltsActors()).toEqual([]);
 }
 
 /** The run's actors alive on the cluster, as `ray list actors` reports them. */
@@ -113,42 +112,25 @@ function aliveRltsActors(): string[] {
 }
 
 describe("placement ray without a cluster, or without Ray", () => {
+  /** The last stderr line of a PPO run with 2 Ray runners and `sets`, which must fail. */
+  async function failure(sets: string[]): Promise<string> {
+    const result = await runCli(
+      rayTrainArgs("configs/ppo-cartpole.yaml", ["env_runners.num_env_runners=2", ...sets]),
+    );
+    expect(result.code).toBe(1);
+    return result.stderr.trim().split("\n").at(-1) ?? "";
+  }
+
   it("a cluster address where nothing answers is one clear error, at once", async () => {
     const started = Date.now();
-    const result = await runCli([
-      "train",
-      "configs/ppo-cartpole.yaml",
-      "--set",
-      "env_runners.placement=ray",
-      "--set",
-      "env_runners.num_env_runners=2",
-      "--set",
-      "env_runners.ray.address=127.0.0.1:9",
-      "--set",
-      `output=${output}`,
-    ]);
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split("\n").at(-1)).toMatch(
+    expect(await failure(["env_runners.ray.address=127.0.0.1:9"])).toMatch(
       /^rlts: env_runners.placement ray: cannot use the Ray cluster at 127.0.0.1:9: RuntimeError: nothing answers at 127.0.0.1:9 \(Connection refused\); start the cluster/,
     );
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it("is one clear error saying how to install it", async () => {
-    const result = await runCli([
-      "train",
-      "configs/ppo-cartpole.yaml",
-      "--set",
-      "env_runners.placement=ray",
-      "--set",
-      "env_runners.num_env_runners=2",
-      "--set",
-      "env_runners.ray.python=/usr/bin/python3",
-      "--set",
-      `output=${output}`,
-    ]);
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split("\n").at(-1)).toMatch(
+    expect(await failure(["env_runners.ray.python=/usr/bin/python3"])).toMatch(
       /^rlts: env_runners.placement ray: Ray is not installed in \/usr\/bin\/python3; install it with .*requirements-ray.txt/,
     );
   });
@@ -182,7 +164,6 @@ describe.skipIf(unavailable !== null)(
       expect(run.rows.at(-1)?.[RETURN]).toBeGreaterThanOrEqual(475);
       expect([...seen].sort()).toEqual([0, 1]);
       expectNothingLeft();
-      expect(aliveRltsActors()).toEqual([]);
     }, 300_000);
 
     it("DQN CartPole (async sampling) with 2 Ray env runners reaches 475", async () => {
@@ -205,7 +186,6 @@ describe.skipIf(unavailable !== null)(
       expect(run.rows).toHaveLength(15);
       expect(run.rows.at(-1)?.[RETURN]).toBeGreaterThan(run.rows[0][RETURN]);
       expectNothingLeft();
-      expect(aliveRltsActors()).toEqual([]);
     }, 300_000);
 
     it("a learner killed outright leaves no runner behind: its actors and processes end within seconds", async () => {
@@ -241,7 +221,6 @@ describe.skipIf(unavailable !== null)(
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toMatch(/stopped after \d+ iterations \(interrupted\)/);
       expectNothingLeft();
-      expect(aliveRltsActors()).toEqual([]);
     }, 300_000);
 
     it("a runner that cannot start is one clear line, and leaves nothing behind", async () => {
@@ -252,7 +231,6 @@ describe.skipIf(unavailable !== null)(
       expect(run.code).toBe(1);
       expect(run.stderr.trim().split("\n").at(-1)).toMatch(/^rlts: CartPole-v1: unknown kwarg "bogus"/);
       expectNothingLeft();
-      expect(aliveRltsActors()).toEqual([]);
     }, 300_000);
 
     it("a lost node: its runners restart on the other, training reaches 475, nothing is left", async () => {
@@ -273,7 +251,6 @@ describe.skipIf(unavailable !== null)(
       expect(run.rows.at(-1)?.["fault/num_worker_restarts"]).toBeGreaterThanOrEqual(1);
       expect(run.stderr).toMatch(/rollout worker \d failed \(.*\); restarting it/);
       expectNothingLeft();
-      expect(aliveRltsActors()).toEqual([]);
     }, 400_000);
   },
 );

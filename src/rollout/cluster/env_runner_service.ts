@@ -9,6 +9,7 @@
  * actor) is gone, so a learner or actor that dies abruptly leaves nothing behind.
  */
 import type { ModuleSpec } from "../../models/catalog.js";
+import { processAlive } from "../../utils/process.js";
 import { EnvRunner, type EnvRunnerConfig, type EpisodeMetrics } from "../env_runner.js";
 import type { RunnerFilterStates } from "../observation_filter.js";
 import { serveRpc } from "./rpc.js";
@@ -40,15 +41,6 @@ export interface EnvRunnerServiceOptions {
   curveSecretKey: string;
   /** Exit when this process is gone (the Ray actor that started this one). */
   parentPid?: number;
-}
-
-function parentAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Serves one env runner until its learner or parent is gone; prints `{"endpoint": ...}` once bound. */
@@ -104,7 +96,7 @@ export async function runEnvRunnerService(options: EnvRunnerServiceOptions): Pro
       if (options.parentPid !== undefined) {
         const parent = options.parentPid;
         timers.push(
-          setInterval(() => parentAlive(parent) || resolve(`its parent ${parent} is gone`), PARENT_POLL_MS),
+          setInterval(() => processAlive(parent) || resolve(`its parent ${parent} is gone`), PARENT_POLL_MS),
         );
       }
     }),
