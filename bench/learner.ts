@@ -1,11 +1,17 @@
 /**
- * Learner and inference benchmarks. `npx tsx bench/learner.ts`
+ * Learner and inference benchmarks. `npx tsx bench/learner.ts [--rounds N] [--blas]`
  *  1. PPO update samples/s (the full minibatch step: forward, loss, gradients, clip, Adam) for a 4-in,
- *     2-action separate actor/critic tanh MLP, on every tfjs backend that loads: the training loop's
- *     hand-derived backward pass (`ppoMinibatchUpdate`) against autodiff through `ppoLoss` (the reference,
- *     what training ran before) in the same process, and against PyTorch on CPU with the same network, loss
- *     and optimizer (bench/python/learner_torch.py, venv from bench/setup.sh).
- *  2. Rollout inference: the rollout kernel (ModuleInference.act, WebAssembly SIMD) vs tfjs `predict` at batch 1/8/32/64.
+ *     2-action separate actor/critic tanh MLP: the fused WebAssembly step (`FusedMlpTrainer`, what
+ *     `learner.fused: auto` trains with on wasm and cpu), the tfjs path's hand-derived backward pass
+ *     (`ppoMinibatchUpdate`) on every tfjs backend that loads, autodiff through `ppoLoss` (the reference,
+ *     what training ran before), and PyTorch on CPU with the same network, loss and optimizer on 1 and 2
+ *     threads (bench/python/learner_torch.py, venv from bench/setup.sh). The paths alternate in rounds
+ *     (each round: PyTorch, then every case of every path); figures are medians over the rounds. With
+ *     `--blas`, the native BLAS (`learner.blas: auto`) is installed first: the tfjs path's large products
+ *     and the fused kernel's go to it.
+ *  2. A DQN gradient step (Double DQN targets, dueling head, Huber; what `DQNLearner.update` does) in ms,
+ *     the fused step (`learner.fused: auto`) against the tfjs path, alternating.
+ *  3. Rollout inference: the rollout kernel (ModuleInference.act, WebAssembly SIMD) vs tfjs `predict` at batch 1/8/32/64.
  * Every figure is the median of several timed runs in this process; compare ratios, not absolutes.
  */
 
@@ -13,11 +19,16 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
+import { dqnConfigSchema } from "../src/algos/dqn/config.js";
+import { DQNLearner } from "../src/algos/dqn/learner.js";
 import { ppoMinibatchUpdate } from "../src/algos/ppo/learner.js";
 import { ppoLoss } from "../src/algos/ppo/loss.js";
+import { allocateTransitions } from "../src/buffers/replay.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { Adam } from "../src/learner/adam.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
+import { installNativeBlas } from "../src/learner/blas.js";
+import { FusedMlpTrainer } from "../src/learner/fused_mlp.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../src/models/catalog.js";
 import { ModuleInference } from "../src/models/inference.js";
 import { ActorCritic } from "../src/models/rl_module.js";
@@ -25,12 +36,16 @@ import { createRng, normal } from "../src/utils/rng.js";
 
 const CASES = [
   { hidden: 64, batch: 64, steps: 100 },
-  { hidden: 64, batch: 128, steps: 100 },
   { hidden: 64, batch: 256, steps: 100 },
   { hidden: 64, batch: 512, steps: 50 },
+  { hidden: 256, batch: 256, steps: 20 },
   { hidden: 256, batch: 512, steps: 20 },
+  { hidden: 512, batch: 512, steps: 10 },
 ];
 const REPEATS = 5;
+const roundsFlag = process.argv.indexOf("--rounds");
+const ROUNDS = roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : 3;
+const BLAS = process.argv.includes("--blas");
 
 const spec = (hidden: number): ModuleSpec =>
   moduleSpecFor(new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]), new Discrete(2), {
@@ -51,7 +66,7 @@ function timeRuns(repeats: number, run: () => void): number[] {
   });
 }
 
-type UpdatePath = "hand" | "autodiff";
+type UpdatePath = "fused" | "hand" | "autodiff";
 
 /**
  * Samples/s of full PPO minibatch updates; the minibatch is rebuilt from typed arrays each step, as in PPO.
@@ -65,9 +80,28 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   const oldLogp = random(batch).map((x) => -0.69 + 0.1 * x);
   const advantages = random(batch);
   const returns = random(batch);
+  const coeffs = { clipParam: 0.2, vfClipParam: 0.2, vfLossCoeff: 0.5, entropyCoeff: 0.01 };
+  if (path === "fused") {
+    // The arrays a Minibatch holds, copied into the kernel's memory each step as in PPO's update.
+    const trainer = new FusedMlpTrainer(spec(hidden), { adamEpsilon: 1e-5, gradClip: 0.5 }, batch);
+    trainer.setWeights(initialWeights(spec(hidden), 0));
+    const mb = {
+      obs,
+      actions: Float32Array.from(actions),
+      logp: oldLogp,
+      values: returns,
+      advantages,
+      returns,
+    };
+    const step = () => trainer.ppoStep(mb, batch, coeffs, 3e-4);
+    for (let i = 0; i < 10; i++) step();
+    const ms = timeRuns(REPEATS, () => {
+      for (let i = 0; i < steps; i++) step();
+    });
+    return (steps * batch) / (median(ms) / 1000);
+  }
   const model = new ActorCritic(spec(hidden), initialWeights(spec(hidden), 0));
   const learner = new Adam(model, { adamEpsilon: 1e-5, gradClip: 0.5 });
-  const coeffs = { clipParam: 0.2, vfClipParam: 0.2, vfLossCoeff: 0.5, entropyCoeff: 0.01 };
   const minibatch = () => ({
     obs: tf.tensor2d(obs, [batch, 4]),
     actions: tf.tensor1d(actions, "int32"),
@@ -111,6 +145,56 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   return (steps * batch) / (median(ms) / 1000);
 }
 
+/** Milliseconds per DQN gradient step (with the weights published, as the learner actor does) for each path. */
+function dqnStepMs(hidden: number, batch: number): { fused: number; tfjs: number } {
+  const spec = moduleSpecFor(new Box(-10, 10, [4]), new Discrete(2), {
+    type: "q",
+    model: { hiddens: [hidden, hidden], activation: "relu", vf_share_layers: false, initial_log_std: 0 },
+    headHiddens: [hidden],
+    dueling: true,
+  });
+  const sample = {
+    ...allocateTransitions(batch, 4, 1),
+    indices: new Int32Array(batch),
+    weights: new Float32Array(batch).fill(1),
+  };
+  sample.count = batch;
+  for (let i = 0; i < batch * 4; i++) {
+    sample.obs[i] = Math.sin(i);
+    sample.nextObs[i] = Math.cos(i);
+  }
+  for (let i = 0; i < batch; i++) {
+    sample.actions[i] = i % 2;
+    sample.rewards[i] = 1;
+    sample.discounts[i] = 0.97;
+  }
+  const times = { fused: [] as number[], tfjs: [] as number[] };
+  const steps = Math.max(20, Math.floor(4e6 / (batch * hidden * hidden)));
+  for (let round = 0; round < REPEATS; round++) {
+    for (const path of ["fused", "tfjs"] as const) {
+      const config = dqnConfigSchema.parse({ train_batch_size: batch });
+      const learner = new DQNLearner({
+        module: spec,
+        config,
+        seed: 0,
+        fused: path === "fused" ? "auto" : "off",
+      });
+      const step = () => {
+        learner.update({ sample, lr: 1e-4, targetTau: null });
+        learner.getWeights();
+      };
+      for (let i = 0; i < 10; i++) step();
+      times[path].push(
+        timeRuns(1, () => {
+          for (let i = 0; i < steps; i++) step();
+        })[0] / steps,
+      );
+      learner.dispose();
+    }
+  }
+  return { fused: median(times.fused), tfjs: median(times.tfjs) };
+}
+
 /** Microseconds per call: the rollout kernel's act() vs tfjs actor+critic predict (with the data read back). */
 function inferenceMicros(batch: number): { kernel: number; tfjs: number } {
   const s = spec(64);
@@ -142,15 +226,15 @@ function inferenceMicros(batch: number): { kernel: number; tfjs: number } {
   return { kernel: (median(plain) * 1000) / calls, tfjs: (median(viaTfjs) * 1000) / calls };
 }
 
-function torchRates(): { hidden: number; batch: number; samples_per_s: number; threads: number }[] | null {
+type TorchRate = { hidden: number; batch: number; samples_per_s: number; threads: number };
+
+function torchRates(threads: number): TorchRate[] | null {
   const python = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
   if (!existsSync(python)) return null;
   const script = fileURLToPath(new URL("./python/learner_torch.py", import.meta.url));
-  // One torch thread, as the wasm backend has one (and the SB3 comparison runs torch on one).
-  const out = execFileSync(python, [script, "--repeats", String(REPEATS), "--threads", "1"], {
-    encoding: "utf8",
-  });
-  return out
+  const cases = CASES.map((c) => `${c.hidden}:${c.batch}:${c.steps}`).join(",");
+  const args = [script, "--repeats", String(REPEATS), "--threads", String(threads), "--cases", cases];
+  return execFileSync(python, args, { encoding: "utf8" })
     .trim()
     .split("\n")
     .map((line) => JSON.parse(line));
@@ -158,34 +242,96 @@ function torchRates(): { hidden: number; batch: number; samples_per_s: number; t
 
 export async function runLearnerBench(): Promise<Record<string, number>> {
   const results: Record<string, number> = {};
-  const torch = torchRates();
-  if (!torch) console.log("PyTorch: bench/.venv missing (run bench/setup.sh); tfjs figures only");
+  /** Samples/s per key, one entry per round. */
+  const rounds = new Map<string, number[]>();
+  const record = (key: string, value: number) => rounds.set(key, [...(rounds.get(key) ?? []), value]);
+  const backends: BackendName[] = [];
   for (const backend of ["wasm", "cpu"] as BackendName[]) {
     try {
       await selectBackend(backend);
+      backends.push(backend);
     } catch (err) {
       console.log(`${backend}: does not load here (${(err as Error).message})`);
-      continue;
-    }
-    for (const { hidden, batch, steps } of CASES) {
-      const backendSteps = backend === "cpu" ? Math.ceil(steps / 4) : steps;
-      const rate = updateRate(hidden, batch, backendSteps, "hand");
-      const autodiffRate = updateRate(hidden, batch, backendSteps, "autodiff");
-      const reference = torch?.find((t) => t.hidden === hidden && t.batch === batch);
-      const key = `update/${backend}/${hidden}x${hidden}/mb${batch}`;
-      results[`${key}/samples_per_s`] = rate;
-      results[`${key}/autodiff_samples_per_s`] = autodiffRate;
-      if (reference) results[`${key}/ratio_vs_torch`] = rate / reference.samples_per_s;
-      console.log(
-        `PPO update ${backend.padEnd(5)} ${hidden}x${hidden} minibatch ${String(batch).padStart(3)}: ${rate.toFixed(0).padStart(7)} samples/s` +
-          `  autodiff ${autodiffRate.toFixed(0).padStart(7)}  speed-up ${(rate / autodiffRate).toFixed(2)}x` +
-          (reference
-            ? `  torch(${reference.threads} threads) ${reference.samples_per_s.toFixed(0)}  ratio ${(rate / reference.samples_per_s).toFixed(2)}`
-            : ""),
-      );
     }
   }
+  if (BLAS) {
+    await selectBackend("wasm");
+    console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
+  }
+  let torchMissing = false;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const threads of [1, 2]) {
+      const torch = torchRates(threads);
+      if (!torch) torchMissing = true;
+      for (const t of torch ?? []) record(`torch${threads}/${t.hidden}/${t.batch}`, t.samples_per_s);
+    }
+    for (const { hidden, batch, steps } of CASES) {
+      // The fused step is the same kernel whichever tfjs backend is selected: measured once.
+      record(`fused/${hidden}/${batch}`, updateRate(hidden, batch, steps, "fused"));
+      for (const backend of backends) {
+        // The cpu backend is plain JavaScript: only the small network, with fewer steps.
+        if (backend === "cpu" && hidden > 64) continue;
+        await selectBackend(backend);
+        const backendSteps = backend === "cpu" ? Math.ceil(steps / 4) : steps;
+        record(`hand/${backend}/${hidden}/${batch}`, updateRate(hidden, batch, backendSteps, "hand"));
+        // Autodiff is the slow reference: one round is enough to show it.
+        if (round === 0) {
+          record(
+            `autodiff/${backend}/${hidden}/${batch}`,
+            updateRate(hidden, batch, backendSteps, "autodiff"),
+          );
+        }
+      }
+    }
+  }
+  if (torchMissing) console.log("PyTorch: bench/.venv missing (run bench/setup.sh); tfjs figures only");
+  const med = (key: string) => (rounds.has(key) ? median(rounds.get(key)!) : null);
+  const fmt = (x: number | null) => (x === null ? "—" : `${(x / 1000).toFixed(1)}k`);
+  const ratio = (a: number | null, b: number | null) =>
+    a === null || b === null ? "—" : `${(a / b).toFixed(2)}x`;
+  console.log(
+    `PPO update samples/s, medians of ${ROUNDS} interleaved rounds (each the median of ${REPEATS} runs)`,
+  );
+  console.log(
+    "| net | minibatch | fused (wasm kernel) | tfjs wasm (hand) | tfjs cpu (hand) | autodiff wasm | PyTorch 1 thread | PyTorch 2 threads | fused / PyTorch 1 | fused / PyTorch 2 | tfjs wasm / PyTorch 1 |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const { hidden, batch } of CASES) {
+    const fused = med(`fused/${hidden}/${batch}`);
+    const wasm = med(`hand/wasm/${hidden}/${batch}`);
+    const torch1 = med(`torch1/${hidden}/${batch}`);
+    const torch2 = med(`torch2/${hidden}/${batch}`);
+    const key = `update/${hidden}x${hidden}/mb${batch}`;
+    for (const [name, value] of [
+      ["fused", fused],
+      ["wasm", wasm],
+      ["cpu", med(`hand/cpu/${hidden}/${batch}`)],
+      ["autodiff_wasm", med(`autodiff/wasm/${hidden}/${batch}`)],
+      ["torch_1_thread", torch1],
+      ["torch_2_threads", torch2],
+    ] as const) {
+      if (value !== null) results[`${key}/${name}/samples_per_s`] = value;
+    }
+    if (fused !== null && torch1 !== null) results[`${key}/fused_ratio_vs_torch_1_thread`] = fused / torch1;
+    if (fused !== null && torch2 !== null) results[`${key}/fused_ratio_vs_torch_2_threads`] = fused / torch2;
+    console.log(
+      `| ${hidden}x${hidden} | ${batch} | ${fmt(fused)} | ${fmt(wasm)} | ${fmt(med(`hand/cpu/${hidden}/${batch}`))} | ` +
+        `${fmt(med(`autodiff/wasm/${hidden}/${batch}`))} | ${fmt(torch1)} | ${fmt(torch2)} | ${ratio(fused, torch1)} | ` +
+        `${ratio(fused, torch2)} | ${ratio(wasm, torch1)} |`,
+    );
+  }
   await selectBackend("wasm");
+  for (const [hidden, batch] of [
+    [64, 64],
+    [256, 128],
+  ]) {
+    const { fused, tfjs } = dqnStepMs(hidden, batch);
+    results[`dqn_step/${hidden}x${hidden}/batch${batch}/fused_ms`] = fused;
+    results[`dqn_step/${hidden}x${hidden}/batch${batch}/tfjs_ms`] = tfjs;
+    console.log(
+      `DQN step ${hidden}x${hidden} dueling, batch ${batch}: fused ${fused.toFixed(2)} ms, tfjs path ${tfjs.toFixed(2)} ms, speed-up ${(tfjs / fused).toFixed(2)}x`,
+    );
+  }
   for (const batch of [1, 8, 32, 64]) {
     const { kernel, tfjs } = inferenceMicros(batch);
     results[`inference/batch${batch}/rollout_kernel_us`] = kernel;

@@ -51,8 +51,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--cases",
+        default="64:64:100,64:512:50,256:512:20",
+        help="hidden:minibatch:steps, comma-separated",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    for hidden, batch, steps in [(64, 64, 100), (64, 512, 50), (256, 512, 20)]:
+    for case in args.cases.split(","):
+        hidden, batch, steps = (int(x) for x in case.split(":"))
         print(json.dumps(bench(hidden, batch, steps, args.repeats)), flush=True)

@@ -319,7 +319,12 @@ export async function startActors<C extends CollectSpec, L, Section>(
 ): Promise<{ runners: EnvRunnerGroup<SampleOf<C>>; learner: LearnerActor<BatchOf<L>, ResultOf<L>> }> {
   const runners = await createEnvRunnerGroup(runnerConfig, epsilonsFor);
   try {
-    const spec: LearnerSpec<Section> = { module: runners.moduleSpec, config: section, seed: config.seed };
+    const spec: LearnerSpec<Section> = {
+      module: runners.moduleSpec,
+      config: section,
+      seed: config.seed,
+      fused: config.learner.fused,
+    };
     const actor = await createLearnerActor<LearnerSpec<Section>, BatchOf<L>, ResultOf<L>>(
       { module: learner.url.href, spec },
       config.learner,

@@ -128,6 +128,12 @@ const learnerConfigSchema = z
      */
     blas: z.enum(["auto", "off"]).default("auto"),
     /**
+     * `auto`: on the wasm and cpu backends, PPO (categorical or Gaussian head) and DQN train MLP modules
+     * by the fused WebAssembly step (src/learner/fused_mlp.ts: forward, loss, backward and Adam for a
+     * minibatch in one call); other modules and backends keep the tfjs path. `off`: always the tfjs path.
+     */
+    fused: z.enum(["auto", "off"]).default("auto"),
+    /**
      * Where the learner runs, as RLlib's `num_learners`: 0 in the main thread, 1 in a worker thread of
      * its own (which selects `backend` itself and puts the weights into the object store after every
      * update). Several learners (data-parallel across machines or GPUs) are not supported.

@@ -64,6 +64,32 @@ interface KernelArgs {
 let installed: string | null = null;
 
 /**
+ * A row-major float32 product `C = A B + beta C` (A transposed when `transA`), on arrays of any kind: the
+ * fused training kernel's large products (src/learner/fused_mlp.ts) go here.
+ */
+export type NativeGemm = (
+  transA: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
+
+/** The installed library's product and the size from which products go to it; null before `installNativeBlas`. */
+let installedGemm: { gemm: NativeGemm; minMultiplyAdds: number } | null = null;
+
+/** What `installNativeBlas` installed in this thread, for products outside tfjs; null when nothing was. */
+export function nativeGemm(): { gemm: NativeGemm; minMultiplyAdds: number } | null {
+  return installedGemm;
+}
+
+/**
  * Loads the first CBLAS that has `cblas_sgemm`; null when none loads. OpenBLAS gets one thread unless
  * `OPENBLAS_NUM_THREADS` says otherwise: the env runners share the cores, and its threads spin on a busy
  * machine (2 threads beside a runner were slower than wasm).
@@ -119,6 +145,12 @@ export async function installNativeBlas(minMultiplyAdds = DEFAULT_MIN_MULTIPLY_A
     });
   }
   installed = loaded.library;
+  const sgemm = loaded.sgemm;
+  installedGemm = {
+    gemm: (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
+      sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc),
+    minMultiplyAdds,
+  };
   return installed;
 }
 

@@ -38,6 +38,11 @@ export interface LearnerSpec<Section> {
    * back every step would cost more than the step; on the host for wasm and cpu, where it is faster.
    */
   optimizerOnBackend?: boolean;
+  /**
+   * `learner.fused`: `auto` (the default) lets an algorithm train a module the fused WebAssembly step
+   * covers that way on the wasm and cpu backends (`fused_mlp.ts`); `off` keeps the tfjs path.
+   */
+  fused?: "auto" | "off";
 }
 
 /** The native tfjs-node backends (`tensorflow`, for both CPU and GPU builds), where BackendAdam pays. */

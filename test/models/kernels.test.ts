@@ -15,6 +15,7 @@ const sources = readdirSync(folder).filter((file) => file.endsWith(".wat"));
 describe("WebAssembly kernels", () => {
   it("has sources", () => {
     expect(sources).toContain("dense.wat");
+    expect(sources).toContain("mlp_train.wat");
   });
 
   it.each(sources)("%s: the committed binary module is the source assembled by wabt", async (file) => {

@@ -35,6 +35,20 @@ export function tdTargets(
     targetQ = target.predict(nextObs).dataSync() as Float32Array;
     chooserQ = doubleQ ? (online.predict(nextObs).dataSync() as Float32Array) : targetQ;
   });
+  return bootstrappedTargets(sample, chooserQ, targetQ, numActions);
+}
+
+/**
+ * R + discount * targetQ(s', a'), a' = argmax chooserQ(s', .), from the two networks' Q values for the
+ * next observations (`[count * numActions]` each; the same array without Double DQN).
+ */
+export function bootstrappedTargets(
+  sample: Pick<ReplaySample, "count" | "rewards" | "discounts">,
+  chooserQ: ArrayLike<number>,
+  targetQ: ArrayLike<number>,
+  numActions: number,
+): Float32Array {
+  const n = sample.count;
   const targets = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let next = 0;

@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Minibatch, type TrainBatch } from "../../buffers/train_batch.js";
 import { type FlatOptimizer, nonFiniteNormError } from "../../learner/adam.js";
+import { FusedMlpTrainer, fusedStepApplies } from "../../learner/fused_mlp.js";
 import {
   type LearnerSpec,
   type LearnerState,
@@ -28,10 +29,28 @@ export interface PPOUpdate {
 
 export class PPOLearner extends OptimizerLearner<ActorCritic, PPOConfig, PPOUpdate, Record<string, number>> {
   private shuffleRng: Rng;
+  /**
+   * The fused WebAssembly step (`learner.fused: auto` on wasm or cpu, for a module it covers), or null
+   * for the tfjs path. It holds the weights and Adam's moments during an update; the host optimizer gets
+   * them back after each, so checkpoints, `getWeights` and the tfjs module see the same state either way.
+   */
+  private readonly fused: FusedMlpTrainer | null;
 
   constructor(spec: LearnerSpec<PPOConfig>) {
     super(spec, ActorCritic);
     this.shuffleRng = createRng(`${spec.seed}-minibatch-shuffle`);
+    this.fused = fusedStepApplies(spec, this.optimizer)
+      ? new FusedMlpTrainer(
+          spec.module,
+          { adamEpsilon: spec.config.adam_epsilon, gradClip: spec.config.grad_clip },
+          spec.config.minibatch_size,
+        )
+      : null;
+  }
+
+  /** Whether updates run the fused WebAssembly step. */
+  get usesFusedStep(): boolean {
+    return this.fused !== null;
   }
 
   /**
@@ -48,31 +67,67 @@ export class PPOLearner extends OptimizerLearner<ActorCritic, PPOConfig, PPOUpda
     const indices = Int32Array.from({ length: batch.size }, (_, i) => i);
     const minibatch = new Minibatch(minibatchSize, spec.obsDim, spec.actionDim);
     const epochMetrics = new MetricsAccumulator();
+    const coeffs = {
+      clipParam,
+      vfClipParam: ppo.vf_clip_param,
+      vfLossCoeff: ppo.vf_loss_coeff,
+      entropyCoeff,
+    };
+    const { fused } = this;
+    /** The fused step's metric sums over an epoch's minibatches (MINIBATCH_METRICS' order). */
+    const fusedSums = new Float64Array(MINIBATCH_METRICS.length);
+    let fusedCount = 0;
+    if (fused) {
+      fused.setWeights(this.optimizer.weights as Float32Array);
+      fused.setOptimizerState(this.optimizer.getOptimizerState());
+    }
     const totals: Record<string, number> = {};
     let epochs = 0;
-    for (let epoch = 0; epoch < ppo.num_epochs; epoch++) {
-      shuffle(this.shuffleRng, indices);
-      for (let start = 0; start < batch.size; start += minibatchSize) {
-        const rows = indices.subarray(start, Math.min(start + minibatchSize, batch.size));
-        minibatch.gather(batch, rows, ppo.normalize_advantages);
-        const metrics = tf.tidy(() =>
-          ppoMinibatchUpdate(
-            this.module,
-            this.optimizer,
-            minibatchTensors(minibatch, rows.length, spec.head),
-            { clipParam, vfClipParam: ppo.vf_clip_param, vfLossCoeff: ppo.vf_loss_coeff, entropyCoeff },
-            lr,
-          ),
-        );
-        epochMetrics.addPacked(MINIBATCH_METRICS, metrics);
+    try {
+      for (let epoch = 0; epoch < ppo.num_epochs; epoch++) {
+        shuffle(this.shuffleRng, indices);
+        for (let start = 0; start < batch.size; start += minibatchSize) {
+          const rows = indices.subarray(start, Math.min(start + minibatchSize, batch.size));
+          minibatch.gather(batch, rows, ppo.normalize_advantages);
+          if (fused) {
+            const { metrics, gradNorm } = fused.ppoStep(minibatch, rows.length, coeffs, lr);
+            if (!Number.isFinite(gradNorm)) throw nonFiniteNormError(gradNorm);
+            metrics.forEach((value, i) => {
+              fusedSums[i] += value;
+            });
+            fusedSums[metrics.length] += gradNorm;
+            fusedCount += 1;
+            continue;
+          }
+          const metrics = tf.tidy(() =>
+            ppoMinibatchUpdate(
+              this.module,
+              this.optimizer,
+              minibatchTensors(minibatch, rows.length, spec.head),
+              coeffs,
+              lr,
+            ),
+          );
+          epochMetrics.addPacked(MINIBATCH_METRICS, metrics);
+        }
+        epochs += 1;
+        // One read per epoch: the KL early stop needs it, and it keeps dataSync out of the minibatch loop.
+        const means = fused
+          ? Object.fromEntries(MINIBATCH_METRICS.map((name, i) => [name, fusedSums[i] / fusedCount]))
+          : epochMetrics.read();
+        fusedSums.fill(0);
+        fusedCount = 0;
+        // BackendAdam leaves a non-finite step undone on the backend; here is where it is seen.
+        if (!Number.isFinite(means.grad_norm)) throw nonFiniteNormError(means.grad_norm);
+        for (const [name, value] of Object.entries(means)) totals[name] = (totals[name] ?? 0) + value;
+        if (ppo.kl_target !== null && means.mean_kl > ppo.kl_target) break;
       }
-      epochs += 1;
-      // One read per epoch: the KL early stop needs it, and it keeps dataSync out of the minibatch loop.
-      const means = epochMetrics.read();
-      // BackendAdam leaves a non-finite step undone on the backend; here is where it is seen.
-      if (!Number.isFinite(means.grad_norm)) throw nonFiniteNormError(means.grad_norm);
-      for (const [name, value] of Object.entries(means)) totals[name] = (totals[name] ?? 0) + value;
-      if (ppo.kl_target !== null && means.mean_kl > ppo.kl_target) break;
+    } finally {
+      // The steps taken (all of them, or those before a refused one) go back to the host optimizer.
+      if (fused) {
+        this.optimizer.setFlatWeights(fused.getWeights());
+        this.optimizer.setOptimizerState(fused.getOptimizerState());
+      }
     }
     const result = Object.fromEntries(Object.entries(totals).map(([name, sum]) => [name, sum / epochs]));
     return { ...result, lr, num_epochs: epochs };

@@ -1,0 +1,666 @@
+/**
+ * A fused training step for MLP modules on the CPU: forward pass, the loss and its gradient (PPO's
+ * clipped loss for actor-critics, DQN's TD loss for Q modules), the backward pass, global-norm gradient
+ * clipping and Adam for a whole minibatch in one call into a WebAssembly SIMD kernel (kernels/mlp_train.wat), with no tfjs op at all. On the wasm backend each
+ * tfjs op costs ~5-10 us to dispatch, and a minibatch step of a small network is ~100 of them; here it is
+ * one call plus copying the minibatch in.
+ *
+ * The weights and Adam's moments live in the kernel's memory between steps, in a padded copy of the
+ * catalog's flat layout (each layer's kernel and bias rows padded with zeros to a multiple of 8 floats);
+ * `setWeights` / `getWeights` and `setOptimizerState` / `getOptimizerState` convert to and from the flat
+ * layout, so a learner's checkpoint is the same whichever path trained it.
+ *
+ * Covered: MLP towers in any arrangement the catalog builds (separate actor and critic, a shared trunk
+ * with two heads, a Q encoder with one or two dueling streams), tanh or ReLU, a categorical or
+ * diagonal-Gaussian policy head or Q values; `fusedUnsupported` says why any other module is not (the
+ * learner then keeps its tfjs path).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModuleSpec } from "../models/catalog.js";
+import { MLP_TRAIN_WASM_BASE64 } from "../models/kernels/mlp_train_wasm_binary.js";
+import { Adam, type FlatOptimizer, type OptimizerState } from "./adam.js";
+import { type NativeGemm, nativeGemm } from "./blas.js";
+import type { LearnerSpec } from "./learner.js";
+
+const FLOAT = 4;
+const F64 = 8;
+/** Rows of kernels, biases, outputs and gradients are padded to this many floats (the GEMM's 8 columns). */
+const ROW_FLOATS = 8;
+const PAGE_BYTES = 65536;
+const ALIGN = 64;
+const HEADER_BYTES = 128;
+const LAYER_BYTES = 64;
+const ACTIVATION_CODES = { linear: 0, tanh: 1, relu: 2 } as const;
+
+/** Header fields (kernels/mlp_train.wat's $H_*), as int32 indices. */
+const H = {
+  layers: 0,
+  table: 1,
+  policy: 2,
+  value: 3,
+  head: 4,
+  outputs: 5,
+  actionDim: 6,
+  actions: 7,
+  oldLogp: 8,
+  oldValues: 9,
+  advantages: 10,
+  returns: 11,
+  params: 12,
+  grads: 13,
+  m: 14,
+  v: 15,
+  size: 16,
+  logStd: 17,
+  metrics: 18,
+  zero: 19,
+  scratch: 20,
+  targets: 21,
+  weights: 22,
+  tdErrors: 23,
+  nativeMin: 24,
+} as const;
+
+/** Layer table fields (the $L_*), as int32 indices within an entry. */
+const L = {
+  input: 0,
+  inStride: 1,
+  inDim: 2,
+  w: 3,
+  b: 4,
+  y: 5,
+  d: 6,
+  stride: 7,
+  activation: 8,
+  dIn: 9,
+  dInStride: 10,
+  wT: 11,
+  outDim: 12,
+} as const;
+
+type PpoStep = (
+  rows: number,
+  clip: number,
+  vfClip: number,
+  vfCoeff: number,
+  entCoeff: number,
+  gradClip: number,
+  stepSize: number,
+  sqrtBias2: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+) => number;
+
+type Forward = (rows: number, params: number) => void;
+
+type TdStep = (
+  rows: number,
+  huber: number,
+  gradClip: number,
+  stepSize: number,
+  sqrtBias2: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+) => number;
+
+interface KernelExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  ppo_step: PpoStep;
+  td_step: TdStep;
+  forward: Forward;
+}
+
+/** The WebAssembly API as used here (the project's TypeScript libs do not declare it). */
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: KernelExports };
+    };
+  }
+).WebAssembly;
+
+let kernelModule: object | undefined;
+
+/** The kernel's module; `bytes` replaces it (a test's deliberately broken kernel), for instances made after. */
+export function fusedKernelModule(bytes?: Uint8Array): object {
+  if (bytes) kernelModule = new wasm.Module(bytes);
+  kernelModule ??= new wasm.Module(Uint8Array.from(atob(MLP_TRAIN_WASM_BASE64), (c) => c.charCodeAt(0)));
+  return kernelModule;
+}
+
+/** Why the fused step cannot train `spec`, or null when it can. */
+export function fusedUnsupported(spec: ModuleSpec): string | null {
+  if (spec.encoder) return "a CNN encoder";
+  const kind = spec.head.kind;
+  if (kind !== "categorical" && kind !== "gaussian" && kind !== "q_values") return `a ${kind} head`;
+  if (spec.policyTower < 0 || (kind !== "q_values" && spec.valueTower < 0)) return "no policy or value tower";
+  if (spec.towers.some((t) => t.layers.length === 0)) return "an empty tower";
+  return null;
+}
+
+/** The tfjs backends that run on this CPU (the fused step replaces their ops there). */
+const FUSED_BACKENDS = new Set(["wasm", "cpu"]);
+
+/**
+ * Whether a learner built from `spec` trains with the fused step: `learner.fused` is `auto`, the module
+ * is covered, the backend is wasm or cpu, and the optimizer is the host `Adam` (whose state the fused
+ * step takes over during an update and gives back after it).
+ */
+export function fusedStepApplies(spec: LearnerSpec<unknown>, optimizer: FlatOptimizer): boolean {
+  return (
+    (spec.fused ?? "auto") === "auto" &&
+    optimizer instanceof Adam &&
+    FUSED_BACKENDS.has(tf.getBackend()) &&
+    fusedUnsupported(spec.module) === null
+  );
+}
+
+/** One PPO minibatch, as `Minibatch` holds it (its first `rows` rows are used). */
+export interface FusedPPOMinibatch {
+  obs: Float32Array;
+  /** Class indices as floats (categorical) or the action rows (Gaussian). */
+  actions: Float32Array;
+  logp: Float32Array;
+  values: Float32Array;
+  advantages: Float32Array;
+  returns: Float32Array;
+}
+
+export interface FusedPPOCoefficients {
+  clipParam: number;
+  vfClipParam: number | null;
+  vfLossCoeff: number;
+  entropyCoeff: number;
+}
+
+export interface FusedAdamOptions {
+  adamEpsilon: number;
+  gradClip: number | null;
+  beta1?: number;
+  beta2?: number;
+}
+
+/** What one step reports: PPO_LOSS_METRICS' five means and the gradient norm before clipping. */
+export interface FusedPPOResult {
+  metrics: Float64Array;
+  gradNorm: number;
+}
+
+/** A replay minibatch, as `ReplaySample` holds it (its first `rows` rows are used). */
+export interface FusedTDSample {
+  obs: ArrayLike<number>;
+  /** Class indices as floats. */
+  actions: Float32Array;
+  /** Importance weights (1 for uniform replay). */
+  weights: Float32Array;
+}
+
+/** One TD step's report: qf_loss, qf_mean and td_error_mean, the norm, and Q(s, a) - target per row. */
+export interface FusedTDResult {
+  metrics: { qf_loss: number; qf_mean: number; td_error_mean: number };
+  gradNorm: number;
+  tdErrors: Float32Array;
+}
+
+interface LayerPlan {
+  inDim: number;
+  outDim: number;
+  paddedOut: number;
+  activation: number;
+  /** Where the kernel and bias start in the catalog's flat layout (floats). */
+  flatKernel: number;
+  /** Where they start in each padded region (bytes from the region's start). */
+  w: number;
+  b: number;
+  /** The layer whose output this one reads; -1 for the observation. */
+  input: number;
+}
+
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/**
+ * The fused training step for one module, in a WebAssembly instance of its own: `ppoStep` for an
+ * actor-critic, `tdStep` for a Q module. The module's weights and Adam's state go in with `setWeights`
+ * and `setOptimizerState` and come out with `getWeights` and `getOptimizerState`; in between, the steps
+ * change them.
+ */
+export class FusedMlpTrainer {
+  private readonly exports: KernelExports;
+  private readonly layers: LayerPlan[];
+  private readonly obsDim: number;
+  private readonly actionDim: number;
+  private readonly logStdDim: number;
+  /** Floats in the catalog's flat layout, and in each padded region. */
+  readonly size: number;
+  private readonly paddedSize: number;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private capacity = 0;
+  private steps = 0;
+  // Byte offsets, set by `layout`.
+  private params = 0;
+  private grads = 0;
+  private m = 0;
+  private v = 0;
+  private metrics = 0;
+  /** A Q module's target network, in the parameters' padded layout (`setTargetWeights`). */
+  private targetParams = 0;
+  /** Each layer's outputs (byte offsets), and the layers whose outputs are Q's (or A's) and V's. */
+  private outputs: number[] = [];
+  private qLayer = -1;
+  private vLayer = -1;
+  private inputs = {
+    obs: 0,
+    actions: 0,
+    oldLogp: 0,
+    oldValues: 0,
+    advantages: 0,
+    returns: 0,
+    targets: 0,
+    weights: 0,
+    tdErrors: 0,
+  };
+  private f32 = new Float32Array(0);
+  private zero = 0;
+
+  /**
+   * `native`: where products of at least `minMultiplyAdds` multiply-adds go (the native BLAS that
+   * `learner.blas: auto` installed in this thread, by default; null for none: all in the kernel).
+   */
+  constructor(
+    readonly spec: ModuleSpec,
+    private readonly adam: FusedAdamOptions,
+    capacity = 64,
+    private readonly native: { gemm: NativeGemm; minMultiplyAdds: number } | null = nativeGemm(),
+  ) {
+    const unsupported = fusedUnsupported(spec);
+    if (unsupported) throw new TypeError(`fused MLP step: ${unsupported} is not covered`);
+    const imports = {
+      math: { exp: Math.exp, log: Math.log },
+      blas: { gemm: this.nativeProduct },
+    };
+    this.exports = new wasm.Instance(fusedKernelModule(), imports).exports;
+    this.obsDim = spec.obsDim;
+    this.actionDim = spec.actionDim;
+    this.logStdDim = spec.logStdDim;
+    this.beta1 = adam.beta1 ?? 0.9;
+    this.beta2 = adam.beta2 ?? 0.999;
+    this.layers = [];
+    let flat = 0;
+    let padded = 0;
+    const lastLayer: number[] = [];
+    for (const tower of spec.towers) {
+      tower.layers.forEach((shape, i) => {
+        const paddedOut = roundUp(shape.outDim, ROW_FLOATS);
+        const linear = !tower.activateLast && i === tower.layers.length - 1;
+        const previous = this.layers.length - 1;
+        this.layers.push({
+          ...shape,
+          paddedOut,
+          activation: ACTIVATION_CODES[linear ? "linear" : spec.activation],
+          flatKernel: flat,
+          w: padded * FLOAT,
+          b: (padded + shape.inDim * paddedOut) * FLOAT,
+          input: i > 0 ? previous : tower.input < 0 ? -1 : lastLayer[tower.input],
+        });
+        flat += shape.inDim * shape.outDim + shape.outDim;
+        padded += shape.inDim * paddedOut + paddedOut;
+      });
+      lastLayer.push(this.layers.length - 1);
+    }
+    this.size = flat + this.logStdDim;
+    this.paddedSize = padded + roundUp(this.logStdDim, 4);
+    this.layout(capacity, spec, lastLayer);
+  }
+
+  /**
+   * One PPO step (forward, loss, backward, clip, Adam) on the first `rows` rows of `batch` at `lr`. A
+   * non-finite gradient norm is returned as it is and leaves the weights and moments unchanged (the
+   * caller refuses it, as `Adam.step` does); the step still counts, as it does there.
+   */
+  ppoStep(batch: FusedPPOMinibatch, rows: number, coeffs: FusedPPOCoefficients, lr: number): FusedPPOResult {
+    if (this.spec.head.kind === "q_values") throw new TypeError("fused PPO step: the module is a Q module");
+    this.prepareRows(rows, batch.obs, batch.actions);
+    const f32 = this.f32;
+    const { inputs } = this;
+    f32.set(batch.logp.subarray(0, rows), inputs.oldLogp / FLOAT);
+    f32.set(batch.values.subarray(0, rows), inputs.oldValues / FLOAT);
+    f32.set(batch.advantages.subarray(0, rows), inputs.advantages / FLOAT);
+    f32.set(batch.returns.subarray(0, rows), inputs.returns / FLOAT);
+    this.steps += 1;
+    const { beta1, beta2 } = this;
+    const gradNorm = this.exports.ppo_step(
+      rows,
+      coeffs.clipParam,
+      coeffs.vfClipParam ?? -1,
+      coeffs.vfLossCoeff,
+      coeffs.entropyCoeff,
+      this.adam.gradClip ?? -1,
+      lr / (1 - beta1 ** this.steps),
+      Math.sqrt(1 - beta2 ** this.steps),
+      beta1,
+      beta2,
+      this.adam.adamEpsilon,
+    );
+    const metrics = new Float64Array(this.exports.memory.buffer, this.metrics, 5).slice();
+    return { metrics, gradNorm };
+  }
+
+  /**
+   * One DQN step (forward, TD loss, backward, clip, Adam) on the first `rows` rows of `sample` with the
+   * bootstrapped `targets`, at `lr`. A non-finite norm is returned and moves nothing, as in `ppoStep`.
+   */
+  tdStep(
+    sample: FusedTDSample,
+    targets: Float32Array,
+    rows: number,
+    lossFn: "huber" | "mse",
+    lr: number,
+  ): FusedTDResult {
+    if (this.spec.head.kind !== "q_values")
+      throw new TypeError("fused TD step: the module is not a Q module");
+    this.prepareRows(rows, sample.obs, sample.actions);
+    const f32 = this.f32;
+    const { inputs } = this;
+    f32.set(targets.subarray(0, rows), inputs.targets / FLOAT);
+    f32.set(sample.weights.subarray(0, rows), inputs.weights / FLOAT);
+    this.steps += 1;
+    const { beta1, beta2 } = this;
+    const gradNorm = this.exports.td_step(
+      rows,
+      lossFn === "huber" ? 1 : 0,
+      this.adam.gradClip ?? -1,
+      lr / (1 - beta1 ** this.steps),
+      Math.sqrt(1 - beta2 ** this.steps),
+      beta1,
+      beta2,
+      this.adam.adamEpsilon,
+    );
+    const [qf_loss, qf_mean, td_error_mean] = new Float64Array(this.exports.memory.buffer, this.metrics, 3);
+    const tdErrors = this.f32.slice(inputs.tdErrors / FLOAT, inputs.tdErrors / FLOAT + rows);
+    return { metrics: { qf_loss, qf_mean, td_error_mean }, gradNorm, tdErrors };
+  }
+
+  /**
+   * Q values `[rows * actions]` of the first `rows` observations into `out`, by the online network (the
+   * trained weights) or the target network (`setTargetWeights`): the kernel's forward pass alone, and for
+   * a dueling head Q = V + A - mean(A) here.
+   */
+  qValues(obs: ArrayLike<number>, rows: number, network: "online" | "target", out: Float32Array): void {
+    const head = this.spec.head;
+    if (head.kind !== "q_values") throw new TypeError("fused Q values: the module is not a Q module");
+    this.prepareRows(rows, obs, null);
+    this.exports.forward(rows, network === "online" ? this.params : this.targetParams);
+    const f32 = this.f32;
+    const n = head.n;
+    const q = this.outputs[this.qLayer] / FLOAT;
+    const qStride = this.layers[this.qLayer].paddedOut;
+    const v = this.vLayer >= 0 ? this.outputs[this.vLayer] / FLOAT : -1;
+    const vStride = this.vLayer >= 0 ? this.layers[this.vLayer].paddedOut : 0;
+    for (let r = 0; r < rows; r++) {
+      const row = q + r * qStride;
+      let shift = 0;
+      if (v >= 0) {
+        let mean = 0;
+        for (let a = 0; a < n; a++) mean += f32[row + a];
+        shift = f32[v + r * vStride] - mean / n;
+      }
+      for (let a = 0; a < n; a++) out[r * n + a] = f32[row + a] + shift;
+    }
+  }
+
+  /** A Q module's target network for `qValues`, in the flat layout. */
+  setTargetWeights(flat: Float32Array): void {
+    if (this.spec.head.kind !== "q_values")
+      throw new TypeError("fused target weights: the module is not a Q module");
+    this.writeRegion(this.targetParams, flat, "target weights");
+  }
+
+  /**
+   * The kernel's $gemm on the native BLAS: C = Init + A B with A(m, k) at a + m aRow + k aCol, B and C
+   * row-major `stride` bytes a row, Init a bias (initRow 0), the zeros, or C itself. Returns 1 when done,
+   * 0 to leave it to the kernel (an A that is neither row- nor column-major).
+   */
+  private readonly nativeProduct = (
+    a: number,
+    aRow: number,
+    aCol: number,
+    k: number,
+    b: number,
+    stride: number,
+    c: number,
+    m: number,
+    init: number,
+    initRow: number,
+  ): number => {
+    const native = this.native;
+    if (!native) return 0;
+    const transA = aCol !== FLOAT;
+    if (transA && aRow !== FLOAT) return 0;
+    const lda = (transA ? aCol : aRow) / FLOAT;
+    if (lda < (transA ? m : k)) return 0;
+    // Init: C itself (accumulate), the zeros, or one row (the bias) for every row of C.
+    if (initRow !== 0 && (init !== c || initRow !== stride)) return 0;
+    const buffer = this.exports.memory.buffer;
+    const n = stride / FLOAT;
+    const cView = new Float32Array(buffer, c, m * n);
+    let beta = 1;
+    if (init === this.zero) beta = 0;
+    else if (initRow === 0) {
+      const bias = new Float32Array(buffer, init, n);
+      for (let r = 0; r < m; r++) cView.set(bias, r * n);
+    }
+    const aLength = transA ? (k - 1) * lda + m : (m - 1) * lda + k;
+    native.gemm(
+      transA,
+      m,
+      n,
+      k,
+      new Float32Array(buffer, a, aLength),
+      lda,
+      new Float32Array(buffer, b, k * n),
+      n,
+      beta,
+      cView,
+      n,
+    );
+    return 1;
+  };
+
+  /** Room for `rows` rows, and the observations and actions (if any) copied in. */
+  private prepareRows(rows: number, obs: ArrayLike<number>, actions: Float32Array | null): void {
+    if (rows < 1) throw new RangeError(`fused step: expected at least 1 row, got ${rows}`);
+    if (rows > this.capacity) this.grow(rows);
+    const at = this.inputs.obs / FLOAT;
+    const n = rows * this.obsDim;
+    if (obs instanceof Float32Array) this.f32.set(obs.subarray(0, n), at);
+    else for (let i = 0; i < n; i++) this.f32[at + i] = obs[i];
+    if (actions) this.f32.set(actions.subarray(0, rows * this.actionDim), this.inputs.actions / FLOAT);
+  }
+
+  /** The weights in the catalog's flat layout (a copy). */
+  getWeights(): Float32Array {
+    return this.readRegion(this.params);
+  }
+
+  setWeights(flat: Float32Array): void {
+    this.writeRegion(this.params, flat, "weights");
+  }
+
+  /** The gradient of the last step, in the flat layout (tests). */
+  getGradient(): Float32Array {
+    return this.readRegion(this.grads);
+  }
+
+  getOptimizerState(): OptimizerState {
+    return { step: this.steps, m: this.readRegion(this.m), v: this.readRegion(this.v) };
+  }
+
+  setOptimizerState(state: OptimizerState): void {
+    this.writeRegion(this.m, state.m, "optimizer state m");
+    this.writeRegion(this.v, state.v, "optimizer state v");
+    this.steps = state.step;
+  }
+
+  /** Flat layout -> the padded region at `region` (padding stays zero). */
+  private writeRegion(region: number, flat: Float32Array, what: string): void {
+    if (flat.length !== this.size) {
+      throw new RangeError(`fused MLP ${what}: expected ${this.size} float32s, got ${flat.length}`);
+    }
+    const f32 = this.f32;
+    const base = region / FLOAT;
+    for (const layer of this.layers) {
+      const { inDim, outDim, paddedOut } = layer;
+      for (let i = 0; i < inDim; i++) {
+        const from = layer.flatKernel + i * outDim;
+        f32.set(flat.subarray(from, from + outDim), base + layer.w / FLOAT + i * paddedOut);
+      }
+      const bias = layer.flatKernel + inDim * outDim;
+      f32.set(flat.subarray(bias, bias + outDim), base + layer.b / FLOAT);
+    }
+    const logStd = this.size - this.logStdDim;
+    f32.set(flat.subarray(logStd), base + (this.paddedSize - roundUp(this.logStdDim, 4)));
+  }
+
+  private readRegion(region: number): Float32Array {
+    const flat = new Float32Array(this.size);
+    const f32 = this.f32;
+    const base = region / FLOAT;
+    for (const layer of this.layers) {
+      const { inDim, outDim, paddedOut } = layer;
+      for (let i = 0; i < inDim; i++) {
+        const from = base + layer.w / FLOAT + i * paddedOut;
+        flat.set(f32.subarray(from, from + outDim), layer.flatKernel + i * outDim);
+      }
+      const bias = base + layer.b / FLOAT;
+      flat.set(f32.subarray(bias, bias + outDim), layer.flatKernel + inDim * outDim);
+    }
+    const logStd = base + this.paddedSize - roundUp(this.logStdDim, 4);
+    flat.set(f32.subarray(logStd, logStd + this.logStdDim), this.size - this.logStdDim);
+    return flat;
+  }
+
+  /** Re-lays the memory for more rows, keeping the weights, Adam's state and the target network. */
+  private grow(rows: number): void {
+    const weights = this.getWeights();
+    const state = this.getOptimizerState();
+    const isQ = this.spec.head.kind === "q_values";
+    const target = isQ ? this.readRegion(this.targetParams) : null;
+    const lastLayer = this.spec.towers.map((_, t) =>
+      this.spec.towers.slice(0, t + 1).reduce((n, tower) => n + tower.layers.length, -1),
+    );
+    this.layout(rows, this.spec, lastLayer);
+    this.setWeights(weights);
+    this.setOptimizerState(state);
+    if (target) this.setTargetWeights(target);
+  }
+
+  /** Places everything in memory for `capacity` rows and writes the header and the layer table. */
+  private layout(capacity: number, spec: ModuleSpec, lastLayer: number[]): void {
+    let offset = 0;
+    const take = (bytes: number) => {
+      const at = offset;
+      offset = roundUp(offset + bytes, ALIGN);
+      return at;
+    };
+    const header = take(HEADER_BYTES);
+    const table = take(this.layers.length * LAYER_BYTES);
+    const widest = Math.max(...this.layers.map((l) => l.paddedOut)) * FLOAT;
+    const zero = take(widest);
+    const metrics = take(5 * F64);
+    const scratch = take(Math.max(1, this.logStdDim) * F64);
+    const regionBytes = this.paddedSize * FLOAT;
+    this.params = take(regionBytes);
+    this.grads = take(regionBytes);
+    this.m = take(regionBytes);
+    this.v = take(regionBytes);
+    this.targetParams = take(spec.head.kind === "q_values" ? regionBytes : 0);
+    const dIn = this.layers.map((layer) => (layer.input >= 0 ? layer.input : -1));
+    const transposed = this.layers.map((layer, l) =>
+      dIn[l] >= 0 ? take(layer.outDim * this.layers[dIn[l]].paddedOut * FLOAT) : 0,
+    );
+    this.inputs = {
+      obs: take(capacity * this.obsDim * FLOAT),
+      actions: take(capacity * this.actionDim * FLOAT),
+      oldLogp: take(capacity * FLOAT),
+      oldValues: take(capacity * FLOAT),
+      advantages: take(capacity * FLOAT),
+      returns: take(capacity * FLOAT),
+      targets: take(capacity * FLOAT),
+      weights: take(capacity * FLOAT),
+      tdErrors: take(capacity * FLOAT),
+    };
+    const y = this.layers.map((layer) => take(capacity * layer.paddedOut * FLOAT));
+    const d = this.layers.map((layer) => take(capacity * layer.paddedOut * FLOAT));
+    const missing = offset - this.exports.memory.buffer.byteLength;
+    if (missing > 0) this.exports.memory.grow(Math.ceil(missing / PAGE_BYTES));
+    // Everything from scratch to zero: padding, moments and scratch all start at 0.
+    this.f32 = new Float32Array(this.exports.memory.buffer);
+    this.f32.fill(0);
+    this.metrics = metrics;
+    this.zero = zero;
+    this.outputs = y;
+    this.qLayer = lastLayer[spec.policyTower];
+    this.vLayer = spec.valueTower >= 0 ? lastLayer[spec.valueTower] : -1;
+    this.capacity = capacity;
+
+    const i32 = new Int32Array(this.exports.memory.buffer);
+    const h = header / FLOAT;
+    const head = spec.head;
+    const set = (field: number, value: number) => {
+      i32[h + field] = value;
+    };
+    set(H.layers, this.layers.length);
+    set(H.table, table);
+    set(H.policy, lastLayer[spec.policyTower]);
+    set(H.value, spec.valueTower >= 0 ? lastLayer[spec.valueTower] : -1);
+    set(H.head, head.kind === "gaussian" ? 1 : 0);
+    set(
+      H.outputs,
+      head.kind === "gaussian"
+        ? head.dim
+        : head.kind === "categorical" || head.kind === "q_values"
+          ? head.n
+          : 0,
+    );
+    set(H.actionDim, this.actionDim);
+    set(H.actions, this.inputs.actions);
+    set(H.oldLogp, this.inputs.oldLogp);
+    set(H.oldValues, this.inputs.oldValues);
+    set(H.advantages, this.inputs.advantages);
+    set(H.returns, this.inputs.returns);
+    set(H.params, this.params);
+    set(H.grads, this.grads);
+    set(H.m, this.m);
+    set(H.v, this.v);
+    set(H.size, this.paddedSize);
+    set(H.logStd, (this.paddedSize - roundUp(this.logStdDim, 4)) * FLOAT);
+    set(H.metrics, metrics);
+    set(H.zero, zero);
+    set(H.scratch, scratch);
+    set(H.targets, this.inputs.targets);
+    set(H.weights, this.inputs.weights);
+    set(H.tdErrors, this.inputs.tdErrors);
+    set(H.nativeMin, this.native ? Math.max(1, this.native.minMultiplyAdds) : 0);
+    this.layers.forEach((layer, l) => {
+      const e = (table + l * LAYER_BYTES) / FLOAT;
+      const input = layer.input;
+      i32[e + L.input] = input < 0 ? this.inputs.obs : y[input];
+      i32[e + L.inStride] = (input < 0 ? this.obsDim : this.layers[input].paddedOut) * FLOAT;
+      i32[e + L.inDim] = layer.inDim;
+      i32[e + L.w] = layer.w;
+      i32[e + L.b] = layer.b;
+      i32[e + L.y] = y[l];
+      i32[e + L.d] = d[l];
+      i32[e + L.stride] = layer.paddedOut * FLOAT;
+      i32[e + L.activation] = layer.activation;
+      i32[e + L.dIn] = input < 0 ? 0 : d[input];
+      i32[e + L.dInStride] = input < 0 ? 0 : this.layers[input].paddedOut * FLOAT;
+      i32[e + L.wT] = transposed[l];
+      i32[e + L.outDim] = layer.outDim;
+    });
+  }
+}
