@@ -13,6 +13,7 @@ import type { OptimizerState } from "../../src/learner/adam.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
 import { createRng, normal } from "../../src/utils/rng.js";
+import { expectClose } from "../fixtures/fused_kernel.js";
 
 const obsSpace = new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]);
 const model = { hiddens: [32, 32], activation: "tanh" as const, vf_share_layers: false, initial_log_std: 0 };
@@ -53,18 +54,6 @@ function randomBatch(spec: ModuleSpec, size: number, seed: number): TrainBatch {
     batch.returns[i] = normal(rng);
   }
   return batch;
-}
-
-function expectClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tolerance: number,
-  what: string,
-) {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  expect(worst, what).toBeLessThan(tolerance);
 }
 
 function expectMetricsClose(actual: Record<string, number>, expected: Record<string, number>) {

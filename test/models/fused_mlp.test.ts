@@ -1,19 +1,5 @@
-/**
- * The fused WebAssembly training step (src/learner/fused_mlp.ts, kernels/mlp_train.wat) against the
- * reference: tfjs autodiff through `ActorCritic.forward`, the distribution and the readable `ppoLoss`,
- * then the host `Adam`. Same metrics, gradient, norm and weights within float32 tolerance, on every
- * branch of the loss (clipped and unclipped ratios, value clipping on and off, entropy coefficient 0 and
- * not, categorical and Gaussian, separate towers and a shared trunk, tanh and ReLU); several steps equal
- * the training loop's own path; and kernels built from deliberately broken sources fail the same check.
- */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: a plain ESM script, without type declarations
-import { assemble } from "../../scripts/build-kernels.mjs";
 import { ppoMinibatchUpdate } from "../../src/algos/ppo/learner.js";
 import { PPO_LOSS_METRICS, ppoLoss } from "../../src/algos/ppo/loss.js";
 import { Box, Discrete, MultiBinary } from "../../src/envs/spaces.js";
@@ -24,13 +10,12 @@ import {
   FusedMlpTrainer,
   type FusedPPOCoefficients,
   type FusedPPOMinibatch,
-  fusedKernelModule,
   fusedUnsupported,
 } from "../../src/learner/fused_mlp.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
-import { MLP_TRAIN_WASM_BASE64 } from "../../src/models/kernels/mlp_train_wasm_binary.js";
 import { ActorCritic } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
+import { expectClose, largestGap, useMutatedKernel, useShippedKernel } from "../fixtures/fused_kernel.js";
 
 const observationSpace = new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [5]);
 const actorCritic = (
@@ -51,17 +36,6 @@ const gaussianShared = actorCritic(new Box(-1, 1, [3]), [16], "relu", true);
 const batch = 47;
 const lr = 3e-3;
 const adamOptions = { adamEpsilon: 1e-5, gradClip: 0.5 };
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-5, what = "") {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    if (!(error <= worst)) [worst, at] = [error, i];
-  }
-  expect(worst, `${what} element ${at}: ${actual[at]} vs ${expected[at]}`).toBeLessThan(tolerance);
-}
 
 /** A minibatch around the module's current outputs, so ratios and value changes leave their clip ranges both ways. */
 function randomMinibatch(spec: ModuleSpec, model: ActorCritic, seed: number): FusedPPOMinibatch {
@@ -301,13 +275,7 @@ describe("fused MLP training step (WebAssembly)", () => {
   });
 
   describe("a deliberately broken kernel fails the equality check", () => {
-    const source = readFileSync(
-      fileURLToPath(new URL("../../src/models/kernels/mlp_train.wat", import.meta.url)),
-      "utf8",
-    );
-    afterAll(() => {
-      fusedKernelModule(Uint8Array.from(atob(MLP_TRAIN_WASM_BASE64), (c) => c.charCodeAt(0)));
-    });
+    afterAll(useShippedKernel);
 
     it.each([
       // tanh' = 1 - y^2 with the sign of y^2 flipped
@@ -341,26 +309,13 @@ describe("fused MLP training step (WebAssembly)", () => {
         "(f32x4.add (v128.load (i32.add (local.get $params) (local.get $offset)))",
       ],
     ])("%s", async (_, from, to) => {
-      expect(source.split(from)).toHaveLength(2); // the mutation applies, once
-      const file = path.join(tmpdir(), `mlp_train_mutant_${process.pid}.wat`);
-      writeFileSync(file, source.replace(from, to));
-      try {
-        fusedKernelModule((await assemble(file)) as Uint8Array);
-      } finally {
-        rmSync(file, { force: true });
-      }
+      await useMutatedKernel(from, to);
       const differences = branches.slice(0, 3).map(([, spec, coeffs]) => {
         const { expected, metrics, gradient, weights } = fusedAgainstReference(spec, coeffs);
-        const worst = (a: ArrayLike<number>, b: ArrayLike<number>) =>
-          Math.max(
-            ...Array.from(a, (x, i) =>
-              Number.isNaN(x - b[i]) ? Number.POSITIVE_INFINITY : Math.abs(x - b[i]),
-            ),
-          );
         return Math.max(
-          worst(metrics, expected.metrics),
-          worst(gradient, expected.gradient),
-          worst(weights, expected.weights),
+          largestGap(metrics, expected.metrics),
+          largestGap(gradient, expected.gradient),
+          largestGap(weights, expected.weights),
         );
       });
       expect(Math.max(...differences)).toBeGreaterThan(1e-4);

@@ -1,17 +1,5 @@
-/**
- * The fused WebAssembly step's TD loss (`FusedMlpTrainer.tdStep`, kernels/mlp_train.wat `td_step`)
- * against autodiff through the readable `tdLoss` and the host `Adam`: Huber (both its quadratic and its
- * linear part) and squared error, plain and dueling heads; the DQN learner's fused path against its tfjs
- * path over several updates with target-network moves; and broken kernels failing the check.
- */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: a plain ESM script, without type declarations
-import { assemble } from "../../scripts/build-kernels.mjs";
 import { dqnConfigSchema } from "../../src/algos/dqn/config.js";
 import { DQNLearner } from "../../src/algos/dqn/learner.js";
 import { tdLoss } from "../../src/algos/dqn/loss.js";
@@ -19,11 +7,11 @@ import { allocateTransitions, type ReplaySample } from "../../src/buffers/replay
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { Adam, type OptimizerState } from "../../src/learner/adam.js";
 import { selectBackend } from "../../src/learner/backend.js";
-import { FusedMlpTrainer, fusedKernelModule } from "../../src/learner/fused_mlp.js";
+import { FusedMlpTrainer } from "../../src/learner/fused_mlp.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
-import { MLP_TRAIN_WASM_BASE64 } from "../../src/models/kernels/mlp_train_wasm_binary.js";
 import { QNetwork } from "../../src/models/rl_module.js";
 import { createRng, normal } from "../../src/utils/rng.js";
+import { expectClose, largestGap, useMutatedKernel, useShippedKernel } from "../fixtures/fused_kernel.js";
 
 const qSpec = (hiddens: number[], headHiddens: number[], dueling: boolean, activation: "tanh" | "relu") =>
   moduleSpecFor(new Box(-10, 10, [6]), new Discrete(3), {
@@ -57,21 +45,6 @@ function randomSample(spec: ModuleSpec, seed: number): { sample: ReplaySample; t
   }
   // Spread wide: some TD errors beyond Huber's quadratic zone on both sides, some within.
   return { sample, targets: Float32Array.from({ length: batch }, () => 2 * normal(rng)) };
-}
-
-function expectClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tolerance: number,
-  what: string,
-) {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    worst = Number.isNaN(error) ? Number.POSITIVE_INFINITY : Math.max(worst, error);
-  }
-  expect(worst, what).toBeLessThan(tolerance);
 }
 
 /** One fused TD step and the reference (autodiff through tdLoss, then the host Adam), from the same weights. */
@@ -160,13 +133,7 @@ describe("fused TD step (WebAssembly) against autodiff through tdLoss", () => {
   });
 
   describe("a deliberately broken kernel fails the check", () => {
-    const source = readFileSync(
-      fileURLToPath(new URL("../../src/models/kernels/mlp_train.wat", import.meta.url)),
-      "utf8",
-    );
-    afterAll(() => {
-      fusedKernelModule(Uint8Array.from(atob(MLP_TRAIN_WASM_BASE64), (c) => c.charCodeAt(0)));
-    });
+    afterAll(useShippedKernel);
 
     it.each([
       // Huber's gradient not clipped (the squared error's)
@@ -188,27 +155,14 @@ describe("fused TD step (WebAssembly) against autodiff through tdLoss", () => {
         "(br_if $down (i32.gt_u (local.tee $left (i32.sub (local.get $left) (i32.const 1))) (i32.const 1)))",
       ],
     ])("%s", async (_, from, to) => {
-      expect(source.split(from)).toHaveLength(2);
-      const file = path.join(tmpdir(), `mlp_train_td_mutant_${process.pid}.wat`);
-      writeFileSync(file, source.replace(from, to));
-      try {
-        fusedKernelModule((await assemble(file)) as Uint8Array);
-      } finally {
-        rmSync(file, { force: true });
-      }
+      await useMutatedKernel(from, to);
       const worst = [plain, dueling].flatMap((spec) => {
         const { reference, fused, gradient, weights } = fusedAndReference(spec, "huber");
-        const gap = (a: ArrayLike<number>, b: ArrayLike<number>) =>
-          Math.max(
-            ...Array.from(a, (x, i) =>
-              Number.isNaN(x - b[i]) ? Number.POSITIVE_INFINITY : Math.abs(x - b[i]),
-            ),
-          );
         return [
           Math.abs(fused.metrics.qf_loss - reference.loss),
-          gap(fused.tdErrors, reference.tdErrors),
-          gap(gradient, reference.gradient),
-          gap(weights, reference.weights),
+          largestGap(fused.tdErrors, reference.tdErrors),
+          largestGap(gradient, reference.gradient),
+          largestGap(weights, reference.weights),
         ];
       });
       expect(Math.max(...worst)).toBeGreaterThan(1e-4);
