@@ -129,6 +129,12 @@ describe("placement ray without a cluster, or without Ray", () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it("a Python that does not exist is one clear error", async () => {
+    expect(await failure(["env_runners.ray.python=/nonexistent/python3"])).toMatch(
+      /^rlts: env_runners.placement ray: cannot start the Ray agent \(\/nonexistent\/python3\): spawn \/nonexistent\/python3 ENOENT$/,
+    );
+  });
+
   it("is one clear error saying how to install it", async () => {
     expect(await failure(["env_runners.ray.python=/usr/bin/python3"])).toMatch(
       /^rlts: env_runners.placement ray: Ray is not installed in \/usr\/bin\/python3; install it with .*requirements-ray.txt/,

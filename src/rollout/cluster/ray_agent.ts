@@ -83,17 +83,19 @@ export class RayAgent {
     });
     const exited = new Promise<never>((_, reject) => {
       child.once("error", (error) =>
-        reject(new Error(`rlts: cannot start the Ray agent (${interpreter}): ${error.message}`)),
+        reject(new Error(`cannot start the Ray agent (${interpreter}): ${error.message}`)),
       );
       child.once("exit", (code, signal) =>
-        reject(new Error(`rlts: the Ray agent exited (${signal ?? `code ${code}`})`)),
+        reject(new Error(`the Ray agent exited (${signal ?? `code ${code}`})`)),
       );
     });
     exited.catch(() => {});
     child.stdin!.on("error", () => {});
     child.stdin!.write(`${JSON.stringify(settings)}\n`);
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const first = await Promise.race([lines.next(), exited]);
+    const first = await Promise.race([lines.next(), exited]).catch((error: Error) => {
+      throw new EnvRunnerError(`env_runners.placement ray: ${error.message}`);
+    });
     const event = first.done
       ? null
       : (JSON.parse(first.value) as { event: string; message?: string; nodes?: string[] });
