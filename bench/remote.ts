@@ -6,8 +6,10 @@
  * Each row: N envs in one `python -m rlts_gym` server, stepped by `RemoteVectorEnv` with random actions
  * drawn in TypeScript, over tcp and ipc. The baseline (bench/python/remote_baseline.py) is the server's
  * per-step work without the socket: N gymnasium envs stepped in a Python loop with random actions,
- * observations flattened into one float32 array, finished envs reset. Env steps/s are medians of several
- * repeats; the baseline for each N runs right before the bridge rows of that N, since the machine is shared.
+ * observations flattened into one float32 array, finished envs reset. The machine is shared and its speed
+ * swings by 1.5x within a minute, so the baseline and the bridge alternate: each of `ROUNDS` rounds runs
+ * the baseline, then the bridge over tcp and over ipc (each a fresh process or server, median of
+ * `REPEATS` timed repeats); a row gives the medians over rounds, and the median of the rounds' ratios.
  */
 import { execFileSync } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -21,11 +23,12 @@ export interface RemoteBenchRow {
   stepsPerSecond: number;
   /** Env steps per second of the same loop inside Python (median). */
   pythonStepsPerSecond: number;
-  /** stepsPerSecond / pythonStepsPerSecond. */
+  /** The median over rounds of bridge / Python in the same round. */
   ratio: number;
 }
 
-const REPEATS = 5;
+const ROUNDS = 5;
+const REPEATS = 2;
 const NUM_ENVS = [1, 8, 64];
 /** Vector steps per timed repeat: about 0.2-0.5 s each on a 2-core machine. */
 const VECTOR_STEPS: Record<number, number> = { 1: 2000, 8: 800, 64: 200 };
@@ -76,16 +79,27 @@ async function bridgeRate(numEnvs: number, transport: "tcp" | "ipc"): Promise<nu
 
 export async function runRemoteBench(): Promise<RemoteBenchRow[]> {
   const rows: RemoteBenchRow[] = [];
+  const transports = ["tcp", "ipc"] as const;
   for (const numEnvs of NUM_ENVS) {
-    const pythonStepsPerSecond = pythonRate(numEnvs);
-    for (const transport of ["tcp", "ipc"] as const) {
-      const stepsPerSecond = await bridgeRate(numEnvs, transport);
+    const python: number[] = [];
+    const bridge = { tcp: [] as number[], ipc: [] as number[] };
+    const ratios = { tcp: [] as number[], ipc: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const baseline = pythonRate(numEnvs);
+      python.push(baseline);
+      for (const transport of transports) {
+        const rate = await bridgeRate(numEnvs, transport);
+        bridge[transport].push(rate);
+        ratios[transport].push(rate / baseline);
+      }
+    }
+    for (const transport of transports) {
       rows.push({
         numEnvs,
         transport,
-        stepsPerSecond,
-        pythonStepsPerSecond,
-        ratio: stepsPerSecond / pythonStepsPerSecond,
+        stepsPerSecond: median(bridge[transport]),
+        pythonStepsPerSecond: median(python),
+        ratio: median(ratios[transport]),
       });
     }
   }
@@ -95,7 +109,7 @@ export async function runRemoteBench(): Promise<RemoteBenchRow[]> {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rows = await runRemoteBench();
   console.log(
-    `CartPole-v1 env steps/s, median of ${REPEATS} repeats; Python = bench/python/remote_baseline.py, same run\n`,
+    `CartPole-v1 env steps/s, ${ROUNDS} rounds alternating the Python loop (bench/python/remote_baseline.py) and the bridge; medians\n`,
   );
   console.log(
     "| envs per server | transport | bridge | Python loop | bridge / Python | bridge cost per vector step |",
