@@ -12,6 +12,7 @@ import { root, runCli, startCli } from "../cli/run_cli.js";
 import { clusterUnavailable, type NetnsCluster, rayBin, startNetnsCluster } from "./netns_cluster.js";
 
 const output = mkdtempSync(path.join(tmpdir(), "rlts-ray-runs-"));
+afterAll(() => rmSync(output, { recursive: true, force: true }));
 const unavailable = clusterUnavailable();
 let cluster: NetnsCluster;
 
@@ -150,10 +151,7 @@ describe.skipIf(unavailable !== null)(
       cluster = await startNetnsCluster({ workers: 2, cpusPerWorker: 4 });
     }, 180_000);
 
-    afterAll(async () => {
-      await cluster?.stop();
-      rmSync(output, { recursive: true, force: true });
-    }, 60_000);
+    afterAll(() => cluster?.stop(), 60_000);
 
     it("PPO CartPole with 4 Ray env runners reaches 475, one runner on each node at least", async () => {
       const seen = new Set<number>();
