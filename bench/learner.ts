@@ -22,7 +22,7 @@ import * as tf from "@tensorflow/tfjs";
 import { dqnConfigSchema } from "../src/algos/dqn/config.js";
 import { DQNLearner } from "../src/algos/dqn/learner.js";
 import { ppoMinibatchUpdate } from "../src/algos/ppo/learner.js";
-import { ppoLoss } from "../src/algos/ppo/loss.js";
+import { ppoLossOf } from "../src/algos/ppo/loss.js";
 import { allocateTransitions } from "../src/buffers/replay.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { Adam } from "../src/learner/adam.js";
@@ -113,18 +113,7 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   const autodiffUpdate = () => {
     const t = minibatch();
     const { value, grads } = tf.variableGrads(() => {
-      const { policyOut, values } = model.forward(t.obs);
-      const dist = model.distribution(policyOut);
-      const loss = ppoLoss({
-        logp: dist.logProb(t.actions),
-        oldLogp: t.logp,
-        advantages: t.advantages,
-        values,
-        oldValues: t.values,
-        returns: t.returns,
-        entropy: dist.entropy(),
-        ...coeffs,
-      });
+      const loss = ppoLossOf(model, { ...t, oldLogp: t.logp, oldValues: t.values }, coeffs);
       return loss.total;
     }, model.variables);
     learner.step(tf.concat(model.variables.map((v) => tf.reshape(grads[v.name], [-1]) as tf.Tensor1D)), 3e-4);

@@ -8,6 +8,11 @@
 import * as tf from "@tensorflow/tfjs";
 import type { TrainableModule } from "../models/rl_module.js";
 
+/** A flat vector (gradient, weights, moments) must hold the module's `size` floats. */
+export function checkFlatSize(what: string, length: number, size: number): void {
+  if (length !== size) throw new RangeError(`${what}: expected ${size} float32s, got ${length}`);
+}
+
 export interface AdamOptions {
   adamEpsilon: number;
   /** Global gradient-norm clip, or null for none. */
@@ -76,9 +81,7 @@ export class Adam implements FlatOptimizer {
    * pass gives it directly). Returns the gradient's global norm before clipping.
    */
   step(flatGradient: tf.Tensor1D, lr: number): number {
-    if (flatGradient.size !== this.size) {
-      throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
-    }
+    checkFlatSize("flat gradient", flatGradient.size, this.size);
     const gradient = flatGradient.dataSync() as Float32Array;
     const { beta1, beta2, m, v, flat: weights } = this;
     this.numSteps += 1;
@@ -133,9 +136,7 @@ export class Adam implements FlatOptimizer {
       ["m", state.m, this.m],
       ["v", state.v, this.v],
     ] as const) {
-      if (flat.length !== this.size) {
-        throw new RangeError(`optimizer state ${name}: expected ${this.size} float32s, got ${flat.length}`);
-      }
+      checkFlatSize(`optimizer state ${name}`, flat.length, this.size);
       moments.set(flat);
     }
     this.numSteps = state.step;
@@ -188,9 +189,7 @@ export class BackendAdam implements FlatOptimizer {
   }
 
   stepTensor(flatGradient: tf.Tensor1D, lr: number): tf.Tensor1D {
-    if (flatGradient.size !== this.size) {
-      throw new RangeError(`flat gradient: expected ${this.size} float32s, got ${flatGradient.size}`);
-    }
+    checkFlatSize("flat gradient", flatGradient.size, this.size);
     const { beta1, beta2 } = this;
     this.numSteps += 1;
     this.readBack = null;
@@ -243,9 +242,7 @@ export class BackendAdam implements FlatOptimizer {
       ["m", state.m, this.m],
       ["v", state.v, this.v],
     ] as const) {
-      if (flat.length !== this.size) {
-        throw new RangeError(`optimizer state ${name}: expected ${this.size} float32s, got ${flat.length}`);
-      }
+      checkFlatSize(`optimizer state ${name}`, flat.length, this.size);
       let offset = 0;
       tf.tidy(() => {
         moments.forEach((variable) => {

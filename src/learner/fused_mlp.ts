@@ -18,7 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModuleSpec } from "../models/catalog.js";
 import { MLP_TRAIN_WASM_BASE64 } from "../models/kernels/mlp_train_wasm_binary.js";
-import { Adam, type FlatOptimizer, type OptimizerState } from "./adam.js";
+import { Adam, checkFlatSize, type FlatOptimizer, type OptimizerState } from "./adam.js";
 import { type NativeGemm, nativeGemm } from "./blas.js";
 import type { LearnerSpec } from "./learner.js";
 
@@ -507,9 +507,7 @@ export class FusedMlpTrainer {
 
   /** Flat layout -> the padded region at `region` (padding stays zero). */
   private writeRegion(region: number, flat: Float32Array, what: string): void {
-    if (flat.length !== this.size) {
-      throw new RangeError(`fused MLP ${what}: expected ${this.size} float32s, got ${flat.length}`);
-    }
+    checkFlatSize(`fused MLP ${what}`, flat.length, this.size);
     const f32 = this.f32;
     const base = region / FLOAT;
     for (const layer of this.layers) {

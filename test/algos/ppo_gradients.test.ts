@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
-import { PPO_LOSS_METRICS, ppoLoss, ppoLossWithGradients } from "../../src/algos/ppo/loss.js";
+import { PPO_LOSS_METRICS, ppoLossOf, ppoLossWithGradients } from "../../src/algos/ppo/loss.js";
 import { Box, Dict, Discrete, MultiBinary, MultiDiscrete, Tuple } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor, weightsSize } from "../../src/models/catalog.js";
@@ -153,18 +153,7 @@ describe("ppoLossWithGradients + forwardWithBackward", () => {
 
         let referenceMetrics = tf.zeros([5]);
         const reference = tf.variableGrads(() => {
-          const { policyOut, values } = model.forward(mb.obs);
-          const dist = model.distribution(policyOut);
-          const loss = ppoLoss({
-            logp: dist.logProb(mb.actions),
-            oldLogp: mb.oldLogp,
-            advantages: mb.advantages,
-            values,
-            oldValues: mb.oldValues,
-            returns: mb.returns,
-            entropy: dist.entropy(),
-            ...coeffs,
-          });
+          const loss = ppoLossOf(model, mb, coeffs);
           const metrics = [loss.policyLoss, loss.vfLoss, loss.entropy, loss.approxKl, loss.clipFraction];
           expect(PPO_LOSS_METRICS).toHaveLength(metrics.length);
           referenceMetrics = tf.keep(tf.stack(metrics));

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ppoMinibatchUpdate } from "../../src/algos/ppo/learner.js";
-import { PPO_LOSS_METRICS, ppoLoss } from "../../src/algos/ppo/loss.js";
+import { PPO_LOSS_METRICS, ppoLossOf } from "../../src/algos/ppo/loss.js";
 import { Box, Discrete, MultiBinary } from "../../src/envs/spaces.js";
 import { Adam } from "../../src/learner/adam.js";
 import { selectBackend } from "../../src/learner/backend.js";
@@ -94,18 +94,7 @@ function reference(
   tf.tidy(() => {
     const t = tensors(spec, mb);
     const { grads } = tf.variableGrads(() => {
-      const { policyOut, values } = model.forward(t.obs);
-      const dist = model.distribution(policyOut);
-      const loss = ppoLoss({
-        logp: dist.logProb(t.actions),
-        oldLogp: t.logp,
-        advantages: t.advantages,
-        values,
-        oldValues: t.values,
-        returns: t.returns,
-        entropy: dist.entropy(),
-        ...coeffs,
-      });
+      const loss = ppoLossOf(model, { ...t, oldLogp: t.logp, oldValues: t.values }, coeffs);
       metrics = tf
         .stack([loss.policyLoss, loss.vfLoss, loss.entropy, loss.approxKl, loss.clipFraction])
         .dataSync();

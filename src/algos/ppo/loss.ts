@@ -12,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ActionDistribution, DistributionGradients } from "../../models/distributions.js";
+import type { ActorCritic } from "../../models/rl_module.js";
 
 export interface PPOLossInputs {
   /** log pi(a|s) under the current parameters, `[batch]`. */
@@ -71,6 +72,36 @@ export function ppoLoss(x: PPOLossInputs): PPOLoss {
     tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), x.clipParam), "float32"),
   ) as tf.Scalar;
   return { total, policyLoss, vfLoss, entropy, approxKl, clipFraction };
+}
+
+/** A minibatch as `ppoLossOf` reads it: what was sampled, and the targets. */
+export interface PPOMinibatch {
+  obs: tf.Tensor2D;
+  actions: tf.Tensor;
+  oldLogp: tf.Tensor1D;
+  oldValues: tf.Tensor1D;
+  advantages: tf.Tensor1D;
+  returns: tf.Tensor1D;
+}
+
+/** `ppoLoss` of `module` on `batch`: its forward pass and distribution, then the loss (autodiff's reference). */
+export function ppoLossOf(
+  module: ActorCritic,
+  batch: PPOMinibatch,
+  coeffs: Pick<PPOLossInputs, "clipParam" | "vfClipParam" | "vfLossCoeff" | "entropyCoeff">,
+): PPOLoss {
+  const { policyOut, values } = module.forward(batch.obs);
+  const dist = module.distribution(policyOut);
+  return ppoLoss({
+    logp: dist.logProb(batch.actions),
+    oldLogp: batch.oldLogp,
+    advantages: batch.advantages,
+    values,
+    oldValues: batch.oldValues,
+    returns: batch.returns,
+    entropy: dist.entropy(),
+    ...coeffs,
+  });
 }
 
 /** The metrics `ppoLossWithGradients` packs into one vector, in this order. */
