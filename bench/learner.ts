@@ -1,14 +1,15 @@
 /**
- * Learner and inference benchmarks. `npx tsx bench/learner.ts [--rounds N] [--blas]`
+ * Learner and inference benchmarks. `npx tsx bench/learner.ts [--rounds N] [--blas] [--fused-only]`
  *  1. PPO update samples/s (the full minibatch step: forward, loss, gradients, clip, Adam) for a 4-in,
  *     2-action separate actor/critic tanh MLP: the fused WebAssembly step (`FusedMlpTrainer`, what
- *     `learner.fused: auto` trains with on wasm and cpu), the tfjs path's hand-derived backward pass
+ *     `learner.fused: auto` trains with on wasm and cpu) on 1 thread and on every core
+ *     (`learner.num_threads`), with `--blas` also through the native BLAS on both; the tfjs path's hand-derived backward pass
  *     (`ppoMinibatchUpdate`) on every tfjs backend that loads, autodiff through `ppoLoss` (the reference,
  *     what training ran before), and PyTorch on CPU with the same network, loss and optimizer on 1 and 2
  *     threads (bench/python/learner_torch.py, venv from bench/setup.sh). The paths alternate in rounds
  *     (each round: PyTorch, then every case of every path); figures are medians over the rounds. With
  *     `--blas`, the native BLAS (`learner.blas: auto`) is installed first: the tfjs path's large products
- *     and the fused kernel's go to it.
+ *     go to it, and the fused step runs with and without it. `--fused-only` leaves out the tfjs paths.
  *  2. A DQN gradient step (Double DQN targets, dueling head, Huber; what `DQNLearner.update` does) in ms,
  *     the fused step (`learner.fused: auto`) against the tfjs path, alternating.
  *  3. Rollout inference: the rollout kernel (ModuleInference.act, WebAssembly SIMD) vs tfjs `predict` at batch 1/8/32/64.
@@ -17,6 +18,7 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { dqnConfigSchema } from "../src/algos/dqn/config.js";
@@ -27,8 +29,9 @@ import { allocateTransitions } from "../src/buffers/replay.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { Adam } from "../src/learner/adam.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
-import { installNativeBlas } from "../src/learner/blas.js";
+import { installNativeBlas, nativeGemm } from "../src/learner/blas.js";
 import { FusedMlpTrainer } from "../src/learner/fused_mlp.js";
+import { GemmThreads } from "../src/learner/gemm_threads.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../src/models/catalog.js";
 import { ModuleInference } from "../src/models/inference.js";
 import { ActorCritic } from "../src/models/rl_module.js";
@@ -46,6 +49,8 @@ const REPEATS = 5;
 const roundsFlag = process.argv.indexOf("--rounds");
 const ROUNDS = roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : 3;
 const BLAS = process.argv.includes("--blas");
+const FUSED_ONLY = process.argv.includes("--fused-only");
+const CORES = availableParallelism();
 
 const spec = (hidden: number): ModuleSpec =>
   moduleSpecFor(new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [4]), new Discrete(2), {
@@ -68,11 +73,21 @@ function timeRuns(repeats: number, run: () => void): number[] {
 
 type UpdatePath = "fused" | "hand" | "autodiff";
 
+/** Where the fused step's products go: the native BLAS or none, GEMM threads or none. */
+type FusedProducts = { native: ReturnType<typeof nativeGemm>; threads: GemmThreads | null };
+
 /**
  * Samples/s of full PPO minibatch updates; the minibatch is rebuilt from typed arrays each step, as in PPO.
- * `path`: the training loop's hand-derived gradients, or autodiff through `ppoLoss`.
+ * `path`: the fused step (with `products`), the training loop's hand-derived gradients, or autodiff
+ * through `ppoLoss`.
  */
-function updateRate(hidden: number, batch: number, steps: number, path: UpdatePath): number {
+function updateRate(
+  hidden: number,
+  batch: number,
+  steps: number,
+  path: UpdatePath,
+  products: FusedProducts = { native: null, threads: null },
+): number {
   const rng = createRng(0);
   const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
   const obs = random(batch * 4);
@@ -83,7 +98,13 @@ function updateRate(hidden: number, batch: number, steps: number, path: UpdatePa
   const coeffs = { clipParam: 0.2, vfClipParam: 0.2, vfLossCoeff: 0.5, entropyCoeff: 0.01 };
   if (path === "fused") {
     // The arrays a Minibatch holds, copied into the kernel's memory each step as in PPO's update.
-    const trainer = new FusedMlpTrainer(spec(hidden), { adamEpsilon: 1e-5, gradClip: 0.5 }, batch);
+    const trainer = new FusedMlpTrainer(
+      spec(hidden),
+      { adamEpsilon: 1e-5, gradClip: 0.5 },
+      batch,
+      products.native,
+      products.threads,
+    );
     trainer.setWeights(initialWeights(spec(hidden), 0));
     const mb = {
       obs,
@@ -247,6 +268,19 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     await selectBackend("wasm");
     console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
   }
+  const native = nativeGemm();
+  const threads = CORES > 1 ? await GemmThreads.start(CORES, native !== null) : null;
+  /** The fused step's variants: its own GEMM or the native BLAS, on 1 thread or on every core. */
+  const fusedVariants: [string, FusedProducts][] = [
+    ["fused", { native: null, threads: null }],
+    ...(threads ? [["fused_threads", { native: null, threads }] as [string, FusedProducts]] : []),
+    ...(native
+      ? [
+          ["fused_blas", { native, threads: null }] as [string, FusedProducts],
+          ...(threads ? [["fused_blas_threads", { native, threads }] as [string, FusedProducts]] : []),
+        ]
+      : []),
+  ];
   let torchMissing = false;
   for (let round = 0; round < ROUNDS; round++) {
     for (const threads of [1, 2]) {
@@ -256,8 +290,10 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     }
     for (const { hidden, batch, steps } of CASES) {
       // The fused step is the same kernel whichever tfjs backend is selected: measured once.
-      record(`fused/${hidden}/${batch}`, updateRate(hidden, batch, steps, "fused"));
-      for (const backend of backends) {
+      for (const [name, products] of fusedVariants) {
+        record(`${name}/${hidden}/${batch}`, updateRate(hidden, batch, steps, "fused", products));
+      }
+      for (const backend of FUSED_ONLY ? [] : backends) {
         // The cpu backend is plain JavaScript: only the small network, with fewer steps.
         if (backend === "cpu" && hidden > 64) continue;
         await selectBackend(backend);
@@ -281,34 +317,41 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
   console.log(
     `PPO update samples/s, medians of ${ROUNDS} interleaved rounds (each the median of ${REPEATS} runs)`,
   );
-  console.log(
-    "| net | minibatch | fused (wasm kernel) | tfjs wasm (hand) | tfjs cpu (hand) | autodiff wasm | PyTorch 1 thread | PyTorch 2 threads | fused / PyTorch 1 | fused / PyTorch 2 | tfjs wasm / PyTorch 1 |",
-  );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const fusedNames: Record<string, string> = {
+    fused: "fused",
+    fused_threads: `fused ${CORES} threads`,
+    fused_blas: "fused + BLAS",
+    fused_blas_threads: `fused + BLAS ${CORES} threads`,
+  };
+  const columns = [
+    ...fusedVariants.map(([name]) => fusedNames[name]),
+    ...(FUSED_ONLY ? [] : ["tfjs wasm (hand)", "tfjs cpu (hand)", "autodiff wasm"]),
+    "PyTorch 1 thread",
+    "PyTorch 2 threads",
+    "best fused / best PyTorch",
+  ];
+  console.log(`| net | minibatch | ${columns.join(" | ")} |`);
+  console.log(`| --- | ---: |${" ---: |".repeat(columns.length)}`);
   for (const { hidden, batch } of CASES) {
-    const fused = med(`fused/${hidden}/${batch}`);
-    const wasm = med(`hand/wasm/${hidden}/${batch}`);
+    const fused = fusedVariants.map(([name]) => med(`${name}/${hidden}/${batch}`));
+    const tfjsPaths = FUSED_ONLY
+      ? []
+      : [`hand/wasm`, `hand/cpu`, `autodiff/wasm`].map((path) => med(`${path}/${hidden}/${batch}`));
     const torch1 = med(`torch1/${hidden}/${batch}`);
     const torch2 = med(`torch2/${hidden}/${batch}`);
     const key = `update/${hidden}x${hidden}/mb${batch}`;
-    for (const [name, value] of [
-      ["fused", fused],
-      ["wasm", wasm],
-      ["cpu", med(`hand/cpu/${hidden}/${batch}`)],
-      ["autodiff_wasm", med(`autodiff/wasm/${hidden}/${batch}`)],
-      ["torch_1_thread", torch1],
-      ["torch_2_threads", torch2],
-    ] as const) {
-      if (value !== null) results[`${key}/${name}/samples_per_s`] = value;
-    }
-    if (fused !== null && torch1 !== null) results[`${key}/fused_ratio_vs_torch_1_thread`] = fused / torch1;
-    if (fused !== null && torch2 !== null) results[`${key}/fused_ratio_vs_torch_2_threads`] = fused / torch2;
-    console.log(
-      `| ${hidden}x${hidden} | ${batch} | ${fmt(fused)} | ${fmt(wasm)} | ${fmt(med(`hand/cpu/${hidden}/${batch}`))} | ` +
-        `${fmt(med(`autodiff/wasm/${hidden}/${batch}`))} | ${fmt(torch1)} | ${fmt(torch2)} | ${ratio(fused, torch1)} | ` +
-        `${ratio(fused, torch2)} | ${ratio(wasm, torch1)} |`,
-    );
+    fusedVariants.forEach(([name], i) => {
+      if (fused[i] !== null) results[`${key}/${name}/samples_per_s`] = fused[i];
+    });
+    if (torch1 !== null) results[`${key}/torch_1_thread/samples_per_s`] = torch1;
+    if (torch2 !== null) results[`${key}/torch_2_threads/samples_per_s`] = torch2;
+    const bestFused = Math.max(...fused.map((x) => x ?? 0));
+    const bestTorch = torch1 === null || torch2 === null ? null : Math.max(torch1, torch2);
+    if (bestTorch !== null) results[`${key}/best_fused_ratio_vs_best_torch`] = bestFused / bestTorch;
+    const cells = [...fused, ...tfjsPaths, torch1, torch2].map(fmt);
+    console.log(`| ${hidden}x${hidden} | ${batch} | ${cells.join(" | ")} | ${ratio(bestFused, bestTorch)} |`);
   }
+  await threads?.close();
   await selectBackend("wasm");
   for (const [hidden, batch] of [
     [64, 64],

@@ -11,12 +11,13 @@ import initWabt from "wabt";
 
 const folder = fileURLToPath(new URL("../src/models/kernels/", import.meta.url));
 
-/** The binary of the `.wat` source `file`, with the SIMD feature the kernels use. */
+/** The binary of the `.wat` source `file`, with the features the kernels use (SIMD; shared memory). */
 export async function assemble(file) {
   const wabt = await initWabt();
-  const module = wabt.parseWat(path.basename(file), readFileSync(file, "utf8"), { simd: true });
+  const features = { simd: true, threads: true };
+  const module = wabt.parseWat(path.basename(file), readFileSync(file, "utf8"), features);
   try {
-    module.validate();
+    module.validate(features);
     return module.toBinary({}).buffer;
   } finally {
     module.destroy();

@@ -6,7 +6,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { VersionedSample } from "../buffers/fragment.js";
-import type { CommonRunConfig, LearnerConfig } from "../config/schema.js";
+import { type CommonRunConfig, envRunnerPlacement, type LearnerConfig } from "../config/schema.js";
 import type { RunningMeanStd, RunningMeanStdState } from "../envs/wrappers.js";
 import type { LearnerSpec } from "../learner/learner.js";
 import {
@@ -125,8 +125,9 @@ export abstract class Algorithm<
 
   /** The tfjs backend the learner runs on, and the native BLAS it uses, if any. */
   get backend(): string {
-    const { backend, blas } = this.learner;
-    return blas ? `${backend} + native BLAS (${blas})` : backend;
+    const { backend, blas, threads } = this.learner;
+    const learnerThreads = threads > 1 ? `, ${threads} learner threads` : "";
+    return `${blas ? `${backend} + native BLAS (${blas})` : backend}${learnerThreads}`;
   }
 
   /** The RLModule the runners act with and the learner trains. */
@@ -325,10 +326,15 @@ export async function startActors<C extends CollectSpec, L, Section>(
       seed: config.seed,
       fused: config.learner.fused,
     };
+    const runnerThreads =
+      envRunnerPlacement(runnerConfig.env_runners) === "threads"
+        ? runnerConfig.env_runners.num_env_runners
+        : 0;
     const actor = await createLearnerActor<LearnerSpec<Section>, BatchOf<L>, ResultOf<L>>(
       { module: learner.url.href, spec },
       config.learner,
       runners.store,
+      runnerThreads,
     );
     await runners.syncWeights(0);
     return { runners, learner: actor };

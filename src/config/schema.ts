@@ -40,6 +40,12 @@ const envConfigSchema = z
     python: z.string().optional(),
     /** gymnasium backend: how long one request may take before it is an error. */
     timeout_ms: z.number().int().positive().default(30_000),
+    /**
+     * gymnasium backend: a runner steps the server's envs in this many ranges, each with a step in flight,
+     * so the server steps one range while the runner computes the next actions of another (EnvPool's
+     * pipelining); 1: one request per vector step, awaited before the next.
+     */
+    pipeline_groups: z.number().int().positive().default(2),
     /** Overrides the registered time limit. */
     max_episode_steps: z.number().int().positive().optional(),
     /** Box actions: clip to the space's bounds before they reach the env (SB3 does this too). */
@@ -133,6 +139,11 @@ const learnerConfigSchema = z
      * minibatch in one call); other modules and backends keep the tfjs path. `off`: always the tfjs path.
      */
     fused: z.enum(["auto", "off"]).default("auto"),
+    /**
+     * Threads the fused step splits its large matrix products over (src/learner/gemm_threads.ts), the
+     * learner's own included; `auto`: every core but those the env runner threads take, at least 1.
+     */
+    num_threads: z.union([z.literal("auto"), z.number().int().min(1)]).default("auto"),
     /**
      * Where the learner runs, as RLlib's `num_learners`: 0 in the main thread, 1 in a worker thread of
      * its own (which selects `backend` itself and puts the weights into the object store after every

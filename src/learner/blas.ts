@@ -8,6 +8,7 @@
  * stay with wasm's own kernels. Never required: without a library, or with `learner.blas: off`, nothing
  * changes.
  */
+import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 
 /** Where to look for a CBLAS, in order, after `RLTS_BLAS` (a path or a library name). */
@@ -20,11 +21,12 @@ const LIBRARIES = [
 ];
 
 /**
- * The smallest product sent to BLAS, in multiply-adds. Measured on PPO updates (one OpenBLAS thread, AVX2):
- * 256x256 at minibatches of 256-512 (16-33M a product) trained 1.6-1.8x faster with BLAS, 512x512 at 512
- * 1.8-2.4x; 64x64 (1-2M) within the noise either way, so it stays on wasm.
+ * The smallest product sent to BLAS, in multiply-adds. Measured with the fused PPO step (one OpenBLAS
+ * thread, SkylakeX kernels): 64x64 networks at minibatches of 64-256 trained 1.7-2.3x faster with the
+ * products from 64k multiply-adds on BLAS than all on wasm (from 16k: the same; from every product, the
+ * 4-wide input layer's included: 1.6x, the call costing more than it saves); 256x256 and 512x512, 3-5x.
  */
-const DEFAULT_MIN_MULTIPLY_ADDS = 256 * 128 * 128;
+const DEFAULT_MIN_MULTIPLY_ADDS = 64 * 64 * 16;
 
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
@@ -90,9 +92,59 @@ export function nativeGemm(): { gemm: NativeGemm; minMultiplyAdds: number } | nu
 }
 
 /**
- * Loads the first CBLAS that has `cblas_sgemm`; null when none loads. OpenBLAS gets one thread unless
- * `OPENBLAS_NUM_THREADS` says otherwise: the env runners share the cores, and its threads spin on a busy
- * machine (2 threads beside a runner were slower than wasm).
+ * OpenBLAS's kernels for this CPU, by its instruction sets (Linux's /proc/cpuinfo), or null to leave the
+ * choice to OpenBLAS. A build older than the CPU does not recognise it and falls back to its oldest x86-64
+ * kernels: Debian 12's 0.3.21 runs Prescott's (SSE3) on a 2023 Xeon, 26 GFLOP/s on a 512x512 product where
+ * SkylakeX's (AVX-512) run 155 on the same core. These two need only the instruction sets checked here.
+ */
+export function openblasCoreFor(cpuFlags: ReadonlySet<string>): string | null {
+  if (["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].every((f) => cpuFlags.has(f)))
+    return "SkylakeX";
+  if (["avx2", "fma"].every((f) => cpuFlags.has(f))) return "Haswell";
+  return null;
+}
+
+function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m);
+    return new Set(line ? line[1].trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * Products of every kind the fused step and the wrapped kernels ask for, checked against float64 sums:
+ * a library whose kernels compute wrong on this CPU (older OpenBLAS builds on newer CPUs) is not used.
+ */
+function sgemmIsRight(sgemm: Sgemm): boolean {
+  for (const [m, n, k, transA] of [
+    [5, 7, 3, false],
+    [37, 40, 65, true],
+    [64, 64, 64, false],
+    [130, 24, 256, true],
+  ] as const) {
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i + 1));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i + 1));
+    const c = new Float32Array(m * n).fill(1);
+    sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, transA ? m : k, b, n, 1, c, n);
+    for (let r = 0; r < m; r++) {
+      for (let col = 0; col < n; col++) {
+        let sum = 1;
+        for (let q = 0; q < k; q++) sum += (transA ? a[q * m + r] : a[r * k + q]) * b[q * n + col];
+        if (!(Math.abs(c[r * n + col] - sum) <= 1e-4 * (1 + Math.abs(sum)))) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Loads the first CBLAS that has `cblas_sgemm` and computes right; null when none does. The library's
+ * name says which, with OpenBLAS's kernels: `libopenblas.so.0 (SkylakeX)`. OpenBLAS gets one thread
+ * unless `OPENBLAS_NUM_THREADS` says otherwise (`learner.num_threads` splits products over threads of
+ * ours, which sleep between steps where OpenBLAS's spin), and the kernels `openblasCoreFor` picks unless
+ * `OPENBLAS_CORETYPE` says otherwise.
  */
 async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
   let koffi: typeof import("koffi").default;
@@ -103,25 +155,46 @@ async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
     return null;
   }
   const candidates = process.env.RLTS_BLAS ? [process.env.RLTS_BLAS] : LIBRARIES;
-  for (const library of candidates) {
-    try {
-      const lib = koffi.load(library);
-      const sgemm = lib.func(
-        "void cblas_sgemm(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int)",
-      ) as Sgemm;
-      if (!process.env.OPENBLAS_NUM_THREADS) {
-        try {
-          (lib.func("void openblas_set_num_threads(int)") as (n: number) => void)(1);
-        } catch {
-          // Not OpenBLAS: its own threading stands.
-        }
+  // OpenBLAS reads it once, when loaded; child processes (env servers, their numpy) must not inherit it.
+  const core = process.env.OPENBLAS_CORETYPE === undefined ? openblasCoreFor(cpuFlags()) : null;
+  if (core) process.env.OPENBLAS_CORETYPE = core;
+  try {
+    for (const library of candidates) {
+      let lib: ReturnType<typeof koffi.load>;
+      let sgemm: Sgemm;
+      try {
+        lib = koffi.load(library);
+        sgemm = lib.func(
+          "void cblas_sgemm(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int)",
+        ) as Sgemm;
+      } catch {
+        // Not on this machine, or no cblas_sgemm in it: the next one.
+        continue;
       }
-      return { library, sgemm };
-    } catch {
-      // Not on this machine, or no cblas_sgemm in it: the next one.
+      const openblas = openblasFunctions(lib);
+      if (openblas && !process.env.OPENBLAS_NUM_THREADS) openblas.setNumThreads(1);
+      if (!sgemmIsRight(sgemm)) {
+        console.warn(`rlts: ${library} computes wrong products on this CPU; it is not used`);
+        continue;
+      }
+      return { library: openblas ? `${library} (${openblas.coreName()})` : library, sgemm };
     }
+    return null;
+  } finally {
+    if (core) delete process.env.OPENBLAS_CORETYPE;
   }
-  return null;
+}
+
+/** OpenBLAS's own functions, or null when the library is another CBLAS. */
+function openblasFunctions(lib: { func(signature: string): unknown }) {
+  try {
+    return {
+      setNumThreads: lib.func("void openblas_set_num_threads(int)") as (n: number) => void,
+      coreName: lib.func("const char *openblas_get_corename()") as () => string,
+    };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -145,13 +218,19 @@ export async function installNativeBlas(minMultiplyAdds = DEFAULT_MIN_MULTIPLY_A
     });
   }
   installed = loaded.library;
-  const sgemm = loaded.sgemm;
-  installedGemm = {
-    gemm: (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
-      sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc),
-    minMultiplyAdds,
-  };
+  installedGemm = { gemm: rowMajorGemm(loaded.sgemm), minMultiplyAdds };
   return installed;
+}
+
+/** `NativeGemm` on a loaded CBLAS, or null when none loads: for threads that run products but no tfjs (gemm_worker.ts). */
+export async function loadNativeGemm(): Promise<NativeGemm | null> {
+  const loaded = await loadSgemm();
+  return loaded && rowMajorGemm(loaded.sgemm);
+}
+
+function rowMajorGemm(sgemm: Sgemm): NativeGemm {
+  return (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
+    sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
 }
 
 /** The product through `sgemm`, or null when it is one for wasm's own kernel. */

@@ -20,6 +20,14 @@ import type { ModuleSpec } from "../models/catalog.js";
 import { MLP_TRAIN_WASM_BASE64 } from "../models/kernels/mlp_train_wasm_binary.js";
 import { Adam, checkFlatSize, type FlatOptimizer, type OptimizerState } from "./adam.js";
 import { type NativeGemm, nativeGemm } from "./blas.js";
+import { type GemmThreads, gemmThreads } from "./gemm_threads.js";
+import {
+  type KernelGemmRows,
+  type KernelMemory,
+  type ProductArgs,
+  productRows,
+  wasm,
+} from "./kernel_product.js";
 import type { LearnerSpec } from "./learner.js";
 
 const FLOAT = 4;
@@ -58,7 +66,7 @@ const H = {
   targets: 21,
   weights: 22,
   tdErrors: 23,
-  nativeMin: 24,
+  hostMin: 24,
 } as const;
 
 /** Layer table fields (the $L_*), as int32 indices within an entry. */
@@ -106,21 +114,14 @@ type TdStep = (
 ) => number;
 
 interface KernelExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
   ppo_step: PpoStep;
   td_step: TdStep;
   forward: Forward;
+  gemm_rows: KernelGemmRows;
 }
 
-/** The WebAssembly API as used here (the project's TypeScript libs do not declare it). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: KernelExports };
-    };
-  }
-).WebAssembly;
+/** Pages of the kernel's memory at most (its `.wat` declares the same): 2 GiB. */
+const MAX_PAGES = 32768;
 
 let kernelModule: object | undefined;
 
@@ -229,6 +230,11 @@ const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
  */
 export class FusedMlpTrainer {
   private readonly exports: KernelExports;
+  /** Shared, so that GEMM threads can compute blocks of a product in it. */
+  private readonly memory: KernelMemory;
+  private readonly module: object;
+  /** The memory's id with `threads`, once registered (at its first split product). */
+  private threadsId = 0;
   private readonly layers: LayerPlan[];
   private readonly obsDim: number;
   private readonly actionDim: number;
@@ -263,26 +269,32 @@ export class FusedMlpTrainer {
     weights: 0,
     tdErrors: 0,
   };
-  private f32 = new Float32Array(0);
+  private f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
   private zero = 0;
 
   /**
    * `native`: where products of at least `minMultiplyAdds` multiply-adds go (the native BLAS that
    * `learner.blas: auto` installed in this thread, by default; null for none: all in the kernel).
+   * `threads`: what products of at least its `minMultiplyAdds` are split over (this thread's learner's
+   * GEMM threads, `learner.num_threads`, by default; null: this thread alone).
    */
   constructor(
     readonly spec: ModuleSpec,
     private readonly adam: FusedAdamOptions,
     capacity = 64,
     private readonly native: { gemm: NativeGemm; minMultiplyAdds: number } | null = nativeGemm(),
+    private readonly threads: GemmThreads | null = gemmThreads(),
   ) {
     const unsupported = fusedUnsupported(spec);
     if (unsupported) throw new TypeError(`fused MLP step: ${unsupported} is not covered`);
+    this.memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    this.module = fusedKernelModule();
     const imports = {
+      env: { memory: this.memory },
       math: { exp: Math.exp, log: Math.log },
-      blas: { gemm: this.nativeProduct },
+      host: { gemm: this.hostProduct },
     };
-    this.exports = new wasm.Instance(fusedKernelModule(), imports).exports;
+    this.exports = new wasm.Instance(this.module, imports).exports as unknown as KernelExports;
     this.obsDim = spec.obsDim;
     this.actionDim = spec.actionDim;
     this.logStdDim = spec.logStdDim;
@@ -345,7 +357,7 @@ export class FusedMlpTrainer {
       beta2,
       this.adam.adamEpsilon,
     );
-    const metrics = new Float64Array(this.exports.memory.buffer, this.metrics, 5).slice();
+    const metrics = new Float64Array(this.memory.buffer, this.metrics, 5).slice();
     return { metrics, gradNorm };
   }
 
@@ -379,7 +391,7 @@ export class FusedMlpTrainer {
       beta2,
       this.adam.adamEpsilon,
     );
-    const [qf_loss, qf_mean, td_error_mean] = new Float64Array(this.exports.memory.buffer, this.metrics, 3);
+    const [qf_loss, qf_mean, td_error_mean] = new Float64Array(this.memory.buffer, this.metrics, 3);
     const tdErrors = this.f32.slice(inputs.tdErrors / FLOAT, inputs.tdErrors / FLOAT + rows);
     return { metrics: { qf_loss, qf_mean, td_error_mean }, gradNorm, tdErrors };
   }
@@ -420,53 +432,23 @@ export class FusedMlpTrainer {
   }
 
   /**
-   * The kernel's $gemm on the native BLAS: C = Init + A B with A(m, k) at a + m aRow + k aCol, B and C
-   * row-major `stride` bytes a row, Init a bias (initRow 0), the zeros, or C itself. Returns 1 when done,
-   * 0 to leave it to the kernel (an A that is neither row- nor column-major).
+   * The kernel's $gemm for the products it hands the host (those of at least `H.hostMin` multiply-adds):
+   * split over the GEMM threads when large enough for them, on the native BLAS when large enough for it.
+   * Returns 1 when done, 0 to leave it to the kernel.
    */
-  private readonly nativeProduct = (
-    a: number,
-    aRow: number,
-    aCol: number,
-    k: number,
-    b: number,
-    stride: number,
-    c: number,
-    m: number,
-    init: number,
-    initRow: number,
-  ): number => {
-    const native = this.native;
-    if (!native) return 0;
-    const transA = aCol !== FLOAT;
-    if (transA && aRow !== FLOAT) return 0;
-    const lda = (transA ? aCol : aRow) / FLOAT;
-    if (lda < (transA ? m : k)) return 0;
-    // Init: C itself (accumulate), the zeros, or one row (the bias) for every row of C.
-    if (initRow !== 0 && (init !== c || initRow !== stride)) return 0;
-    const buffer = this.exports.memory.buffer;
-    const n = stride / FLOAT;
-    const cView = new Float32Array(buffer, c, m * n);
-    let beta = 1;
-    if (init === this.zero) beta = 0;
-    else if (initRow === 0) {
-      const bias = new Float32Array(buffer, init, n);
-      for (let r = 0; r < m; r++) cView.set(bias, r * n);
+  private readonly hostProduct = (...args: ProductArgs): number => {
+    const [, , , k, , stride, , m] = args;
+    const multiplyAdds = m * k * (stride / FLOAT);
+    const native = this.native && multiplyAdds >= this.native.minMultiplyAdds ? this.native.gemm : null;
+    const kernel = { memory: this.memory, zero: this.zero, native, gemmRows: this.exports.gemm_rows };
+    const threads = this.threads;
+    if (threads && multiplyAdds >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
+      if (this.threadsId === 0) this.threadsId = threads.register(this.memory, this.module);
+      threads.run(this.threadsId, kernel, args);
+      return 1;
     }
-    const aLength = transA ? (k - 1) * lda + m : (m - 1) * lda + k;
-    native.gemm(
-      transA,
-      m,
-      n,
-      k,
-      new Float32Array(buffer, a, aLength),
-      lda,
-      new Float32Array(buffer, b, k * n),
-      n,
-      beta,
-      cView,
-      n,
-    );
+    if (!native) return 0;
+    productRows(args, 0, m, this.memory, this.zero, native, this.exports.gemm_rows);
     return 1;
   };
 
@@ -593,10 +575,18 @@ export class FusedMlpTrainer {
     };
     const y = this.layers.map((layer) => take(capacity * layer.paddedOut * FLOAT));
     const d = this.layers.map((layer) => take(capacity * layer.paddedOut * FLOAT));
-    const missing = offset - this.exports.memory.buffer.byteLength;
-    if (missing > 0) this.exports.memory.grow(Math.ceil(missing / PAGE_BYTES));
+    const missing = offset - this.memory.buffer.byteLength;
+    if (missing > 0) {
+      const pages = Math.ceil(missing / PAGE_BYTES);
+      if (this.memory.buffer.byteLength / PAGE_BYTES + pages > MAX_PAGES) {
+        throw new RangeError(
+          `fused MLP step: ${capacity} rows of this network need ${(offset / 2 ** 30).toFixed(1)} GiB, more than the kernel's 2 GiB`,
+        );
+      }
+      this.memory.grow(pages);
+    }
     // Everything from scratch to zero: padding, moments and scratch all start at 0.
-    this.f32 = new Float32Array(this.exports.memory.buffer);
+    this.f32 = new Float32Array(this.memory.buffer);
     this.f32.fill(0);
     this.metrics = metrics;
     this.zero = zero;
@@ -605,7 +595,7 @@ export class FusedMlpTrainer {
     this.vLayer = spec.valueTower >= 0 ? lastLayer[spec.valueTower] : -1;
     this.capacity = capacity;
 
-    const i32 = new Int32Array(this.exports.memory.buffer);
+    const i32 = new Int32Array(this.memory.buffer);
     const h = header / FLOAT;
     const head = spec.head;
     const set = (field: number, value: number) => {
@@ -642,7 +632,11 @@ export class FusedMlpTrainer {
     set(H.targets, this.inputs.targets);
     set(H.weights, this.inputs.weights);
     set(H.tdErrors, this.inputs.tdErrors);
-    set(H.nativeMin, this.native ? Math.max(1, this.native.minMultiplyAdds) : 0);
+    const hostMin = Math.min(
+      this.native?.minMultiplyAdds ?? Number.POSITIVE_INFINITY,
+      this.threads && this.threads.size > 1 ? this.threads.minMultiplyAdds.kernel : Number.POSITIVE_INFINITY,
+    );
+    set(H.hostMin, Number.isFinite(hostMin) ? Math.max(1, hostMin) : 0);
     this.layers.forEach((layer, l) => {
       const e = (table + l * LAYER_BYTES) / FLOAT;
       const input = layer.input;

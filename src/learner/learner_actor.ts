@@ -21,6 +21,7 @@ import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/wor
 import type { ObjectStore, StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
 import { installNativeBlas } from "./blas.js";
+import { acquireGemmThreads, learnerThreads } from "./gemm_threads.js";
 import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 
 /** The batch and result types of a learner class. */
@@ -44,6 +45,8 @@ export interface LearnerActor<Batch, Result> {
   readonly backend: BackendName;
   /** The native BLAS library its large matrix products go to (`learner.blas`), or null. */
   readonly blas: string | null;
+  /** Threads the fused step's large products are split over (`learner.num_threads`; 1 on other backends). */
+  readonly threads: number;
   /** One `Learner.update`; the new weights are in the store when it resolves. */
   update(batch: Batch): Promise<Result>;
   /** The newest weights the learner put, copied out of the store. */
@@ -54,20 +57,30 @@ export interface LearnerActor<Batch, Result> {
   stop(): Promise<void>;
 }
 
+/** What a learner actor needs of `learner`, with `num_threads` resolved. */
+type ActorConfig = Pick<LearnerConfig, "backend" | "blas"> & { numThreads: number };
+
 /**
  * The learner `learner.num_learners` asks for, putting its weights into `store`'s weights entry (the env
- * runner group's store, so the runners read every put directly).
+ * runner group's store, so the runners read every put directly). `runnerThreads`: the cores env runner
+ * threads take, which `learner.num_threads: auto` leaves them.
  */
 export async function createLearnerActor<Spec, Batch, Result>(
   source: LearnerSource<Spec>,
   config: LearnerConfig,
   store: ObjectStore,
+  runnerThreads = 0,
 ): Promise<LearnerActor<Batch, Result>> {
   if (!store.has(WEIGHTS_ENTRY)) {
     throw new Error(`learner actor: the store has no "${WEIGHTS_ENTRY}" entry to put the weights into`);
   }
-  if (config.num_learners === 0) return LocalLearnerActor.create(source, config, store);
-  return ThreadedLearnerActor.create(source, config, store);
+  const actorConfig: ActorConfig = {
+    backend: config.backend,
+    blas: config.blas,
+    numThreads: learnerThreads(config.num_threads, runnerThreads),
+  };
+  if (config.num_learners === 0) return LocalLearnerActor.create(source, actorConfig, store);
+  return ThreadedLearnerActor.create(source, actorConfig, store);
 }
 
 /** The newest weights in `store`; the actors put their initial weights when built, so there always are some. */
@@ -82,8 +95,10 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
   private constructor(
     readonly backend: BackendName,
     readonly blas: string | null,
+    readonly threads: number,
     private readonly learner: Learner<Batch, Result>,
     private readonly store: ObjectStore,
+    private readonly releaseThreads: () => Promise<void>,
   ) {
     this.publish();
   }
@@ -91,22 +106,30 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
   /** Selects `backend` in this thread, imports the learner's module, builds it and puts its initial weights. */
   static async create<Spec, Batch, Result>(
     source: LearnerSource<Spec>,
-    config: Pick<LearnerConfig, "backend" | "blas">,
+    config: ActorConfig,
     store: ObjectStore,
   ): Promise<LocalLearnerActor<Batch, Result>> {
     const selected = await selectBackend(config.backend);
     const blas = config.blas === "auto" ? await installNativeBlas() : null;
-    const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
-    const learner = module.createLearner(source.spec);
-    const size = store.length(WEIGHTS_ENTRY);
-    const weights = learner.getWeights();
-    if (weights.length !== size) {
-      learner.dispose();
-      throw new RangeError(
-        `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${size} floats, the learner's module ${weights.length}`,
-      );
+    // The fused step runs on the wasm and cpu backends only; tfjs-node threads its own ops.
+    const threads = selected === "wasm" || selected === "cpu" ? config.numThreads : 1;
+    const gemmThreads = await acquireGemmThreads(threads, blas !== null);
+    try {
+      const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
+      const learner = module.createLearner(source.spec);
+      const size = store.length(WEIGHTS_ENTRY);
+      const weights = learner.getWeights();
+      if (weights.length !== size) {
+        learner.dispose();
+        throw new RangeError(
+          `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${size} floats, the learner's module ${weights.length}`,
+        );
+      }
+      return new LocalLearnerActor(selected, blas, threads, learner, store, gemmThreads.release);
+    } catch (error) {
+      await gemmThreads.release();
+      throw error;
     }
-    return new LocalLearnerActor(selected, blas, learner, store);
   }
 
   async update(batch: Batch): Promise<Result> {
@@ -130,6 +153,7 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
 
   async stop(): Promise<void> {
     this.learner.dispose();
+    await this.releaseThreads();
   }
 
   private publish(): void {
@@ -140,7 +164,7 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
 /** What `learner_worker.ts` receives as `workerData`. */
 export interface LearnerWorkerData {
   source: LearnerSource<unknown>;
-  config: Pick<LearnerConfig, "backend" | "blas">;
+  config: ActorConfig;
   /** Holds the weights entry the thread puts into. */
   store: StoreHandle;
 }
@@ -148,7 +172,7 @@ export interface LearnerWorkerData {
 /** What `ThreadedLearnerActor` calls in its thread; every method crosses the thread boundary. */
 export interface LearnerWorkerApi {
   /** Selects the backend, builds the learner, puts its initial weights; returns the backend and BLAS. */
-  start(): Promise<{ backend: BackendName; blas: string | null }>;
+  start(): Promise<{ backend: BackendName; blas: string | null; threads: number }>;
   update(batch: unknown): Promise<unknown>;
   getState(): Promise<LearnerState>;
   setState(state: LearnerState): Promise<void>;
@@ -164,6 +188,7 @@ export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, 
   private constructor(
     readonly backend: BackendName,
     readonly blas: string | null,
+    readonly threads: number,
     /** The learner's thread (for health checks, and tests that kill it). */
     readonly thread: Worker,
     private readonly api: Remote<LearnerWorkerApi>,
@@ -175,12 +200,12 @@ export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, 
   /** Starts the thread and waits until it has selected its backend and put the initial weights. */
   static async create<Spec, Batch, Result>(
     source: LearnerSource<Spec>,
-    config: Pick<LearnerConfig, "backend" | "blas">,
+    config: ActorConfig,
     store: ObjectStore,
   ): Promise<ThreadedLearnerActor<Batch, Result>> {
     const workerData: LearnerWorkerData = {
       source,
-      config: { backend: config.backend, blas: config.blas },
+      config,
       store: store.handle(),
     };
     const thread = startWorkerThread(siblingModule(import.meta.url, "learner_worker"), { workerData });
@@ -195,7 +220,15 @@ export class ThreadedLearnerActor<Batch, Result> implements LearnerActor<Batch, 
     });
     try {
       const selected = await guarded("start", Promise.race([api.start(), died, timedOut]));
-      return new ThreadedLearnerActor(selected.backend, selected.blas, thread, api, died, store);
+      return new ThreadedLearnerActor(
+        selected.backend,
+        selected.blas,
+        selected.threads,
+        thread,
+        api,
+        died,
+        store,
+      );
     } catch (error) {
       await thread.terminate();
       throw error;

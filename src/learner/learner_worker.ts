@@ -21,7 +21,7 @@ function started(): LocalLearnerActor<unknown, unknown> {
 const api: LearnerWorkerApi = {
   async start() {
     actor = await LocalLearnerActor.create(source, config, ObjectStore.fromHandle(store));
-    return { backend: actor.backend, blas: actor.blas };
+    return { backend: actor.backend, blas: actor.blas, threads: actor.threads };
   },
   update: (batch) => started().update(batch),
   getState: () => started().getState(),

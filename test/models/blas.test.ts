@@ -11,7 +11,7 @@ import { PPOLearner } from "../../src/algos/ppo/learner.js";
 import { allocateTrainBatch } from "../../src/buffers/train_batch.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { selectBackend } from "../../src/learner/backend.js";
-import { installNativeBlas } from "../../src/learner/blas.js";
+import { installNativeBlas, openblasCoreFor } from "../../src/learner/blas.js";
 import { moduleSpecFor } from "../../src/models/catalog.js";
 
 type Case = {
@@ -113,10 +113,20 @@ describe("native BLAS", () => {
     }
   });
 
+  it("OpenBLAS gets the kernels of the CPU's instruction sets, not its oldest ones for a CPU it does not know", () => {
+    const avx512 = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"];
+    expect(openblasCoreFor(new Set(avx512))).toBe("SkylakeX");
+    expect(openblasCoreFor(new Set(["avx2", "fma", "avx512f"]))).toBe("Haswell");
+    expect(openblasCoreFor(new Set(["sse4_2", "avx"]))).toBeNull();
+  });
+
   it("computes the products of the float64 reference, and a PPO update the weights wasm's kernels give", async () => {
     const wasmWeights = ppoWeightsAfterUpdates();
     // Every product to BLAS, however small.
-    expect(await installNativeBlas(1), "no CBLAS loads: run `npm run setup:blas`").toMatch(/blas/);
+    const library = await installNativeBlas(1);
+    expect(library, "no CBLAS loads: run `npm run setup:blas`").toMatch(/blas/);
+    // OpenBLAS names the kernels it runs, and they are not the SSE3 fallback of a CPU it did not know.
+    if (library?.includes("openblas")) expect(library).toMatch(/\((?!Prescott\))\w+\)$/);
     for (const c of CASES) {
       const a = Float32Array.from({ length: c.a.reduce((x, y) => x * y) }, (_, i) => Math.sin(i * 0.37));
       const b = Float32Array.from({ length: c.b.reduce((x, y) => x * y) }, (_, i) => Math.cos(i * 0.71));

@@ -18,14 +18,18 @@
 ;; Every matrix product is one routine, $gemm: C = Init + A B, with B row-major ([k][n], row stride =
 ;; C's) and A read through two strides, so A or its transpose: forward Y = X W (+ bias), the weight
 ;; gradient dW = X^T D, and the input gradient dX += D W^T (W transposed into scratch first).
+;;
+;; The memory is shared (imported), so that other threads' instances of this module can compute row
+;; blocks of a large product in it (src/learner/gemm_threads.ts): `gemm_rows` is their entry.
 (module
   (import "math" "exp" (func $exp (param f64) (result f64)))
   (import "math" "log" (func $log (param f64) (result f64)))
-  ;; A native BLAS for the large products (fused_mlp.ts): the same arguments as $gemm; returns 1 when it
-  ;; computed C, 0 when this kernel should.
-  (import "blas" "gemm"
-    (func $nativeGemm (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
+  ;; The host's product for the large ones (fused_mlp.ts: split over threads, a native BLAS): the same
+  ;; arguments as $gemm; returns 1 when it computed C, 0 when this kernel should.
+  (import "host" "gemm"
+    (func $hostGemm (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  ;; 32768 pages: 2 GiB at most, reserved (not committed) up front as shared memories are.
+  (import "env" "memory" (memory 1 32768 shared))
 
   ;; Header fields (byte offsets from 0).
   (global $H_LAYERS i32 (i32.const 0))        ;; number of layers
@@ -53,8 +57,8 @@
   (global $H_TARGETS i32 (i32.const 84))      ;; TD: f32 [rows], the bootstrapped targets
   (global $H_WEIGHTS i32 (i32.const 88))      ;; TD: f32 [rows], importance weights
   (global $H_TD_ERRORS i32 (i32.const 92))    ;; TD: f32 [rows], Q(s, a) - target, written
-  (global $H_NATIVE_MIN i32 (i32.const 96))   ;; products of at least this many multiply-adds go to
-                                              ;; $nativeGemm; 0: none do
+  (global $H_HOST_MIN i32 (i32.const 96))     ;; products of at least this many multiply-adds go to
+                                              ;; $hostGemm first; 0: none do
 
   ;; Layer table fields (byte offsets within a 64-byte entry).
   (global $L_IN i32 (i32.const 0))            ;; the input rows X
@@ -172,23 +176,31 @@
       (br_if $columns
         (i32.lt_u (local.tee $column (i32.add (local.get $column) (i32.const 32))) (local.get $stride)))))
 
-  ;; C = Init + A B for `m` rows of C (`k` >= 1): four rows at a time, then one at a time; a large
-  ;; product goes to the native BLAS when there is one.
+;; C = Init + A B for `m` rows of C (`k` >= 1): a large product goes to the host when it takes it,
+  ;; the rest to $gemmRows.
   (func $gemm
     (param $a i32) (param $aRow i32) (param $aCol i32) (param $k i32)
     (param $b i32) (param $stride i32) (param $c i32) (param $m i32) (param $init i32) (param $initRow i32)
-    (local $nativeMin i32)
-    (local.set $nativeMin (call $header (global.get $H_NATIVE_MIN)))
+    (local $hostMin i32)
+    (local.set $hostMin (call $header (global.get $H_HOST_MIN)))
     (if (i32.and
-          (i32.ne (local.get $nativeMin) (i32.const 0))
+          (i32.ne (local.get $hostMin) (i32.const 0))
           (i64.ge_u
             (i64.mul (i64.mul (i64.extend_i32_u (local.get $m)) (i64.extend_i32_u (local.get $k)))
               (i64.extend_i32_u (i32.shr_u (local.get $stride) (i32.const 2))))
-            (i64.extend_i32_u (local.get $nativeMin))))
+            (i64.extend_i32_u (local.get $hostMin))))
       (then
-        (if (call $nativeGemm (local.get $a) (local.get $aRow) (local.get $aCol) (local.get $k) (local.get $b)
+        (if (call $hostGemm (local.get $a) (local.get $aRow) (local.get $aCol) (local.get $k) (local.get $b)
               (local.get $stride) (local.get $c) (local.get $m) (local.get $init) (local.get $initRow))
           (then (return)))))
+    (call $gemmRows (local.get $a) (local.get $aRow) (local.get $aCol) (local.get $k) (local.get $b)
+      (local.get $stride) (local.get $c) (local.get $m) (local.get $init) (local.get $initRow)))
+
+  ;; C = Init + A B in this thread, four rows at a time, then one at a time. A row's result does not
+  ;; depend on which of the two computes it, so any split of the rows gives the same C.
+  (func $gemmRows (export "gemm_rows")
+    (param $a i32) (param $aRow i32) (param $aCol i32) (param $k i32)
+    (param $b i32) (param $stride i32) (param $c i32) (param $m i32) (param $init i32) (param $initRow i32)
     (block $done4
       (loop $rows4
         (br_if $done4 (i32.lt_u (local.get $m) (i32.const 4)))
