@@ -29,7 +29,7 @@ import { allocateTransitions } from "../src/buffers/replay.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { Adam } from "../src/learner/adam.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
-import { installNativeBlas, nativeGemm } from "../src/learner/blas.js";
+import { installNativeBlas, nativeGemm, setNativeBlasThreads } from "../src/learner/blas.js";
 import { FusedMlpTrainer } from "../src/learner/fused_mlp.js";
 import { GemmThreads } from "../src/learner/gemm_threads.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../src/models/catalog.js";
@@ -73,7 +73,7 @@ function timeRuns(repeats: number, run: () => void): number[] {
 
 type UpdatePath = "fused" | "hand" | "autodiff";
 
-/** Where the fused step's products go: the native BLAS or none, GEMM threads or none. */
+/** Where the fused step's products go: the native BLAS or none, GEMM threads (and the BLAS's) or none. */
 type FusedProducts = { native: ReturnType<typeof nativeGemm>; threads: GemmThreads | null };
 
 /**
@@ -269,7 +269,7 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
   }
   const native = nativeGemm();
-  const threads = CORES > 1 ? await GemmThreads.start(CORES, native !== null) : null;
+  const threads = CORES > 1 ? await GemmThreads.start(CORES) : null;
   /** The fused step's variants: its own GEMM or the native BLAS, on 1 thread or on every core. */
   const fusedVariants: [string, FusedProducts][] = [
     ["fused", { native: null, threads: null }],
@@ -291,8 +291,11 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     for (const { hidden, batch, steps } of CASES) {
       // The fused step is the same kernel whichever tfjs backend is selected: measured once.
       for (const [name, products] of fusedVariants) {
+        // As the learner sets it for `learner.num_threads`: the BLAS's own threads for its products.
+        setNativeBlasThreads(products.threads ? CORES : 1);
         record(`${name}/${hidden}/${batch}`, updateRate(hidden, batch, steps, "fused", products));
       }
+      setNativeBlasThreads(1);
       for (const backend of FUSED_ONLY ? [] : backends) {
         // The cpu backend is plain JavaScript: only the small network, with fewer steps.
         if (backend === "cpu" && hidden > 64) continue;

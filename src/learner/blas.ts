@@ -85,6 +85,8 @@ export type NativeGemm = (
 
 /** The installed library's product and the size from which products go to it; null before `installNativeBlas`. */
 let installedGemm: { gemm: NativeGemm; minMultiplyAdds: number } | null = null;
+/** OpenBLAS's `openblas_set_num_threads`, once installed; null for another CBLAS. */
+let setThreads: ((threads: number) => void) | null = null;
 
 /** What `installNativeBlas` installed in this thread, for products outside tfjs; null when nothing was. */
 export function nativeGemm(): { gemm: NativeGemm; minMultiplyAdds: number } | null {
@@ -142,11 +144,15 @@ function sgemmIsRight(sgemm: Sgemm): boolean {
 /**
  * Loads the first CBLAS that has `cblas_sgemm` and computes right; null when none does. The library's
  * name says which, with OpenBLAS's kernels: `libopenblas.so.0 (SkylakeX)`. OpenBLAS gets one thread
- * unless `OPENBLAS_NUM_THREADS` says otherwise (`learner.num_threads` splits products over threads of
- * ours, which sleep between steps where OpenBLAS's spin), and the kernels `openblasCoreFor` picks unless
+ * until the learner sets its `learner.num_threads` (`setNativeBlasThreads`), unless
+ * `OPENBLAS_NUM_THREADS` says otherwise, and the kernels `openblasCoreFor` picks unless
  * `OPENBLAS_CORETYPE` says otherwise.
  */
-async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
+async function loadSgemm(): Promise<{
+  library: string;
+  sgemm: Sgemm;
+  setNumThreads: ((threads: number) => void) | null;
+} | null> {
   let koffi: typeof import("koffi").default;
   try {
     koffi = (await import("koffi")).default;
@@ -177,7 +183,11 @@ async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
         console.warn(`rlts: ${library} computes wrong products on this CPU; it is not used`);
         continue;
       }
-      return { library: openblas ? `${library} (${openblas.coreName()})` : library, sgemm };
+      return {
+        library: openblas ? `${library} (${openblas.coreName()})` : library,
+        sgemm,
+        setNumThreads: openblas?.setNumThreads ?? null,
+      };
     }
     return null;
   } finally {
@@ -218,19 +228,22 @@ export async function installNativeBlas(minMultiplyAdds = DEFAULT_MIN_MULTIPLY_A
     });
   }
   installed = loaded.library;
-  installedGemm = { gemm: rowMajorGemm(loaded.sgemm), minMultiplyAdds };
+  const sgemm = loaded.sgemm;
+  installedGemm = {
+    gemm: (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
+      sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc),
+    minMultiplyAdds,
+  };
+  setThreads = loaded.setNumThreads;
   return installed;
 }
 
-/** `NativeGemm` on a loaded CBLAS, or null when none loads: for threads that run products but no tfjs (gemm_worker.ts). */
-export async function loadNativeGemm(): Promise<NativeGemm | null> {
-  const loaded = await loadSgemm();
-  return loaded && rowMajorGemm(loaded.sgemm);
-}
-
-function rowMajorGemm(sgemm: Sgemm): NativeGemm {
-  return (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
-    sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+/**
+ * The threads the installed BLAS computes a product on (`learner.num_threads`), unless
+ * `OPENBLAS_NUM_THREADS` says otherwise; nothing for a CBLAS that is not OpenBLAS.
+ */
+export function setNativeBlasThreads(threads: number): void {
+  if (!process.env.OPENBLAS_NUM_THREADS) setThreads?.(threads);
 }
 
 /** The product through `sgemm`, or null when it is one for wasm's own kernel. */

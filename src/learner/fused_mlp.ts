@@ -24,8 +24,8 @@ import { type GemmThreads, gemmThreads } from "./gemm_threads.js";
 import {
   type KernelGemmRows,
   type KernelMemory,
+  nativeProduct,
   type ProductArgs,
-  productRows,
   wasm,
 } from "./kernel_product.js";
 import type { LearnerSpec } from "./learner.js";
@@ -433,23 +433,22 @@ export class FusedMlpTrainer {
 
   /**
    * The kernel's $gemm for the products it hands the host (those of at least `H.hostMin` multiply-adds):
-   * split over the GEMM threads when large enough for them, on the native BLAS when large enough for it.
-   * Returns 1 when done, 0 to leave it to the kernel.
+   * on the native BLAS when large enough for it (and its operands suit it), else split over the GEMM
+   * threads when large enough for them. Returns 1 when done, 0 to leave it to the kernel.
    */
   private readonly hostProduct = (...args: ProductArgs): number => {
     const [, , , k, , stride, , m] = args;
     const multiplyAdds = m * k * (stride / FLOAT);
-    const native = this.native && multiplyAdds >= this.native.minMultiplyAdds ? this.native.gemm : null;
-    const kernel = { memory: this.memory, zero: this.zero, native, gemmRows: this.exports.gemm_rows };
-    const threads = this.threads;
-    if (threads && multiplyAdds >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
+    const { native, threads } = this;
+    if (native && multiplyAdds >= native.minMultiplyAdds) {
+      if (nativeProduct(native.gemm, this.memory.buffer, this.zero, args)) return 1;
+    }
+    if (threads && multiplyAdds >= threads.minMultiplyAdds) {
       if (this.threadsId === 0) this.threadsId = threads.register(this.memory, this.module);
-      threads.run(this.threadsId, kernel, args);
+      threads.run(this.threadsId, this.exports.gemm_rows, args);
       return 1;
     }
-    if (!native) return 0;
-    productRows(args, 0, m, this.memory, this.zero, native, this.exports.gemm_rows);
-    return 1;
+    return 0;
   };
 
   /** Room for `rows` rows, and the observations and actions (if any) copied in. */
@@ -634,7 +633,7 @@ export class FusedMlpTrainer {
     set(H.tdErrors, this.inputs.tdErrors);
     const hostMin = Math.min(
       this.native?.minMultiplyAdds ?? Number.POSITIVE_INFINITY,
-      this.threads && this.threads.size > 1 ? this.threads.minMultiplyAdds.kernel : Number.POSITIVE_INFINITY,
+      this.threads && this.threads.size > 1 ? this.threads.minMultiplyAdds : Number.POSITIVE_INFINITY,
     );
     set(H.hostMin, Number.isFinite(hostMin) ? Math.max(1, hostMin) : 0);
     this.layers.forEach((layer, l) => {

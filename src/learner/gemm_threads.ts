@@ -1,9 +1,11 @@
 /**
- * Threads for the fused training kernel's large matrix products (`learner.num_threads`): a product's
+ * Threads for the fused training kernel's own large matrix products (`learner.num_threads`): a product's
  * rows are split into blocks, one per thread, computed at the same time in the kernel's shared memory —
  * the calling thread takes the first block, worker threads (gemm_worker.ts, each with its own instance
  * of the kernel on that memory) the others. A row's result does not depend on the block it is in, so the
- * product is the same to the bit on any number of threads.
+ * product is the same to the bit on any number of threads. Products on the native BLAS are threaded by
+ * the BLAS itself (`setNativeBlasThreads`): in one process, alternating, OpenBLAS's own 2 threads were as
+ * fast as or faster than these blocks on the fused PPO step (36.8k against 34.3k samples/s at 512x512).
  *
  * The calling thread blocks while its workers run (the kernel is synchronous, the call comes from inside
  * WebAssembly): a job crosses as integers in a shared control block, with Atomics.notify to wake a
@@ -13,8 +15,7 @@
 import { availableParallelism } from "node:os";
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from "node:worker_threads";
 import { siblingModule, startWorkerThread } from "../rollout/worker_thread.js";
-import type { NativeGemm } from "./blas.js";
-import { type KernelGemmRows, type KernelMemory, type ProductArgs, productRows } from "./kernel_product.js";
+import { type KernelGemmRows, type KernelMemory, type ProductArgs, rowBlock } from "./kernel_product.js";
 
 /** Int32 fields of a worker's slot in the control block; a slot is 64 bytes, a cache line of its own. */
 export const SLOT = {
@@ -26,26 +27,18 @@ export const SLOT = {
   failed: 2,
   /** Which registered kernel memory the job is in. */
   memory: 3,
-  /** 1: through the native BLAS where the operands allow. */
-  native: 4,
-  /** The kernel's zeros (an Init of zeros is beta 0 for BLAS). */
-  zero: 5,
-  /** The block's first row and number of rows. */
-  first: 6,
-  rows: 7,
-  /** The whole product, `ProductArgs`, from here. */
-  args: 8,
+  /** The block, `ProductArgs`, from here. */
+  args: 4,
 } as const;
-export const SLOT_INTS = 32;
+export const SLOT_INTS = 16;
 export const STOP = -1;
 
 /**
- * The smallest products split over threads, in multiply-adds, on the kernel's own GEMM and on the native
- * BLAS (about 8x faster per core here, so its products must be larger to pay for waking a worker).
- * Measured on this 2-core machine, one product alone: the kernel's 128x128x128 (2M) 1.2x faster on 2
- * threads, 256x256x256 (17M) 1.4-1.9x; BLAS's 256x256x256 0.8-1.4x, 512x512x512 (134M) 1.7x.
+ * The smallest product split over threads, in multiply-adds. Measured on this 2-core machine, one product
+ * alone: 128x128x128 (2M) 1.1-1.2x faster on 2 threads, 256x256x256 (17M) 1.4-1.9x; in the fused PPO
+ * step, 64x64 at minibatch 256 (1M products) was slower split, 256x256 and 512x512 1.2-1.6x faster.
  */
-const DEFAULT_MIN_MULTIPLY_ADDS = { kernel: 1 << 22, native: 1 << 25 };
+const DEFAULT_MIN_MULTIPLY_ADDS = 1 << 22;
 /** Rows per block are a multiple of the kernel's 4-row step. */
 const ROW_STEP = 4;
 /** How long the caller waits on a block before it calls the worker lost. */
@@ -57,10 +50,8 @@ const CALLER_SPINS = 2000;
 export interface GemmWorkerData {
   control: SharedArrayBuffer;
   index: number;
-  /** Registrations of kernel memories come through this port. */
+  /** Registrations of kernel memories come through this port, a failed block's message goes back. */
   port: MessagePort;
-  /** Load the native BLAS in the worker (the caller's `learner.blas` found one). */
-  blas: boolean;
 }
 
 /** A kernel memory registered with the workers (they instantiate `module` on it). */
@@ -84,28 +75,25 @@ export class GemmThreads {
   private constructor(
     /** Threads a product is split over, the caller's included. */
     readonly size: number,
-    /** The smallest products split, on the kernel's GEMM and on the native BLAS. */
-    readonly minMultiplyAdds: { kernel: number; native: number },
+    /** The smallest product split. */
+    readonly minMultiplyAdds: number,
     private readonly workers: { thread: Worker; port: MessagePort }[],
     control: SharedArrayBuffer,
   ) {
     this.slots = new Int32Array(control);
   }
 
-  /** Starts `size - 1` workers (none for 1); `blas`: they load the native BLAS too. */
-  static async start(
-    size: number,
-    blas: boolean,
-    minMultiplyAdds = DEFAULT_MIN_MULTIPLY_ADDS,
-  ): Promise<GemmThreads> {
-    if (!Number.isInteger(size) || size < 1)
+  /** Starts `size - 1` workers (none for 1). */
+  static async start(size: number, minMultiplyAdds = DEFAULT_MIN_MULTIPLY_ADDS): Promise<GemmThreads> {
+    if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(`learner.num_threads: expected an integer >= 1, got ${size}`);
+    }
     const control = new SharedArrayBuffer(Math.max(1, size - 1) * SLOT_INTS * 4);
     const workers: { thread: Worker; port: MessagePort }[] = [];
     try {
       for (let index = 0; index < size - 1; index++) {
         const { port1, port2 } = new MessageChannel();
-        const workerData: GemmWorkerData = { control, index, port: port2, blas };
+        const workerData: GemmWorkerData = { control, index, port: port2 };
         const thread = startWorkerThread(siblingModule(import.meta.url, "gemm_worker"), {
           workerData,
           transferList: [port2],
@@ -139,14 +127,10 @@ export class GemmThreads {
   }
 
   /**
-   * The product `args` in the memory registered as `memory`, its rows split over the threads; `native`:
-   * blocks go to the native BLAS where the operands allow. Returns when every block is done.
+   * The product `args` in the memory registered as `memoryId` (`gemmRows`: the caller's instance's), its
+   * rows split over the threads. Returns when every block is done.
    */
-  run(
-    memoryId: number,
-    kernel: { memory: KernelMemory; zero: number; native: NativeGemm | null; gemmRows: KernelGemmRows },
-    args: ProductArgs,
-  ): void {
+  run(memoryId: number, gemmRows: KernelGemmRows, args: ProductArgs): void {
     if (this.closed) throw new Error("GEMM threads: closed");
     const m = args[7];
     const parts = Math.min(this.size, Math.ceil(m / ROW_STEP));
@@ -154,22 +138,17 @@ export class GemmThreads {
     const seq = ++this.seq;
     const slots = this.slots;
     const busy: number[] = [];
-    for (let w = 0; w + 1 < parts; w++) {
+    for (let w = 0; (w + 1) * block < m && w + 1 < parts; w++) {
       const first = (w + 1) * block;
-      if (first >= m) break;
       const s = w * SLOT_INTS;
       slots[s + SLOT.memory] = memoryId;
-      slots[s + SLOT.native] = kernel.native ? 1 : 0;
-      slots[s + SLOT.zero] = kernel.zero;
-      slots[s + SLOT.first] = first;
-      slots[s + SLOT.rows] = Math.min(block, m - first);
       slots[s + SLOT.failed] = 0;
-      for (let i = 0; i < args.length; i++) slots[s + SLOT.args + i] = args[i];
+      slots.set(rowBlock(args, first, Math.min(block, m - first)), s + SLOT.args);
       Atomics.store(slots, s + SLOT.seq, seq);
       Atomics.notify(slots, s + SLOT.seq);
       busy.push(w);
     }
-    productRows(args, 0, Math.min(block, m), kernel.memory, kernel.zero, kernel.native, kernel.gemmRows);
+    gemmRows(...rowBlock(args, 0, Math.min(block, m)));
     for (const w of busy) this.wait(w, seq);
   }
 
@@ -183,8 +162,9 @@ export class GemmThreads {
       const last = Atomics.load(slots, done);
       if (last === seq) break;
       const left = deadline - performance.now();
-      if (left <= 0)
+      if (left <= 0) {
         throw new Error(`GEMM thread ${w} did not finish a matrix product in ${BLOCK_TIMEOUT_MS / 1000} s`);
+      }
       Atomics.wait(slots, done, last, left);
     }
     if (slots[w * SLOT_INTS + SLOT.failed]) {
@@ -220,10 +200,13 @@ export function gemmThreads(): GemmThreads | null {
   return installed?.pool ?? null;
 }
 
-/** Starts (or joins) this thread's GEMM threads for a learner; `release` when the learner stops. */
-export async function acquireGemmThreads(size: number, blas: boolean): Promise<{ release(): Promise<void> }> {
+/**
+ * Starts (or joins, at the size they have) this thread's GEMM threads for a learner; `release` when the
+ * learner stops.
+ */
+export async function acquireGemmThreads(size: number): Promise<{ release(): Promise<void> }> {
   if (size > 1) {
-    if (!installed) installed = { pool: await GemmThreads.start(size, blas), users: 0 };
+    if (!installed) installed = { pool: await GemmThreads.start(size), users: 0 };
     installed.users += 1;
   }
   let released = size <= 1;

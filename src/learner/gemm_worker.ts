@@ -5,26 +5,19 @@
  * returns to its event loop while it serves.
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
-import { loadNativeGemm } from "./blas.js";
 import { type GemmWorkerData, type KernelRegistration, SLOT, SLOT_INTS, STOP } from "./gemm_threads.js";
-import {
-  type KernelGemmRows,
-  type KernelMemory,
-  type ProductArgs,
-  productRows,
-  wasm,
-} from "./kernel_product.js";
+import { type KernelGemmRows, type ProductArgs, wasm } from "./kernel_product.js";
 
 /** Loads of the job number before sleeping on it: the next product of a training step is usually near. */
 const WORKER_SPINS = 20_000;
 
-const { control, index, port, blas } = workerData as GemmWorkerData;
-const native = blas ? await loadNativeGemm() : null;
+const { control, index, port } = workerData as GemmWorkerData;
 const slot = new Int32Array(control, index * SLOT_INTS * 4, SLOT_INTS);
-const kernels = new Map<number, { memory: KernelMemory; gemmRows: KernelGemmRows }>();
+/** Each registered memory's kernel instance in this thread. */
+const kernels = new Map<number, KernelGemmRows>();
 
-/** The registered memory `id`, taking the registrations waiting on the port until it is there. */
-function kernel(id: number): { memory: KernelMemory; gemmRows: KernelGemmRows } {
+/** The kernel on the registered memory `id`, taking the registrations waiting on the port until it is there. */
+function kernel(id: number): KernelGemmRows {
   for (let found = kernels.get(id); ; found = kernels.get(id)) {
     if (found) return found;
     const next = receiveMessageOnPort(port)?.message as KernelRegistration | undefined;
@@ -32,11 +25,11 @@ function kernel(id: number): { memory: KernelMemory; gemmRows: KernelGemmRows } 
     const imports = {
       env: { memory: next.memory },
       math: { exp: Math.exp, log: Math.log },
-      // Blocks come here already split: the kernel never hands this thread's products back to the host.
+      // Blocks come here already split: this thread's products never go back to a host.
       host: { gemm: () => 0 },
     };
     const instance = new wasm.Instance(next.module, imports);
-    kernels.set(next.id, { memory: next.memory, gemmRows: instance.exports.gemm_rows as KernelGemmRows });
+    kernels.set(next.id, instance.exports.gemm_rows as KernelGemmRows);
   }
 }
 
@@ -50,10 +43,7 @@ for (;;) {
   if (seq === seen) continue;
   seen = seq;
   try {
-    const { memory, gemmRows } = kernel(slot[SLOT.memory]);
-    const args = Array.from(slot.subarray(SLOT.args, SLOT.args + 10)) as ProductArgs;
-    const useNative = slot[SLOT.native] ? native : null;
-    productRows(args, slot[SLOT.first], slot[SLOT.rows], memory, slot[SLOT.zero], useNative, gemmRows);
+    kernel(slot[SLOT.memory])(...(Array.from(slot.subarray(SLOT.args, SLOT.args + 10)) as ProductArgs));
   } catch (error) {
     slot[SLOT.failed] = 1;
     port.postMessage(error instanceof Error ? error.message : String(error));

@@ -1,8 +1,7 @@
 /**
- * Row blocks of the fused training kernel's matrix products (kernels/mlp_train.wat's $gemm), run in the
- * calling thread on the kernel's memory: by the native BLAS when asked and the operands allow, otherwise
- * by the kernel's own `gemm_rows`. The main thread's trainer (fused_mlp.ts) and the GEMM threads
- * (gemm_worker.ts) both run their blocks here, so a block is computed the same way wherever it runs.
+ * The fused training kernel's matrix products (kernels/mlp_train.wat's $gemm) as the host runs them: on
+ * the native BLAS (fused_mlp.ts), or in row blocks on GEMM threads (gemm_threads.ts, gemm_worker.ts), each
+ * block by an instance of the kernel on the same shared memory.
  */
 import type { NativeGemm } from "./blas.js";
 
@@ -46,21 +45,10 @@ export type ProductArgs = [
 /** The kernel's own product of rows, `gemm_rows` (same arguments). */
 export type KernelGemmRows = (...args: ProductArgs) => void;
 
-/**
- * Rows `first`..`first + rows` of the product `args`: `native` when given and the operands suit it,
- * `kernelRows` otherwise. `zero` is the kernel's zeros (an Init of zeros means beta 0 for BLAS).
- */
-export function productRows(
-  args: ProductArgs,
-  first: number,
-  rows: number,
-  memory: KernelMemory,
-  zero: number,
-  native: NativeGemm | null,
-  kernelRows: KernelGemmRows,
-): void {
+/** Rows `first`..`first + rows` of the product `args`, as a product of their own. */
+export function rowBlock(args: ProductArgs, first: number, rows: number): ProductArgs {
   const [a, aRow, aCol, k, b, stride, c, , init, initRow] = args;
-  const block: ProductArgs = [
+  return [
     a + first * aRow,
     aRow,
     aCol,
@@ -72,15 +60,14 @@ export function productRows(
     init + first * initRow,
     initRow,
   ];
-  if (native && nativeProduct(native, memory.buffer, zero, block)) return;
-  kernelRows(...block);
 }
 
 /**
  * The product on the native BLAS; false to leave it to the kernel (an A that is neither row- nor
- * column-major, or an Init that is neither C itself, the zeros nor one row).
+ * column-major, or an Init that is neither C itself, the zeros nor one row). `zero`: the kernel's zeros
+ * (an Init of zeros is beta 0).
  */
-function nativeProduct(
+export function nativeProduct(
   native: NativeGemm,
   buffer: ArrayBufferLike,
   zero: number,

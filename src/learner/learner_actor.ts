@@ -20,7 +20,7 @@ import { WEIGHTS_ENTRY } from "../rollout/env_runner_group.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/worker_thread.js";
 import type { ObjectStore, StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
-import { installNativeBlas } from "./blas.js";
+import { installNativeBlas, setNativeBlasThreads } from "./blas.js";
 import { acquireGemmThreads, learnerThreads } from "./gemm_threads.js";
 import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 
@@ -113,7 +113,8 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
     const blas = config.blas === "auto" ? await installNativeBlas() : null;
     // The fused step runs on the wasm and cpu backends only; tfjs-node threads its own ops.
     const threads = selected === "wasm" || selected === "cpu" ? config.numThreads : 1;
-    const gemmThreads = await acquireGemmThreads(threads, blas !== null);
+    if (blas) setNativeBlasThreads(threads);
+    const gemmThreads = await acquireGemmThreads(threads);
     try {
       const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
       const learner = module.createLearner(source.spec);
@@ -153,6 +154,8 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
 
   async stop(): Promise<void> {
     this.learner.dispose();
+    // OpenBLAS's threads spin a while after each product: back to one for whatever runs next here.
+    if (this.blas) setNativeBlasThreads(1);
     await this.releaseThreads();
   }
 

@@ -1,18 +1,15 @@
 /**
  * The fused step's products split over GEMM threads (`learner.num_threads`): the same weights to the bit
- * as one thread on the kernel's own products (a row's result does not depend on the block it is in), within
- * float32 rounding through the native BLAS; a worker's failure is one line, never a wait; training with
- * threads starts and stops them with the learner.
+ * as one thread (a row's result does not depend on the block it is in); a worker's failure is one line,
+ * never a wait; training with threads starts and stops them with the learner.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PPO } from "../../src/algos/ppo/ppo.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
-import { loadNativeGemm } from "../../src/learner/blas.js";
 import { FusedMlpTrainer, type FusedPPOMinibatch } from "../../src/learner/fused_mlp.js";
 import { GemmThreads, gemmThreads } from "../../src/learner/gemm_threads.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
 import { createRng, normal } from "../../src/utils/rng.js";
-import { expectClose } from "../fixtures/fused_kernel.js";
 
 const observationSpace = new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [6]);
 /** Widths and a batch that are not multiples of the kernel's 8 columns and 4 rows, so blocks end unevenly. */
@@ -51,9 +48,9 @@ function minibatch(spec: ModuleSpec, seed: number): FusedPPOMinibatch {
   };
 }
 
-/** The weights after 4 PPO steps (or TD steps for a Q module) on `threads` and the native product `native`. */
-function train(spec: ModuleSpec, threads: GemmThreads | null, native: Parameters<typeof withNative>[0]) {
-  const trainer = new FusedMlpTrainer(spec, adam, rows, withNative(native), threads);
+/** The weights after 4 PPO steps (or TD steps for a Q module) with its products on `threads`. */
+function train(spec: ModuleSpec, threads: GemmThreads | null) {
+  const trainer = new FusedMlpTrainer(spec, adam, rows, null, threads);
   trainer.setWeights(initialWeights(spec, 1));
   if (spec.head.kind === "q_values") trainer.setTargetWeights(initialWeights(spec, 2));
   for (let step = 0; step < 4; step++) {
@@ -72,19 +69,12 @@ function train(spec: ModuleSpec, threads: GemmThreads | null, native: Parameters
   return trainer.getWeights();
 }
 
-function withNative(gemm: Awaited<ReturnType<typeof loadNativeGemm>>) {
-  // Every product through BLAS, so that every block does.
-  return gemm ? { gemm, minMultiplyAdds: 1 } : null;
-}
-
 describe("GEMM threads for the fused step", () => {
   let pool: GemmThreads;
-  let blas: Awaited<ReturnType<typeof loadNativeGemm>>;
 
   beforeAll(async () => {
-    blas = await loadNativeGemm();
     // Every product split, however small, so that every kind of product runs in blocks.
-    pool = await GemmThreads.start(3, blas !== null, { kernel: 1, native: 1 });
+    pool = await GemmThreads.start(3, 1);
   }, 60_000);
 
   afterAll(async () => {
@@ -96,29 +86,16 @@ describe("GEMM threads for the fused step", () => {
     ["Gaussian, shared trunk", gaussianShared],
     ["dueling Q", dueling],
   ] as const)("%s: the kernel's products on 3 threads give the weights of 1, to the bit", (_, spec) => {
-    const alone = train(spec, null, null);
-    const split = train(spec, pool, null);
+    const alone = train(spec, null);
+    const split = train(spec, pool);
     expect(Array.from(split)).toEqual(Array.from(alone));
-  });
-
-  it("through the native BLAS, blocks on 3 threads give the weights of one thread within float32 rounding", (ctx) => {
-    if (!blas) ctx.skip();
-    for (const spec of [categorical, dueling]) {
-      expectClose(train(spec, pool, blas), train(spec, null, blas), 1e-5, "weights");
-    }
   });
 
   it("a block that fails in a worker is one line in the caller, and the threads go on serving", () => {
     const trainer = new FusedMlpTrainer(categorical, adam, rows, null, pool);
     trainer.setWeights(initialWeights(categorical, 1));
-    const kernel = {
-      memory: { buffer: new SharedArrayBuffer(65536), grow: () => 0 },
-      zero: 0,
-      native: null,
-      gemmRows: () => {},
-    };
     // A memory id never registered: the workers cannot find it.
-    expect(() => pool.run(9999, kernel, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0])).toThrow(
+    expect(() => pool.run(9999, () => {}, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0])).toThrow(
       /^GEMM thread \d: kernel memory 9999 was never registered$/,
     );
     expect(() => trainer.ppoStep(minibatch(categorical, 0), rows, coeffs, 1e-3)).not.toThrow();
