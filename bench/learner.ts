@@ -29,9 +29,9 @@ import { allocateTransitions } from "../src/buffers/replay.js";
 import { Box, Discrete } from "../src/envs/spaces.js";
 import { Adam } from "../src/learner/adam.js";
 import { type BackendName, selectBackend } from "../src/learner/backend.js";
-import { installNativeBlas, nativeGemm, setNativeBlasThreads } from "../src/learner/blas.js";
+import { installNativeBlas, nativeGemm } from "../src/learner/blas.js";
 import { FusedMlpTrainer } from "../src/learner/fused_mlp.js";
-import { GemmThreads } from "../src/learner/gemm_threads.js";
+import { KernelThreads } from "../src/learner/kernel_threads.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../src/models/catalog.js";
 import { ModuleInference } from "../src/models/inference.js";
 import { ActorCritic } from "../src/models/rl_module.js";
@@ -73,8 +73,8 @@ function timeRuns(repeats: number, run: () => void): number[] {
 
 type UpdatePath = "fused" | "hand" | "autodiff";
 
-/** Where the fused step's products go: the native BLAS or none, GEMM threads (and the BLAS's) or none. */
-type FusedProducts = { native: ReturnType<typeof nativeGemm>; threads: GemmThreads | null };
+/** Where the fused step's products go: the native BLAS or none, kernel threads or none. */
+type FusedProducts = { native: ReturnType<typeof nativeGemm>; threads: KernelThreads | null };
 
 /**
  * Samples/s of full PPO minibatch updates; the minibatch is rebuilt from typed arrays each step, as in PPO.
@@ -269,7 +269,7 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
   }
   const native = nativeGemm();
-  const threads = CORES > 1 ? await GemmThreads.start(CORES) : null;
+  const threads = CORES > 1 ? await KernelThreads.start(CORES, native !== null) : null;
   /** The fused step's variants: its own GEMM or the native BLAS, on 1 thread or on every core. */
   const fusedVariants: [string, FusedProducts][] = [
     ["fused", { native: null, threads: null }],
@@ -291,11 +291,8 @@ export async function runLearnerBench(): Promise<Record<string, number>> {
     for (const { hidden, batch, steps } of CASES) {
       // The fused step is the same kernel whichever tfjs backend is selected: measured once.
       for (const [name, products] of fusedVariants) {
-        // As the learner sets it for `learner.num_threads`: the BLAS's own threads for its products.
-        setNativeBlasThreads(products.threads ? CORES : 1);
         record(`${name}/${hidden}/${batch}`, updateRate(hidden, batch, steps, "fused", products));
       }
-      setNativeBlasThreads(1);
       for (const backend of FUSED_ONLY ? [] : backends) {
         // The cpu backend is plain JavaScript: only the small network, with fewer steps.
         if (backend === "cpu" && hidden > 64) continue;

@@ -140,8 +140,9 @@ const learnerConfigSchema = z
      */
     fused: z.enum(["auto", "off"]).default("auto"),
     /**
-     * Threads the fused step splits its large matrix products over (src/learner/gemm_threads.ts), the
-     * learner's own included; `auto`: every core but those the env runner threads take, at least 1.
+     * Threads the fused step splits its long loops over (large matrix products, native BLAS ones too,
+     * activations, Adam; src/learner/kernel_threads.ts), the learner's own included; `auto`: every core
+     * but those the env runner threads take, at least 1.
      */
     num_threads: z.union([z.literal("auto"), z.number().int().min(1)]).default("auto"),
     /**

@@ -85,8 +85,6 @@ export type NativeGemm = (
 
 /** The installed library's product and the size from which products go to it; null before `installNativeBlas`. */
 let installedGemm: { gemm: NativeGemm; minMultiplyAdds: number } | null = null;
-/** OpenBLAS's `openblas_set_num_threads`, once installed; null for another CBLAS. */
-let setThreads: ((threads: number) => void) | null = null;
 
 /** What `installNativeBlas` installed in this thread, for products outside tfjs; null when nothing was. */
 export function nativeGemm(): { gemm: NativeGemm; minMultiplyAdds: number } | null {
@@ -144,15 +142,12 @@ function sgemmIsRight(sgemm: Sgemm): boolean {
 /**
  * Loads the first CBLAS that has `cblas_sgemm` and computes right; null when none does. The library's
  * name says which, with OpenBLAS's kernels: `libopenblas.so.0 (SkylakeX)`. OpenBLAS gets one thread
- * until the learner sets its `learner.num_threads` (`setNativeBlasThreads`), unless
- * `OPENBLAS_NUM_THREADS` says otherwise, and the kernels `openblasCoreFor` picks unless
+ * unless `OPENBLAS_NUM_THREADS` says otherwise (`learner.num_threads` splits the large products over
+ * threads of ours: OpenBLAS's own threads take every product from 262k multiply-adds, where waking them
+ * costs more than they save, and spin between products), and the kernels `openblasCoreFor` picks unless
  * `OPENBLAS_CORETYPE` says otherwise.
  */
-async function loadSgemm(): Promise<{
-  library: string;
-  sgemm: Sgemm;
-  setNumThreads: ((threads: number) => void) | null;
-} | null> {
+async function loadSgemm(): Promise<{ library: string; sgemm: Sgemm } | null> {
   let koffi: typeof import("koffi").default;
   try {
     koffi = (await import("koffi")).default;
@@ -183,11 +178,7 @@ async function loadSgemm(): Promise<{
         console.warn(`rlts: ${library} computes wrong products on this CPU; it is not used`);
         continue;
       }
-      return {
-        library: openblas ? `${library} (${openblas.coreName()})` : library,
-        sgemm,
-        setNumThreads: openblas?.setNumThreads ?? null,
-      };
+      return { library: openblas ? `${library} (${openblas.coreName()})` : library, sgemm };
     }
     return null;
   } finally {
@@ -228,22 +219,22 @@ export async function installNativeBlas(minMultiplyAdds = DEFAULT_MIN_MULTIPLY_A
     });
   }
   installed = loaded.library;
-  const sgemm = loaded.sgemm;
-  installedGemm = {
-    gemm: (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
-      sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc),
-    minMultiplyAdds,
-  };
-  setThreads = loaded.setNumThreads;
+  installedGemm = { gemm: rowMajorGemm(loaded.sgemm), minMultiplyAdds };
   return installed;
 }
 
 /**
- * The threads the installed BLAS computes a product on (`learner.num_threads`), unless
- * `OPENBLAS_NUM_THREADS` says otherwise; nothing for a CBLAS that is not OpenBLAS.
+ * The product of the CBLAS `installNativeBlas` would install, for a thread that runs products but no tfjs
+ * (kernel_worker.ts); null when none loads.
  */
-export function setNativeBlasThreads(threads: number): void {
-  if (!process.env.OPENBLAS_NUM_THREADS) setThreads?.(threads);
+export async function loadNativeGemm(): Promise<NativeGemm | null> {
+  const loaded = await loadSgemm();
+  return loaded && rowMajorGemm(loaded.sgemm);
+}
+
+function rowMajorGemm(sgemm: Sgemm): NativeGemm {
+  return (transA, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
+    sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
 }
 
 /** The product through `sgemm`, or null when it is one for wasm's own kernel. */

@@ -20,14 +20,13 @@ import type { ModuleSpec } from "../models/catalog.js";
 import { MLP_TRAIN_WASM_BASE64 } from "../models/kernels/mlp_train_wasm_binary.js";
 import { Adam, checkFlatSize, type FlatOptimizer, type OptimizerState } from "./adam.js";
 import { type NativeGemm, nativeGemm } from "./blas.js";
-import { type GemmThreads, gemmThreads } from "./gemm_threads.js";
+import { type KernelMemory, nativeProduct, type ProductArgs, wasm } from "./kernel_product.js";
 import {
-  type KernelGemmRows,
-  type KernelMemory,
-  nativeProduct,
-  type ProductArgs,
-  wasm,
-} from "./kernel_product.js";
+  type AdamCoefficients,
+  type KernelLoops,
+  type KernelThreads,
+  kernelThreads,
+} from "./kernel_threads.js";
 import type { LearnerSpec } from "./learner.js";
 
 const FLOAT = 4;
@@ -67,6 +66,7 @@ const H = {
   weights: 22,
   tdErrors: 23,
   hostMin: 24,
+  splitMin: 25,
 } as const;
 
 /** Layer table fields (the $L_*), as int32 indices within an entry. */
@@ -113,11 +113,10 @@ type TdStep = (
   eps: number,
 ) => number;
 
-interface KernelExports {
+interface KernelExports extends KernelLoops {
   ppo_step: PpoStep;
   td_step: TdStep;
   forward: Forward;
-  gemm_rows: KernelGemmRows;
 }
 
 /** Pages of the kernel's memory at most (its `.wat` declares the same): 2 GiB. */
@@ -230,11 +229,11 @@ const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
  */
 export class FusedMlpTrainer {
   private readonly exports: KernelExports;
-  /** Shared, so that GEMM threads can compute blocks of a product in it. */
+  /** Shared, so that kernel threads can compute parts of its loops in it. */
   private readonly memory: KernelMemory;
   private readonly module: object;
-  /** The memory's id with `threads`, once registered (at its first split product). */
-  private threadsId = 0;
+  /** The memory's id with `threads`, once registered (at its first split loop). */
+  private registeredId = 0;
   private readonly layers: LayerPlan[];
   private readonly obsDim: number;
   private readonly actionDim: number;
@@ -275,15 +274,16 @@ export class FusedMlpTrainer {
   /**
    * `native`: where products of at least `minMultiplyAdds` multiply-adds go (the native BLAS that
    * `learner.blas: auto` installed in this thread, by default; null for none: all in the kernel).
-   * `threads`: what products of at least its `minMultiplyAdds` are split over (this thread's learner's
-   * GEMM threads, `learner.num_threads`, by default; null: this thread alone).
+   * `threads`: what long loops are split over, products of at least its `minMultiplyAdds` and
+   * activation and Adam loops of at least its `minSplitBytes` (this thread's learner's kernel threads,
+   * `learner.num_threads`, by default; null: this thread alone).
    */
   constructor(
     readonly spec: ModuleSpec,
     private readonly adam: FusedAdamOptions,
     capacity = 64,
     private readonly native: { gemm: NativeGemm; minMultiplyAdds: number } | null = nativeGemm(),
-    private readonly threads: GemmThreads | null = gemmThreads(),
+    private readonly threads: KernelThreads | null = kernelThreads(),
   ) {
     const unsupported = fusedUnsupported(spec);
     if (unsupported) throw new TypeError(`fused MLP step: ${unsupported} is not covered`);
@@ -292,7 +292,7 @@ export class FusedMlpTrainer {
     const imports = {
       env: { memory: this.memory },
       math: { exp: Math.exp, log: Math.log },
-      host: { gemm: this.hostProduct },
+      host: { gemm: this.hostProduct, elementwise: this.hostElementwise, adam: this.hostAdam },
     };
     this.exports = new wasm.Instance(this.module, imports).exports as unknown as KernelExports;
     this.obsDim = spec.obsDim;
@@ -433,23 +433,50 @@ export class FusedMlpTrainer {
 
   /**
    * The kernel's $gemm for the products it hands the host (those of at least `H.hostMin` multiply-adds):
-   * on the native BLAS when large enough for it (and its operands suit it), else split over the GEMM
-   * threads when large enough for them. Returns 1 when done, 0 to leave it to the kernel.
+   * split over the kernel threads when large enough for them, on the native BLAS when large enough for
+   * it (and its operands suit it), or both. Returns 1 when done, 0 to leave it to the kernel.
    */
   private readonly hostProduct = (...args: ProductArgs): number => {
     const [, , , k, , stride, , m] = args;
     const multiplyAdds = m * k * (stride / FLOAT);
-    const { native, threads } = this;
-    if (native && multiplyAdds >= native.minMultiplyAdds) {
-      if (nativeProduct(native.gemm, this.memory.buffer, this.zero, args)) return 1;
-    }
-    if (threads && multiplyAdds >= threads.minMultiplyAdds) {
-      if (this.threadsId === 0) this.threadsId = threads.register(this.memory, this.module);
-      threads.run(this.threadsId, this.exports.gemm_rows, args);
+    const { threads } = this;
+    const native = this.native && multiplyAdds >= this.native.minMultiplyAdds ? this.native.gemm : null;
+    if (threads && multiplyAdds >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
+      const onNative = native && { gemm: native, memory: this.memory, zero: this.zero };
+      threads.product(this.threadsId(threads), this.exports, args, onNative);
       return 1;
     }
-    return 0;
+    return native && nativeProduct(native, this.memory.buffer, this.zero, args) ? 1 : 0;
   };
+
+  /** The kernel's $activate (op 0) or $activateBackward (op 1) on a loop it hands the host: split. */
+  private readonly hostElementwise = (
+    op: number,
+    target: number,
+    outputs: number,
+    bytes: number,
+    activation: number,
+  ): number => {
+    const threads = this.threads;
+    if (!threads) return 0;
+    const id = this.threadsId(threads);
+    threads.activation(id, this.exports, target, op === 0 ? null : outputs, bytes, activation);
+    return 1;
+  };
+
+  /** The kernel's Adam over the regions' first `bytes` bytes: split. */
+  private readonly hostAdam = (bytes: number, ...coefficients: AdamCoefficients): number => {
+    const threads = this.threads;
+    if (!threads) return 0;
+    threads.adam(this.threadsId(threads), this.exports, bytes, coefficients);
+    return 1;
+  };
+
+  /** This memory's id with `threads`, registering it at its first split loop. */
+  private threadsId(threads: KernelThreads): number {
+    if (this.registeredId === 0) this.registeredId = threads.register(this.memory, this.module);
+    return this.registeredId;
+  }
 
   /** Room for `rows` rows, and the observations and actions (if any) copied in. */
   private prepareRows(rows: number, obs: ArrayLike<number>, actions: Float32Array | null): void {
@@ -633,9 +660,10 @@ export class FusedMlpTrainer {
     set(H.tdErrors, this.inputs.tdErrors);
     const hostMin = Math.min(
       this.native?.minMultiplyAdds ?? Number.POSITIVE_INFINITY,
-      this.threads && this.threads.size > 1 ? this.threads.minMultiplyAdds : Number.POSITIVE_INFINITY,
+      this.threads && this.threads.size > 1 ? this.threads.minMultiplyAdds.kernel : Number.POSITIVE_INFINITY,
     );
     set(H.hostMin, Number.isFinite(hostMin) ? Math.max(1, hostMin) : 0);
+    set(H.splitMin, this.threads && this.threads.size > 1 ? Math.max(1, this.threads.minSplitBytes) : 0);
     this.layers.forEach((layer, l) => {
       const e = (table + l * LAYER_BYTES) / FLOAT;
       const input = layer.input;

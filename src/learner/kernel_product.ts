@@ -1,7 +1,7 @@
 /**
  * The fused training kernel's matrix products (kernels/mlp_train.wat's $gemm) as the host runs them: on
- * the native BLAS (fused_mlp.ts), or in row blocks on GEMM threads (gemm_threads.ts, gemm_worker.ts), each
- * block by an instance of the kernel on the same shared memory.
+ * the native BLAS (fused_mlp.ts), or in row blocks on kernel threads (kernel_threads.ts, kernel_worker.ts),
+ * each block by an instance of the kernel on the same shared memory.
  */
 import type { NativeGemm } from "./blas.js";
 
@@ -41,9 +41,6 @@ export type ProductArgs = [
   init: number,
   initRow: number,
 ];
-
-/** The kernel's own product of rows, `gemm_rows` (same arguments). */
-export type KernelGemmRows = (...args: ProductArgs) => void;
 
 /** Rows `first`..`first + rows` of the product `args`, as a product of their own. */
 export function rowBlock(args: ProductArgs, first: number, rows: number): ProductArgs {

@@ -20,8 +20,8 @@ import { WEIGHTS_ENTRY } from "../rollout/env_runner_group.js";
 import { siblingModule, startWorkerThread, whenThreadDies } from "../rollout/worker_thread.js";
 import type { ObjectStore, StoreHandle } from "../store/object_store.js";
 import { type BackendName, selectBackend } from "./backend.js";
-import { installNativeBlas, setNativeBlasThreads } from "./blas.js";
-import { acquireGemmThreads, learnerThreads } from "./gemm_threads.js";
+import { installNativeBlas } from "./blas.js";
+import { acquireKernelThreads, learnerThreads } from "./kernel_threads.js";
 import type { Learner, LearnerModule, LearnerSource, LearnerState } from "./learner.js";
 
 /** The batch and result types of a learner class. */
@@ -113,8 +113,7 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
     const blas = config.blas === "auto" ? await installNativeBlas() : null;
     // The fused step runs on the wasm and cpu backends only; tfjs-node threads its own ops.
     const threads = selected === "wasm" || selected === "cpu" ? config.numThreads : 1;
-    if (blas) setNativeBlasThreads(threads);
-    const gemmThreads = await acquireGemmThreads(threads);
+    const kernelThreads = await acquireKernelThreads(threads, blas !== null);
     try {
       const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
       const learner = module.createLearner(source.spec);
@@ -126,9 +125,9 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
           `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${size} floats, the learner's module ${weights.length}`,
         );
       }
-      return new LocalLearnerActor(selected, blas, threads, learner, store, gemmThreads.release);
+      return new LocalLearnerActor(selected, blas, threads, learner, store, kernelThreads.release);
     } catch (error) {
-      await gemmThreads.release();
+      await kernelThreads.release();
       throw error;
     }
   }
@@ -154,8 +153,6 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
 
   async stop(): Promise<void> {
     this.learner.dispose();
-    // OpenBLAS's threads spin a while after each product: back to one for whatever runs next here.
-    if (this.blas) setNativeBlasThreads(1);
     await this.releaseThreads();
   }
 

@@ -19,8 +19,9 @@
 ;; C's) and A read through two strides, so A or its transpose: forward Y = X W (+ bias), the weight
 ;; gradient dW = X^T D, and the input gradient dX += D W^T (W transposed into scratch first).
 ;;
-;; The memory is shared (imported), so that other threads' instances of this module can compute row
-;; blocks of a large product in it (src/learner/gemm_threads.ts): `gemm_rows` is their entry.
+;; The memory is shared (imported), so that other threads' instances of this module can compute parts of
+;; the large loops in it (src/learner/gemm_threads.ts): row blocks of a product (`gemm_rows`), ranges of
+;; an activation (`activate`, `activate_backward`) or of Adam (`adam_range`).
 (module
   (import "math" "exp" (func $exp (param f64) (result f64)))
   (import "math" "log" (func $log (param f64) (result f64)))
@@ -28,6 +29,11 @@
   ;; arguments as $gemm; returns 1 when it computed C, 0 when this kernel should.
   (import "host" "gemm"
     (func $hostGemm (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  ;; The host's split of a long elementwise loop over threads: $activate (op 0: p, -, bytes, activation) or
+  ;; $activateBackward (op 1: d, y, bytes, activation); returns 1 when done, 0 when this kernel should.
+  (import "host" "elementwise" (func $hostElementwise (param i32 i32 i32 i32 i32) (result i32)))
+  ;; The same for Adam over the regions' first `bytes` bytes ($adamRange's floats follow).
+  (import "host" "adam" (func $hostAdam (param i32 f32 f32 f32 f32 f32 f32) (result i32)))
   ;; 32768 pages: 2 GiB at most, reserved (not committed) up front as shared memories are.
   (import "env" "memory" (memory 1 32768 shared))
 
@@ -59,6 +65,8 @@
   (global $H_TD_ERRORS i32 (i32.const 92))    ;; TD: f32 [rows], Q(s, a) - target, written
   (global $H_HOST_MIN i32 (i32.const 96))     ;; products of at least this many multiply-adds go to
                                               ;; $hostGemm first; 0: none do
+  (global $H_SPLIT_MIN i32 (i32.const 100))   ;; elementwise loops of at least this many bytes go to the
+                                              ;; host first; 0: none do
 
   ;; Layer table fields (byte offsets within a 64-byte entry).
   (global $L_IN i32 (i32.const 0))            ;; the input rows X
@@ -278,8 +286,30 @@
     (local.set $q (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $s) (local.get $q))))
     (f32x4.div (f32x4.mul (local.get $c) (local.get $poly)) (local.get $q)))
 
+;; Whether a loop over `bytes` bytes is long enough to offer the host.
+  (func $splits (param $bytes i32) (result i32)
+    (local $min i32)
+    (local.set $min (call $header (global.get $H_SPLIT_MIN)))
+    (i32.and (i32.ne (local.get $min) (i32.const 0)) (i32.ge_u (local.get $bytes) (local.get $min))))
+
+  ;; $activate, or the host's split of it.
+  (func $activateSplit (param $p i32) (param $bytes i32) (param $activation i32)
+    (if (call $splits (local.get $bytes))
+      (then
+        (if (call $hostElementwise (i32.const 0) (local.get $p) (i32.const 0) (local.get $bytes) (local.get $activation))
+          (then (return)))))
+    (call $activate (local.get $p) (local.get $bytes) (local.get $activation)))
+
+  ;; $activateBackward, or the host's split of it.
+  (func $activateBackwardSplit (param $d i32) (param $y i32) (param $bytes i32) (param $activation i32)
+    (if (call $splits (local.get $bytes))
+      (then
+        (if (call $hostElementwise (i32.const 1) (local.get $d) (local.get $y) (local.get $bytes) (local.get $activation))
+          (then (return)))))
+    (call $activateBackward (local.get $d) (local.get $y) (local.get $bytes) (local.get $activation)))
+
   ;; y = activation(y).
-  (func $activate (param $p i32) (param $bytes i32) (param $activation i32)
+  (func $activate (export "activate") (param $p i32) (param $bytes i32) (param $activation i32)
     (local $end i32)
     (local.set $end (i32.add (local.get $p) (local.get $bytes)))
     (if (i32.eq (local.get $activation) (i32.const 1))
@@ -294,7 +324,8 @@
           (br_if $reluLoop (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end)))))))
 
   ;; d = dLoss/dy -> dLoss/d(pre-activation), from the outputs y: tanh' = 1 - y^2, relu' = [y > 0].
-  (func $activateBackward (param $d i32) (param $y i32) (param $bytes i32) (param $activation i32)
+  (func $activateBackward (export "activate_backward")
+    (param $d i32) (param $y i32) (param $bytes i32) (param $activation i32)
     (local $end i32) (local $out v128)
     (local.set $end (i32.add (local.get $d) (local.get $bytes)))
     (if (i32.eq (local.get $activation) (i32.const 1))
@@ -333,7 +364,7 @@
         (i32.add (local.get $params) (call $field (local.get $layer) (global.get $L_W))) (local.get $stride)
         (call $field (local.get $layer) (global.get $L_Y)) (local.get $rows)
         (i32.add (local.get $params) (call $field (local.get $layer) (global.get $L_B))) (i32.const 0))
-      (call $activate (call $field (local.get $layer) (global.get $L_Y)) (i32.mul (local.get $rows) (local.get $stride))
+      (call $activateSplit (call $field (local.get $layer) (global.get $L_Y)) (i32.mul (local.get $rows) (local.get $stride))
         (call $field (local.get $layer) (global.get $L_ACTIVATION)))
       (br_if $layers (i32.lt_u (local.tee $layer (i32.add (local.get $layer) (global.get $LAYER_BYTES))) (local.get $end)))))
 
@@ -362,7 +393,7 @@
     (loop $layers
       (local.set $stride (call $field (local.get $layer) (global.get $L_STRIDE)))
       (local.set $d (call $field (local.get $layer) (global.get $L_D)))
-      (call $activateBackward (local.get $d) (call $field (local.get $layer) (global.get $L_Y))
+      (call $activateBackwardSplit (local.get $d) (call $field (local.get $layer) (global.get $L_Y))
         (i32.mul (local.get $rows) (local.get $stride)) (call $field (local.get $layer) (global.get $L_ACTIVATION)))
       ;; dW[i][o] = sum_r X[r][i] D[r][o]: A(i, r) = X[r][i], rows of A 4 bytes apart, columns a row apart.
       (call $gemm
@@ -737,18 +768,19 @@
       (br_if $chunks (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end))))
     (f64.sqrt (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum)))))
 
-  ;; Adam on every parameter, as src/learner/adam.ts: g = scale grad, m = b1 m + (1 - b1) g,
-  ;; v = b2 v + (1 - b2) g^2, w -= stepSize m / (sqrt(v) / sqrtBias2 + eps).
-  (func $adam (param $scale f32) (param $stepSize f32) (param $sqrtBias2 f32)
+  ;; Adam on the parameters from byte `offset` to `end` of each region (multiples of 16), as
+  ;; src/learner/adam.ts: g = scale grad, m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+  ;; w -= stepSize m / (sqrt(v) / sqrtBias2 + eps).
+  (func $adamRange (export "adam_range") (param $offset i32) (param $end i32)
+    (param $scale f32) (param $stepSize f32) (param $sqrtBias2 f32)
     (param $beta1 f32) (param $beta2 f32) (param $eps f32)
-    (local $offset i32) (local $bytes i32) (local $params i32) (local $grads i32) (local $m i32) (local $v i32)
+    (local $params i32) (local $grads i32) (local $m i32) (local $v i32)
     (local $g v128) (local $mv v128) (local $vv v128) (local $b1 v128) (local $b2 v128)
     (local $c1 v128) (local $c2 v128) (local $s v128) (local $step v128) (local $bias v128) (local $e v128)
     (local.set $params (call $header (global.get $H_PARAMS)))
     (local.set $grads (call $header (global.get $H_GRADS)))
     (local.set $m (call $header (global.get $H_M)))
     (local.set $v (call $header (global.get $H_V)))
-    (local.set $bytes (i32.shl (call $header (global.get $H_SIZE)) (i32.const 2)))
     (local.set $s (f32x4.splat (local.get $scale)))
     (local.set $b1 (f32x4.splat (local.get $beta1)))
     (local.set $b2 (f32x4.splat (local.get $beta2)))
@@ -757,7 +789,6 @@
     (local.set $step (f32x4.splat (local.get $stepSize)))
     (local.set $bias (f32x4.splat (local.get $sqrtBias2)))
     (local.set $e (f32x4.splat (local.get $eps)))
-    (local.set $offset (i32.const 0))
     (loop $chunks
       (local.set $g (f32x4.mul (v128.load (i32.add (local.get $grads) (local.get $offset))) (local.get $s)))
       (local.set $mv
@@ -772,7 +803,20 @@
         (f32x4.sub (v128.load (i32.add (local.get $params) (local.get $offset)))
           (f32x4.div (f32x4.mul (local.get $step) (local.get $mv))
             (f32x4.add (f32x4.div (f32x4.sqrt (local.get $vv)) (local.get $bias)) (local.get $e)))))
-      (br_if $chunks (i32.lt_u (local.tee $offset (i32.add (local.get $offset) (i32.const 16))) (local.get $bytes)))))
+      (br_if $chunks (i32.lt_u (local.tee $offset (i32.add (local.get $offset) (i32.const 16))) (local.get $end)))))
+
+  ;; Adam on every parameter: $adamRange over the whole regions, or the host's split of it.
+  (func $adam (param $scale f32) (param $stepSize f32) (param $sqrtBias2 f32)
+    (param $beta1 f32) (param $beta2 f32) (param $eps f32)
+    (local $bytes i32)
+    (local.set $bytes (i32.shl (call $header (global.get $H_SIZE)) (i32.const 2)))
+    (if (call $splits (local.get $bytes))
+      (then
+        (if (call $hostAdam (local.get $bytes) (local.get $scale) (local.get $stepSize) (local.get $sqrtBias2)
+              (local.get $beta1) (local.get $beta2) (local.get $eps))
+          (then (return)))))
+    (call $adamRange (i32.const 0) (local.get $bytes) (local.get $scale) (local.get $stepSize)
+      (local.get $sqrtBias2) (local.get $beta1) (local.get $beta2) (local.get $eps)))
 
   ;; ---------------------------------------------------------------------------------------------------
   ;; The exported steps.

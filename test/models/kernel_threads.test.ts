@@ -1,15 +1,18 @@
 /**
- * The fused step's products split over GEMM threads (`learner.num_threads`): the same weights to the bit
- * as one thread (a row's result does not depend on the block it is in); a worker's failure is one line,
- * never a wait; training with threads starts and stops them with the learner.
+ * The fused step's loops split over kernel threads (`learner.num_threads`): products by rows, activations
+ * and Adam by ranges, the same weights to the bit as one thread (every element is computed the same way in
+ * any part), and within float32 rounding with products through the native BLAS in every part; a worker's
+ * failure is one line, never a wait; training with threads starts and stops them with the learner.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PPO } from "../../src/algos/ppo/ppo.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
+import { loadNativeGemm, type NativeGemm } from "../../src/learner/blas.js";
 import { FusedMlpTrainer, type FusedPPOMinibatch } from "../../src/learner/fused_mlp.js";
-import { GemmThreads, gemmThreads } from "../../src/learner/gemm_threads.js";
+import { KernelThreads, kernelThreads } from "../../src/learner/kernel_threads.js";
 import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
 import { createRng, normal } from "../../src/utils/rng.js";
+import { expectClose } from "../fixtures/fused_kernel.js";
 
 const observationSpace = new Box(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, [6]);
 /** Widths and a batch that are not multiples of the kernel's 8 columns and 4 rows, so blocks end unevenly. */
@@ -48,9 +51,18 @@ function minibatch(spec: ModuleSpec, seed: number): FusedPPOMinibatch {
   };
 }
 
-/** The weights after 4 PPO steps (or TD steps for a Q module) with its products on `threads`. */
-function train(spec: ModuleSpec, threads: GemmThreads | null) {
-  const trainer = new FusedMlpTrainer(spec, adam, rows, null, threads);
+/**
+ * The weights after 4 PPO steps (or TD steps for a Q module) with its loops on `threads` and, with
+ * `native`, every product through the native BLAS.
+ */
+function train(spec: ModuleSpec, threads: KernelThreads | null, native: NativeGemm | null = null) {
+  const trainer = new FusedMlpTrainer(
+    spec,
+    adam,
+    rows,
+    native && { gemm: native, minMultiplyAdds: 1 },
+    threads,
+  );
   trainer.setWeights(initialWeights(spec, 1));
   if (spec.head.kind === "q_values") trainer.setTargetWeights(initialWeights(spec, 2));
   for (let step = 0; step < 4; step++) {
@@ -69,12 +81,12 @@ function train(spec: ModuleSpec, threads: GemmThreads | null) {
   return trainer.getWeights();
 }
 
-describe("GEMM threads for the fused step", () => {
-  let pool: GemmThreads;
+describe("kernel threads for the fused step", () => {
+  let pool: KernelThreads;
 
   beforeAll(async () => {
-    // Every product split, however small, so that every kind of product runs in blocks.
-    pool = await GemmThreads.start(3, 1);
+    // Every loop split, however short, so that every kind of product, activation and Adam runs in parts.
+    pool = await KernelThreads.start(3, false, { kernel: 1, native: 1 }, 16);
   }, 60_000);
 
   afterAll(async () => {
@@ -85,18 +97,33 @@ describe("GEMM threads for the fused step", () => {
     ["categorical, separate towers", categorical],
     ["Gaussian, shared trunk", gaussianShared],
     ["dueling Q", dueling],
-  ] as const)("%s: the kernel's products on 3 threads give the weights of 1, to the bit", (_, spec) => {
+  ] as const)("%s: the kernel's loops on 3 threads give the weights of 1, to the bit", (_, spec) => {
     const alone = train(spec, null);
     const split = train(spec, pool);
     expect(Array.from(split)).toEqual(Array.from(alone));
   });
 
+  it("products through the native BLAS in parts on 3 threads give the weights of one BLAS call, within float32 rounding", async (ctx) => {
+    const native = await loadNativeGemm();
+    if (!native) ctx.skip();
+    const blasPool = await KernelThreads.start(3, true, { kernel: 1, native: 1 }, 16);
+    try {
+      for (const spec of [categorical, dueling]) {
+        expectClose(train(spec, blasPool, native), train(spec, null, native), 1e-5, "weights");
+      }
+    } finally {
+      await blasPool.close();
+    }
+  }, 60_000);
+
   it("a block that fails in a worker is one line in the caller, and the threads go on serving", () => {
     const trainer = new FusedMlpTrainer(categorical, adam, rows, null, pool);
     trainer.setWeights(initialWeights(categorical, 1));
     // A memory id never registered: the workers cannot find it.
-    expect(() => pool.run(9999, () => {}, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0])).toThrow(
-      /^GEMM thread \d: kernel memory 9999 was never registered$/,
+    const nothing = () => {};
+    const loops = { gemm_rows: nothing, activate: nothing, activate_backward: nothing, adam_range: nothing };
+    expect(() => pool.product(9999, loops, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0], null)).toThrow(
+      /^kernel thread \d: kernel memory 9999 was never registered$/,
     );
     expect(() => trainer.ppoStep(minibatch(categorical, 0), rows, coeffs, 1e-3)).not.toThrow();
   });
@@ -114,11 +141,11 @@ describe("learner.num_threads", () => {
     });
     try {
       expect(algo.backend).toMatch(/, 2 learner threads$/);
-      expect(gemmThreads()?.size).toBe(2);
+      expect(kernelThreads()?.size).toBe(2);
       await algo.train();
     } finally {
       await algo.stop();
     }
-    expect(gemmThreads()).toBeNull();
+    expect(kernelThreads()).toBeNull();
   }, 120_000);
 });
