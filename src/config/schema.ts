@@ -40,12 +40,6 @@ const envConfigSchema = z
     python: z.string().optional(),
     /** gymnasium backend: how long one request may take before it is an error. */
     timeout_ms: z.number().int().positive().default(30_000),
-    /**
-     * gymnasium backend: a runner steps the server's envs in this many ranges, each with a step in flight,
-     * so the server steps one range while the runner computes the next actions of another (EnvPool's
-     * pipelining); 1: one request per vector step, awaited before the next.
-     */
-    pipeline_groups: z.number().int().positive().default(2),
     /** Overrides the registered time limit. */
     max_episode_steps: z.number().int().positive().optional(),
     /** Box actions: clip to the space's bounds before they reach the env (SB3 does this too). */
