@@ -145,7 +145,7 @@ describe("PPO with the learner in the main thread or in its own thread", () => {
     const main = await run(0);
     const threaded = await run(1);
     // The learner thread sets up its backend, and the native BLAS where there is one, as the main thread does.
-    expect(main.backend).toMatch(/^wasm( \+ native BLAS \(.+\))?$/);
+    expect(main.backend).toMatch(/^wasm( \+ native BLAS \(.+\))?(, \d+ learner threads)?$/);
     expect(threaded.backend).toBe(main.backend);
     expect(threaded.metrics).toEqual(main.metrics);
     expect(threaded.state).toEqual(main.state);
