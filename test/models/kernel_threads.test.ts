@@ -56,10 +56,11 @@ function minibatch(spec: ModuleSpec, seed: number): FusedPPOMinibatch {
  * `native`, every product through the native BLAS.
  */
 function train(spec: ModuleSpec, threads: KernelThreads | null, native: NativeGemm | null = null) {
+  // Room for fewer rows than a step has: the memory grows under the threads.
   const trainer = new FusedMlpTrainer(
     spec,
     adam,
-    rows,
+    8,
     native && { gemm: native, minMultiplyAdds: 1 },
     threads,
   );
