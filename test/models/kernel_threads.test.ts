@@ -57,13 +57,7 @@ function minibatch(spec: ModuleSpec, seed: number): FusedPPOMinibatch {
  */
 function train(spec: ModuleSpec, threads: KernelThreads | null, native: NativeGemm | null = null) {
   // Room for fewer rows than a step has: the memory grows under the threads.
-  const trainer = new FusedMlpTrainer(
-    spec,
-    adam,
-    8,
-    native && { gemm: native, minMultiplyAdds: 1 },
-    threads,
-  );
+  const trainer = new FusedMlpTrainer(spec, adam, 8, native && { gemm: native, minMultiplyAdds: 1 }, threads);
   trainer.setWeights(initialWeights(spec, 1));
   if (spec.head.kind === "q_values") trainer.setTargetWeights(initialWeights(spec, 2));
   for (let step = 0; step < 4; step++) {
