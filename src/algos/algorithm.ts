@@ -326,10 +326,12 @@ export async function startActors<C extends CollectSpec, L, Section>(
       seed: config.seed,
       fused: config.learner.fused,
     };
-    const runnerThreads =
-      envRunnerPlacement(runnerConfig.env_runners) === "threads"
-        ? runnerConfig.env_runners.num_env_runners
-        : 0;
+    // Runner threads beside the learner: `threads`, and `ray` with Gymnasium envs (the actors serve the
+    // envs, the runners stepping them are threads here).
+    const placement = envRunnerPlacement(runnerConfig.env_runners);
+    const localRunners =
+      placement === "threads" || (placement === "ray" && runnerConfig.env.backend === "gymnasium");
+    const runnerThreads = localRunners ? runnerConfig.env_runners.num_env_runners : 0;
     const actor = await createLearnerActor<LearnerSpec<Section>, BatchOf<L>, ResultOf<L>>(
       { module: learner.url.href, spec },
       config.learner,
