@@ -86,6 +86,11 @@ describe("run config", () => {
     );
     expect(() => parseRunConfig({ algo: "PPO" })).toThrow(/env: required/);
     expect(() => parseRunConfig({ algo: "DQN" })).toThrow(/env: required/);
+    const threads = (num_threads: unknown) => () =>
+      parseRunConfig({ algo: "PPO", env: { id: "X" }, learner: { num_threads } });
+    expect(threads(0)).toThrow(/learner\.num_threads: Too small: expected number to be >=1/);
+    expect(threads("all")).toThrow(/learner\.num_threads: Invalid input \(got "all"\)/);
+    expect(threads(2)().learner.num_threads).toBe(2);
   });
 
   it("says did-you-mean for a misspelt algorithm", () => {
