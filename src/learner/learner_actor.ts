@@ -45,7 +45,7 @@ export interface LearnerActor<Batch, Result> {
   readonly backend: BackendName;
   /** The native BLAS library its large matrix products go to (`learner.blas`), or null. */
   readonly blas: string | null;
-  /** Threads the fused step's large products are split over (`learner.num_threads`; 1 on other backends). */
+  /** Threads the fused step's long loops are split over (`learner.num_threads`; 1 on other backends). */
   readonly threads: number;
   /** One `Learner.update`; the new weights are in the store when it resolves. */
   update(batch: Batch): Promise<Result>;
