@@ -4,7 +4,10 @@
  * venv from bench/setup.sh) on 1 and 2 threads, for 64x64 and 256x256 networks. Rounds interleave the
  * sides; each figure is the median over rounds of each side's median rate.
  *
- *   npx tsx bench/sac_update.ts [--rounds 3]
+ *   npx tsx bench/sac_update.ts [--rounds 3] [--blas]
+ *
+ * `--blas`: the native BLAS installed first, as `learner.blas: auto` does in training (the tfjs path's
+ * products from 64k multiply-adds go to it).
  */
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -13,6 +16,7 @@ import { SACLearner } from "../src/algos/sac/learner.js";
 import { allocateTransitions, type ReplaySample } from "../src/buffers/replay.js";
 import { Box } from "../src/envs/spaces.js";
 import { selectBackend } from "../src/learner/backend.js";
+import { installNativeBlas } from "../src/learner/blas.js";
 import { moduleSpecFor } from "../src/models/catalog.js";
 import { createRng, normal } from "../src/utils/rng.js";
 
@@ -91,6 +95,8 @@ function torchRates(threads: number): Map<number, number> {
 const at = process.argv.indexOf("--rounds");
 const rounds = at >= 0 ? Number(process.argv[at + 1]) : 3;
 await selectBackend("wasm");
+if (process.argv.includes("--blas"))
+  console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
 const results: Record<string, number[]> = {};
 const record = (side: string, hidden: number, rate: number) => {
   const key = `${side} ${hidden}`;

@@ -19,7 +19,7 @@ import {
 } from "./kernel_threads.js";
 
 /** Loads of the job number before sleeping on it: the next loop of a training step is usually near. */
-const WORKER_SPINS = 1_000_000;
+const WORKER_SPINS = 20_000;
 
 const { control, index, port, blas } = workerData as KernelWorkerData;
 const native = blas ? await loadNativeGemm() : null;
