@@ -20,7 +20,7 @@
 ;; gradient dW = X^T D, and the input gradient dX += D W^T (W transposed into scratch first).
 ;;
 ;; The memory is shared (imported), so that other threads' instances of this module can compute parts of
-;; the large loops in it (src/learner/gemm_threads.ts): row blocks of a product (`gemm_rows`), ranges of
+;; the large loops in it (src/learner/kernel_threads.ts): row blocks of a product (`gemm_rows`), ranges of
 ;; an activation (`activate`, `activate_backward`) or of Adam (`adam_range`).
 (module
   (import "math" "exp" (func $exp (param f64) (result f64)))
@@ -184,7 +184,7 @@
       (br_if $columns
         (i32.lt_u (local.tee $column (i32.add (local.get $column) (i32.const 32))) (local.get $stride)))))
 
-;; C = Init + A B for `m` rows of C (`k` >= 1): a large product goes to the host when it takes it,
+  ;; C = Init + A B for `m` rows of C (`k` >= 1): a large product goes to the host when it takes it,
   ;; the rest to $gemmRows.
   (func $gemm
     (param $a i32) (param $aRow i32) (param $aCol i32) (param $k i32)
@@ -286,7 +286,7 @@
     (local.set $q (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $s) (local.get $q))))
     (f32x4.div (f32x4.mul (local.get $c) (local.get $poly)) (local.get $q)))
 
-;; Whether a loop over `bytes` bytes is long enough to offer the host.
+  ;; Whether a loop over `bytes` bytes is long enough to offer the host.
   (func $splits (param $bytes i32) (result i32)
     (local $min i32)
     (local.set $min (call $header (global.get $H_SPLIT_MIN)))
