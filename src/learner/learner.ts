@@ -23,6 +23,8 @@ export interface Learner<Batch, Result> {
   getState(): LearnerState;
   setState(state: LearnerState): void;
   dispose(): void;
+  /** Whether updates run the fused WebAssembly step (fused_mlp.ts), the one user of kernel threads. */
+  readonly usesFusedStep?: boolean;
 }
 
 /** What a learner is built from (plain data, so a learner thread builds the same one). */

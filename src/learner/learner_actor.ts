@@ -112,7 +112,7 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
     const selected = await selectBackend(config.backend);
     const blas = config.blas === "auto" ? await installNativeBlas() : null;
     // The fused step runs on the wasm and cpu backends only; tfjs-node threads its own ops.
-    const threads = selected === "wasm" || selected === "cpu" ? config.numThreads : 1;
+    let threads = selected === "wasm" || selected === "cpu" ? config.numThreads : 1;
     const kernelThreads = await acquireKernelThreads(threads, blas !== null);
     try {
       const module = (await import(source.module)) as LearnerModule<Spec, Batch, Result>;
@@ -124,6 +124,11 @@ export class LocalLearnerActor<Batch, Result> implements LearnerActor<Batch, Res
         throw new RangeError(
           `learner actor: the store's "${WEIGHTS_ENTRY}" entry holds ${size} floats, the learner's module ${weights.length}`,
         );
+      }
+      if (!learner.usesFusedStep) {
+        // Nothing of this learner's runs on them (the tfjs path): not started for nothing, not reported.
+        await kernelThreads.release();
+        threads = 1;
       }
       return new LocalLearnerActor(selected, blas, threads, learner, store, kernelThreads.release);
     } catch (error) {

@@ -5,6 +5,7 @@
  * failure is one line, never a wait; training with threads starts and stops them with the learner.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { A2C } from "../../src/algos/a2c/a2c.js";
 import { PPO } from "../../src/algos/ppo/ppo.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { loadNativeGemm, type NativeGemm } from "../../src/learner/blas.js";
@@ -142,5 +143,20 @@ describe("learner.num_threads", () => {
       await algo.stop();
     }
     expect(kernelThreads()).toBeNull();
+  }, 120_000);
+
+  it("a learner off the fused step (A2C) starts none and reports none", async () => {
+    const algo = await A2C.create({
+      env: { id: "CartPole-v1" },
+      seed: 0,
+      env_runners: { num_envs_per_env_runner: 4, rollout_fragment_length: 8 },
+      learner: { num_threads: 2 },
+    });
+    try {
+      expect(algo.backend).not.toMatch(/learner threads/);
+      expect(kernelThreads()).toBeNull();
+    } finally {
+      await algo.stop();
+    }
   }, 120_000);
 });
