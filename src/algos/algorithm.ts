@@ -326,12 +326,17 @@ export async function startActors<C extends CollectSpec, L, Section>(
       seed: config.seed,
       fused: config.learner.fused,
     };
-    // Runner threads beside the learner: `threads`, and `ray` with Gymnasium envs (the actors serve the
-    // envs, the runners stepping them are threads here).
+    // Threads sampling beside the learner: runner threads (`threads`, and `ray` with Gymnasium envs, whose
+    // runners stepping the actors' envs are threads here), or the main thread when the learner has a
+    // thread of its own (it samples while the learner updates).
     const placement = envRunnerPlacement(runnerConfig.env_runners);
     const localRunners =
       placement === "threads" || (placement === "ray" && runnerConfig.env.backend === "gymnasium");
-    const runnerThreads = localRunners ? runnerConfig.env_runners.num_env_runners : 0;
+    const runnerThreads = localRunners
+      ? runnerConfig.env_runners.num_env_runners
+      : placement === "main" && config.learner.num_learners === 1
+        ? 1
+        : 0;
     const actor = await createLearnerActor<LearnerSpec<Section>, BatchOf<L>, ResultOf<L>>(
       { module: learner.url.href, spec },
       config.learner,

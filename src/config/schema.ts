@@ -136,7 +136,8 @@ const learnerConfigSchema = z
     /**
      * Threads the fused step splits its long loops over (large matrix products, native BLAS ones too,
      * activations, Adam; src/learner/kernel_threads.ts), the learner's own included; `auto`: every core
-     * but those the env runner threads take, at least 1.
+     * but those that sample beside the learner (env runner threads; the main thread when
+     * `num_learners` is 1), at least 1.
      */
     num_threads: z.union([z.literal("auto"), z.number().int().min(1)]).default("auto"),
     /**
