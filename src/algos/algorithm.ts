@@ -332,7 +332,7 @@ export async function startActors<C extends CollectSpec, L, Section>(
     const placement = envRunnerPlacement(runnerConfig.env_runners);
     const localRunners =
       placement === "threads" || (placement === "ray" && runnerConfig.env.backend === "gymnasium");
-    const runnerThreads = localRunners
+    const samplingThreads = localRunners
       ? runnerConfig.env_runners.num_env_runners
       : placement === "main" && config.learner.num_learners === 1
         ? 1
@@ -341,7 +341,7 @@ export async function startActors<C extends CollectSpec, L, Section>(
       { module: learner.url.href, spec },
       config.learner,
       runners.store,
-      runnerThreads,
+      samplingThreads,
     );
     await runners.syncWeights(0);
     return { runners, learner: actor };

@@ -46,13 +46,13 @@ export const SLOT = {
   /** Which registered kernel memory the job is in. */
   memory: 3,
   op: 4,
-  /** A product part: 1 through the native BLAS (where its operands suit it), with the kernel's zeros. */
-  native: 5,
-  zero: 6,
-  /** The export's integer arguments, from here (10 at most). */
-  ints: 7,
+  /**
+   * The job's integer arguments, from here (12 at most): the export's, and for a product part two more,
+   * 1 to run it through the native BLAS (where its operands suit it) and the kernel's zeros.
+   */
+  ints: 5,
   /** Adam's float arguments, from here (6). */
-  floats: 16,
+  floats: 17,
 } as const;
 export const SLOT_INTS = 32;
 export const STOP = -1;
@@ -71,7 +71,10 @@ const ROW_STEP = 4;
 const RANGE_STEP = 64;
 /** How long the caller waits on a part before it calls the worker lost. */
 const PART_TIMEOUT_MS = 60_000;
-/** Loads of the done flag before the caller sleeps on it (a part usually ends within microseconds of the caller's). */
+/**
+ * Loads of the done flag before the caller sleeps on it (a few hundred microseconds): a worker's part ends
+ * about when the caller's does, and a sleeping caller costs a wake-up on this VM's vCPUs.
+ */
 const CALLER_SPINS = 200_000;
 
 /** What kernel_worker.ts gets as `workerData`. */
@@ -91,9 +94,9 @@ export interface KernelRegistration {
   module: object;
 }
 
-/** `learner.num_threads` resolved: `auto` is every core but those the env runner threads take, at least 1. */
-export function learnerThreads(setting: "auto" | number, runnerThreads: number): number {
-  return setting === "auto" ? Math.max(1, availableParallelism() - runnerThreads) : setting;
+/** `learner.num_threads` resolved: `auto` is every core but the `samplingThreads` beside the learner, at least 1. */
+export function learnerThreads(setting: "auto" | number, samplingThreads: number): number {
+  return setting === "auto" ? Math.max(1, availableParallelism() - samplingThreads) : setting;
 }
 
 /** Splits `[0, total)` into at most `parts` pieces, each but the last a multiple of `step`. */
@@ -184,12 +187,9 @@ export class KernelThreads {
     native: { gemm: NativeGemm; memory: KernelMemory; zero: number } | null,
   ): void {
     const parts = pieces(args[7], this.size, ROW_STEP).map(([first, rows]) => rowBlock(args, first, rows));
-    const { ints } = this;
-    for (let w = 0; w + 1 < parts.length; w++) {
-      ints[w * SLOT_INTS + SLOT.native] = native ? 1 : 0;
-      ints[w * SLOT_INTS + SLOT.zero] = native?.zero ?? 0;
-    }
-    this.run(memoryId, OP.gemmRows, parts, null, () => {
+    const onNative = [native ? 1 : 0, native?.zero ?? 0];
+    const jobs = parts.map((part) => [...part, ...onNative]);
+    this.run(memoryId, OP.gemmRows, jobs, null, () => {
       if (!native || !nativeProduct(native.gemm, native.memory.buffer, native.zero, parts[0])) {
         kernel.gemm_rows(...parts[0]);
       }

@@ -52,9 +52,8 @@ function runJob(): void {
   switch (ints[SLOT.op]) {
     case OP.gemmRows: {
       const block = Array.from(ints.subarray(at, at + 10)) as ProductArgs;
-      const onNative = native && ints[SLOT.native] === 1;
-      if (!onNative || !nativeProduct(native, memory.buffer, ints[SLOT.zero], block))
-        loops.gemm_rows(...block);
+      const onNative = native && ints[at + 10] === 1;
+      if (!onNative || !nativeProduct(native, memory.buffer, ints[at + 11], block)) loops.gemm_rows(...block);
       return;
     }
     case OP.activate:

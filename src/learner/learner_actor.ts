@@ -62,14 +62,15 @@ type ActorConfig = Pick<LearnerConfig, "backend" | "blas"> & { numThreads: numbe
 
 /**
  * The learner `learner.num_learners` asks for, putting its weights into `store`'s weights entry (the env
- * runner group's store, so the runners read every put directly). `runnerThreads`: the cores env runner
- * threads take, which `learner.num_threads: auto` leaves them.
+ * runner group's store, so the runners read every put directly). `samplingThreads`: the threads that
+ * sample beside the learner (env runner threads, or the main thread beside a learner thread), whose cores
+ * `learner.num_threads: auto` leaves them.
  */
 export async function createLearnerActor<Spec, Batch, Result>(
   source: LearnerSource<Spec>,
   config: LearnerConfig,
   store: ObjectStore,
-  runnerThreads = 0,
+  samplingThreads = 0,
 ): Promise<LearnerActor<Batch, Result>> {
   if (!store.has(WEIGHTS_ENTRY)) {
     throw new Error(`learner actor: the store has no "${WEIGHTS_ENTRY}" entry to put the weights into`);
@@ -77,7 +78,7 @@ export async function createLearnerActor<Spec, Batch, Result>(
   const actorConfig: ActorConfig = {
     backend: config.backend,
     blas: config.blas,
-    numThreads: learnerThreads(config.num_threads, runnerThreads),
+    numThreads: learnerThreads(config.num_threads, samplingThreads),
   };
   if (config.num_learners === 0) return LocalLearnerActor.create(source, actorConfig, store);
   return ThreadedLearnerActor.create(source, actorConfig, store);
