@@ -1,15 +1,18 @@
 /**
  * One SAC gradient step (critics, actor, alpha, the targets' Polyak move) at Pendulum's sizes, batch 256:
- * rlts's SACLearner on the wasm backend against the same update in PyTorch (bench/python/sac_update_torch.py,
- * venv from bench/setup.sh) on 1 and 2 threads, for 64x64 and 256x256 networks. Rounds interleave the
- * sides; each figure is the median over rounds of each side's median rate.
+ * rlts's SACLearner on the wasm backend, on its fused step (fused_step.ts; also on 2 kernel threads when
+ * the machine has 2 cores) and on its tfjs path (`learner.fused: off`), against the same update in
+ * PyTorch (bench/python/sac_update_torch.py, venv from bench/setup.sh) on 1 and 2 threads, for 64x64
+ * and 256x256 networks. Rounds interleave the sides; each figure is the median over rounds of each
+ * side's median rate.
  *
  *   npx tsx bench/sac_update.ts [--rounds 3] [--blas]
  *
- * `--blas`: the native BLAS installed first, as `learner.blas: auto` does in training (the tfjs path's
- * products from 64k multiply-adds go to it).
+ * `--blas`: the native BLAS installed first, as `learner.blas: auto` does in training (products from 64k
+ * multiply-adds go to it, on either path).
  */
 import { execFileSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { sacConfigSchema } from "../src/algos/sac/config.js";
 import { SACLearner } from "../src/algos/sac/learner.js";
@@ -17,10 +20,12 @@ import { allocateTransitions, type ReplaySample } from "../src/buffers/replay.js
 import { Box } from "../src/envs/spaces.js";
 import { selectBackend } from "../src/learner/backend.js";
 import { installNativeBlas } from "../src/learner/blas.js";
+import { acquireKernelThreads } from "../src/learner/kernel_threads.js";
 import { moduleSpecFor } from "../src/models/catalog.js";
 import { createRng, normal } from "../src/utils/rng.js";
 
 const HIDDENS = [64, 256];
+const CORES = availableParallelism();
 const BATCH = 256;
 const PYTHON = fileURLToPath(new URL("./.venv/bin/python", import.meta.url));
 const TORCH_SCRIPT = fileURLToPath(new URL("./python/sac_update_torch.py", import.meta.url));
@@ -47,7 +52,7 @@ function randomSample(): ReplaySample {
 }
 
 /** rlts gradient steps/s: the median of three timed runs after a warm-up (the wasm heap grows at first). */
-function rltsRate(hidden: number): number {
+function rltsRate(hidden: number, fused: "auto" | "off"): number {
   const model = {
     hiddens: [hidden, hidden],
     activation: "relu" as const,
@@ -64,7 +69,7 @@ function rltsRate(hidden: number): number {
     actor_lr: 1e-3,
     critic_lr: 1e-3,
   });
-  const learner = new SACLearner({ module, config, seed: 0 });
+  const learner = new SACLearner({ module, config, seed: 0, fused });
   const sample = randomSample();
   const steps = hidden <= 64 ? 100 : 30;
   for (let i = 0; i < 50; i++) learner.update({ sample, targetTau: 0.005 });
@@ -95,8 +100,8 @@ function torchRates(threads: number): Map<number, number> {
 const at = process.argv.indexOf("--rounds");
 const rounds = at >= 0 ? Number(process.argv[at + 1]) : 3;
 await selectBackend("wasm");
-if (process.argv.includes("--blas"))
-  console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
+const blas = process.argv.includes("--blas");
+if (blas) console.log(`native BLAS: ${(await installNativeBlas()) ?? "none loads here"}`);
 const results: Record<string, number[]> = {};
 const record = (side: string, hidden: number, rate: number) => {
   const key = `${side} ${hidden}`;
@@ -105,7 +110,16 @@ const record = (side: string, hidden: number, rate: number) => {
 for (let round = 0; round < rounds; round++) {
   const sides = [
     () => {
-      for (const h of HIDDENS) record("rlts", h, rltsRate(h));
+      for (const h of HIDDENS) record("tfjs", h, rltsRate(h, "off"));
+    },
+    () => {
+      for (const h of HIDDENS) record("fused", h, rltsRate(h, "auto"));
+    },
+    async () => {
+      if (CORES < 2) return;
+      const threads = await acquireKernelThreads(CORES, blas);
+      for (const h of HIDDENS) record("fused_threads", h, rltsRate(h, "auto"));
+      await threads.release();
     },
     () => {
       for (const [h, rate] of torchRates(1)) record("torch1", h, rate);
@@ -114,17 +128,23 @@ for (let round = 0; round < rounds; round++) {
       for (const [h, rate] of torchRates(2)) record("torch2", h, rate);
     },
   ];
-  for (const side of round % 2 === 0 ? sides : sides.reverse()) side();
+  for (const side of round % 2 === 0 ? sides : sides.reverse()) await side();
   console.error(`round ${round + 1}/${rounds} done`);
 }
 console.log(
   `SAC gradient steps/s, batch ${BATCH}, Pendulum sizes (3 obs, 1 action), medians of ${rounds} interleaved rounds\n`,
 );
-console.log("| networks | rlts (wasm) | PyTorch 1 thread | PyTorch 2 threads | rlts / best PyTorch |");
-console.log("| --- | ---: | ---: | ---: | ---: |");
+const rltsSides = CORES > 1 ? ["tfjs", "fused", "fused_threads"] : ["tfjs", "fused"];
+const names = ["tfjs path", "fused", `fused ${CORES} threads`].slice(0, rltsSides.length);
+console.log(
+  `| networks | ${names.join(" | ")} | PyTorch 1 thread | PyTorch 2 threads | best fused / best PyTorch |`,
+);
+console.log(`| --- |${" ---: |".repeat(rltsSides.length + 3)}`);
 for (const h of HIDDENS) {
-  const [r, t1, t2] = ["rlts", "torch1", "torch2"].map((side) => median(results[`${side} ${h}`]));
+  const rates = [...rltsSides, "torch1", "torch2"].map((side) => median(results[`${side} ${h}`]));
+  const bestFused = Math.max(...rates.slice(1, rltsSides.length));
+  const bestTorch = Math.max(...rates.slice(rltsSides.length));
   console.log(
-    `| ${h}x${h} | ${r.toFixed(0)} | ${t1.toFixed(0)} | ${t2.toFixed(0)} | ${(r / Math.max(t1, t2)).toFixed(2)}x |`,
+    `| ${h}x${h} | ${rates.map((r) => r.toFixed(0)).join(" | ")} | ${(bestFused / bestTorch).toFixed(2)}x |`,
   );
 }

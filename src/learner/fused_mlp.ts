@@ -11,9 +11,14 @@
  * layout, so a learner's checkpoint is the same whichever path trained it.
  *
  * Covered: MLP towers in any arrangement the catalog builds (separate actor and critic, a shared trunk
- * with two heads, a Q encoder with one or two dueling streams), tanh or ReLU, a categorical or
- * diagonal-Gaussian policy head or Q values; `fusedUnsupported` says why any other module is not (the
- * learner then keeps its tfjs path).
+ * with two heads, a Q encoder with one or two dueling streams, SAC's actor and its critics on the
+ * observation and action), tanh or ReLU, a categorical or diagonal-Gaussian policy head or Q values;
+ * `fusedUnsupported` says why any other module is not (the learner then keeps its tfjs path).
+ *
+ * Besides the whole steps with their losses in the kernel (`ppoStep`, `tdStep`), the passes one by one
+ * for a loss the caller computes row by row between them (SAC's): `inputRows` and `forwardRows`, then
+ * `towerOutput`; `backwardStep` with dLoss/d(outputs) (backward, clipping, Adam), or `inputGradient`
+ * (dLoss/d(input) alone, the weights untouched).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModuleSpec } from "../models/catalog.js";
@@ -102,6 +107,9 @@ type PpoStep = (
 
 type Forward = (rows: number, params: number) => void;
 
+/** gradClip (< 0: none), stepSize, sqrtBias2, beta1, beta2, eps: the Adam step's arguments. */
+type AdamStepArgs = [number, number, number, number, number, number];
+
 type TdStep = (
   rows: number,
   huber: number,
@@ -117,6 +125,10 @@ interface KernelExports extends KernelLoops {
   ppo_step: PpoStep;
   td_step: TdStep;
   forward: Forward;
+  clear_output_gradients: (rows: number) => void;
+  backward: (rows: number, paramGrads: number) => void;
+  clip_and_adam: (...args: AdamStepArgs) => number;
+  polyak: (target: number, tau: number) => void;
 }
 
 /** Pages of the kernel's memory at most (its `.wat` declares the same): 2 GiB. */
@@ -131,12 +143,23 @@ export function fusedKernelModule(bytes?: Uint8Array): object {
   return kernelModule;
 }
 
+/** The heads the kernel trains: PPO's two (`ppoStep`), Q values (`tdStep`), SAC's actor and critics (the passes). */
+const FUSED_HEADS = new Set<ModuleSpec["head"]["kind"]>([
+  "categorical",
+  "gaussian",
+  "q_values",
+  "squashed_gaussian",
+  "state_action_values",
+]);
+
 /** Why the fused step cannot train `spec`, or null when it can. */
 export function fusedUnsupported(spec: ModuleSpec): string | null {
   if (spec.encoder) return "a CNN encoder";
   const kind = spec.head.kind;
-  if (kind !== "categorical" && kind !== "gaussian" && kind !== "q_values") return `a ${kind} head`;
-  if (spec.policyTower < 0 || (kind !== "q_values" && spec.valueTower < 0)) return "no policy or value tower";
+  if (!FUSED_HEADS.has(kind)) return `a ${kind} head`;
+  const actorCritic = kind === "categorical" || kind === "gaussian";
+  if ((kind !== "state_action_values" && spec.policyTower < 0) || (actorCritic && spec.valueTower < 0))
+    return "no policy or value tower";
   if (spec.towers.some((t) => t.layers.length === 0)) return "an empty tower";
   return null;
 }
@@ -251,10 +274,17 @@ export class FusedMlpTrainer {
   private m = 0;
   private v = 0;
   private metrics = 0;
-  /** A Q module's target network, in the parameters' padded layout (`setTargetWeights`). */
+  /** A Q module's target network, in the parameters' padded layout (`setTargetWeights`); 0: none. */
   private targetParams = 0;
-  /** Each layer's outputs (byte offsets), and the layers whose outputs are Q's (or A's) and V's. */
+  /** dLoss/d(input rows), [capacity][inputStride] (state-action critics: the action's gradient); 0: none. */
+  private inputGradientRows = 0;
+  /** Floats per row there: the input's width padded to the GEMM's 8 columns. */
+  private readonly inputStride: number;
+  /** Each tower's last layer (the tower's output). */
+  private readonly towerLastLayer: number[] = [];
+  /** Each layer's outputs Y and their gradients D (byte offsets), and the layers whose outputs are Q's (or A's) and V's. */
   private outputs: number[] = [];
+  private outputDeltas: number[] = [];
   private qLayer = -1;
   private vLayer = -1;
   private inputs = {
@@ -296,6 +326,7 @@ export class FusedMlpTrainer {
     };
     this.exports = new wasm.Instance(this.module, imports).exports as unknown as KernelExports;
     this.obsDim = spec.obsDim;
+    this.inputStride = roundUp(spec.obsDim, ROW_FLOATS);
     this.actionDim = spec.actionDim;
     this.logStdDim = spec.logStdDim;
     this.beta1 = adam.beta1 ?? 0.9;
@@ -303,7 +334,7 @@ export class FusedMlpTrainer {
     this.layers = [];
     let flat = 0;
     let padded = 0;
-    const lastLayer: number[] = [];
+    const lastLayer = this.towerLastLayer;
     for (const tower of spec.towers) {
       tower.layers.forEach((shape, i) => {
         const paddedOut = roundUp(shape.outDim, ROW_FLOATS);
@@ -325,7 +356,7 @@ export class FusedMlpTrainer {
     }
     this.size = flat + this.logStdDim;
     this.paddedSize = padded + roundUp(this.logStdDim, 4);
-    this.layout(capacity, spec, lastLayer);
+    this.layout(capacity, spec);
   }
 
   /**
@@ -334,7 +365,9 @@ export class FusedMlpTrainer {
    * caller refuses it, as `Adam.step` does); the step still counts, as it does there.
    */
   ppoStep(batch: FusedPPOMinibatch, rows: number, coeffs: FusedPPOCoefficients, lr: number): FusedPPOResult {
-    if (this.spec.head.kind === "q_values") throw new TypeError("fused PPO step: the module is a Q module");
+    const kind = this.spec.head.kind;
+    if (kind !== "categorical" && kind !== "gaussian")
+      throw new TypeError(`fused PPO step: the module is not an actor-critic (a ${kind} head)`);
     this.prepareRows(rows, batch.obs, batch.actions);
     const f32 = this.f32;
     const { inputs } = this;
@@ -342,20 +375,13 @@ export class FusedMlpTrainer {
     f32.set(batch.values.subarray(0, rows), inputs.oldValues / FLOAT);
     f32.set(batch.advantages.subarray(0, rows), inputs.advantages / FLOAT);
     f32.set(batch.returns.subarray(0, rows), inputs.returns / FLOAT);
-    this.steps += 1;
-    const { beta1, beta2 } = this;
     const gradNorm = this.exports.ppo_step(
       rows,
       coeffs.clipParam,
       coeffs.vfClipParam ?? -1,
       coeffs.vfLossCoeff,
       coeffs.entropyCoeff,
-      this.adam.gradClip ?? -1,
-      lr / (1 - beta1 ** this.steps),
-      Math.sqrt(1 - beta2 ** this.steps),
-      beta1,
-      beta2,
-      this.adam.adamEpsilon,
+      ...this.adamStep(lr),
     );
     const metrics = new Float64Array(this.memory.buffer, this.metrics, 5).slice();
     return { metrics, gradNorm };
@@ -379,18 +405,7 @@ export class FusedMlpTrainer {
     const { inputs } = this;
     f32.set(targets.subarray(0, rows), inputs.targets / FLOAT);
     f32.set(sample.weights.subarray(0, rows), inputs.weights / FLOAT);
-    this.steps += 1;
-    const { beta1, beta2 } = this;
-    const gradNorm = this.exports.td_step(
-      rows,
-      lossFn === "huber" ? 1 : 0,
-      this.adam.gradClip ?? -1,
-      lr / (1 - beta1 ** this.steps),
-      Math.sqrt(1 - beta2 ** this.steps),
-      beta1,
-      beta2,
-      this.adam.adamEpsilon,
-    );
+    const gradNorm = this.exports.td_step(rows, lossFn === "huber" ? 1 : 0, ...this.adamStep(lr));
     const [qf_loss, qf_mean, td_error_mean] = new Float64Array(this.memory.buffer, this.metrics, 3);
     const tdErrors = this.f32.slice(inputs.tdErrors / FLOAT, inputs.tdErrors / FLOAT + rows);
     return { metrics: { qf_loss, qf_mean, td_error_mean }, gradNorm, tdErrors };
@@ -424,11 +439,110 @@ export class FusedMlpTrainer {
     }
   }
 
-  /** A Q module's target network for `qValues`, in the flat layout. */
+  /** A Q module's target network (for `qValues` and `forwardRows`), in the flat layout. */
   setTargetWeights(flat: Float32Array): void {
-    if (this.spec.head.kind !== "q_values")
-      throw new TypeError("fused target weights: the module is not a Q module");
-    this.writeRegion(this.targetParams, flat, "target weights");
+    this.writeRegion(this.targetRegion(), flat, "target weights");
+  }
+
+  getTargetWeights(): Float32Array {
+    return this.readRegion(this.targetRegion());
+  }
+
+  /** The target network's Polyak move toward the trained weights: target <- tau w + (1 - tau) target. */
+  updateTarget(tau: number): void {
+    this.exports.polyak(this.targetRegion(), tau);
+  }
+
+  private targetRegion(): number {
+    if (this.targetParams === 0) {
+      throw new TypeError(`fused MLP step: a ${this.spec.head.kind} module has no target network`);
+    }
+    return this.targetParams;
+  }
+
+  /**
+   * The first `rows` input rows ([rows][obsDim]: the observation, or a critic's observation and action
+   * side by side), to fill before `forwardRows`: a view of the kernel's memory, valid until the next call.
+   */
+  inputRows(rows: number): Float32Array {
+    this.reserveRows(rows);
+    const at = this.inputs.obs / FLOAT;
+    return this.f32.subarray(at, at + rows * this.obsDim);
+  }
+
+  /** The forward pass on the first `rows` input rows, by the trained or the target weights. */
+  forwardRows(rows: number, network: "online" | "target"): void {
+    this.exports.forward(rows, network === "online" ? this.params : this.targetRegion());
+  }
+
+  /** Tower `tower`'s outputs [rows][outDim] from the last forward pass, into `out`. */
+  towerOutput(tower: number, rows: number, out: Float32Array): Float32Array {
+    const layer = this.towerLastLayer[tower];
+    const { outDim, paddedOut } = this.layers[layer];
+    const y = this.outputs[layer] / FLOAT;
+    for (let r = 0; r < rows; r++) {
+      const from = y + r * paddedOut;
+      out.set(this.f32.subarray(from, from + outDim), r * outDim);
+    }
+    return out;
+  }
+
+  /**
+   * After a forward pass by the trained weights: the backward pass from dLoss/d(tower outputs)
+   * (`outputGradients[t]`, [rows][outDim], null for a tower the loss does not read), clipping and Adam
+   * at `lr`. Returns the gradient's norm before clipping; a non-finite one moves nothing, as in `ppoStep`.
+   */
+  backwardStep(rows: number, outputGradients: (Float32Array | null)[], lr: number): number {
+    this.writeOutputGradients(rows, outputGradients);
+    this.exports.backward(rows, 1);
+    return this.exports.clip_and_adam(...this.adamStep(lr));
+  }
+
+  /**
+   * After a forward pass: dLoss/d(input rows) [rows][obsDim] into `out` for the tower output gradients
+   * `outputGradients` (as `backwardStep` takes them), the weights and moments untouched. State-action
+   * critics only (SAC's actor loss reads dQ/da through them).
+   */
+  inputGradient(rows: number, outputGradients: (Float32Array | null)[], out: Float32Array): Float32Array {
+    const at = this.inputGradientRows / FLOAT;
+    if (at === 0)
+      throw new TypeError(`fused MLP step: no input gradient for a ${this.spec.head.kind} module`);
+    const stride = this.inputStride;
+    this.f32.fill(0, at, at + rows * stride);
+    this.writeOutputGradients(rows, outputGradients);
+    this.exports.backward(rows, 0);
+    for (let r = 0; r < rows; r++) {
+      out.set(this.f32.subarray(at + r * stride, at + r * stride + this.obsDim), r * this.obsDim);
+    }
+    return out;
+  }
+
+  /** Every layer's D to zero, then the towers' output gradients into their last layers' D rows. */
+  private writeOutputGradients(rows: number, outputGradients: (Float32Array | null)[]): void {
+    this.exports.clear_output_gradients(rows);
+    outputGradients.forEach((gradient, tower) => {
+      if (!gradient) return;
+      const layer = this.towerLastLayer[tower];
+      const { outDim, paddedOut } = this.layers[layer];
+      const d = this.outputDeltas[layer] / FLOAT;
+      for (let r = 0; r < rows; r++) {
+        this.f32.set(gradient.subarray(r * outDim, (r + 1) * outDim), d + r * paddedOut);
+      }
+    });
+  }
+
+  /** The Adam step's arguments at `lr`, its step counted (a refused step counts too, as in `Adam.step`). */
+  private adamStep(lr: number): AdamStepArgs {
+    this.steps += 1;
+    const { beta1, beta2 } = this;
+    return [
+      this.adam.gradClip ?? -1,
+      lr / (1 - beta1 ** this.steps),
+      Math.sqrt(1 - beta2 ** this.steps),
+      beta1,
+      beta2,
+      this.adam.adamEpsilon,
+    ];
   }
 
   /**
@@ -478,10 +592,15 @@ export class FusedMlpTrainer {
     return this.registeredId;
   }
 
-  /** Room for `rows` rows, and the observations and actions (if any) copied in. */
-  private prepareRows(rows: number, obs: ArrayLike<number>, actions: Float32Array | null): void {
+  /** Room for `rows` rows. */
+  private reserveRows(rows: number): void {
     if (rows < 1) throw new RangeError(`fused step: expected at least 1 row, got ${rows}`);
     if (rows > this.capacity) this.grow(rows);
+  }
+
+  /** Room for `rows` rows, and the observations and actions (if any) copied in. */
+  private prepareRows(rows: number, obs: ArrayLike<number>, actions: Float32Array | null): void {
+    this.reserveRows(rows);
     const at = this.inputs.obs / FLOAT;
     const n = rows * this.obsDim;
     if (obs instanceof Float32Array) this.f32.set(obs.subarray(0, n), at);
@@ -553,19 +672,16 @@ export class FusedMlpTrainer {
   private grow(rows: number): void {
     const weights = this.getWeights();
     const state = this.getOptimizerState();
-    const isQ = this.spec.head.kind === "q_values";
-    const target = isQ ? this.readRegion(this.targetParams) : null;
-    const lastLayer = this.spec.towers.map((_, t) =>
-      this.spec.towers.slice(0, t + 1).reduce((n, tower) => n + tower.layers.length, -1),
-    );
-    this.layout(rows, this.spec, lastLayer);
+    const target = this.targetParams ? this.readRegion(this.targetParams) : null;
+    this.layout(rows, this.spec);
     this.setWeights(weights);
     this.setOptimizerState(state);
     if (target) this.setTargetWeights(target);
   }
 
   /** Places everything in memory for `capacity` rows and writes the header and the layer table. */
-  private layout(capacity: number, spec: ModuleSpec, lastLayer: number[]): void {
+  private layout(capacity: number, spec: ModuleSpec): void {
+    const lastLayer = this.towerLastLayer;
     let offset = 0;
     const take = (bytes: number) => {
       const at = offset;
@@ -583,11 +699,17 @@ export class FusedMlpTrainer {
     this.grads = take(regionBytes);
     this.m = take(regionBytes);
     this.v = take(regionBytes);
-    this.targetParams = take(spec.head.kind === "q_values" ? regionBytes : 0);
-    const dIn = this.layers.map((layer) => (layer.input >= 0 ? layer.input : -1));
-    const transposed = this.layers.map((layer, l) =>
-      dIn[l] >= 0 ? take(layer.outDim * this.layers[dIn[l]].paddedOut * FLOAT) : 0,
-    );
+    const kind = spec.head.kind;
+    const critic = kind === "state_action_values";
+    this.targetParams = kind === "q_values" || critic ? take(regionBytes) : 0;
+    this.inputGradientRows = critic ? take(capacity * this.inputStride * FLOAT) : 0;
+    // dX = D W^T needs W transposed, into rows as wide as the input's (its D's, or the input gradient's).
+    const inputWidth = (layer: LayerPlan) =>
+      layer.input >= 0 ? this.layers[layer.input].paddedOut : critic ? this.inputStride : 0;
+    const transposed = this.layers.map((layer) => {
+      const width = inputWidth(layer);
+      return width > 0 ? take(layer.outDim * width * FLOAT) : 0;
+    });
     this.inputs = {
       obs: take(capacity * this.obsDim * FLOAT),
       actions: take(capacity * this.actionDim * FLOAT),
@@ -617,7 +739,8 @@ export class FusedMlpTrainer {
     this.metrics = metrics;
     this.zero = zero;
     this.outputs = y;
-    this.qLayer = lastLayer[spec.policyTower];
+    this.outputDeltas = d;
+    this.qLayer = spec.policyTower >= 0 ? lastLayer[spec.policyTower] : -1;
     this.vLayer = spec.valueTower >= 0 ? lastLayer[spec.valueTower] : -1;
     this.capacity = capacity;
 
@@ -629,7 +752,7 @@ export class FusedMlpTrainer {
     };
     set(H.layers, this.layers.length);
     set(H.table, table);
-    set(H.policy, lastLayer[spec.policyTower]);
+    set(H.policy, spec.policyTower >= 0 ? lastLayer[spec.policyTower] : -1);
     set(H.value, spec.valueTower >= 0 ? lastLayer[spec.valueTower] : -1);
     set(H.head, head.kind === "gaussian" ? 1 : 0);
     set(
@@ -676,8 +799,8 @@ export class FusedMlpTrainer {
       i32[e + L.d] = d[l];
       i32[e + L.stride] = layer.paddedOut * FLOAT;
       i32[e + L.activation] = layer.activation;
-      i32[e + L.dIn] = input < 0 ? 0 : d[input];
-      i32[e + L.dInStride] = input < 0 ? 0 : this.layers[input].paddedOut * FLOAT;
+      i32[e + L.dIn] = input >= 0 ? d[input] : this.inputGradientRows;
+      i32[e + L.dInStride] = inputWidth(layer) * FLOAT;
       i32[e + L.wT] = transposed[l];
       i32[e + L.outDim] = layer.outDim;
     });

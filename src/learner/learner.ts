@@ -139,6 +139,7 @@ export abstract class OptimizerLearner<
   }
 
   getState(): LearnerState {
+    this.syncHost();
     return {
       weights: this.optimizer.getFlatWeights(),
       optimizer: this.optimizer.getOptimizerState(),
@@ -150,7 +151,14 @@ export abstract class OptimizerLearner<
     this.optimizer.setFlatWeights(state.weights as Float32Array);
     this.optimizer.setOptimizerState(state.optimizer as OptimizerState);
     this.setExtraState(state);
+    this.hostStateChanged();
   }
+
+  /** A learner whose fused kernel holds newer weights and moments copies them to the host here (a checkpoint). */
+  protected syncHost(): void {}
+
+  /** The host's state was replaced (a restore): a fused kernel loads it before its next step. */
+  protected hostStateChanged(): void {}
 
   protected getExtraState(): LearnerState {
     return {};

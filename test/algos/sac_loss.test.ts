@@ -62,6 +62,8 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   expect(worst).toBeLessThan(tolerance);
 }
 
+const values = (t: tf.Tensor) => t.dataSync() as Float32Array;
+
 /** The gradient of `loss` w.r.t. `variables` by autodiff, flat in their order. */
 function autodiffGradient(loss: () => tf.Scalar, variables: tf.Variable[]): Float32Array {
   const { grads } = tf.variableGrads(loss, variables);
@@ -84,8 +86,8 @@ describe("the squashed Gaussian", () => {
       const x = Math.atanh((a - (low + high) / 2) / ((high - low) / 2));
       const noise = (x - mean) / std;
       const { logp } = squashedSampleValues(
-        tf.tensor2d([mean], [1, 1]),
-        tf.tensor2d([raw], [1, 1]),
+        Float32Array.of(mean),
+        Float32Array.of(raw),
         Float32Array.of(noise),
         Float32Array.of((high - low) / 2),
       );
@@ -106,7 +108,7 @@ describe("the squashed Gaussian", () => {
     const raw = tf.tensor2d(randomArray(batch * 2, 6, 2), [batch, 2]);
     const noise = randomArray(batch * 2, 7);
     const tensors = squashedSample(mean, raw, tf.tensor2d(noise, [batch, 2]), scale);
-    const plain = squashedSampleValues(mean, raw, noise, scale);
+    const plain = squashedSampleValues(values(mean), values(raw), noise, scale);
     expectClose(plain.actions, tensors.actions.dataSync(), 1e-6);
     expectClose(plain.logp, tensors.logp.dataSync(), 1e-4);
     for (const a of plain.actions) expect(Math.abs(a)).toBeLessThanOrEqual(1);
@@ -161,7 +163,7 @@ describe.each([
         const alpha = 0.37;
         const fast = actorLossWithGradients(actor, critics, minibatch, alpha, noise, scale);
         const { mean, rawLogStd } = actor.forward(minibatch.obs);
-        const actions = squashedSampleValues(mean, rawLogStd, noise, scale).actions;
+        const actions = squashedSampleValues(values(mean), values(rawLogStd), noise, scale).actions;
         expect(Math.max(...actions.map(Math.abs))).toBeGreaterThan(0.99);
         const logStds = Array.from(rawLogStd.dataSync(), squashedLogStd);
         expect(Math.min(...logStds)).toBeLessThan(-3);
@@ -288,7 +290,7 @@ describe("criticTargets", () => {
         scale,
       ).dataSync();
       const { mean, rawLogStd } = actor.forward(minibatch.nextObs);
-      const next = squashedSampleValues(mean, rawLogStd, noise, scale);
+      const next = squashedSampleValues(values(mean), values(rawLogStd), noise, scale);
       const q = target.predict(minibatch.nextObs, tf.tensor2d(next.actions, [batch, 2])).dataSync();
       for (let i = 0; i < batch; i++) {
         const soft = Math.min(q[2 * i], q[2 * i + 1]) - 0.5 * next.logp[i];

@@ -78,13 +78,7 @@ export class DQNLearner extends OptimizerLearner<QNetwork, DQNConfig, DQNUpdate,
     return this.fused?.hostBehind ? this.fused.weights : super.getWeights();
   }
 
-  override getState(): LearnerState {
-    this.syncHost();
-    return super.getState();
-  }
-
-  override setState(state: LearnerState): void {
-    super.setState(state);
+  protected override hostStateChanged(): void {
     if (this.fused) {
       this.fused.stale = true;
       this.fused.hostBehind = false;
@@ -140,7 +134,7 @@ export class DQNLearner extends OptimizerLearner<QNetwork, DQNConfig, DQNUpdate,
   }
 
   /** The fused trainer's weights and moments back into the host optimizer (and the tfjs module). */
-  private syncHost(): void {
+  protected override syncHost(): void {
     if (!this.fused?.hostBehind) return;
     this.optimizer.setFlatWeights(this.fused.trainer.getWeights());
     this.optimizer.setOptimizerState(this.fused.trainer.getOptimizerState());

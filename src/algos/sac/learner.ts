@@ -4,15 +4,19 @@
  * gradient step on a replay minibatch, in the order SB3 and CleanRL take it: the critics toward the soft
  * targets, then the actor through the updated critics, then alpha toward the target entropy; then, when
  * asked, the targets' Polyak move by `tau`. It returns |TD error| per row for the replay priorities.
+ * Where the fused kernel covers the networks (MLPs on the wasm and cpu backends, `learner.fused: auto`),
+ * the step runs there (fused_step.ts) with the same row arithmetic.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ReplaySample } from "../../buffers/replay.js";
 import { Adam, type OptimizerState } from "../../learner/adam.js";
+import { fusedStepApplies } from "../../learner/fused_mlp.js";
 import { type LearnerSpec, type LearnerState, OptimizerLearner } from "../../learner/learner.js";
 import { initialWeights, type ModuleSpec, qFunctionSpec } from "../../models/catalog.js";
 import { SquashedGaussianActor, StateActionCritics, type TrainableModule } from "../../models/rl_module.js";
 import { createRng, normal, type Rng } from "../../utils/rng.js";
 import type { SACConfig } from "./config.js";
+import { type FusedSACResult, FusedSACStep } from "./fused_step.js";
 import {
   type ActionScale,
   type ActorMetrics,
@@ -23,6 +27,20 @@ import {
   criticTargets,
   type SACMinibatch,
 } from "./loss.js";
+
+/**
+ * The fused path's state: the kernel instances hold the weights, the moments and the target critics
+ * while it trains; the host optimizers (and the tfjs modules) get them when a checkpoint asks.
+ */
+interface FusedSAC {
+  step: FusedSACStep;
+  /** The kernels must load the host's state before their next step (after a `setState`, and at first). */
+  stale: boolean;
+  /** The host lags the kernels (after a fused step or target move). */
+  hostBehind: boolean;
+  /** The actor's weights after the last step, read when first asked for. */
+  weights: Float32Array | null;
+}
 
 export interface SACUpdate {
   /** A replay minibatch to take one gradient step on; null for a target update alone. */
@@ -83,6 +101,7 @@ export class SACLearner extends OptimizerLearner<
   private readonly center: Float32Array;
   private readonly scale: ActionScale;
   private noiseRng: Rng;
+  private readonly fused: FusedSAC | null;
 
   constructor(spec: LearnerSpec<SACConfig>) {
     super(spec, SquashedGaussianActor);
@@ -104,21 +123,99 @@ export class SACLearner extends OptimizerLearner<
     this.center = Float32Array.from(low, (l, j) => (l + high[j]) / 2);
     this.scale = Float32Array.from(low, (l, j) => (high[j] - l) / 2);
     this.noiseRng = createRng(`${spec.seed}-sac-noise`);
+    this.fused = fusedStepApplies(spec, this.optimizer)
+      ? {
+          step: new FusedSACStep(actor, criticSpec, adamOptions, config.train_batch_size),
+          stale: true,
+          hostBehind: false,
+          weights: null,
+        }
+      : null;
   }
 
   get alpha(): number {
     return Math.exp(this.alphaOptimizer.weights[0]);
   }
 
+  /** Whether gradient steps run the fused WebAssembly step. */
+  get usesFusedStep(): boolean {
+    return this.fused !== null;
+  }
+
+  override getWeights(): Readonly<Float32Array> {
+    const fused = this.fused;
+    if (!fused?.hostBehind) return super.getWeights();
+    fused.weights ??= fused.step.actor.getWeights();
+    return fused.weights;
+  }
+
+  protected override hostStateChanged(): void {
+    if (this.fused) {
+      this.fused.stale = true;
+      this.fused.hostBehind = false;
+    }
+  }
+
   update({ sample, targetTau }: SACUpdate): SACUpdateResult {
     let result: SACUpdateResult = { metrics: {}, tdErrors: new Float32Array(0) };
-    if (sample) {
+    const fused = this.fused;
+    if (sample && fused) {
+      result = this.fusedGradientStep(fused, sample);
+    } else if (sample) {
       tf.tidy(() => {
         result = this.gradientStep(sample);
       });
     }
-    if (targetTau !== null) this.targetCritics.updateFrom(this.critics, targetTau);
+    if (targetTau !== null && fused && !fused.stale) {
+      fused.step.critics.updateTarget(targetTau);
+      fused.hostBehind = true;
+    } else if (targetTau !== null) {
+      this.targetCritics.updateFrom(this.critics, targetTau);
+    }
     return result;
+  }
+
+  /** `gradientStep` on the fused kernel, the host's state loaded into it first when it lags. */
+  private fusedGradientStep(fused: FusedSAC, sample: ReplaySample): SACUpdateResult {
+    const { actor, critics } = fused.step;
+    if (fused.stale) {
+      actor.setWeights(this.optimizer.weights as Float32Array);
+      actor.setOptimizerState(this.optimizer.getOptimizerState());
+      critics.setWeights(this.criticOptimizer.weights as Float32Array);
+      critics.setOptimizerState(this.criticOptimizer.getOptimizerState());
+      critics.setTargetWeights(this.targetCritics.getFlatWeights());
+      fused.stale = false;
+    }
+    const { config } = this;
+    const n = sample.count;
+    const alpha = this.alpha;
+    const nextNoise = this.noise(n);
+    const noise = this.noise(n);
+    fused.hostBehind = true;
+    fused.weights = null;
+    const step = fused.step.step(
+      { ...sample, actions: this.unitActions(sample) },
+      n,
+      alpha,
+      nextNoise,
+      noise,
+      this.scale,
+      { critic: config.critic_lr, actor: config.actor_lr },
+    );
+    return this.alphaStep(alpha, step.critic, step.actor, step.tdErrors);
+  }
+
+  /** The kernels' weights, moments and target critics back into the host optimizers and modules. */
+  protected override syncHost(): void {
+    const fused = this.fused;
+    if (!fused?.hostBehind) return;
+    const { actor, critics } = fused.step;
+    this.optimizer.setFlatWeights(actor.getWeights());
+    this.optimizer.setOptimizerState(actor.getOptimizerState());
+    this.criticOptimizer.setFlatWeights(critics.getWeights());
+    this.criticOptimizer.setOptimizerState(critics.getOptimizerState());
+    this.targetCritics.setFlatWeights(critics.getTargetWeights());
+    fused.hostBehind = false;
   }
 
   /** Critics, then actor, then alpha, on one minibatch. Call inside `tf.tidy`. */
@@ -146,19 +243,37 @@ export class SACLearner extends OptimizerLearner<
       this.scale,
     );
     const actorGradNorm = this.optimizer.step(actor.gradient, config.actor_lr);
-    const alphaGradient = alphaLossGradient(alpha, actor.metrics.logp_mean, this.targetEntropy);
-    if (config.autotune_alpha) this.alphaOptimizer.step(tf.tensor1d([alphaGradient]), config.alpha_lr);
+    return this.alphaStep(
+      alpha,
+      { ...critic.metrics, gradNorm: criticGradNorm },
+      { ...actor.metrics, gradNorm: actorGradNorm },
+      critic.tdErrors,
+    );
+  }
+
+  /** After the critics' and the actor's steps: alpha's, and the step's metrics. */
+  private alphaStep(
+    alpha: number,
+    { gradNorm: criticGradNorm, ...critic }: FusedSACResult["critic"],
+    { gradNorm: actorGradNorm, ...actor }: FusedSACResult["actor"],
+    tdErrors: Float32Array,
+  ): SACUpdateResult {
+    const { config } = this;
+    const alphaGradient = alphaLossGradient(alpha, actor.logp_mean, this.targetEntropy);
+    if (config.autotune_alpha) {
+      tf.tidy(() => this.alphaOptimizer.step(tf.tensor1d([alphaGradient]), config.alpha_lr));
+    }
     return {
       metrics: {
-        ...critic.metrics,
-        ...actor.metrics,
+        ...critic,
+        ...actor,
         // mean(-alpha (log pi + target)) is the gradient's value: the loss is linear in alpha.
         alpha_loss: alphaGradient,
         alpha_value: alpha,
         critic_grad_norm: criticGradNorm,
         actor_grad_norm: actorGradNorm,
       },
-      tdErrors: critic.tdErrors,
+      tdErrors,
     };
   }
 
@@ -166,20 +281,26 @@ export class SACLearner extends OptimizerLearner<
   private minibatch(sample: ReplaySample): SACMinibatch {
     const n = sample.count;
     const { obsDim, actionDim } = this.module.spec;
-    const unit = new Float32Array(n * actionDim);
-    for (let e = 0; e < unit.length; e++) {
-      const j = e % actionDim;
-      unit[e] = (sample.actions[e] - this.center[j]) / this.scale[j];
-    }
     return {
       obs: tf.tensor2d(sample.obs.subarray(0, n * obsDim), [n, obsDim], "float32"),
       nextObs: tf.tensor2d(sample.nextObs.subarray(0, n * obsDim), [n, obsDim], "float32"),
-      actions: tf.tensor2d(unit, [n, actionDim]),
+      actions: tf.tensor2d(this.unitActions(sample), [n, actionDim]),
       rewards: sample.rewards.subarray(0, n),
       discounts: sample.discounts.subarray(0, n),
       weights: sample.weights.subarray(0, n),
       count: n,
     };
+  }
+
+  /** The sample's actions scaled from the Box to [-1, 1]. */
+  private unitActions(sample: ReplaySample): Float32Array {
+    const { actionDim } = this.module.spec;
+    const unit = new Float32Array(sample.count * actionDim);
+    for (let e = 0; e < unit.length; e++) {
+      const j = e % actionDim;
+      unit[e] = (sample.actions[e] - this.center[j]) / this.scale[j];
+    }
+    return unit;
   }
 
   /** Standard-normal reparameterisation noise for `rows` actions. */

@@ -15,7 +15,9 @@
  *
  * `criticLoss`, `actorLoss` and `alphaLoss` are the readable forms, differentiated by autodiff: the
  * reference the `...WithGradients` fast paths (gradients derived by hand, the loss arithmetic in plain
- * loops) are tested equal to.
+ * loops) are tested equal to. The plain loops (`softTargets`, `criticLossRows`, `actorMinQGradient`,
+ * `actorOutputGradients`, `squashedSampleValues`) work on rows of numbers, so the fused step
+ * (fused_step.ts) runs the same ones between its kernel passes.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { SquashedGaussianActor, StateActionCritics } from "../../models/rl_module.js";
@@ -137,29 +139,60 @@ export function criticLossWithGradients(
   batch: SACMinibatch,
   targets: Float32Array,
 ): { gradient: tf.Tensor1D; tdErrors: Float32Array; metrics: CriticMetrics } {
-  const n = batch.count;
-  const k = critics.numCritics;
   const { q, backward } = critics.forwardWithBackward(batch.obs, batch.actions);
-  const qValues = q.dataSync() as Float32Array;
+  const rows = criticLossRows(q.dataSync() as Float32Array, critics.numCritics, targets, batch.weights);
+  return {
+    gradient: backward(tf.tensor2d(rows.dQ, [targets.length, critics.numCritics])),
+    tdErrors: rows.tdErrors,
+    metrics: rows.metrics,
+  };
+}
+
+/**
+ * The critic loss on Q values `q` [n][k] (k critics) and targets y [n]: its metrics, |TD error| per row
+ * (the mean over critics) and dLoss/dQ_k(s_i, a_i) = 2 w_i (Q_k - y_i) / n [n][k].
+ */
+export function criticLossRows(
+  q: Float32Array,
+  k: number,
+  targets: Float32Array,
+  weights: Float32Array,
+): { dQ: Float32Array; tdErrors: Float32Array; metrics: CriticMetrics } {
+  const n = targets.length;
   const dQ = new Float32Array(n * k);
   const tdErrors = new Float32Array(n);
   let loss = 0;
   let qSum = 0;
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < k; c++) {
-      const td = Math.fround(qValues[i * k + c] - targets[i]);
-      dQ[i * k + c] = Math.fround((2 * batch.weights[i] * td) / n);
-      loss += batch.weights[i] * td * td;
-      qSum += qValues[i * k + c];
+      const td = Math.fround(q[i * k + c] - targets[i]);
+      dQ[i * k + c] = Math.fround((2 * weights[i] * td) / n);
+      loss += weights[i] * td * td;
+      qSum += q[i * k + c];
       tdErrors[i] += Math.abs(td) / k;
     }
   }
   const tdSum = tdErrors.reduce((a, b) => a + b, 0);
-  return {
-    gradient: backward(tf.tensor2d(dQ, [n, k])),
-    tdErrors,
-    metrics: { qf_loss: loss / n, qf_mean: qSum / (n * k), td_error_mean: tdSum / n },
-  };
+  return { dQ, tdErrors, metrics: { qf_loss: loss / n, qf_mean: qSum / (n * k), td_error_mean: tdSum / n } };
+}
+
+/** y = R + discount * (min_k Qtarget_k(s', a') - alpha * log pi(a'|s')) on the targets' Q `nextQ` [n][k]. */
+export function softTargets(
+  nextQ: Float32Array,
+  k: number,
+  nextLogp: Float32Array,
+  rewards: Float32Array,
+  discounts: Float32Array,
+  alpha: number,
+): Float32Array {
+  const n = nextLogp.length;
+  const targets = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let minQ = nextQ[i * k];
+    for (let c = 1; c < k; c++) minQ = Math.min(minQ, nextQ[i * k + c]);
+    targets[i] = rewards[i] + discounts[i] * (minQ - alpha * nextLogp[i]);
+  }
+  return targets;
 }
 
 /** What `actorLossWithGradients` logs. */
@@ -191,19 +224,61 @@ export function actorLossWithGradients(
   const dim = actor.actionDim;
   const k = critics.numCritics;
   const forward = actor.forwardWithBackward(batch.obs);
-  const sample = squashedSampleValues(forward.mean, forward.rawLogStd, noise, scale);
+  const sample = squashedSampleValues(
+    forward.mean.dataSync() as Float32Array,
+    forward.rawLogStd.dataSync() as Float32Array,
+    noise,
+    scale,
+  );
   const { q, actionGradient } = critics.forwardWithBackward(batch.obs, tf.tensor2d(sample.actions, [n, dim]));
-  const qValues = q.dataSync() as Float32Array;
-  // d(-mean_i min_k Q_k)/dQ: -1/n on each row's smallest critic (the first of ties, as tf.min's gradient).
+  const minQ = actorMinQGradient(q.dataSync() as Float32Array, k, sample.logp, alpha);
+  const dActions = actionGradient(tf.tensor2d(minQ.dQ, [n, k])).dataSync() as Float32Array;
+  const { dMean, dRaw } = actorOutputGradients(sample, dActions, noise, scale, alpha);
+  return {
+    gradient: forward.backward(tf.tensor2d(dMean, [n, dim]), tf.tensor2d(dRaw, [n, dim])),
+    logp: sample.logp,
+    metrics: minQ.metrics,
+  };
+}
+
+/**
+ * The actor loss mean_i alpha log pi_i - min_k Q_k(s_i, a~_i) on the critics' `q` [n][k] at the sampled
+ * actions: its metrics, and d(-mean_i min_k Q_k)/dQ [n][k], -1/n on each row's smallest critic (the first
+ * of ties, as tf.min's gradient).
+ */
+export function actorMinQGradient(
+  q: Float32Array,
+  k: number,
+  logp: Float32Array,
+  alpha: number,
+): { dQ: Float32Array; metrics: ActorMetrics } {
+  const n = logp.length;
   const dQ = new Float32Array(n * k);
   let loss = 0;
+  let logpSum = 0;
   for (let i = 0; i < n; i++) {
     let smallest = 0;
-    for (let c = 1; c < k; c++) if (qValues[i * k + c] < qValues[i * k + smallest]) smallest = c;
+    for (let c = 1; c < k; c++) if (q[i * k + c] < q[i * k + smallest]) smallest = c;
     dQ[i * k + smallest] = -1 / n;
-    loss += alpha * sample.logp[i] - qValues[i * k + smallest];
+    loss += alpha * logp[i] - q[i * k + smallest];
+    logpSum += logp[i];
   }
-  const dActions = actionGradient(tf.tensor2d(dQ, [n, k])).dataSync() as Float32Array;
+  return { dQ, metrics: { policy_loss: loss / n, logp_mean: logpSum / n } };
+}
+
+/**
+ * dLoss/dmean and dLoss/draw [n][dim] of the actor loss from dLoss/da~ through the critics (`dActions`):
+ * the formulas in `actorLossWithGradients`' comment.
+ */
+export function actorOutputGradients(
+  sample: SquashedSample,
+  dActions: Float32Array,
+  noise: Float32Array,
+  scale: ActionScale,
+  alpha: number,
+): { dMean: Float32Array; dRaw: Float32Array } {
+  const dim = scale.length;
+  const n = sample.logp.length;
   const dMean = new Float32Array(n * dim);
   const dRaw = new Float32Array(n * dim);
   const spread = 0.5 * (LOG_STD_MAX - LOG_STD_MIN);
@@ -220,24 +295,26 @@ export function actorLossWithGradients(
       dRaw[e] = dLogStd * spread * (1 - t * t);
     }
   }
-  const logpSum = sample.logp.reduce((a, b) => a + b, 0);
-  return {
-    gradient: forward.backward(tf.tensor2d(dMean, [n, dim]), tf.tensor2d(dRaw, [n, dim])),
-    logp: sample.logp,
-    metrics: { policy_loss: loss / n, logp_mean: logpSum / n },
-  };
+  return { dMean, dRaw };
 }
 
-/** `squashedSample` in plain loops on the actor's outputs (read back once): actions, log pi, and what the gradient needs. */
+/** A squashed-Gaussian sample [n][dim] and what its log-probability's gradient needs. */
+export interface SquashedSample {
+  actions: Float32Array;
+  logp: Float32Array;
+  std: Float32Array;
+  rawLogStd: Float32Array;
+}
+
+/** `squashedSample` in plain loops on the actor's outputs `mean` and `rawLogStd` [n][dim]. */
 export function squashedSampleValues(
-  meanTensor: tf.Tensor2D,
-  rawLogStdTensor: tf.Tensor2D,
+  mean: Float32Array,
+  rawLogStd: Float32Array,
   noise: Float32Array,
   scale: ActionScale,
-): { actions: Float32Array; logp: Float32Array; std: Float32Array; rawLogStd: Float32Array } {
-  const [n, dim] = meanTensor.shape;
-  const mean = meanTensor.dataSync() as Float32Array;
-  const rawLogStd = rawLogStdTensor.dataSync() as Float32Array;
+): SquashedSample {
+  const dim = scale.length;
+  const n = noise.length / dim;
   const actions = new Float32Array(n * dim);
   const std = new Float32Array(n * dim);
   const logp = new Float32Array(n);

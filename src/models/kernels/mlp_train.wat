@@ -78,7 +78,8 @@
   (global $L_D i32 (i32.const 24))
   (global $L_STRIDE i32 (i32.const 28))       ;; bytes per padded output row (kernel, Y and D rows)
   (global $L_ACTIVATION i32 (i32.const 32))   ;; 0 linear, 1 tanh, 2 relu
-  (global $L_D_IN i32 (i32.const 36))         ;; where dLoss/dX is added (the input's D), 0 for none
+  (global $L_D_IN i32 (i32.const 36))         ;; where dLoss/dX is added (the input's D, or the input
+                                              ;; gradient for a layer on the observation), 0 for none
   (global $L_D_IN_STRIDE i32 (i32.const 40))  ;; bytes per row there
   (global $L_W_T i32 (i32.const 44))          ;; scratch for the transposed kernel [outDim][dInStride / 4]
   (global $L_OUT_DIM i32 (i32.const 48))
@@ -369,7 +370,7 @@
       (br_if $layers (i32.lt_u (local.tee $layer (i32.add (local.get $layer) (global.get $LAYER_BYTES))) (local.get $end)))))
 
   ;; Every layer's D to zero (the loss writes the heads', the layers above add into the others').
-  (func $clearOutputGradients (param $rows i32)
+  (func $clearOutputGradients (export "clear_output_gradients") (param $rows i32)
     (local $layer i32) (local $end i32)
     (local.set $layer (call $header (global.get $H_TABLE)))
     (local.set $end
@@ -379,9 +380,10 @@
         (i32.mul (local.get $rows) (call $field (local.get $layer) (global.get $L_STRIDE))))
       (br_if $layers (i32.lt_u (local.tee $layer (i32.add (local.get $layer) (global.get $LAYER_BYTES))) (local.get $end)))))
 
-  ;; From the last layer to the first: D to dLoss/d(pre-activation), dW = X^T D, db = column sums of D,
-  ;; and (unless the input is the observation) dX += D W^T into the input's D.
-  (func $backward (param $rows i32)
+  ;; From the last layer to the first: D to dLoss/d(pre-activation), dW = X^T D and db = column sums of D
+  ;; (paramGrads 1; 0 skips them: an input gradient alone), and dX += D W^T into the input's D (for a
+  ;; layer on the observation, into the input gradient when the table names one).
+  (func $backward (export "backward") (param $rows i32) (param $paramGrads i32)
     (local $layer i32) (local $first i32) (local $params i32) (local $grads i32)
     (local $stride i32) (local $d i32) (local $dIn i32) (local $dInStride i32)
     (local.set $params (call $header (global.get $H_PARAMS)))
@@ -395,16 +397,18 @@
       (local.set $d (call $field (local.get $layer) (global.get $L_D)))
       (call $activateBackwardSplit (local.get $d) (call $field (local.get $layer) (global.get $L_Y))
         (i32.mul (local.get $rows) (local.get $stride)) (call $field (local.get $layer) (global.get $L_ACTIVATION)))
-      ;; dW[i][o] = sum_r X[r][i] D[r][o]: A(i, r) = X[r][i], rows of A 4 bytes apart, columns a row apart.
-      (call $gemm
-        (call $field (local.get $layer) (global.get $L_IN)) (i32.const 4)
-        (call $field (local.get $layer) (global.get $L_IN_STRIDE)) (local.get $rows)
-        (local.get $d) (local.get $stride)
-        (i32.add (local.get $grads) (call $field (local.get $layer) (global.get $L_W)))
-        (call $field (local.get $layer) (global.get $L_IN_DIM))
-        (call $header (global.get $H_ZERO)) (i32.const 0))
-      (call $columnSums (local.get $d) (local.get $stride) (local.get $rows)
-        (i32.add (local.get $grads) (call $field (local.get $layer) (global.get $L_B))))
+      (if (local.get $paramGrads)
+        (then
+          ;; dW[i][o] = sum_r X[r][i] D[r][o]: A(i, r) = X[r][i], rows of A 4 bytes apart, columns a row apart.
+          (call $gemm
+            (call $field (local.get $layer) (global.get $L_IN)) (i32.const 4)
+            (call $field (local.get $layer) (global.get $L_IN_STRIDE)) (local.get $rows)
+            (local.get $d) (local.get $stride)
+            (i32.add (local.get $grads) (call $field (local.get $layer) (global.get $L_W)))
+            (call $field (local.get $layer) (global.get $L_IN_DIM))
+            (call $header (global.get $H_ZERO)) (i32.const 0))
+          (call $columnSums (local.get $d) (local.get $stride) (local.get $rows)
+            (i32.add (local.get $grads) (call $field (local.get $layer) (global.get $L_B))))))
       (local.set $dIn (call $field (local.get $layer) (global.get $L_D_IN)))
       (if (local.get $dIn)
         (then
@@ -818,12 +822,27 @@
     (call $adamRange (i32.const 0) (local.get $bytes) (local.get $scale) (local.get $stepSize)
       (local.get $sqrtBias2) (local.get $beta1) (local.get $beta2) (local.get $eps)))
 
+  ;; A target network's Polyak move toward the parameters: target <- tau params + (1 - tau) target, over
+  ;; a region of the parameters' layout at `target` (padding stays zero).
+  (func (export "polyak") (param $target i32) (param $tau f32)
+    (local $p i32) (local $end i32) (local $t v128) (local $rest v128)
+    (local.set $p (call $header (global.get $H_PARAMS)))
+    (local.set $end (i32.add (local.get $p) (i32.shl (call $header (global.get $H_SIZE)) (i32.const 2))))
+    (local.set $t (f32x4.splat (local.get $tau)))
+    (local.set $rest (f32x4.splat (f32.sub (f32.const 1) (local.get $tau))))
+    (loop $chunks
+      (v128.store (local.get $target)
+        (f32x4.add (f32x4.mul (local.get $t) (v128.load (local.get $p)))
+          (f32x4.mul (local.get $rest) (v128.load (local.get $target)))))
+      (local.set $target (i32.add (local.get $target) (i32.const 16)))
+      (br_if $chunks (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end)))))
+
   ;; ---------------------------------------------------------------------------------------------------
   ;; The exported steps.
 
   ;; Clipping (gradClip < 0: none) and Adam when the gradient's global norm is finite; a non-finite norm
   ;; leaves parameters and moments as they were. Returns the norm before clipping.
-  (func $clipAndAdam
+  (func $clipAndAdam (export "clip_and_adam")
     (param $gradClip f64) (param $stepSize f32) (param $sqrtBias2 f32) (param $beta1 f32) (param $beta2 f32) (param $eps f32)
     (result f64)
     (local $norm f64)
@@ -850,7 +869,7 @@
     (call $forward (local.get $rows))
     (call $clearOutputGradients (local.get $rows))
     (call $ppoLoss (local.get $rows) (local.get $clip) (local.get $vfClip) (local.get $vfCoeff) (local.get $entCoeff))
-    (call $backward (local.get $rows))
+    (call $backward (local.get $rows) (i32.const 1))
     (call $clipAndAdam (local.get $gradClip) (local.get $stepSize) (local.get $sqrtBias2)
       (local.get $beta1) (local.get $beta2) (local.get $eps)))
 
@@ -874,7 +893,7 @@
     (call $forward (local.get $rows))
     (call $clearOutputGradients (local.get $rows))
     (call $tdLoss (local.get $rows) (local.get $huber))
-    (call $backward (local.get $rows))
+    (call $backward (local.get $rows) (i32.const 1))
     (call $clipAndAdam (local.get $gradClip) (local.get $stepSize) (local.get $sqrtBias2)
       (local.get $beta1) (local.get $beta2) (local.get $eps)))
 )
