@@ -231,13 +231,68 @@
         (local.set $m (i32.sub (local.get $m) (i32.const 1)))
         (br $rows1))))
 
-  ;; out[o][i] = w[i][o] for i < inDim, o < outDim (w's rows `stride` bytes apart, out's `outStride`).
+  ;; out[o][i] = w[i][o] for i < inDim, o < outDim (w's rows `stride` bytes apart, out's `outStride`):
+  ;; 4x4 blocks in SIMD registers where both fit, one float at a time at the edges (nothing written
+  ;; beyond inDim or outDim: out's padding stays zero).
   (func $transpose
     (param $w i32) (param $stride i32) (param $inDim i32) (param $outDim i32) (param $out i32) (param $outStride i32)
-    (local $i i32) (local $o i32)
+    (local $inBlocks i32) (local $outBlocks i32)
+    (local.set $inBlocks (i32.and (local.get $inDim) (i32.const -4)))
+    (local.set $outBlocks (i32.and (local.get $outDim) (i32.const -4)))
+    (call $transpose4 (local.get $w) (local.get $stride) (local.get $inBlocks) (local.get $outBlocks)
+      (local.get $out) (local.get $outStride))
+    ;; the last inDim % 4 rows of w, every column; then the last outDim % 4 columns of the rows above
+    (call $transpose1 (local.get $w) (local.get $stride) (local.get $inBlocks) (local.get $inDim)
+      (i32.const 0) (local.get $outDim) (local.get $out) (local.get $outStride))
+    (call $transpose1 (local.get $w) (local.get $stride) (i32.const 0) (local.get $inBlocks)
+      (local.get $outBlocks) (local.get $outDim) (local.get $out) (local.get $outStride)))
+
+  ;; The transpose of w's first `rows` rows and `columns` columns (multiples of 4), a 4x4 block at a time:
+  ;; four rows' four floats in, interleaved by shuffles into four columns, out.
+  (func $transpose4
+    (param $w i32) (param $stride i32) (param $rows i32) (param $columns i32) (param $out i32) (param $outStride i32)
+    (local $i i32) (local $o i32) (local $p i32) (local $q i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (if (i32.or (i32.eqz (local.get $rows)) (i32.eqz (local.get $columns))) (then (return)))
     (local.set $i (i32.const 0))
-    (loop $rows
+    (loop $rowBlocks
       (local.set $o (i32.const 0))
+      (loop $columnBlocks
+        (local.set $p (i32.add (i32.add (local.get $w) (i32.mul (local.get $i) (local.get $stride)))
+          (i32.shl (local.get $o) (i32.const 2))))
+        (local.set $r0 (v128.load (local.get $p)))
+        (local.set $r1 (v128.load (local.tee $p (i32.add (local.get $p) (local.get $stride)))))
+        (local.set $r2 (v128.load (local.tee $p (i32.add (local.get $p) (local.get $stride)))))
+        (local.set $r3 (v128.load (i32.add (local.get $p) (local.get $stride))))
+        ;; t0 = r0.0 r1.0 r0.1 r1.1, t1 = r0.2 r1.2 r0.3 r1.3, t2 and t3 the same of r2, r3
+        (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+        (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+        (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+        (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+        (local.set $q (i32.add (i32.add (local.get $out) (i32.mul (local.get $o) (local.get $outStride)))
+          (i32.shl (local.get $i) (i32.const 2))))
+        (v128.store (local.get $q)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+        (v128.store (local.tee $q (i32.add (local.get $q) (local.get $outStride)))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+        (v128.store (local.tee $q (i32.add (local.get $q) (local.get $outStride)))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+        (v128.store (i32.add (local.get $q) (local.get $outStride))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+        (br_if $columnBlocks (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 4))) (local.get $columns))))
+      (br_if $rowBlocks (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 4))) (local.get $rows)))))
+
+  ;; out[o][i] = w[i][o] one float at a time, for i0 <= i < i1, o0 <= o < o1.
+  (func $transpose1
+    (param $w i32) (param $stride i32) (param $i0 i32) (param $i1 i32) (param $o0 i32) (param $o1 i32)
+    (param $out i32) (param $outStride i32)
+    (local $i i32) (local $o i32)
+    (if (i32.or (i32.ge_u (local.get $i0) (local.get $i1)) (i32.ge_u (local.get $o0) (local.get $o1)))
+      (then (return)))
+    (local.set $i (local.get $i0))
+    (loop $rows
+      (local.set $o (local.get $o0))
       (loop $columns
         (f32.store
           (i32.add (i32.add (local.get $out) (i32.mul (local.get $o) (local.get $outStride)))
@@ -245,8 +300,8 @@
           (f32.load
             (i32.add (i32.add (local.get $w) (i32.mul (local.get $i) (local.get $stride)))
               (i32.shl (local.get $o) (i32.const 2)))))
-        (br_if $columns (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 1))) (local.get $outDim))))
-      (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $inDim)))))
+        (br_if $columns (i32.lt_u (local.tee $o (i32.add (local.get $o) (i32.const 1))) (local.get $o1))))
+      (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $i1)))))
 
   ;; out[n] = sum over `rows` rows of d[r][n], 4 columns per step (the bias gradient).
   (func $columnSums (param $d i32) (param $stride i32) (param $rows i32) (param $out i32)
