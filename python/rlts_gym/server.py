@@ -201,20 +201,22 @@ def observation_wire_dtype(space):
 
 
 def observation_flattener(space):
-    """Writes `gymnasium.spaces.flatten(space, obs)` into a row of the wire dtype; a Box skips the generic dispatch."""
+    """Writes `gymnasium.spaces.flatten(space, obs)` into row `i` of a [rows, flat dim] array of the wire
+    dtype; a Box skips the generic dispatch."""
     if isinstance(space, spaces.Box):
         byte_frames = observation_wire_dtype(space) == np.uint8
+        flat = len(space.shape) == 1
 
-        def flatten_box(obs, out):
+        def flatten_box(obs, target, i):
             # Bytes on the wire hold only the space's own dtype: numpy would wrap 256 to 0 and cut 0.5 to 0.
             if byte_frames and np.asarray(obs).dtype != space.dtype:
                 raise ValueError(f"observation dtype {np.asarray(obs).dtype} is not the observation space's {space.dtype}")
-            out[:] = obs if len(space.shape) == 1 else np.reshape(obs, -1)
+            target[i] = obs if flat else np.reshape(obs, -1)
 
         return flatten_box
 
-    def flatten_any(obs, out):
-        out[:] = spaces.flatten(space, obs)
+    def flatten_any(obs, target, i):
+        target[i] = spaces.flatten(space, obs)
 
     return flatten_any
 
@@ -349,8 +351,13 @@ class GymServer:
             {"name": "terminated", "dtype": "uint8", "shape": [num_envs]},
             {"name": "truncated", "dtype": "uint8", "shape": [num_envs]},
         ]
-        # Most steps end no episode and carry no info: their header is always the same bytes.
-        self.plain_step_header = json.dumps({"frames": self.frames_step}).encode()
+        # The final observations of the envs that finished in a step, in their order.
+        self.final_obs = np.zeros((num_envs, self.obs_dim), dtype=self.obs_wire)
+        self.step_rewards = [0.0] * num_envs
+        self.step_terminated = [False] * num_envs
+        self.step_truncated = [False] * num_envs
+        # Headers of step replies without infos, by the number of finished envs (most steps: none).
+        self.step_headers = {}
         self.float_actions = np.issubdtype(np.dtype(self.action_dtype), np.floating)
         self.closed = False
 
@@ -455,7 +462,7 @@ class GymServer:
         infos = {}
         for i, env in enumerate(self.envs):
             obs, info = in_sub_env(i, env.reset, seed=None if seed is None else seed + i, options=options)
-            self.flatten_obs(obs, self.obs[i])
+            self.flatten_obs(obs, self.obs, i)
             if info:
                 infos[str(i)] = jsonable(info)
         return self.reply({"infos": infos}, [self.frame_obs], [self.obs])
@@ -493,32 +500,44 @@ class GymServer:
         # The single remote env (RemoteEnv) turns autoreset off to keep Gymnasium's single-env semantics.
         autoreset = header.get("autoreset", True)
         infos = {}
-        final_rows = []
+        finished = 0
+        # Python lists, copied into the reply's arrays once: cheaper than a numpy store per env.
+        rewards, terminations, truncations = self.step_rewards, self.step_terminated, self.step_truncated
         for i, (env, action) in enumerate(zip(self.envs, self.actions_of_batch(actions))):
             obs, reward, terminated, truncated, info = in_sub_env(i, env.step, action)
-            self.rewards[i] = reward
-            self.terminated[i] = terminated
-            self.truncated[i] = truncated
+            rewards[i] = reward
+            terminations[i] = terminated
+            truncations[i] = truncated
             if (terminated or truncated) and autoreset:
                 # Same-step autoreset: the final obs goes in its own frame, the reset obs in the obs frame.
-                final_row = np.empty(self.obs_dim, dtype=self.obs_wire)
-                self.flatten_obs(obs, final_row)
-                final_rows.append(final_row)
+                self.flatten_obs(obs, self.final_obs, finished)
+                finished += 1
                 obs, reset_info = in_sub_env(i, env.reset)
                 if reset_info:
                     info = {**info, "reset_info": reset_info}
-            self.flatten_obs(obs, self.obs[i])
+            self.flatten_obs(obs, self.obs, i)
             if info:
                 infos[str(i)] = jsonable(info)
+        self.rewards[:] = rewards
+        self.terminated[:] = terminations
+        self.truncated[:] = truncations
         arrays = [self.obs, self.rewards, self.terminated, self.truncated]
-        if not final_rows and not infos:
-            return [self.plain_step_header, *arrays]
-        frames_out = self.frames_step
-        if final_rows:
-            final_frame = {"name": "final_obs", "dtype": self.obs_wire.name, "shape": [len(final_rows), self.obs_dim]}
-            frames_out = [*frames_out, final_frame]
-            arrays.append(np.stack(final_rows))
-        return self.reply({"infos": infos} if infos else {}, frames_out, arrays)
+        if finished:
+            arrays.append(self.final_obs[:finished])
+        if infos:
+            frames_out = self.frames_step
+            if finished:
+                frames_out = [*frames_out, self.final_obs_frame(finished)]
+            return self.reply({"infos": infos}, frames_out, arrays)
+        # Without infos, the header depends only on how many envs finished: made once for each count.
+        step_header = self.step_headers.get(finished)
+        if step_header is None:
+            frames_out = [*self.frames_step, self.final_obs_frame(finished)] if finished else self.frames_step
+            step_header = self.step_headers[finished] = json.dumps({"frames": frames_out}).encode()
+        return [step_header, *arrays]
+
+    def final_obs_frame(self, rows):
+        return {"name": "final_obs", "dtype": self.obs_wire.name, "shape": [rows, self.obs_dim]}
 
     def render(self):
         renders = [env.render() for env in self.envs]
