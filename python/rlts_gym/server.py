@@ -1,4 +1,5 @@
-"""The rlts Gymnasium server: N copies of `gymnasium.make(id)` behind one ZeroMQ REP socket.
+"""The rlts Gymnasium server: N copies of `gymnasium.make(id)` behind one ZeroMQ REP socket, or behind a
+shared-memory file for the client that spawned it on the same machine (shm.py).
 
 Every request is one multipart message: frame 0 a JSON header naming the command, then raw
 little-endian arrays. Every reply is a JSON header listing the frames that follow (name, dtype, shape)
@@ -26,6 +27,7 @@ import zmq
 from gymnasium import spaces
 
 from . import fixtures  # noqa: F401  (registers the rlts_gym/* test envs)
+from .shm import SharedMemoryTransport, ShmError
 
 PROTOCOL_VERSION = 3
 SERVER_NAME = "rlts_gym"
@@ -367,6 +369,13 @@ class GymServer:
         return max(MIN_REQUEST_BYTES, 8 * self.num_envs * self.action_columns)
 
     @property
+    def max_reply_bytes(self):
+        """The shm transport's first reply area: a step's frames with every env finished, and room for
+        headers and infos (a larger reply grows the area)."""
+        obs_bytes = self.num_envs * self.obs_dim * self.obs_wire.itemsize
+        return 2 * obs_bytes + 10 * self.num_envs + 64 * 1024
+
+    @property
     def num_envs(self):
         return len(self.envs)
 
@@ -586,45 +595,43 @@ def receive(socket):
     return socket.recv_multipart(copy=True)
 
 
-def print_ready(endpoint):
-    # The client waits for this line before it connects (and reads the port when binding to tcp://…:*).
-    print(f"RLTS_GYM_READY {endpoint}", flush=True)
+class ZmqTransport:
+    """A REP socket on a tcp:// or ipc:// endpoint. With `curve_secret_key` (Z85) it is a CURVE server:
+    only clients that know its public key can connect (rlts_ray)."""
 
+    def __init__(self, bind, max_request_bytes, curve_secret_key=None):
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.REP)
+        self.socket.linger = 0
+        self.endpoint = None
+        try:
+            if curve_secret_key is not None:
+                self.socket.curve_server = True
+                self.socket.curve_secretkey = curve_secret_key.encode()
+            self.socket.rcvtimeo = PARENT_POLL_MS
+            # A larger frame disconnects its sender before it is read (ZMQ_MAXMSGSIZE).
+            self.socket.setsockopt(zmq.MAXMSGSIZE, max_request_bytes)
+            self.socket.bind(bind)
+            self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        except BaseException:
+            self.close()
+            raise
 
-def serve(server, bind, parent_pid=None, curve_secret_key=None, on_ready=print_ready):
-    """Answers requests until `close`, a signal, or the death of `parent_pid`. With `curve_secret_key`
-    (Z85), the socket is a CURVE server: only clients that know its public key can connect (rlts_ray)."""
-    context = zmq.Context()
-    socket = context.socket(zmq.REP)
-    socket.linger = 0
-    if curve_secret_key is not None:
-        socket.curve_server = True
-        socket.curve_secretkey = curve_secret_key.encode()
-    socket.rcvtimeo = PARENT_POLL_MS
-    # A larger frame disconnects its sender before it is read (ZMQ_MAXMSGSIZE).
-    socket.setsockopt(zmq.MAXMSGSIZE, server.max_request_bytes)
-    endpoint = None
-    try:
-        socket.bind(bind)
-        endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        on_ready(endpoint)
-        while not server.closed:
-            try:
-                message = receive(socket)
-            except zmq.Again:
-                if parent_pid is not None and not parent_alive(parent_pid):
-                    print(f"rlts_gym: parent process {parent_pid} is gone, exiting", file=sys.stderr)
-                    break
-                continue
-            socket.send_multipart(server.handle(message), copy=False)
-    except Shutdown:
-        pass
-    finally:
-        server.close()
-        socket.close(linger=0)
-        context.term()
-        if endpoint and endpoint.startswith("ipc://"):
-            path = endpoint[len("ipc://") :]
+    def receive(self):
+        """The next request's frames, or None after PARENT_POLL_MS without one."""
+        try:
+            return receive(self.socket)
+        except zmq.Again:
+            return None
+
+    def send(self, frames):
+        self.socket.send_multipart(frames, copy=False)
+
+    def close(self):
+        self.socket.close(linger=0)
+        self.context.term()
+        if self.endpoint and self.endpoint.startswith("ipc://"):
+            path = self.endpoint[len("ipc://") :]
             try:
                 os.unlink(path)
             except FileNotFoundError:
@@ -639,12 +646,77 @@ def serve(server, bind, parent_pid=None, curve_secret_key=None, on_ready=print_r
                     pass
 
 
+class ShmTransport:
+    """The shm:// transport (rlts_gym/shm.py) for a client on this machine: requests and replies through a
+    file in /dev/shm that both processes map, the same messages as over ZeroMQ."""
+
+    def __init__(self, bind, server):
+        self.shm = SharedMemoryTransport(
+            bind[len("shm://") :], request_bytes=server.max_request_bytes, reply_bytes=server.max_reply_bytes
+        )
+        self.endpoint = self.shm.endpoint
+
+    def receive(self):
+        try:
+            return self.shm.receive(PARENT_POLL_MS)
+        except ShmError as exc:
+            # A message the server cannot read gets an error reply at once: its client waits for one.
+            self.shm.send(error_reply(exc))
+            return None
+
+    def send(self, frames):
+        try:
+            self.shm.send(frames)
+        except ShmError as exc:  # a reply too large for the file
+            self.shm.send(error_reply(exc))
+
+    def close(self):
+        self.shm.close()
+
+
+def print_ready(endpoint):
+    # The client waits for this line before it connects (and reads the port when binding to tcp://…:*).
+    print(f"RLTS_GYM_READY {endpoint}", flush=True)
+
+
+def serve(server, bind, parent_pid=None, curve_secret_key=None, on_ready=print_ready):
+    """Answers requests until `close`, a signal, or the death of `parent_pid`, over ZeroMQ (tcp://, ipc://)
+    or shared memory (shm://, a file path in /dev/shm). See ZmqTransport for `curve_secret_key`."""
+    transport = None
+    try:
+        if bind.startswith("shm://"):
+            transport = ShmTransport(bind, server)
+        else:
+            transport = ZmqTransport(bind, server.max_request_bytes, curve_secret_key)
+        on_ready(transport.endpoint)
+        while not server.closed:
+            message = transport.receive()
+            if message is None:
+                if parent_pid is not None and not parent_alive(parent_pid):
+                    print(f"rlts_gym: parent process {parent_pid} is gone, exiting", file=sys.stderr)
+                    break
+                continue
+            transport.send(server.handle(message))
+    except Shutdown:
+        pass
+    finally:
+        server.close()
+        if transport is not None:
+            transport.close()
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m rlts_gym", description="Serves Gymnasium envs to rlts over ZeroMQ.")
+    parser = argparse.ArgumentParser(
+        prog="python -m rlts_gym", description="Serves Gymnasium envs to rlts over ZeroMQ or shared memory."
+    )
     parser.add_argument("--env", required=True, help="Gymnasium env id, e.g. CartPole-v1")
     parser.add_argument("--kwargs", default="{}", help="JSON object passed to gymnasium.make")
     parser.add_argument("--num-envs", type=int, default=1, help="number of env copies stepped per request")
-    parser.add_argument("--bind", required=True, help="tcp://127.0.0.1:PORT (PORT may be *) or ipc:///path")
+    parser.add_argument(
+        "--bind",
+        required=True,
+        help="tcp://127.0.0.1:PORT (PORT may be *), ipc:///path, or shm:///dev/shm/NAME (a file this server makes)",
+    )
     parser.add_argument("--max-episode-steps", type=int, default=None, help="overrides the registered limit")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies (and on close)")
     parser.add_argument(
@@ -691,6 +763,9 @@ def parse_args(argv):
             parser.error(f"--key-file {args.key_file}: {exc.strerror}")
         if len(args.key) < 16:
             parser.error(f"--key-file {args.key_file}: the key must be at least 16 bytes")
+    if args.bind.startswith("shm://") and args.parent_pid is None:
+        # The file is unlinked once its one client has mapped it: nobody else could ever connect.
+        parser.error("--bind shm://… serves the process that spawned the server: give --parent-pid")
     if args.key is None and not is_local_endpoint(args.bind):
         parser.error(
             f"--bind {args.bind} listens beyond this machine: give --key-file (a shared key clients must know), "
@@ -700,8 +775,8 @@ def parse_args(argv):
 
 
 def is_local_endpoint(endpoint):
-    """ipc://, or tcp:// on a loopback address: reachable from this machine only."""
-    if endpoint.startswith("ipc://"):
+    """ipc://, shm://, or tcp:// on a loopback address: reachable from this machine only."""
+    if endpoint.startswith(("ipc://", "shm://")):
         return True
     if not endpoint.startswith("tcp://"):
         return False

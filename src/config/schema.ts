@@ -36,6 +36,11 @@ const envConfigSchema = z
         z.object({ name: z.string().min(1), kwargs: z.record(z.string(), z.unknown()).default({}) }).strict(),
       )
       .default([]),
+    /**
+     * gymnasium backend: how rlts talks to the server it spawns: `shm` (shared memory, the default on Linux
+     * x86-64), `ipc` (a unix socket, the default elsewhere) or `tcp` (127.0.0.1). Not used with `address`.
+     */
+    transport: z.enum(["shm", "ipc", "tcp"]).optional(),
     /** gymnasium backend: the Python interpreter (default: python/.venv, or $RLTS_PYTHON). */
     python: z.string().optional(),
     /** gymnasium backend: how long one request may take before it is an error. */

@@ -1,10 +1,10 @@
 /**
  * One place that turns an env description (the `env:` section of a run config) into a vector env:
- * a built-in or user-registered env in a `SyncVectorEnv`, or a real Gymnasium env served over ZeroMQ.
+ * a built-in or user-registered env in a `SyncVectorEnv`, or a real Gymnasium env served by a Python process.
  * Switching between the two is the one line `backend: gymnasium`.
  */
 import { pathToFileURL } from "node:url";
-import { makeRemoteVectorEnv, type RemoteEnvOptions } from "./remote/index.js";
+import { makeRemoteVectorEnv, type RemoteEnvOptions, type Transport } from "./remote/index.js";
 import type { VectorEnv } from "./types.js";
 import { makeVectorEnv } from "./vector.js";
 
@@ -20,6 +20,7 @@ export interface EnvDescription {
   python_modules: string[];
   wrappers: { name: string; kwargs: Record<string, unknown> }[];
   python?: string;
+  transport?: Transport;
   timeout_ms: number;
   max_episode_steps?: number;
 }
@@ -66,6 +67,7 @@ export function remoteEnvOptions(
     modules: env.python_modules,
     wrappers: env.wrappers,
     python: env.python,
+    transport: env.transport,
     timeoutMs: env.timeout_ms,
     maxEpisodeSteps: env.max_episode_steps,
   };

@@ -1,10 +1,11 @@
 /**
- * One REQ socket to one rlts_gym server, with requests serialised, timed out and raced against the
+ * The connection to one rlts_gym server, with requests serialised, timed out and raced against the
  * server's death.
  *
- * zeromq.js allows one pending send and one pending receive per socket, and REQ allows one request in
- * flight, so requests queue on a promise chain. A timeout leaves REQ waiting for a reply that may never
- * come, so the connection is closed for good and every later request fails with the same error.
+ * zeromq.js allows one pending send and one pending receive per socket, REQ allows one request in flight,
+ * and so does the shared-memory transport, so requests queue on a promise chain. A timeout leaves the
+ * transport waiting for a reply that may never come, so the connection is closed for good and every later
+ * request fails with the same error.
  */
 import { curveKeyPair, Request } from "zeromq";
 import { decodeReply, encodeHeader, type ReplyHeader } from "./protocol.js";
@@ -25,35 +26,27 @@ export interface ConnectionOptions {
   curveServerKey?: string;
 }
 
-export class Connection {
-  private readonly socket: Request;
+/**
+ * What carries requests to one server, one at a time: ZeroMQ (`Connection`) or shared memory
+ * (`ShmConnection`, shm.ts). The protocol's messages are the same on both, so encoding the request and
+ * decoding the reply happen here; a transport only moves a message's frames there and the reply's back.
+ */
+export abstract class Channel {
   private queue: Promise<unknown> = Promise.resolve();
-  private failure?: Error;
+  protected failure?: Error;
   /** The session `hello` opened: every later request names it (the server serves one client at a time). */
   session?: string;
 
   constructor(
-    private readonly envId: string,
-    private readonly endpoint: string,
-    private readonly timeoutMs: number,
-    private readonly options: ConnectionOptions = {},
+    protected readonly envId: string,
+    readonly endpoint: string,
+    protected readonly timeoutMs: number,
+    private readonly options: Pick<ConnectionOptions, "serverExited" | "onFail"> = {},
   ) {
-    const curve = options.curveServerKey
-      ? (({ publicKey, secretKey }) => ({
-          curveServerKey: options.curveServerKey,
-          curvePublicKey: publicKey,
-          curveSecretKey: secretKey,
-        }))(curveKeyPair())
-      : {};
-    // linger 0: a closed socket never holds the process open with unsent messages (zeromq.js context).
-    this.socket = new Request({ linger: 0, sendTimeout: timeoutMs, receiveTimeout: timeoutMs, ...curve });
-    this.socket.connect(endpoint);
     options.serverExited?.catch((err: Error) => this.fail(err));
   }
 
-  get closed(): boolean {
-    return this.socket.closed;
-  }
+  abstract get closed(): boolean;
 
   /** Sends `cmd` with header `fields` and array `frames`, resolving with the decoded reply. */
   request(cmd: string, fields: Record<string, unknown> = {}, frames: ArrayBufferView[] = []): Promise<Reply> {
@@ -62,13 +55,23 @@ export class Connection {
     return result;
   }
 
-  /** Closes the socket; later requests fail with `reason`. */
+  /** Closes the transport; later requests fail with `reason`. */
   fail(reason: Error): void {
     if (this.failure) return;
     this.failure = reason;
-    this.socket.close();
+    this.shutDown();
     this.options.onFail?.(reason);
   }
+
+  /** Releases the transport (once, after the first failure or close). */
+  protected abstract shutDown(): void;
+
+  /**
+   * Moves one request's frames to the server and resolves with the reply's frames. A reply that does not
+   * come within `timeoutMs` rejects with an error whose `code` is "EAGAIN" (as zeromq.js's does).
+   * Reply frames may be views of a buffer the next request reuses: they are decoded before that.
+   */
+  protected abstract roundTrip(message: ArrayBufferView[]): Promise<Buffer[]>;
 
   private async exchange(
     cmd: string,
@@ -79,10 +82,9 @@ export class Connection {
     let message: Buffer[];
     try {
       const header = this.session === undefined ? fields : { session: this.session, ...fields };
-      await this.socket.send([encodeHeader(cmd, header), ...frames]);
-      message = await this.socket.receive();
+      message = await this.roundTrip([encodeHeader(cmd, header), ...frames]);
     } catch (err) {
-      // A dead server closes the socket under a pending call (see `fail`): report the death, not the socket error.
+      // A dead server closes the transport under a pending call (see `fail`): report the death, not the transport's error.
       if (!this.failure) {
         const code = (err as { code?: string }).code;
         this.fail(
@@ -98,5 +100,37 @@ export class Connection {
     }
     const [header, named] = decodeReply(this.envId, cmd, message);
     return { command: cmd, header, frames: named };
+  }
+}
+
+/** One REQ socket: a server on tcp:// or ipc://, here or elsewhere. */
+export class Connection extends Channel {
+  private readonly socket: Request;
+
+  constructor(envId: string, endpoint: string, timeoutMs: number, options: ConnectionOptions = {}) {
+    super(envId, endpoint, timeoutMs, options);
+    const curve = options.curveServerKey
+      ? (({ publicKey, secretKey }) => ({
+          curveServerKey: options.curveServerKey,
+          curvePublicKey: publicKey,
+          curveSecretKey: secretKey,
+        }))(curveKeyPair())
+      : {};
+    // linger 0: a closed socket never holds the process open with unsent messages (zeromq.js context).
+    this.socket = new Request({ linger: 0, sendTimeout: timeoutMs, receiveTimeout: timeoutMs, ...curve });
+    this.socket.connect(endpoint);
+  }
+
+  get closed(): boolean {
+    return this.socket.closed;
+  }
+
+  protected shutDown(): void {
+    this.socket.close();
+  }
+
+  protected async roundTrip(message: ArrayBufferView[]): Promise<Buffer[]> {
+    await this.socket.send(message);
+    return this.socket.receive();
   }
 }

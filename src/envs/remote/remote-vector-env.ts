@@ -1,6 +1,6 @@
 /**
  * `RemoteVectorEnv`: N real Gymnasium envs in one Python process (`python -m rlts_gym`), stepped together
- * over ZeroMQ with one round trip per vector step.
+ * with one round trip per vector step, over shared memory (a server spawned here) or ZeroMQ.
  *
  * Observations arrive as one float32 `[N, flatDim]` frame (Gymnasium's `flatten`: Discrete one-hot) and
  * are copied into the preallocated arrays of `VectorStepResult`. Autoreset is same-step, done by the
@@ -19,9 +19,10 @@ import type {
   VectorResetResult,
   VectorStepResult,
 } from "../types.js";
-import { Connection, type Reply } from "./connection.js";
+import { type Channel, Connection, type Reply } from "./connection.js";
 import { copyFrame, PROTOCOL_VERSION, requireFrame } from "./protocol.js";
-import { type GymnasiumWrapper, ServerProcess } from "./server-process.js";
+import { type GymnasiumWrapper, ServerProcess, type Transport } from "./server-process.js";
+import { ShmConnection, shmUnavailable } from "./shm.js";
 
 export interface RemoteEnvOptions {
   /** Gymnasium id, e.g. "CartPole-v1" or "rlts_gym/DictObs-v0". */
@@ -36,8 +37,12 @@ export interface RemoteEnvOptions {
   address?: string;
   /** Python to run; default `RLTS_PYTHON`, else `python/.venv/bin/python` of the rlts package. */
   python?: string;
-  /** Transport to a spawned server: a unix socket in a temp dir (default) or tcp on a free port. */
-  transport?: "ipc" | "tcp";
+  /**
+   * Transport to a spawned server: `shm`, a file in /dev/shm that both processes map (the default where it
+   * works: Linux on x86-64 with koffi), `ipc`, a unix socket in a temp dir (the default elsewhere but on
+   * Windows), or `tcp` on a free port of 127.0.0.1. A server at `address` is reached the way its address says.
+   */
+  transport?: Transport;
   /** Longest wait for any reply (and for the server to start), default 30 s. */
   timeoutMs?: number;
   /**
@@ -106,11 +111,20 @@ function checkOptions(opts: RemoteEnvOptions): void {
       `remote env ${opts.id}: maxEpisodeSteps must be an integer >= 1, got ${opts.maxEpisodeSteps}`,
     );
   }
+  if (opts.transport !== undefined && !["shm", "ipc", "tcp"].includes(opts.transport)) {
+    throw new TypeError(`remote env ${opts.id}: transport must be shm, ipc or tcp, got ${opts.transport}`);
+  }
   if (opts.address !== undefined && !/^(tcp|ipc):\/\/./.test(opts.address)) {
     throw new TypeError(
       `remote env ${opts.id}: address must look like tcp://host:port or ipc:///path, got ${opts.address}`,
     );
   }
+}
+
+/** shm where it works, else ipc (tcp on Windows). */
+async function defaultTransport(): Promise<Transport> {
+  if (process.platform === "win32") return "tcp";
+  return (await shmUnavailable()) === undefined ? "shm" : "ipc";
 }
 
 /** Starts (or connects to) a server and checks the protocol version; see `RemoteEnvOptions`. */
@@ -120,23 +134,37 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
   let server: ServerProcess | undefined;
   let endpoint = opts.address;
   if (endpoint === undefined) {
+    const transport = opts.transport ?? (await defaultTransport());
+    if (transport === "shm") {
+      const reason = await shmUnavailable();
+      if (reason) throw new Error(`remote env ${opts.id}: ${reason}; use transport ipc or tcp`);
+    }
     [server, endpoint] = await ServerProcess.start({
       id: opts.id,
       numEnvs: opts.numEnvs ?? 1,
       kwargs: opts.kwargs ?? {},
       maxEpisodeSteps: opts.maxEpisodeSteps,
       python: opts.python,
-      transport: opts.transport ?? (process.platform === "win32" ? "tcp" : "ipc"),
+      transport,
       timeoutMs,
       modules: opts.modules ?? [],
       wrappers: opts.wrappers ?? [],
     });
   }
-  const connection = new Connection(opts.id, endpoint, timeoutMs, {
+  const options = {
     serverExited: server?.exited,
     onFail: () => void server?.kill(),
     curveServerKey: opts.curveServerKey,
-  });
+  };
+  let connection: Channel;
+  try {
+    connection = endpoint.startsWith("shm://")
+      ? await ShmConnection.open(opts.id, endpoint, timeoutMs, options)
+      : new Connection(opts.id, endpoint, timeoutMs, options);
+  } catch (err) {
+    await server?.kill();
+    throw err;
+  }
   try {
     const hello = (await connection.request("hello")).header;
     if (hello.protocol !== PROTOCOL_VERSION) {
@@ -170,7 +198,7 @@ export async function makeRemoteVectorEnv(opts: RemoteEnvOptions): Promise<Remot
 
 /** Answers a keyed server's challenge with HMAC-SHA256(key, challenge). */
 async function authenticate(
-  connection: Connection,
+  connection: Channel,
   challenge: string,
   opts: RemoteEnvOptions,
   endpoint: string,
@@ -211,7 +239,7 @@ export class RemoteVectorEnv implements VectorEnv {
 
   constructor(
     spec: SpecReply,
-    private readonly connection: Connection,
+    private readonly connection: Channel,
     private readonly server?: ServerProcess,
   ) {
     this.numEnvs = spec.num_envs;

@@ -6,6 +6,7 @@
  * if this process is killed; on a normal exit, one `process.on("exit")` handler kills every live server.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -22,7 +23,7 @@ export interface ServerOptions {
   kwargs: Record<string, unknown>;
   maxEpisodeSteps?: number;
   python?: string;
-  transport: "ipc" | "tcp";
+  transport: Transport;
   /** How long to wait for the ready line. */
   timeoutMs: number;
   /** Python modules to import before making the env (`--module`). */
@@ -30,6 +31,12 @@ export interface ServerOptions {
   /** gymnasium.wrappers applied on the server, first to last (`--wrappers`). */
   wrappers: GymnasiumWrapper[];
 }
+
+/**
+ * How a spawned server and its client talk: `shm` (a file in /dev/shm both map; Linux x86-64), `ipc` (a
+ * unix socket in a temp folder) or `tcp` (a free port on 127.0.0.1); the last two through ZeroMQ.
+ */
+export type Transport = "shm" | "ipc" | "tcp";
 
 /** A wrapper from `gymnasium.wrappers` by class name, with its keyword arguments. */
 export interface GymnasiumWrapper {
@@ -63,8 +70,9 @@ const liveServers = new Set<ServerProcess>();
 let exitHookInstalled = false;
 
 /**
- * On exit: every server still running gets SIGTERM, and its socket folder is removed here too. The server
- * removes it itself on every way out, but one that is killed, or slower to exit than this process, cannot.
+ * On exit: every server still running gets SIGTERM, and its socket folder or shm file is removed here too.
+ * The server removes it itself on every way out, but one that is killed, or slower to exit than this
+ * process, cannot.
  */
 function killLiveServersOnExit(): void {
   for (const server of liveServers) server.terminateOnExit();
@@ -76,10 +84,14 @@ export class ServerProcess {
   private output = "";
   private exitError?: Error;
 
+  /**
+   * @param leftovers what to remove once the server is gone (its ipc socket's folder, its shm file), for
+   * a server that was killed or is slower to exit than this process; the server removes them itself too.
+   */
   private constructor(
     readonly id: string,
     readonly child: ChildProcess,
-    private readonly socketDir: string | undefined,
+    private readonly leftovers: string | undefined,
   ) {
     const collect = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString("utf8")).slice(-OUTPUT_TAIL_BYTES);
@@ -107,8 +119,16 @@ export class ServerProcess {
   static async start(opts: ServerOptions): Promise<[ServerProcess, string]> {
     const python = resolvePython(opts.python);
     const root = packageRoot();
-    const socketDir = opts.transport === "ipc" ? mkdtempSync(join(tmpdir(), "rlts-gym-")) : undefined;
-    const bind = socketDir ? `ipc://${join(socketDir, "env.sock")}` : "tcp://127.0.0.1:*";
+    let leftovers: string | undefined;
+    let bind = "tcp://127.0.0.1:*";
+    if (opts.transport === "ipc") {
+      leftovers = mkdtempSync(join(tmpdir(), "rlts-gym-"));
+      bind = `ipc://${join(leftovers, "env.sock")}`;
+    } else if (opts.transport === "shm") {
+      // The server makes the file (exclusively) once its envs are made; the client unlinks it once mapped.
+      leftovers = join("/dev/shm", `rlts-gym-${process.pid}-${randomBytes(6).toString("hex")}`);
+      bind = `shm://${leftovers}`;
+    }
     const args = ["-m", "rlts_gym", "--env", opts.id, "--num-envs", String(opts.numEnvs), "--bind", bind];
     args.push("--kwargs", JSON.stringify(opts.kwargs), "--parent-pid", String(process.pid));
     if (opts.maxEpisodeSteps !== undefined) args.push("--max-episode-steps", String(opts.maxEpisodeSteps));
@@ -124,7 +144,7 @@ export class ServerProcess {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: "1" },
     });
-    const server = new ServerProcess(opts.id, child, socketDir);
+    const server = new ServerProcess(opts.id, child, leftovers);
     liveServers.add(server);
     if (!exitHookInstalled) {
       process.on("exit", killLiveServersOnExit);
@@ -208,11 +228,11 @@ export class ServerProcess {
   /** `killLiveServersOnExit`'s part: synchronous, as an exit hook must be. */
   terminateOnExit(): void {
     this.child.kill("SIGTERM");
-    if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
+    if (this.leftovers) rmSync(this.leftovers, { recursive: true, force: true });
   }
 
   private release(): void {
     liveServers.delete(this);
-    if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
+    if (this.leftovers) rmSync(this.leftovers, { recursive: true, force: true });
   }
 }
