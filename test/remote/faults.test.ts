@@ -18,7 +18,7 @@ import {
 } from "../../src/envs/remote/index.js";
 import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import { onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
-import { isRunning, root, venvPython } from "./python.js";
+import { isRunning, pythonEnv, root, venvPython } from "./python.js";
 
 const open: RemoteVectorEnv[] = [];
 const children: ChildProcess[] = [];
@@ -38,6 +38,7 @@ async function vectorEnv(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promi
 async function startServer(args: string[]): Promise<[ChildProcess, string]> {
   const child = spawn(venvPython(), ["-m", "rlts_gym", ...args], {
     cwd: root,
+    env: pythonEnv(),
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -83,41 +84,57 @@ describe("remote env faults", () => {
     await env.step(Int32Array.of(1, 1));
   });
 
-  it("a request that outlives timeoutMs fails naming the command and timeout, and closes the env", async () => {
-    const env = await vectorEnv({ id: "rlts_gym/Slow-v0", kwargs: { delay_s: 3 }, timeoutMs: 1500 });
-    await env.reset();
-    const pid = env.serverPid!;
-    const started = Date.now();
-    await expect(env.step(Float32Array.of(0.5))).rejects.toThrow(
-      /rlts_gym\/Slow-v0: no reply to "step" from (ipc|tcp):\/\/\S+ within 1500 ms; the connection is closed/,
-    );
-    expect(Date.now() - started).toBeLessThan(2900);
-    await expect(env.reset()).rejects.toThrow(/no reply to "step" from \S+ within 1500 ms/);
-    expect(await waitUntil(() => !isRunning(pid), 5000)).toBe(true);
-  });
+  it.each(["shm", "ipc"] as const)(
+    "a request that outlives timeoutMs fails naming the command and timeout, and closes the env (%s)",
+    async (transport) => {
+      const env = await vectorEnv({
+        id: "rlts_gym/Slow-v0",
+        kwargs: { delay_s: 3 },
+        timeoutMs: 1500,
+        transport,
+      });
+      await env.reset();
+      const pid = env.serverPid!;
+      const started = Date.now();
+      await expect(env.step(Float32Array.of(0.5))).rejects.toThrow(
+        new RegExp(
+          `rlts_gym/Slow-v0: no reply to "step" from ${transport}://\\S+ within 1500 ms; the connection is closed`,
+        ),
+      );
+      expect(Date.now() - started).toBeLessThan(2900);
+      await expect(env.reset()).rejects.toThrow(/no reply to "step" from \S+ within 1500 ms/);
+      expect(await waitUntil(() => !isRunning(pid), 5000)).toBe(true);
+    },
+  );
 
-  it("a server killed during a step rejects the pending step with the env id and the signal", async () => {
-    const env = await vectorEnv({ id: "rlts_gym/Slow-v0", kwargs: { delay_s: 20 } });
-    await env.reset();
-    const pending = env.step(Float32Array.of(0));
-    setTimeout(() => process.kill(env.serverPid!, "SIGKILL"), 300);
-    const started = Date.now();
-    await expect(pending).rejects.toThrow(
-      /rlts_gym server for rlts_gym\/Slow-v0 \(pid \d+\) was killed by signal SIGKILL/,
-    );
-    expect(Date.now() - started).toBeLessThan(5000);
-  });
+  it.each(["shm", "ipc"] as const)(
+    "a server killed during a step rejects the pending step with the env id and the signal (%s)",
+    async (transport) => {
+      const env = await vectorEnv({ id: "rlts_gym/Slow-v0", kwargs: { delay_s: 20 }, transport });
+      await env.reset();
+      const pending = env.step(Float32Array.of(0));
+      setTimeout(() => process.kill(env.serverPid!, "SIGKILL"), 300);
+      const started = Date.now();
+      await expect(pending).rejects.toThrow(
+        /rlts_gym server for rlts_gym\/Slow-v0 \(pid \d+\) was killed by signal SIGKILL/,
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+    },
+  );
 
-  it("a server killed between steps fails the next step the same way", async () => {
-    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 4 });
-    await env.reset({ seed: 1 });
-    await env.step(new Int32Array(4));
-    process.kill(env.serverPid!, "SIGKILL");
-    await expect(env.step(new Int32Array(4))).rejects.toThrow(
-      /server for CartPole-v1 .*killed by signal SIGKILL/,
-    );
-    await expect(env.step(new Int32Array(4))).rejects.toThrow(/SIGKILL/);
-  });
+  it.each(["shm", "ipc"] as const)(
+    "a server killed between steps fails the next step the same way (%s)",
+    async (transport) => {
+      const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 4, transport });
+      await env.reset({ seed: 1 });
+      await env.step(new Int32Array(4));
+      process.kill(env.serverPid!, "SIGKILL");
+      await expect(env.step(new Int32Array(4))).rejects.toThrow(
+        /server for CartPole-v1 .*killed by signal SIGKILL/,
+      );
+      await expect(env.step(new Int32Array(4))).rejects.toThrow(/SIGKILL/);
+    },
+  );
 
   it("the server refuses another protocol version, naming both; a client on the address still works", async () => {
     const [child, endpoint] = await startServer([
@@ -169,8 +186,8 @@ describe("remote env faults", () => {
     expect(await exitOf(child)).toBe(0);
   });
 
-  it("close leaves no process and no socket file behind", async () => {
-    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 2 });
+  it("close leaves no process and no socket file behind (ipc)", async () => {
+    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 2, transport: "ipc" });
     const pid = env.serverPid!;
     const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     const socketFile = args[args.indexOf("--bind") + 1].replace("ipc://", "");
@@ -182,12 +199,12 @@ describe("remote env faults", () => {
     await expect(env.step(new Int32Array(2))).rejects.toThrow(/CartPole-v1 is closed/);
   });
 
-  it("a client that exits without closing its env leaves no socket folder, even if its server cannot clean up", async () => {
+  it("a client that exits without closing its env leaves no socket folder, even if its server cannot clean up (ipc)", async () => {
     venvPython();
     // A client process that makes a remote env, prints its socket, and exits at once.
     const script = [
       'const { makeRemoteVectorEnv } = await import("./src/envs/remote/index.ts");',
-      'const env = await makeRemoteVectorEnv({ id: "CartPole-v1" });',
+      'const env = await makeRemoteVectorEnv({ id: "CartPole-v1", transport: "ipc" });',
       'const cmdline = "/proc/" + env.serverPid + "/cmdline";',
       'const args = (await import("node:fs")).readFileSync(cmdline, "utf8").split("\\0");',
       'console.log(JSON.stringify({ pid: env.serverPid, bind: args[args.indexOf("--bind") + 1] }));',
@@ -205,6 +222,7 @@ describe("remote env faults", () => {
     });
     expect(await exitOf(child)).toBe(0);
     const { pid, bind } = JSON.parse(out.trim().split("\n").at(-1)!) as { pid: number; bind: string };
+    expect(bind).toMatch(/^ipc:\/\//);
     try {
       expect(existsSync(dirname(bind.replace("ipc://", "")))).toBe(false);
     } finally {

@@ -49,7 +49,18 @@ export function referenceRollout(spec: ReferenceSpec): Reference {
     max_episode_steps: spec.maxEpisodeSteps ?? null,
   });
   const script = join(root, "python", "tests", "reference_rollout.py");
-  return JSON.parse(execFileSync(venvPython(), [script, arg], { encoding: "utf8" })) as Reference;
+  return JSON.parse(
+    execFileSync(venvPython(), [script, arg], { encoding: "utf8", env: pythonEnv() }),
+  ) as Reference;
+}
+
+/**
+ * The environment for a Python child: this checkout's python/ first on the path, so the tests exercise
+ * its rlts_gym even where the venv has another checkout's installed (an editable install).
+ */
+export function pythonEnv(): NodeJS.ProcessEnv {
+  const path = [join(root, "python"), process.env.PYTHONPATH].filter(Boolean).join(":");
+  return { ...process.env, PYTHONPATH: path };
 }
 
 /** Rows `[n, dim]` of a flat Float32Array as plain arrays, for `toEqual` against reference JSON. */
@@ -77,6 +88,7 @@ export function startPythonServer(
 ): Promise<{ child: ChildProcess; endpoint?: string; code?: number; stderr: string }> {
   const child = spawn(venvPython(), ["-m", "rlts_gym", ...args], {
     cwd: root,
+    env: pythonEnv(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);

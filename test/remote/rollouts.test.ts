@@ -3,7 +3,12 @@
  * autoreset) compared value for value with the same rollout stepped by gymnasium in Python.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { makeRemoteEnv, makeRemoteVectorEnv, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
+import {
+  makeRemoteEnv,
+  makeRemoteVectorEnv,
+  type RemoteVectorEnv,
+  type Transport,
+} from "../../src/envs/remote/index.js";
 import {
   actionLayout,
   Box,
@@ -14,7 +19,10 @@ import {
   type Space,
   type Tuple,
 } from "../../src/envs/spaces.js";
+import { createRng } from "../../src/utils/rng.js";
 import { type ReferenceSpec, referenceRollout, rows, venvPython } from "./python.js";
+
+const TRANSPORTS: Transport[] = ["shm", "ipc", "tcp"];
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -100,18 +108,53 @@ describe("remote env spaces", () => {
 });
 
 describe("remote env rollouts equal gymnasium's", () => {
-  it("CartPole-v1: seeded reset, fixed actions, terminations with same-step autoreset", async () => {
-    const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 3 });
-    const actions = Array.from({ length: 25 }, (_, t) => [[1], [0], [t % 3 === 0 ? 1 : 0]]);
-    const finished = await expectSameRollout(env, { id: "CartPole-v1", numEnvs: 3, seed: 42, actions });
-    expect(finished).toBeGreaterThanOrEqual(2);
-  });
+  it.each(TRANSPORTS)(
+    "CartPole-v1 over %s: seeded reset, fixed actions, terminations with same-step autoreset",
+    async (transport) => {
+      const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 3, transport });
+      const actions = Array.from({ length: 25 }, (_, t) => [[1], [0], [t % 3 === 0 ? 1 : 0]]);
+      const finished = await expectSameRollout(env, { id: "CartPole-v1", numEnvs: 3, seed: 42, actions });
+      expect(finished).toBeGreaterThanOrEqual(2);
+    },
+  );
 
-  it("Pendulum-v1 over tcp: float actions and truncation by maxEpisodeSteps", async () => {
-    const env = await vectorEnv({ id: "Pendulum-v1", numEnvs: 2, maxEpisodeSteps: 4, transport: "tcp" });
-    const actions = Array.from({ length: 9 }, (_, t) => [[0.5 * (t % 4) - 1], [2]]);
-    const spec = { id: "Pendulum-v1", numEnvs: 2, seed: 3, actions, maxEpisodeSteps: 4 };
-    expect(await expectSameRollout(env, spec)).toBe(4);
+  it.each(TRANSPORTS)(
+    "Pendulum-v1 over %s: float actions and truncation by maxEpisodeSteps",
+    async (transport) => {
+      const env = await vectorEnv({ id: "Pendulum-v1", numEnvs: 2, maxEpisodeSteps: 4, transport });
+      const actions = Array.from({ length: 9 }, (_, t) => [[0.5 * (t % 4) - 1], [2]]);
+      const spec = { id: "Pendulum-v1", numEnvs: 2, seed: 3, actions, maxEpisodeSteps: 4 };
+      expect(await expectSameRollout(env, spec)).toBe(4);
+    },
+  );
+
+  it("the same seed and actions give the same rollout over shm, ipc and tcp (16 envs, 300 steps, infos included)", async () => {
+    const record = async (transport: Transport, id: string) => {
+      const env = await vectorEnv({ id, numEnvs: 16, transport });
+      const rng = createRng(3);
+      const seen: unknown[] = [Array.from((await env.reset({ seed: 9 })).observations)];
+      const actions = new Int32Array(16);
+      const n = (env.singleActionSpace as Discrete).n;
+      for (let t = 0; t < 300; t++) {
+        for (let i = 0; i < 16; i++) actions[i] = Math.floor(rng() * n);
+        const r = await env.step(actions);
+        seen.push(
+          Array.from(r.observations),
+          Array.from(r.rewards),
+          Array.from(r.terminated),
+          Array.from(r.truncated),
+          rows(r.finalObservations, 16).filter((_, i) => r.terminated[i] || r.truncated[i]),
+          r.infos.map((info) => JSON.stringify(info)),
+        );
+      }
+      await env.close();
+      return seen;
+    };
+    for (const id of ["CartPole-v1", "rlts_gym/DictObs-v0"]) {
+      const [shm, ipc, tcp] = [await record("shm", id), await record("ipc", id), await record("tcp", id)];
+      expect(shm).toEqual(ipc);
+      expect(shm).toEqual(tcp);
+    }
   });
 
   it("DictObs fixture: flattened Dict observations, and infos of finished episodes", async () => {
