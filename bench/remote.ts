@@ -1,24 +1,25 @@
 /**
- * Gymnasium CartPole-v1 through the ZeroMQ bridge, against the same loop inside Python.
+ * Gymnasium CartPole-v1 through the bridge (ZeroMQ over tcp and ipc, and shared memory), against the same
+ * loop inside Python.
  *
  *   npx tsx bench/remote.ts
  *
  * Each row: N envs in one `python -m rlts_gym` server, stepped by `RemoteVectorEnv` with random actions
- * drawn in TypeScript, over tcp and ipc. The baseline (bench/python/remote_baseline.py) is the server's
+ * drawn in TypeScript, over tcp, ipc and shm. The baseline (bench/python/remote_baseline.py) is the server's
  * per-step work without the socket: N gymnasium envs stepped in a Python loop with random actions,
  * observations flattened into one float32 array, finished envs reset. The machine is shared and its speed
  * swings by 1.5x within a minute, so the baseline and the bridge alternate: each of `ROUNDS` rounds runs
- * the baseline, then the bridge over tcp and over ipc (each a fresh process or server, median of
+ * the baseline, then the bridge over tcp, ipc and shm (each a fresh process or server, median of
  * `REPEATS` timed repeats); a row gives the medians over rounds, and the median of the rounds' ratios.
  */
 import { execFileSync } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { makeRemoteVectorEnv } from "../src/envs/remote/index.js";
+import { makeRemoteVectorEnv, type Transport } from "../src/envs/remote/index.js";
 import { createRng } from "../src/utils/rng.js";
 
 export interface RemoteBenchRow {
   numEnvs: number;
-  transport: "tcp" | "ipc";
+  transport: Transport;
   /** Env steps per second through the bridge (median). */
   stepsPerSecond: number;
   /** Env steps per second of the same loop inside Python (median). */
@@ -52,7 +53,7 @@ function pythonRate(numEnvs: number): number {
   return median((JSON.parse(out) as { env_steps_per_s: number[] }).env_steps_per_s);
 }
 
-async function bridgeRate(numEnvs: number, transport: "tcp" | "ipc"): Promise<number> {
+async function bridgeRate(numEnvs: number, transport: Transport): Promise<number> {
   const env = await makeRemoteVectorEnv({ id: "CartPole-v1", numEnvs, transport });
   try {
     const rng = createRng(0);
@@ -79,11 +80,11 @@ async function bridgeRate(numEnvs: number, transport: "tcp" | "ipc"): Promise<nu
 
 export async function runRemoteBench(): Promise<RemoteBenchRow[]> {
   const rows: RemoteBenchRow[] = [];
-  const transports = ["tcp", "ipc"] as const;
+  const transports = ["tcp", "ipc", "shm"] as const;
   for (const numEnvs of NUM_ENVS) {
     const python: number[] = [];
-    const bridge = { tcp: [] as number[], ipc: [] as number[] };
-    const ratios = { tcp: [] as number[], ipc: [] as number[] };
+    const bridge = { tcp: [] as number[], ipc: [] as number[], shm: [] as number[] };
+    const ratios = { tcp: [] as number[], ipc: [] as number[], shm: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       const baseline = pythonRate(numEnvs);
       python.push(baseline);
