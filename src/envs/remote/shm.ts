@@ -60,6 +60,8 @@ interface Libc {
 }
 
 let libc: Promise<Libc | string> | undefined;
+/** When a wait here last let this thread's event loop run. */
+let lastYield = 0;
 
 /** libc's functions through koffi, or why this machine cannot have them. */
 function loadLibc(): Promise<Libc | string> {
@@ -192,7 +194,15 @@ export class ShmConnection extends Channel {
 
   protected shutDown(): void {
     // A request waiting between two slices still holds views of the mapping: it releases it when it ends.
-    if (!this.inFlight) this.release();
+    if (!this.inFlight) this.releaseSoon();
+  }
+
+  /**
+   * Unmaps the file a turn of the event loop later: a reply's frames are views of the mapping, read by
+   * whoever awaited the request in microtasks after it resolved, and a failure may come in between.
+   */
+  private releaseSoon(): void {
+    setImmediate(() => this.release());
   }
 
   protected async roundTrip(message: ArrayBufferView[]): Promise<Buffer[]> {
@@ -205,12 +215,20 @@ export class ShmConnection extends Channel {
       this.libc.futex(this.mapping.address + REQUEST_SEQ_AT, FUTEX_WAKE, 1, null, 0, 0);
       const sent = performance.now();
       if (!this.spin(seq, sent)) await this.sleepUntilReply(seq);
+      const now = performance.now();
       // What the server took, wake-ups included: how long the next request spins (see `spin`).
-      this.replyMs += (performance.now() - sent - this.replyMs) / 8;
+      this.replyMs += (now - sent - this.replyMs) / 8;
+      if (now - lastYield > WAIT_SLICE_MS) {
+        // Replies caught spinning resolve as microtasks: a loop of fast steps would otherwise never let
+        // the event loop run (timers, signal handlers, messages from other threads).
+        await yieldToEventLoop();
+        lastYield = performance.now();
+        if (this.failure) throw this.failure;
+      }
       return this.readReply();
     } finally {
       this.inFlight = false;
-      if (this.failure) this.release();
+      if (this.failure) this.releaseSoon();
     }
   }
 
@@ -255,6 +273,7 @@ export class ShmConnection extends Channel {
         if (woke === -1 && this.libc.errno() === EINTR) break;
       }
       await yieldToEventLoop();
+      lastYield = performance.now();
       if (this.failure) throw this.failure;
       if (Atomics.load(this.words, word) === seq) return;
       if (performance.now() >= deadline) {
