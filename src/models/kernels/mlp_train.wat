@@ -348,9 +348,19 @@
     (local.set $min (call $header (global.get $H_SPLIT_MIN)))
     (i32.and (i32.ne (local.get $min) (i32.const 0)) (i32.ge_u (local.get $bytes) (local.get $min))))
 
+  ;; Whether an activation loop over `bytes` bytes is long enough to offer the host: ReLU's and the
+  ;; identity's are an instruction or two per 4 floats, tanh's about twenty, so they pay for a split only
+  ;; on 16 times the bytes.
+  (func $activationSplits (param $bytes i32) (param $activation i32) (result i32)
+    (local $min i32)
+    (local.set $min (call $header (global.get $H_SPLIT_MIN)))
+    (if (i32.ne (local.get $activation) (i32.const 1))
+      (then (local.set $min (i32.shl (local.get $min) (i32.const 4)))))
+    (i32.and (i32.ne (local.get $min) (i32.const 0)) (i32.ge_u (local.get $bytes) (local.get $min))))
+
   ;; $activate, or the host's split of it.
   (func $activateSplit (param $p i32) (param $bytes i32) (param $activation i32)
-    (if (call $splits (local.get $bytes))
+    (if (call $activationSplits (local.get $bytes) (local.get $activation))
       (then
         (if (call $hostElementwise (i32.const 0) (local.get $p) (i32.const 0) (local.get $bytes) (local.get $activation))
           (then (return)))))
@@ -358,7 +368,7 @@
 
   ;; $activateBackward, or the host's split of it.
   (func $activateBackwardSplit (param $d i32) (param $y i32) (param $bytes i32) (param $activation i32)
-    (if (call $splits (local.get $bytes))
+    (if (call $activationSplits (local.get $bytes) (local.get $activation))
       (then
         (if (call $hostElementwise (i32.const 1) (local.get $d) (local.get $y) (local.get $bytes) (local.get $activation))
           (then (return)))))
