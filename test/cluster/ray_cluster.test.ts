@@ -180,6 +180,17 @@ describe.skipIf(unavailable !== null)(
       expectNothingLeft();
     }, 400_000);
 
+    it("SAC Pendulum (async sampling, the fused step) with 2 Ray env runners: the greedy policy reaches -200", async () => {
+      // One gradient step per env step sampled (the zoo's ratio; with async runners a fragment is no longer one step).
+      const run = await train("configs/sac-pendulum.yaml", [
+        "env_runners.num_env_runners=2",
+        "sac.training_intensity=256",
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.rows.at(-1)?.["evaluation/env_runners/episode_return_mean"]).toBeGreaterThanOrEqual(-200);
+      expectNothingLeft();
+    }, 300_000);
+
     it("gymnasium backend: each Ray actor serves its vector env, runner threads here step it", async () => {
       const run = await train("configs/ppo-cartpole-gymnasium.yaml", [
         "env_runners.num_env_runners=2",
