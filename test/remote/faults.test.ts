@@ -6,33 +6,16 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path, { dirname } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Request } from "zeromq";
 import { ppoRunConfigSchema } from "../../src/algos/ppo/config.js";
 import { PPO } from "../../src/algos/ppo/ppo.js";
-import {
-  makeRemoteVectorEnv,
-  PROTOCOL_VERSION,
-  RemoteEnvError,
-  type RemoteVectorEnv,
-} from "../../src/envs/remote/index.js";
+import { makeRemoteVectorEnv, PROTOCOL_VERSION, RemoteEnvError } from "../../src/envs/remote/index.js";
 import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import { onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
-import { isRunning, pythonEnv, root, venvPython } from "./python.js";
+import { closedAfterEachTest, isRunning, pythonEnv, root, venvPython } from "./python.js";
 
-const open: RemoteVectorEnv[] = [];
-const children: ChildProcess[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((env) => env.close()));
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
-});
-
-async function vectorEnv(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promise<RemoteVectorEnv> {
-  venvPython();
-  const env = await makeRemoteVectorEnv(opts);
-  open.push(env);
-  return env;
-}
+const { vectorEnv, children } = closedAfterEachTest();
 
 /** Starts `python -m rlts_gym` by hand and resolves with its endpoint once it is ready. */
 async function startServer(args: string[]): Promise<[ChildProcess, string]> {

@@ -2,8 +2,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { afterEach } from "vitest";
 import { Request } from "zeromq";
-import { PROTOCOL_VERSION } from "../../src/envs/remote/index.js";
+import { makeRemoteVectorEnv, PROTOCOL_VERSION, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
 
 export const root = join(import.meta.dirname, "..", "..");
 
@@ -12,6 +13,31 @@ export function venvPython(): string {
   const python = join(root, "python", ".venv", "bin", "python");
   if (!existsSync(python)) throw new Error(`${python} is missing: run \`npm run setup:python\` first`);
   return python;
+}
+
+/**
+ * For a test file: the vector envs made through `vectorEnv` are closed, and the processes pushed to
+ * `children` killed, after each test.
+ */
+export function closedAfterEachTest(): {
+  vectorEnv: (opts: Parameters<typeof makeRemoteVectorEnv>[0]) => Promise<RemoteVectorEnv>;
+  children: ChildProcess[];
+} {
+  const open: RemoteVectorEnv[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((env) => env.close()));
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  return {
+    async vectorEnv(opts) {
+      venvPython();
+      const env = await makeRemoteVectorEnv(opts);
+      open.push(env);
+      return env;
+    },
+    children,
+  };
 }
 
 export interface ReferenceSpec {

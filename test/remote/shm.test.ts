@@ -5,24 +5,19 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
-import { makeRemoteVectorEnv, RemoteEnvError, type RemoteVectorEnv } from "../../src/envs/remote/index.js";
+import { describe, expect, it } from "vitest";
+import { RemoteEnvError } from "../../src/envs/remote/index.js";
 import { ServerProcess } from "../../src/envs/remote/server-process.js";
-import { isRunning, referenceRollout, rows, startPythonServer, venvPython } from "./python.js";
+import {
+  closedAfterEachTest,
+  isRunning,
+  referenceRollout,
+  rows,
+  startPythonServer,
+  venvPython,
+} from "./python.js";
 
-const open: RemoteVectorEnv[] = [];
-const children: ChildProcess[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((env) => env.close()));
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
-});
-
-async function vectorEnv(opts: Parameters<typeof makeRemoteVectorEnv>[0]): Promise<RemoteVectorEnv> {
-  venvPython();
-  const env = await makeRemoteVectorEnv(opts);
-  open.push(env);
-  return env;
-}
+const { vectorEnv, children } = closedAfterEachTest();
 
 /** The `--bind` a running server was started with. */
 function bindOf(pid: number): string {
