@@ -465,7 +465,8 @@ export class FusedMlpTrainer {
    * side by side), to fill before `forwardRows`: a view of the kernel's memory, valid until the next call.
    */
   inputRows(rows: number): Float32Array {
-    this.reserveRows(rows);
+    if (rows < 1) throw new RangeError(`fused step: expected at least 1 row, got ${rows}`);
+    if (rows > this.capacity) this.grow(rows);
     const at = this.inputs.obs / FLOAT;
     return this.f32.subarray(at, at + rows * this.obsDim);
   }
@@ -592,19 +593,11 @@ export class FusedMlpTrainer {
     return this.registeredId;
   }
 
-  /** Room for `rows` rows. */
-  private reserveRows(rows: number): void {
-    if (rows < 1) throw new RangeError(`fused step: expected at least 1 row, got ${rows}`);
-    if (rows > this.capacity) this.grow(rows);
-  }
-
   /** Room for `rows` rows, and the observations and actions (if any) copied in. */
   private prepareRows(rows: number, obs: ArrayLike<number>, actions: Float32Array | null): void {
-    this.reserveRows(rows);
-    const at = this.inputs.obs / FLOAT;
-    const n = rows * this.obsDim;
-    if (obs instanceof Float32Array) this.f32.set(obs.subarray(0, n), at);
-    else for (let i = 0; i < n; i++) this.f32[at + i] = obs[i];
+    const input = this.inputRows(rows);
+    if (obs instanceof Float32Array) input.set(obs.subarray(0, input.length));
+    else for (let i = 0; i < input.length; i++) input[i] = obs[i];
     if (actions) this.f32.set(actions.subarray(0, rows * this.actionDim), this.inputs.actions / FLOAT);
   }
 
@@ -752,8 +745,8 @@ export class FusedMlpTrainer {
     };
     set(H.layers, this.layers.length);
     set(H.table, table);
-    set(H.policy, spec.policyTower >= 0 ? lastLayer[spec.policyTower] : -1);
-    set(H.value, spec.valueTower >= 0 ? lastLayer[spec.valueTower] : -1);
+    set(H.policy, this.qLayer);
+    set(H.value, this.vLayer);
     set(H.head, head.kind === "gaussian" ? 1 : 0);
     set(
       H.outputs,

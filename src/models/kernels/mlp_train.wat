@@ -352,11 +352,9 @@
   ;; identity's are an instruction or two per 4 floats, tanh's about twenty, so they pay for a split only
   ;; on 16 times the bytes.
   (func $activationSplits (param $bytes i32) (param $activation i32) (result i32)
-    (local $min i32)
-    (local.set $min (call $header (global.get $H_SPLIT_MIN)))
-    (if (i32.ne (local.get $activation) (i32.const 1))
-      (then (local.set $min (i32.shl (local.get $min) (i32.const 4)))))
-    (i32.and (i32.ne (local.get $min) (i32.const 0)) (i32.ge_u (local.get $bytes) (local.get $min))))
+    (call $splits
+      (select (local.get $bytes) (i32.shr_u (local.get $bytes) (i32.const 4))
+        (i32.eq (local.get $activation) (i32.const 1)))))
 
   ;; $activate, or the host's split of it.
   (func $activateSplit (param $p i32) (param $bytes i32) (param $activation i32)
