@@ -27,7 +27,7 @@ import zmq
 from gymnasium import spaces
 
 from . import fixtures  # noqa: F401  (registers the rlts_gym/* test envs)
-from .shm import SharedMemoryTransport, ShmError
+from .shm import SPIN_S, SharedMemoryTransport, ShmError
 
 PROTOCOL_VERSION = 3
 SERVER_NAME = "rlts_gym"
@@ -578,9 +578,6 @@ def parent_alive(pid):
     return True
 
 
-SPIN_S = 0.002
-
-
 def receive(socket):
     """The next request. Spins for up to SPIN_S before blocking: a training client sends the next step
     within microseconds, and a process that sleeps between steps wakes on a cold core (measured: a
@@ -818,5 +815,9 @@ def main(argv=None):
         # The last stderr line is what the TypeScript client quotes when the server dies at startup.
         print(f"rlts_gym: cannot make {args.env!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    serve(server, args.bind, args.parent_pid)
+    try:
+        serve(server, args.bind, args.parent_pid)
+    except ShmError as exc:  # a full /dev/shm: the file cannot be made
+        print(f"rlts_gym: cannot serve on {args.bind}: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -110,14 +110,19 @@ class SharedMemoryTransport:
         self.seen = 0
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         self.linked = True
-        request_capacity = round_up(request_bytes, PAGE)
-        reply_capacity = round_up(reply_bytes, PAGE)
-        size = HEADER_BYTES + request_capacity + reply_capacity
-        os.ftruncate(self.fd, size)
-        self.map(size)
-        struct.pack_into("<II", self.mm, MAGIC_AT, MAGIC, LAYOUT_VERSION)
-        struct.pack_into("<iII", self.mm, REQUEST_SEQ_AT, 0, HEADER_BYTES, request_capacity)
-        struct.pack_into("<iII", self.mm, REPLY_SEQ_AT, 0, HEADER_BYTES + request_capacity, reply_capacity)
+        try:
+            request_capacity = round_up(request_bytes, PAGE)
+            reply_capacity = round_up(reply_bytes, PAGE)
+            size = HEADER_BYTES + request_capacity + reply_capacity
+            self.resize(size)
+            self.map(size)
+            struct.pack_into("<II", self.mm, MAGIC_AT, MAGIC, LAYOUT_VERSION)
+            struct.pack_into("<iII", self.mm, REQUEST_SEQ_AT, 0, HEADER_BYTES, request_capacity)
+            struct.pack_into("<iII", self.mm, REPLY_SEQ_AT, 0, HEADER_BYTES + request_capacity, reply_capacity)
+        except BaseException:
+            # A failed setup (a full /dev/shm, a signal) leaves neither the file nor its descriptor.
+            self.close()
+            raise
 
     @property
     def endpoint(self):
@@ -181,9 +186,18 @@ class SharedMemoryTransport:
         capacity = round_up(2 * needed, PAGE)
         if offset + capacity > MAX_FILE_BYTES:
             raise ShmError(f"shm transport: a message of {needed} bytes does not fit in the 4 GiB file")
-        os.ftruncate(self.fd, offset + capacity)
+        self.resize(offset + capacity)
         self.map(offset + capacity)
         return offset, capacity
+
+    def resize(self, size):
+        """The file at `size` bytes, its pages allocated now: on a full /dev/shm this is one ENOSPC error,
+        where a bare ftruncate (tmpfs reserves nothing) would end the first process to touch a missing
+        page with SIGBUS."""
+        try:
+            os.posix_fallocate(self.fd, 0, size)
+        except OSError as err:
+            raise ShmError(f"shm transport: cannot make {self.path} {size} bytes long: {err.strerror}") from None
 
     def unlink(self):
         self.linked = False

@@ -5,6 +5,7 @@
  * `env_runners`, `num_env_runners`, ...) so settings carry over from Python.
  */
 import { z } from "zod";
+import { TRANSPORTS } from "../envs/remote/protocol.js";
 import { type Schedule, scheduleSchema } from "../utils/schedule.js";
 
 const envConfigSchema = z
@@ -40,7 +41,7 @@ const envConfigSchema = z
      * gymnasium backend: how rlts talks to the server it spawns: `shm` (shared memory, the default on Linux
      * x86-64), `ipc` (a unix socket, the default elsewhere) or `tcp` (127.0.0.1). Not used with `address`.
      */
-    transport: z.enum(["shm", "ipc", "tcp"]).optional(),
+    transport: z.enum(TRANSPORTS).optional(),
     /** gymnasium backend: the Python interpreter (default: python/.venv, or $RLTS_PYTHON). */
     python: z.string().optional(),
     /** gymnasium backend: how long one request may take before it is an error. */

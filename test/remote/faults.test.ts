@@ -3,7 +3,7 @@
  * a protocol mismatch, a missing Python, and servers that must not outlive their client.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path, { dirname } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,7 +13,16 @@ import { PPO } from "../../src/algos/ppo/ppo.js";
 import { makeRemoteVectorEnv, PROTOCOL_VERSION, RemoteEnvError } from "../../src/envs/remote/index.js";
 import { EnvRunnerActorGroup } from "../../src/rollout/actor_group.js";
 import { onPolicyRunnerConfig } from "../../src/rollout/env_runner.js";
-import { closedAfterEachTest, isRunning, pythonEnv, root, venvPython } from "./python.js";
+import {
+  bindOf,
+  closedAfterEachTest,
+  exitOf,
+  isRunning,
+  pythonEnv,
+  root,
+  venvPython,
+  waitUntil,
+} from "./python.js";
 
 const { vectorEnv, children } = closedAfterEachTest();
 
@@ -35,17 +44,6 @@ async function startServer(args: string[]): Promise<[ChildProcess, string]> {
     child.once("exit", (code) => reject(new Error(`server exited with ${code} before it was ready`)));
   });
   return [child, endpoint];
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
-
-async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  return condition();
 }
 
 describe("remote env faults", () => {
@@ -172,8 +170,7 @@ describe("remote env faults", () => {
   it("close leaves no process and no socket file behind (ipc)", async () => {
     const env = await vectorEnv({ id: "CartPole-v1", numEnvs: 2, transport: "ipc" });
     const pid = env.serverPid!;
-    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    const socketFile = args[args.indexOf("--bind") + 1].replace("ipc://", "");
+    const socketFile = bindOf(pid).replace("ipc://", "");
     expect(existsSync(socketFile)).toBe(true);
     await env.close();
     expect(isRunning(pid)).toBe(false);

@@ -1,6 +1,6 @@
 /** Shared by the remote-env tests: the project's venv Python and the plain-gymnasium reference rollout. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach } from "vitest";
 import { Request } from "zeromq";
@@ -38,6 +38,25 @@ export function closedAfterEachTest(): {
     },
     children,
   };
+}
+
+/** The `--bind` a running server was started with. */
+export function bindOf(pid: number): string {
+  const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  return args[args.indexOf("--bind") + 1];
+}
+
+/** The child's exit code, once it has exited (null when a signal ended it). */
+export function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+/** Whether `condition` holds within `ms` (polled every 20 ms). */
+export async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return condition();
 }
 
 export interface ReferenceSpec {

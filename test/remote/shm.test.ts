@@ -3,38 +3,26 @@
  * gone as soon as both sides mapped it (and on every way out), messages larger than the file's areas, an
  * event loop that keeps running while a step is pending, and servers that die.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { RemoteEnvError } from "../../src/envs/remote/index.js";
 import { ServerProcess } from "../../src/envs/remote/server-process.js";
 import {
+  bindOf,
   closedAfterEachTest,
+  exitOf,
   isRunning,
   referenceRollout,
   rows,
   startPythonServer,
   venvPython,
+  waitUntil,
 } from "./python.js";
 
 const { vectorEnv, children } = closedAfterEachTest();
-
-/** The `--bind` a running server was started with. */
-function bindOf(pid: number): string {
-  const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-  return args[args.indexOf("--bind") + 1];
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
-
-async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return condition();
-}
 
 const shmPath = () => `/dev/shm/rlts-gym-test-${process.pid}-${Math.random().toString(16).slice(2)}`;
 
@@ -170,6 +158,30 @@ describe("the shm transport", () => {
     expect(await exitOf(orphan.child)).toBe(0);
     expect(await waitUntil(() => !existsSync(orphanPath), 1000)).toBe(true);
   });
+
+  // A tmpfs of one page stands for a full /dev/shm: mounting one needs root.
+  it.skipIf(process.getuid?.() !== 0)(
+    "a full /dev/shm is one clear line from the server, which leaves no file behind",
+    async () => {
+      venvPython();
+      const mount = mkdtempSync(path.join(tmpdir(), "rlts-full-shm-"));
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", mount]);
+      try {
+        const result = await startPythonServer(
+          ["--env", "CartPole-v1", "--bind", `shm://${mount}/file`, "--parent-pid", String(process.pid)],
+          children,
+        );
+        expect(result.code).toBe(2);
+        expect(result.stderr.trim().split("\n").at(-1)).toMatch(
+          /^rlts_gym: cannot serve on shm:\/\/.*: shm transport: cannot make .* bytes long: No space left on device$/,
+        );
+        expect(readdirSync(mount)).toEqual([]);
+      } finally {
+        execFileSync("umount", [mount]);
+        rmSync(mount, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("the server refuses shm:// without --parent-pid (nobody else could connect)", async () => {
     venvPython();

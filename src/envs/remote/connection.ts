@@ -46,8 +46,6 @@ export abstract class Channel {
     options.serverExited?.catch((err: Error) => this.fail(err));
   }
 
-  abstract get closed(): boolean;
-
   /** Sends `cmd` with header `fields` and array `frames`, resolving with the decoded reply. */
   request(cmd: string, fields: Record<string, unknown> = {}, frames: ArrayBufferView[] = []): Promise<Reply> {
     const result = this.queue.then(() => this.exchange(cmd, fields, frames));
@@ -119,10 +117,6 @@ export class Connection extends Channel {
     // linger 0: a closed socket never holds the process open with unsent messages (zeromq.js context).
     this.socket = new Request({ linger: 0, sendTimeout: timeoutMs, receiveTimeout: timeoutMs, ...curve });
     this.socket.connect(endpoint);
-  }
-
-  get closed(): boolean {
-    return this.socket.closed;
   }
 
   protected shutDown(): void {

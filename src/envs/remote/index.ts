@@ -1,5 +1,5 @@
 /** Real Python Gymnasium envs over shared memory or ZeroMQ (server: `python -m rlts_gym`, wire format: PROTOCOL.md). */
-export { PROTOCOL_VERSION, RemoteEnvError } from "./protocol.js";
+export { PROTOCOL_VERSION, RemoteEnvError, type Transport } from "./protocol.js";
 export { makeRemoteEnv, RemoteEnv } from "./remote-env.js";
 export {
   closeAllRemoteEnvs,
@@ -7,4 +7,3 @@ export {
   type RemoteEnvOptions,
   RemoteVectorEnv,
 } from "./remote-vector-env.js";
-export type { Transport } from "./server-process.js";

@@ -6,6 +6,13 @@
  */
 import { endianness } from "node:os";
 
+/**
+ * How a spawned server and its client talk: `shm` (a file in /dev/shm both map; Linux x86-64), `ipc` (a
+ * unix socket in a temp folder) or `tcp` (a free port on 127.0.0.1); the last two through ZeroMQ.
+ */
+export const TRANSPORTS = ["shm", "ipc", "tcp"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
 /** Bumped on any incompatible change of a message; the server refuses other versions. */
 export const PROTOCOL_VERSION = 3;
 

@@ -20,8 +20,8 @@ import type {
   VectorStepResult,
 } from "../types.js";
 import { type Channel, Connection, type Reply } from "./connection.js";
-import { copyFrame, PROTOCOL_VERSION, requireFrame } from "./protocol.js";
-import { type GymnasiumWrapper, ServerProcess, type Transport } from "./server-process.js";
+import { copyFrame, PROTOCOL_VERSION, requireFrame, TRANSPORTS, type Transport } from "./protocol.js";
+import { type GymnasiumWrapper, ServerProcess } from "./server-process.js";
 import { ShmConnection, shmUnavailable } from "./shm.js";
 
 export interface RemoteEnvOptions {
@@ -111,7 +111,7 @@ function checkOptions(opts: RemoteEnvOptions): void {
       `remote env ${opts.id}: maxEpisodeSteps must be an integer >= 1, got ${opts.maxEpisodeSteps}`,
     );
   }
-  if (opts.transport !== undefined && !["shm", "ipc", "tcp"].includes(opts.transport)) {
+  if (opts.transport !== undefined && !TRANSPORTS.includes(opts.transport)) {
     throw new TypeError(`remote env ${opts.id}: transport must be shm, ipc or tcp, got ${opts.transport}`);
   }
   if (opts.address !== undefined && !/^(tcp|ipc):\/\/./.test(opts.address)) {

@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Transport } from "./protocol.js";
 
 const SETUP_HINT =
   "run `npm run setup:python` (or point RLTS_PYTHON / the `python` option at a Python with gymnasium)";
@@ -31,12 +32,6 @@ export interface ServerOptions {
   /** gymnasium.wrappers applied on the server, first to last (`--wrappers`). */
   wrappers: GymnasiumWrapper[];
 }
-
-/**
- * How a spawned server and its client talk: `shm` (a file in /dev/shm both map; Linux x86-64), `ipc` (a
- * unix socket in a temp folder) or `tcp` (a free port on 127.0.0.1); the last two through ZeroMQ.
- */
-export type Transport = "shm" | "ipc" | "tcp";
 
 /** A wrapper from `gymnasium.wrappers` by class name, with its keyword arguments. */
 export interface GymnasiumWrapper {

@@ -15,7 +15,7 @@
  * mmap, futex and sched_yield come from libc through koffi (already a dependency, for the native BLAS);
  * the transport is offered on Linux x86-64 only (the server side relies on x86's ordering of stores).
  */
-import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, unlinkSync } from "node:fs";
+import { accessSync, closeSync, constants, fstatSync, openSync, unlinkSync } from "node:fs";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { Channel, type ConnectionOptions } from "./connection.js";
 
@@ -52,6 +52,8 @@ const EINTR = 4;
 interface Libc {
   mmap(addr: null, length: number, prot: number, flags: number, fd: number, offset: number): number;
   munmap(addr: number, length: number): number;
+  /** Allocates the file's pages (growing it): 0, or the error number. */
+  fallocate(fd: number, offset: number, length: number): number;
   futex(addr: number, op: number, value: number, timeout: BigInt64Array | null, addr2: 0, value3: 0): number;
   schedYield(): number;
   errno(): number;
@@ -92,6 +94,7 @@ function loadLibc(): Promise<Libc | string> {
           "intptr_t mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)",
         ),
         munmap: lib.func("int munmap(intptr_t addr, size_t length)"),
+        fallocate: lib.func("int posix_fallocate(int fd, int64_t offset, int64_t len)"),
         futex: (addr, op, value, timeout, addr2, value3) =>
           futex(SYS_FUTEX, addr, op, value, timeout, addr2, value3),
         schedYield: lib.func("int sched_yield(void)"),
@@ -186,10 +189,6 @@ export class ShmConnection extends Channel {
     }
     connection.seq = Atomics.load(connection.words, REQUEST_SEQ_AT / 4);
     return connection;
-  }
-
-  get closed(): boolean {
-    return this.released || this.failure !== undefined;
   }
 
   protected shutDown(): void {
@@ -330,7 +329,14 @@ export class ShmConnection extends Channel {
     if (offset + capacity > MAX_FILE_BYTES) {
       throw new Error(`a request of ${needed} bytes does not fit in the shm transport's 4 GiB file`);
     }
-    ftruncateSync(this.fd, offset + capacity);
+    // Pages allocated now: on a full /dev/shm an error here, where a bare ftruncate (tmpfs reserves
+    // nothing) would end the first process to touch a missing page with SIGBUS.
+    const error = this.libc.fallocate(this.fd, 0, offset + capacity);
+    if (error !== 0) {
+      throw new Error(
+        `the shm transport cannot grow ${this.endpoint} to ${offset + capacity} bytes (errno ${error})`,
+      );
+    }
     this.remap();
     return [offset, capacity];
   }
