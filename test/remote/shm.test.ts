@@ -177,7 +177,8 @@ describe("the shm transport", () => {
         );
         expect(readdirSync(mount)).toEqual([]);
       } finally {
-        execFileSync("umount", [mount]);
+        // Lazily: a server that (wrongly) started still holds the file until afterEach kills it.
+        execFileSync("umount", ["-l", mount]);
         rmSync(mount, { recursive: true, force: true });
       }
     },
