@@ -89,6 +89,7 @@ const L = {
   dInStride: 10,
   wT: 11,
   outDim: 12,
+  inputGradient: 13,
 } as const;
 
 type PpoStep = (
@@ -282,6 +283,16 @@ export class FusedMlpTrainer {
   private readonly inputStride: number;
   /** Each tower's last layer (the tower's output). */
   private readonly towerLastLayer: number[] = [];
+  /**
+   * Whether every tower reads the observation (none another's output), so that a pass can run its towers
+   * on threads at once; and each tower's multiply-adds per row.
+   */
+  private readonly independentTowers: boolean;
+  private readonly towerMultiplyAdds: number[];
+  /** The layer table (byte offset). */
+  private table = 0;
+  /** True while a pass runs tower by tower on the threads: the products in it are not split again. */
+  private inTowers = false;
   /** Each layer's outputs Y and their gradients D (byte offsets), and the layers whose outputs are Q's (or A's) and V's. */
   private outputs: number[] = [];
   private outputDeltas: number[] = [];
@@ -322,7 +333,12 @@ export class FusedMlpTrainer {
     const imports = {
       env: { memory: this.memory },
       math: { exp: Math.exp, log: Math.log },
-      host: { gemm: this.hostProduct, elementwise: this.hostElementwise, adam: this.hostAdam },
+      host: {
+        gemm: this.hostProduct,
+        elementwise: this.hostElementwise,
+        adam: this.hostAdam,
+        towers: this.hostTowers,
+      },
     };
     this.exports = new wasm.Instance(this.module, imports).exports as unknown as KernelExports;
     this.obsDim = spec.obsDim;
@@ -354,6 +370,10 @@ export class FusedMlpTrainer {
       });
       lastLayer.push(this.layers.length - 1);
     }
+    this.independentTowers = spec.towers.length > 1 && spec.towers.every((tower) => tower.input < 0);
+    this.towerMultiplyAdds = spec.towers.map((tower) =>
+      tower.layers.reduce((sum, { inDim, outDim }) => sum + inDim * roundUp(outDim, ROW_FLOATS), 0),
+    );
     this.size = flat + this.logStdDim;
     this.paddedSize = padded + roundUp(this.logStdDim, 4);
     this.layout(capacity, spec);
@@ -556,7 +576,7 @@ export class FusedMlpTrainer {
     const multiplyAdds = m * k * (stride / FLOAT);
     const { threads } = this;
     const native = this.native && multiplyAdds >= this.native.minMultiplyAdds ? this.native.gemm : null;
-    if (threads && multiplyAdds >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
+    if (threads && !this.inTowers && multiplyAdds >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
       const onNative = native && { gemm: native, memory: this.memory, zero: this.zero };
       threads.product(this.threadsId(threads), this.exports, args, onNative);
       return 1;
@@ -573,7 +593,7 @@ export class FusedMlpTrainer {
     activation: number,
   ): number => {
     const threads = this.threads;
-    if (!threads) return 0;
+    if (!threads || this.inTowers) return 0;
     const id = this.threadsId(threads);
     threads.activation(id, this.exports, target, op === 0 ? null : outputs, bytes, activation);
     return 1;
@@ -584,6 +604,50 @@ export class FusedMlpTrainer {
     const threads = this.threads;
     if (!threads) return 0;
     threads.adam(this.threadsId(threads), this.exports, bytes, coefficients);
+    return 1;
+  };
+
+  /**
+   * The kernel's forward (pass 0) or backward pass (pass 1) offered to the host: run as whole towers at
+   * once, a group of them per thread, when the towers are independent and there are at least as many as
+   * threads (with fewer, splitting each loop keeps every thread busy), and the pass is large enough.
+   * Returns 1 when done, 0 to leave it to the kernel. Each tower's arithmetic is the kernel's, whichever
+   * thread runs it. Not for an input-gradient pass of a module with an input gradient: its towers would
+   * add into the same rows at once.
+   */
+  private readonly hostTowers = (pass: number, rows: number, paramGrads: number): number => {
+    const { threads } = this;
+    if (!threads || !this.independentTowers || this.inTowers) return 0;
+    const towers = this.towerMultiplyAdds;
+    if (towers.length < threads.size) return 0;
+    if (pass === 1 && paramGrads === 0 && this.inputGradientRows !== 0) return 0;
+    const total = towers.reduce((sum, x) => sum + x, 0);
+    if (rows * total < threads.minMultiplyAdds.towers) return 0;
+    // Consecutive towers to each thread, about as many multiply-adds each.
+    const groups: [first: number, end: number][] = [];
+    let first = 0;
+    let done = 0;
+    for (let t = 0; t < towers.length; t++) {
+      done += towers[t];
+      const left = towers.length - t - 1;
+      if (done >= (total * (groups.length + 1)) / threads.size || left === threads.size - groups.length - 1) {
+        groups.push([first, t + 1]);
+        first = t + 1;
+      }
+    }
+    const entry = (tower: number) =>
+      this.table + (tower === 0 ? 0 : this.towerLastLayer[tower - 1] + 1) * LAYER_BYTES;
+    const parts = groups.map(([from, to]) =>
+      pass === 0 ? [rows, entry(from), entry(to)] : [rows, paramGrads, entry(from), entry(to) - LAYER_BYTES],
+    );
+    this.inTowers = true;
+    try {
+      const nativeMin = this.native ? Math.max(1, this.native.minMultiplyAdds) : 0;
+      const op = pass === 0 ? "forward" : "backward";
+      threads.towers(this.threadsId(threads), this.exports, op, parts, nativeMin, this.zero);
+    } finally {
+      this.inTowers = false;
+    }
     return 1;
   };
 
@@ -731,6 +795,7 @@ export class FusedMlpTrainer {
     this.f32.fill(0);
     this.metrics = metrics;
     this.zero = zero;
+    this.table = table;
     this.outputs = y;
     this.outputDeltas = d;
     this.qLayer = spec.policyTower >= 0 ? lastLayer[spec.policyTower] : -1;
@@ -792,7 +857,8 @@ export class FusedMlpTrainer {
       i32[e + L.d] = d[l];
       i32[e + L.stride] = layer.paddedOut * FLOAT;
       i32[e + L.activation] = layer.activation;
-      i32[e + L.dIn] = input >= 0 ? d[input] : this.inputGradientRows;
+      i32[e + L.dIn] = input >= 0 ? d[input] : 0;
+      i32[e + L.inputGradient] = input >= 0 ? 0 : this.inputGradientRows;
       i32[e + L.dInStride] = inputWidth(layer) * FLOAT;
       i32[e + L.wT] = transposed[l];
       i32[e + L.outDim] = layer.outDim;

@@ -19,7 +19,14 @@ import type { NativeGemm } from "./blas.js";
 import { type KernelMemory, nativeProduct, type ProductArgs, rowBlock } from "./kernel_product.js";
 
 /** What a job asks a worker to run: the kernel's export of the same name on its part. */
-export const OP = { gemmRows: 0, activate: 1, activateBackward: 2, adamRange: 3 } as const;
+export const OP = {
+  gemmRows: 0,
+  activate: 1,
+  activateBackward: 2,
+  adamRange: 3,
+  forwardLayers: 4,
+  backwardLayers: 5,
+} as const;
 
 /** The kernel exports the threads run (the same in every instance). */
 export interface KernelLoops {
@@ -27,6 +34,18 @@ export interface KernelLoops {
   activate: (p: number, bytes: number, activation: number) => void;
   activate_backward: (d: number, y: number, bytes: number, activation: number) => void;
   adam_range: (offset: number, end: number, ...coefficients: AdamCoefficients) => void;
+  forward_layers: (rows: number, first: number, end: number) => void;
+  backward_layers: (rows: number, paramGrads: number, first: number, last: number) => void;
+}
+
+/** The minimums for splitting, in multiply-adds (see DEFAULT_MIN_MULTIPLY_ADDS). */
+export interface SplitMinimums {
+  /** A product, by rows, on the kernel's GEMM. */
+  kernel: number;
+  /** A product, by rows, on the native BLAS. */
+  native: number;
+  /** A forward or backward pass, by towers (all of its products together). */
+  towers: number;
 }
 
 /** Adam's float32 arguments after the range: scale, stepSize, sqrtBias2, beta1, beta2, eps. */
@@ -48,7 +67,8 @@ export const SLOT = {
   op: 4,
   /**
    * The job's integer arguments, from here (12 at most): the export's, and for a product part two more,
-   * 1 to run it through the native BLAS (where its operands suit it) and the kernel's zeros.
+   * 1 to run it through the native BLAS (where its operands suit it) and the kernel's zeros; a pass's
+   * towers start with two: the smallest product for the native BLAS (0: none) and the kernel's zeros.
    */
   ints: 5,
   /** Adam's float arguments, from here (6). */
@@ -61,9 +81,10 @@ export const STOP = -1;
  * The smallest product split, in multiply-adds, on the kernel's GEMM and on the native BLAS (about 8x
  * faster per core here, so its products must be larger to pay for waking a worker). Measured on this
  * 2-core machine, one product alone: the kernel's 128x128x128 (2M) 1.1-1.2x faster on 2 threads,
- * 256x256x256 (17M) 1.4-1.9x; BLAS's 256x256x256 0.8-1.4x, 512x512x512 (134M) 1.7x.
+ * 256x256x256 (17M) 1.4-1.9x; BLAS's 256x256x256 0.8-1.4x, 512x512x512 (134M) 1.7x. And the smallest
+ * pass split by towers (TOWERS_MEASURED).
  */
-const DEFAULT_MIN_MULTIPLY_ADDS = { kernel: 1 << 22, native: 1 << 25 };
+const DEFAULT_MIN_MULTIPLY_ADDS: SplitMinimums = { kernel: 1 << 22, native: 1 << 25, towers: 1 << 20 };
 /** The shortest activation or Adam loop split, in bytes (64k floats: tens of microseconds of work). */
 const DEFAULT_MIN_SPLIT_BYTES = 1 << 18;
 /** Rows per block are a multiple of the kernel's 4-row step; ranges, of a 64-byte cache line. */
@@ -117,8 +138,8 @@ export class KernelThreads {
   private constructor(
     /** Threads a loop is split over, the caller's included. */
     readonly size: number,
-    /** The smallest product split (on the kernel's GEMM, on the native BLAS), in multiply-adds. */
-    readonly minMultiplyAdds: { kernel: number; native: number },
+    /** The smallest product and pass split, in multiply-adds. */
+    readonly minMultiplyAdds: SplitMinimums,
     /** The shortest activation or Adam loop split, in bytes. */
     readonly minSplitBytes: number,
     private readonly workers: { thread: Worker; port: MessagePort }[],
@@ -220,6 +241,27 @@ export class KernelThreads {
     }
   }
 
+  /**
+   * Whole passes over groups of a module's independent towers at once: `forward_layers` (`op` forward)
+   * or `backward_layers` with `parts[g]`'s arguments, group g on thread g (the caller's the first). The
+   * products in them are not split: each goes whole to the native BLAS from `nativeMin` multiply-adds
+   * (0: none), to the kernel's GEMM below; `zero`: the kernel's zeros.
+   */
+  towers(
+    memoryId: number,
+    kernel: KernelLoops,
+    op: "forward" | "backward",
+    parts: number[][],
+    nativeMin: number,
+    zero: number,
+  ): void {
+    const jobs = parts.map((part) => [nativeMin, zero, ...part]);
+    const [a, b, c, d] = parts[0];
+    const own =
+      op === "forward" ? () => kernel.forward_layers(a, b, c) : () => kernel.backward_layers(a, b, c, d);
+    this.run(memoryId, op === "forward" ? OP.forwardLayers : OP.backwardLayers, jobs, null, own);
+  }
+
   /** `adam_range` over the regions' first `bytes` bytes, split into ranges. */
   adam(memoryId: number, kernel: KernelLoops, bytes: number, coefficients: AdamCoefficients): void {
     const parts = pieces(bytes, this.size, RANGE_STEP).map(([at, length]) => [at, at + length]);
@@ -227,7 +269,7 @@ export class KernelThreads {
     this.run(memoryId, OP.adamRange, parts, coefficients, own);
   }
 
-  /** Parts 1.. on the workers, part 0 by `own` here; returns when every part is done. */
+  /** Parts 1.. on the workers, part 0 by `own` here; returns (or throws the first failure) when every part is done. */
   private run(
     memoryId: number,
     op: number,
@@ -248,8 +290,22 @@ export class KernelThreads {
       Atomics.store(ints, s + SLOT.seq, seq);
       Atomics.notify(ints, s + SLOT.seq);
     }
-    own();
-    for (let w = 0; w + 1 < parts.length; w++) this.wait(w, seq);
+    // Every part is waited for before a failure is thrown, so that none is still running (or about to
+    // report) when the caller goes on.
+    let failure: unknown = null;
+    try {
+      own();
+    } catch (error) {
+      failure = error;
+    }
+    for (let w = 0; w + 1 < parts.length; w++) {
+      try {
+        this.wait(w, seq);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== null) throw failure;
   }
 
   /** Waits until worker `w` finished job `seq`; throws its error, or after PART_TIMEOUT_MS. */

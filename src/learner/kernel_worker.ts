@@ -27,6 +27,8 @@ const ints = new Int32Array(control, index * SLOT_INTS * 4, SLOT_INTS);
 const floats = new Float32Array(control, index * SLOT_INTS * 4, SLOT_INTS);
 /** Each registered memory and its kernel instance in this thread. */
 const kernels = new Map<number, { memory: KernelMemory; loops: KernelLoops }>();
+/** A tower job's products: whole on the native BLAS from `min` multiply-adds (0: none); `zero`, the kernel's zeros. */
+const towerProducts = { min: 0, zero: 0 };
 
 /** The kernel on the registered memory `id`, taking the registrations waiting on the port until it is there. */
 function kernel(id: number): { memory: KernelMemory; loops: KernelLoops } {
@@ -34,11 +36,19 @@ function kernel(id: number): { memory: KernelMemory; loops: KernelLoops } {
     if (found) return found;
     const next = receiveMessageOnPort(port)?.message as KernelRegistration | undefined;
     if (!next) throw new Error(`kernel memory ${id} was never registered`);
+    const { memory } = next;
+    /** A tower job's product on the native BLAS when large enough (and its operands suit it). */
+    const gemm = (...args: ProductArgs) => {
+      const [, , , k, , stride, , m] = args;
+      const { min, zero } = towerProducts;
+      const large = native !== null && min > 0 && m * k * (stride / 4) >= min;
+      return large && nativeProduct(native, memory.buffer, zero, args) ? 1 : 0;
+    };
     const imports = {
-      env: { memory: next.memory },
+      env: { memory },
       math: { exp: Math.exp, log: Math.log },
-      // Parts come here already split: nothing this thread runs goes back to a host.
-      host: { gemm: () => 0, elementwise: () => 0, adam: () => 0 },
+      // Parts come here already split: nothing this thread runs goes back to the threads.
+      host: { gemm, elementwise: () => 0, adam: () => 0, towers: () => 0 },
     };
     const loops = new wasm.Instance(next.module, imports).exports as unknown as KernelLoops;
     kernels.set(next.id, { memory: next.memory, loops });
@@ -61,6 +71,13 @@ function runJob(): void {
       return;
     case OP.activateBackward:
       loops.activate_backward(ints[at], ints[at + 1], ints[at + 2], ints[at + 3]);
+      return;
+    case OP.forwardLayers:
+    case OP.backwardLayers:
+      towerProducts.min = ints[at];
+      towerProducts.zero = ints[at + 1];
+      if (ints[SLOT.op] === OP.forwardLayers) loops.forward_layers(ints[at + 2], ints[at + 3], ints[at + 4]);
+      else loops.backward_layers(ints[at + 2], ints[at + 3], ints[at + 4], ints[at + 5]);
       return;
     case OP.adamRange:
       loops.adam_range(

@@ -4,14 +4,14 @@
  * any part), and within float32 rounding with products through the native BLAS in every part; a worker's
  * failure is one line, never a wait; training with threads starts and stops them with the learner.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { A2C } from "../../src/algos/a2c/a2c.js";
 import { PPO } from "../../src/algos/ppo/ppo.js";
 import { Box, Discrete } from "../../src/envs/spaces.js";
 import { loadNativeGemm, type NativeGemm } from "../../src/learner/blas.js";
 import { FusedMlpTrainer, type FusedPPOMinibatch } from "../../src/learner/fused_mlp.js";
 import { KernelThreads, kernelThreads } from "../../src/learner/kernel_threads.js";
-import { initialWeights, type ModuleSpec, moduleSpecFor } from "../../src/models/catalog.js";
+import { initialWeights, type ModuleSpec, moduleSpecFor, qFunctionSpec } from "../../src/models/catalog.js";
 import { createRng, normal } from "../../src/utils/rng.js";
 import { expectClose } from "../fixtures/fused_kernel.js";
 
@@ -82,7 +82,7 @@ describe("kernel threads for the fused step", () => {
 
   beforeAll(async () => {
     // Every loop split, however short, so that every kind of product, activation and Adam runs in parts.
-    pool = await KernelThreads.start(3, false, { kernel: 1, native: 1 }, 16);
+    pool = await KernelThreads.start(3, false, { kernel: 1, native: 1, towers: 1 }, 16);
   }, 60_000);
 
   afterAll(async () => {
@@ -102,7 +102,7 @@ describe("kernel threads for the fused step", () => {
   it("products through the native BLAS in parts on 3 threads give the weights of one BLAS call, within float32 rounding", async (ctx) => {
     const native = await loadNativeGemm();
     if (!native) ctx.skip();
-    const blasPool = await KernelThreads.start(3, true, { kernel: 1, native: 1 }, 16);
+    const blasPool = await KernelThreads.start(3, true, { kernel: 1, native: 1, towers: 1 }, 16);
     try {
       for (const spec of [categorical, dueling]) {
         expectClose(train(spec, blasPool, native), train(spec, null, native), 1e-5, "weights");
@@ -112,12 +112,86 @@ describe("kernel threads for the fused step", () => {
     }
   }, 60_000);
 
+  describe("passes by towers (as many independent towers as threads)", () => {
+    let pair: KernelThreads;
+
+    beforeAll(async () => {
+      pair = await KernelThreads.start(2, false, { kernel: 1, native: 1, towers: 1 }, 16);
+    }, 60_000);
+
+    afterAll(async () => {
+      await pair.close();
+    });
+
+    it("separate actor and critic on 2 threads give the weights of 1, to the bit", () => {
+      const towers = vi.spyOn(pair, "towers");
+      const split = train(categorical, pair);
+      // A forward and a backward pass per step, each by towers.
+      expect(towers).toHaveBeenCalledTimes(8);
+      towers.mockRestore();
+      expect(Array.from(split)).toEqual(Array.from(train(categorical, null)));
+    });
+
+    it("a shared trunk is not split by towers, and trains as on 1 thread", () => {
+      const towers = vi.spyOn(pair, "towers");
+      const split = train(gaussianShared, pair);
+      expect(towers).not.toHaveBeenCalled();
+      towers.mockRestore();
+      expect(Array.from(split)).toEqual(Array.from(train(gaussianShared, null)));
+    });
+
+    it("twin critics: steps and input gradients on 2 threads equal 1 thread's, to the bit", () => {
+      const critics = qFunctionSpec(categorical, { hiddens: [33, 20], activation: "relu" }, 2);
+      const run = (threads: KernelThreads | null) => {
+        const trainer = new FusedMlpTrainer(critics, adam, rows, null, threads);
+        trainer.setWeights(initialWeights(critics, 3));
+        const rng = createRng(7);
+        const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
+        const inputGradients: number[] = [];
+        for (let step = 0; step < 3; step++) {
+          trainer.inputRows(rows).set(random(rows * critics.obsDim));
+          trainer.forwardRows(rows, "online");
+          trainer.backwardStep(rows, [random(rows), random(rows)], 1e-3);
+          trainer.forwardRows(rows, "online");
+          const out = new Float32Array(rows * critics.obsDim);
+          inputGradients.push(...trainer.inputGradient(rows, [random(rows), null], out));
+        }
+        return [...trainer.getWeights(), ...inputGradients];
+      };
+      const towers = vi.spyOn(pair, "towers");
+      const split = run(pair);
+      // Forward passes and weight-gradient passes by towers; the input-gradient passes (both towers
+      // adding into the same rows) not.
+      expect(towers).toHaveBeenCalledTimes(9);
+      towers.mockRestore();
+      expect(split).toEqual(run(null));
+    });
+
+    it("through the native BLAS, within float32 rounding of one BLAS call", async (ctx) => {
+      const native = await loadNativeGemm();
+      if (!native) ctx.skip();
+      const blasPair = await KernelThreads.start(2, true, { kernel: 1, native: 1, towers: 1 }, 16);
+      try {
+        expectClose(train(categorical, blasPair, native), train(categorical, null, native), 1e-5, "weights");
+      } finally {
+        await blasPair.close();
+      }
+    }, 60_000);
+  });
+
   it("a block that fails in a worker is one line in the caller, and the threads go on serving", () => {
     const trainer = new FusedMlpTrainer(categorical, adam, rows, null, pool);
     trainer.setWeights(initialWeights(categorical, 1));
     // A memory id never registered: the workers cannot find it.
     const nothing = () => {};
-    const loops = { gemm_rows: nothing, activate: nothing, activate_backward: nothing, adam_range: nothing };
+    const loops = {
+      gemm_rows: nothing,
+      activate: nothing,
+      activate_backward: nothing,
+      adam_range: nothing,
+      forward_layers: nothing,
+      backward_layers: nothing,
+    };
     expect(() => pool.product(9999, loops, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0], null)).toThrow(
       /^kernel thread \d: kernel memory 9999 was never registered$/,
     );

@@ -21,7 +21,8 @@
 ;;
 ;; The memory is shared (imported), so that other threads' instances of this module can compute parts of
 ;; the large loops in it (src/learner/kernel_threads.ts): row blocks of a product (`gemm_rows`), ranges of
-;; an activation (`activate`, `activate_backward`) or of Adam (`adam_range`).
+;; an activation (`activate`, `activate_backward`) or of Adam (`adam_range`), or a whole pass's towers
+;; (`forward_layers`, `backward_layers`) when the towers are independent.
 (module
   (import "math" "exp" (func $exp (param f64) (result f64)))
   (import "math" "log" (func $log (param f64) (result f64)))
@@ -34,6 +35,10 @@
   (import "host" "elementwise" (func $hostElementwise (param i32 i32 i32 i32 i32) (result i32)))
   ;; The same for Adam over the regions' first `bytes` bytes ($adamRange's floats follow).
   (import "host" "adam" (func $hostAdam (param i32 f32 f32 f32 f32 f32 f32) (result i32)))
+  ;; The host's split of a whole pass by towers, each group of towers on a thread of its own: the forward
+  ;; pass (pass 0: rows) or the backward pass (pass 1: rows, paramGrads) over table ranges, by
+  ;; `forward_layers` and `backward_layers`; returns 1 when done, 0 when this kernel should run the pass.
+  (import "host" "towers" (func $hostTowers (param i32 i32 i32) (result i32)))
   ;; 32768 pages: 2 GiB at most, reserved (not committed) up front as shared memories are.
   (import "env" "memory" (memory 1 32768 shared))
 
@@ -78,11 +83,13 @@
   (global $L_D i32 (i32.const 24))
   (global $L_STRIDE i32 (i32.const 28))       ;; bytes per padded output row (kernel, Y and D rows)
   (global $L_ACTIVATION i32 (i32.const 32))   ;; 0 linear, 1 tanh, 2 relu
-  (global $L_D_IN i32 (i32.const 36))         ;; where dLoss/dX is added (the input's D, or the input
-                                              ;; gradient for a layer on the observation), 0 for none
+  (global $L_D_IN i32 (i32.const 36))         ;; where dLoss/dX is added: the input's D, 0 for a layer
+                                              ;; on the observation
   (global $L_D_IN_STRIDE i32 (i32.const 40))  ;; bytes per row there
   (global $L_W_T i32 (i32.const 44))          ;; scratch for the transposed kernel [outDim][dInStride / 4]
   (global $L_OUT_DIM i32 (i32.const 48))
+  (global $L_INPUT_GRADIENT i32 (i32.const 52)) ;; a layer on the observation: where an input-gradient pass
+                                              ;; (paramGrads 0) adds dLoss/dX, 0 for none
   (global $LAYER_BYTES i32 (i32.const 64))
 
   (func $header (param $field i32) (result i32) (i32.load (local.get $field)))
@@ -413,13 +420,19 @@
   ;; ---------------------------------------------------------------------------------------------------
   ;; The network's passes over the layer table.
 
-  ;; Y = activation(X W + b) for every layer, in table order.
+  ;; Y = activation(X W + b) for every layer, in table order: by the host's threads tower by tower
+  ;; when it takes the pass, here otherwise.
   (func $forward (param $rows i32)
-    (local $layer i32) (local $end i32) (local $params i32) (local $stride i32)
+    (local $first i32)
+    (if (call $hostTowers (i32.const 0) (local.get $rows) (i32.const 0)) (then (return)))
+    (local.set $first (call $header (global.get $H_TABLE)))
+    (call $forwardLayers (local.get $rows) (local.get $first)
+      (i32.add (local.get $first) (i32.mul (call $header (global.get $H_LAYERS)) (global.get $LAYER_BYTES)))))
+
+  ;; The forward pass over the table's entries from `layer` up to `end` (byte offsets).
+  (func $forwardLayers (export "forward_layers") (param $rows i32) (param $layer i32) (param $end i32)
+    (local $params i32) (local $stride i32)
     (local.set $params (call $header (global.get $H_PARAMS)))
-    (local.set $layer (call $header (global.get $H_TABLE)))
-    (local.set $end
-      (i32.add (local.get $layer) (i32.mul (call $header (global.get $H_LAYERS)) (global.get $LAYER_BYTES))))
     (loop $layers
       (local.set $stride (call $field (local.get $layer) (global.get $L_STRIDE)))
       (call $gemm
@@ -445,16 +458,23 @@
 
   ;; From the last layer to the first: D to dLoss/d(pre-activation), dW = X^T D and db = column sums of D
   ;; (paramGrads 1; 0 skips them: an input gradient alone), and dX += D W^T into the input's D (for a
-  ;; layer on the observation, into the input gradient when the table names one).
+  ;; layer on the observation, in an input-gradient pass, into the input gradient when the table names
+  ;; one). By the host's threads tower by tower when it takes the pass, here otherwise.
   (func $backward (export "backward") (param $rows i32) (param $paramGrads i32)
-    (local $layer i32) (local $first i32) (local $params i32) (local $grads i32)
+    (local $first i32)
+    (if (call $hostTowers (i32.const 1) (local.get $rows) (local.get $paramGrads)) (then (return)))
+    (local.set $first (call $header (global.get $H_TABLE)))
+    (call $backwardLayers (local.get $rows) (local.get $paramGrads) (local.get $first)
+      (i32.add (local.get $first)
+        (i32.mul (i32.sub (call $header (global.get $H_LAYERS)) (i32.const 1)) (global.get $LAYER_BYTES)))))
+
+  ;; The backward pass over the table's entries from `layer` down to `first` (byte offsets).
+  (func $backwardLayers (export "backward_layers")
+    (param $rows i32) (param $paramGrads i32) (param $first i32) (param $layer i32)
+    (local $params i32) (local $grads i32)
     (local $stride i32) (local $d i32) (local $dIn i32) (local $dInStride i32)
     (local.set $params (call $header (global.get $H_PARAMS)))
     (local.set $grads (call $header (global.get $H_GRADS)))
-    (local.set $first (call $header (global.get $H_TABLE)))
-    (local.set $layer
-      (i32.add (local.get $first)
-        (i32.mul (i32.sub (call $header (global.get $H_LAYERS)) (i32.const 1)) (global.get $LAYER_BYTES))))
     (loop $layers
       (local.set $stride (call $field (local.get $layer) (global.get $L_STRIDE)))
       (local.set $d (call $field (local.get $layer) (global.get $L_D)))
@@ -472,7 +492,11 @@
             (call $header (global.get $H_ZERO)) (i32.const 0))
           (call $columnSums (local.get $d) (local.get $stride) (local.get $rows)
             (i32.add (local.get $grads) (call $field (local.get $layer) (global.get $L_B))))))
-      (local.set $dIn (call $field (local.get $layer) (global.get $L_D_IN)))
+      ;; A layer has one of the two at most: its input's D, or the input gradient.
+      (local.set $dIn
+        (i32.or (call $field (local.get $layer) (global.get $L_D_IN))
+          (select (i32.const 0) (call $field (local.get $layer) (global.get $L_INPUT_GRADIENT))
+            (local.get $paramGrads))))
       (if (local.get $dIn)
         (then
           (local.set $dInStride (call $field (local.get $layer) (global.get $L_D_IN_STRIDE)))
