@@ -81,10 +81,11 @@ export const STOP = -1;
  * The smallest product split, in multiply-adds, on the kernel's GEMM and on the native BLAS (about 8x
  * faster per core here, so its products must be larger to pay for waking a worker). Measured on this
  * 2-core machine, one product alone: the kernel's 128x128x128 (2M) 1.1-1.2x faster on 2 threads,
- * 256x256x256 (17M) 1.4-1.9x; BLAS's 256x256x256 0.8-1.4x, 512x512x512 (134M) 1.7x. And the smallest
- * pass split by towers (TOWERS_MEASURED).
+ * 256x256x256 (17M) 1.4-1.9x; BLAS's 256x256x256 0.8-1.4x, 512x512x512 (134M) 1.7x. A PPO step's
+ * passes by towers (actor and critic at once) against one thread, with and without the BLAS: 0.9x at
+ * 80k-160k multiply-adds a pass, 1.1-1.3x at 180k-620k (64x64 networks, minibatch 64), 1.3-1.7x from 1M.
  */
-const DEFAULT_MIN_MULTIPLY_ADDS: SplitMinimums = { kernel: 1 << 22, native: 1 << 25, towers: 1 << 20 };
+const DEFAULT_MIN_MULTIPLY_ADDS: SplitMinimums = { kernel: 1 << 22, native: 1 << 25, towers: 1 << 18 };
 /** The shortest activation or Adam loop split, in bytes (64k floats: tens of microseconds of work). */
 const DEFAULT_MIN_SPLIT_BYTES = 1 << 18;
 /** Rows per block are a multiple of the kernel's 4-row step; ranges, of a 64-byte cache line. */
