@@ -90,6 +90,8 @@ const L = {
   wT: 11,
   outDim: 12,
   inputGradient: 13,
+  dInAdds: 14,
+  read: 15,
 } as const;
 
 type PpoStep = (
@@ -845,6 +847,10 @@ export class FusedMlpTrainer {
     );
     set(H.hostMin, Number.isFinite(hostMin) ? Math.max(1, hostMin) : 0);
     set(H.splitMin, this.threads && this.threads.size > 1 ? Math.max(1, this.threads.minSplitBytes) : 0);
+    const lastReader = this.layers.map(() => -1);
+    this.layers.forEach(({ input }, l) => {
+      if (input >= 0) lastReader[input] = l;
+    });
     this.layers.forEach((layer, l) => {
       const e = (table + l * LAYER_BYTES) / FLOAT;
       const input = layer.input;
@@ -859,6 +865,9 @@ export class FusedMlpTrainer {
       i32[e + L.activation] = layer.activation;
       i32[e + L.dIn] = input >= 0 ? d[input] : 0;
       i32[e + L.inputGradient] = input >= 0 ? 0 : this.inputGradientRows;
+      // The backward pass goes from the last layer to the first: the input's last reader writes its D.
+      i32[e + L.dInAdds] = input >= 0 && lastReader[input] !== l ? 1 : 0;
+      i32[e + L.read] = lastReader[l] >= 0 ? 1 : 0;
       i32[e + L.dInStride] = inputWidth(layer) * FLOAT;
       i32[e + L.wT] = transposed[l];
       i32[e + L.outDim] = layer.outDim;

@@ -90,6 +90,11 @@
   (global $L_OUT_DIM i32 (i32.const 48))
   (global $L_INPUT_GRADIENT i32 (i32.const 52)) ;; a layer on the observation: where an input-gradient pass
                                               ;; (paramGrads 0) adds dLoss/dX, 0 for none
+  (global $L_D_IN_ADDS i32 (i32.const 56))    ;; 1: dX adds into the input's D (another reader of the input
+                                              ;; wrote it first); 0: dX writes it (the input's last reader
+                                              ;; in table order, the first in the backward pass)
+  (global $L_READ i32 (i32.const 60))         ;; 1: another layer reads this one's outputs, so its D is
+                                              ;; written by that layer's dX and needs no clearing
   (global $LAYER_BYTES i32 (i32.const 64))
 
   (func $header (param $field i32) (result i32) (i32.load (local.get $field)))
@@ -458,21 +463,25 @@
         (call $field (local.get $layer) (global.get $L_ACTIVATION)))
       (br_if $layers (i32.lt_u (local.tee $layer (i32.add (local.get $layer) (global.get $LAYER_BYTES))) (local.get $end)))))
 
-  ;; Every layer's D to zero (the loss writes the heads', the layers above add into the others').
+  ;; The heads' D to zero (the layers no other reads: the loss writes into them); the other layers' D
+  ;; are written whole by their first reader's dX.
   (func $clearOutputGradients (export "clear_output_gradients") (param $rows i32)
     (local $layer i32) (local $end i32)
     (local.set $layer (call $header (global.get $H_TABLE)))
     (local.set $end
       (i32.add (local.get $layer) (i32.mul (call $header (global.get $H_LAYERS)) (global.get $LAYER_BYTES))))
     (loop $layers
-      (memory.fill (call $field (local.get $layer) (global.get $L_D)) (i32.const 0)
-        (i32.mul (local.get $rows) (call $field (local.get $layer) (global.get $L_STRIDE))))
+      (if (i32.eqz (call $field (local.get $layer) (global.get $L_READ)))
+        (then
+          (memory.fill (call $field (local.get $layer) (global.get $L_D)) (i32.const 0)
+            (i32.mul (local.get $rows) (call $field (local.get $layer) (global.get $L_STRIDE))))))
       (br_if $layers (i32.lt_u (local.tee $layer (i32.add (local.get $layer) (global.get $LAYER_BYTES))) (local.get $end)))))
 
   ;; From the last layer to the first: D to dLoss/d(pre-activation), dW = X^T D and db = column sums of D
-  ;; (paramGrads 1; 0 skips them: an input gradient alone), and dX += D W^T into the input's D (for a
-  ;; layer on the observation, in an input-gradient pass, into the input gradient when the table names
-  ;; one). By the host's threads tower by tower when it takes the pass, here otherwise.
+  ;; (paramGrads 1; 0 skips them: an input gradient alone), and dX = D W^T into the input's D, added to it
+  ;; when another reader of the input wrote it first (for a layer on the observation, in an
+  ;; input-gradient pass, added into the input gradient when the table names one). By the host's threads
+  ;; tower by tower when it takes the pass, here otherwise.
   (func $backward (export "backward") (param $rows i32) (param $paramGrads i32)
     (local $first i32)
     (if (call $hostTowers (i32.const 1) (local.get $rows) (local.get $paramGrads)) (then (return)))
@@ -485,7 +494,7 @@
   (func $backwardLayers (export "backward_layers")
     (param $rows i32) (param $paramGrads i32) (param $first i32) (param $layer i32)
     (local $params i32) (local $grads i32)
-    (local $stride i32) (local $d i32) (local $dIn i32) (local $dInStride i32)
+    (local $stride i32) (local $d i32) (local $dIn i32) (local $dInStride i32) (local $adds i32)
     (local.set $params (call $header (global.get $H_PARAMS)))
     (local.set $grads (call $header (global.get $H_GRADS)))
     (loop $layers
@@ -505,11 +514,15 @@
             (call $header (global.get $H_ZERO)) (i32.const 0))
           (call $columnSums (local.get $d) (local.get $stride) (local.get $rows)
             (i32.add (local.get $grads) (call $field (local.get $layer) (global.get $L_B))))))
-      ;; A layer has one of the two at most: its input's D, or the input gradient.
-      (local.set $dIn
-        (i32.or (call $field (local.get $layer) (global.get $L_D_IN))
-          (select (i32.const 0) (call $field (local.get $layer) (global.get $L_INPUT_GRADIENT))
-            (local.get $paramGrads))))
+      (local.set $dIn (call $field (local.get $layer) (global.get $L_D_IN)))
+      (local.set $adds (call $field (local.get $layer) (global.get $L_D_IN_ADDS)))
+      (if (i32.eqz (local.get $dIn))
+        (then
+          ;; A layer on the observation: into the input gradient (zeroed by the host), in an
+          ;; input-gradient pass.
+          (local.set $adds (i32.const 1))
+          (if (i32.eqz (local.get $paramGrads))
+            (then (local.set $dIn (call $field (local.get $layer) (global.get $L_INPUT_GRADIENT)))))))
       (if (local.get $dIn)
         (then
           (local.set $dInStride (call $field (local.get $layer) (global.get $L_D_IN_STRIDE)))
@@ -517,11 +530,13 @@
             (i32.add (local.get $params) (call $field (local.get $layer) (global.get $L_W))) (local.get $stride)
             (call $field (local.get $layer) (global.get $L_IN_DIM)) (call $field (local.get $layer) (global.get $L_OUT_DIM))
             (call $field (local.get $layer) (global.get $L_W_T)) (local.get $dInStride))
-          ;; dX[r][i] += sum_o D[r][o] W^T[o][i]
+          ;; dX[r][i] (+)= sum_o D[r][o] W^T[o][i]
           (call $gemm
             (local.get $d) (local.get $stride) (i32.const 4) (call $field (local.get $layer) (global.get $L_OUT_DIM))
             (call $field (local.get $layer) (global.get $L_W_T)) (local.get $dInStride)
-            (local.get $dIn) (local.get $rows) (local.get $dIn) (local.get $dInStride))))
+            (local.get $dIn) (local.get $rows)
+            (select (local.get $dIn) (call $header (global.get $H_ZERO)) (local.get $adds))
+            (select (local.get $dInStride) (i32.const 0) (local.get $adds)))))
       (if (i32.gt_u (local.get $layer) (local.get $first))
         (then
           (local.set $layer (i32.sub (local.get $layer) (global.get $LAYER_BYTES)))
