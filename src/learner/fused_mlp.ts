@@ -243,6 +243,8 @@ interface LayerPlan {
   b: number;
   /** The layer whose output this one reads; -1 for the observation. */
   input: number;
+  /** The tower it belongs to. */
+  tower: number;
 }
 
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
@@ -279,8 +281,11 @@ export class FusedMlpTrainer {
   private metrics = 0;
   /** A Q module's target network, in the parameters' padded layout (`setTargetWeights`); 0: none. */
   private targetParams = 0;
-  /** dLoss/d(input rows), [capacity][inputStride] (state-action critics: the action's gradient); 0: none. */
-  private inputGradientRows = 0;
+  /**
+   * Each tower's dLoss/d(input rows), [capacity][inputStride] (state-action critics: the action's
+   * gradient), summed by `inputGradient`; none for other modules.
+   */
+  private inputGradientRows: number[] = [];
   /** Floats per row there: the input's width padded to the GEMM's 8 columns. */
   private readonly inputStride: number;
   /** Each tower's last layer (the tower's output). */
@@ -353,7 +358,7 @@ export class FusedMlpTrainer {
     let flat = 0;
     let padded = 0;
     const lastLayer = this.towerLastLayer;
-    for (const tower of spec.towers) {
+    spec.towers.forEach((tower, t) => {
       tower.layers.forEach((shape, i) => {
         const paddedOut = roundUp(shape.outDim, ROW_FLOATS);
         const linear = !tower.activateLast && i === tower.layers.length - 1;
@@ -366,12 +371,13 @@ export class FusedMlpTrainer {
           w: padded * FLOAT,
           b: (padded + shape.inDim * paddedOut) * FLOAT,
           input: i > 0 ? previous : tower.input < 0 ? -1 : lastLayer[tower.input],
+          tower: t,
         });
         flat += shape.inDim * shape.outDim + shape.outDim;
         padded += shape.inDim * paddedOut + paddedOut;
       });
       lastLayer.push(this.layers.length - 1);
-    }
+    });
     this.independentTowers = spec.towers.length > 1 && spec.towers.every((tower) => tower.input < 0);
     this.towerMultiplyAdds = spec.towers.map((tower) =>
       tower.layers.reduce((sum, { inDim, outDim }) => sum + inDim * roundUp(outDim, ROW_FLOATS), 0),
@@ -527,15 +533,19 @@ export class FusedMlpTrainer {
    * critics only (SAC's actor loss reads dQ/da through them).
    */
   inputGradient(rows: number, outputGradients: (Float32Array | null)[], out: Float32Array): Float32Array {
-    const at = this.inputGradientRows / FLOAT;
-    if (at === 0)
+    if (this.inputGradientRows.length === 0)
       throw new TypeError(`fused MLP step: no input gradient for a ${this.spec.head.kind} module`);
-    const stride = this.inputStride;
-    this.f32.fill(0, at, at + rows * stride);
     this.writeOutputGradients(rows, outputGradients);
     this.exports.backward(rows, 0);
+    // Each tower wrote its own rows (so that the towers can run at once); their sum, in tower order.
+    const { f32, inputStride, obsDim } = this;
+    const [first, ...others] = this.inputGradientRows.map((at) => at / FLOAT);
     for (let r = 0; r < rows; r++) {
-      out.set(this.f32.subarray(at + r * stride, at + r * stride + this.obsDim), r * this.obsDim);
+      for (let j = 0; j < obsDim; j++) {
+        let sum = f32[first + r * inputStride + j];
+        for (const at of others) sum = Math.fround(sum + f32[at + r * inputStride + j]);
+        out[r * obsDim + j] = sum;
+      }
     }
     return out;
   }
@@ -614,15 +624,13 @@ export class FusedMlpTrainer {
    * once, a group of them per thread, when the towers are independent and there are at least as many as
    * threads (with fewer, splitting each loop keeps every thread busy), and the pass is large enough.
    * Returns 1 when done, 0 to leave it to the kernel. Each tower's arithmetic is the kernel's, whichever
-   * thread runs it. Not for an input-gradient pass of a module with an input gradient: its towers would
-   * add into the same rows at once.
+   * thread runs it.
    */
   private readonly hostTowers = (pass: number, rows: number, paramGrads: number): number => {
     const { threads } = this;
     if (!threads || !this.independentTowers || this.inTowers) return 0;
     const towers = this.towerMultiplyAdds;
     if (towers.length < threads.size) return 0;
-    if (pass === 1 && paramGrads === 0 && this.inputGradientRows !== 0) return 0;
     const total = towers.reduce((sum, x) => sum + x, 0);
     if (rows * total < threads.minMultiplyAdds.towers) return 0;
     // Consecutive towers to each thread, about as many multiply-adds each.
@@ -761,7 +769,7 @@ export class FusedMlpTrainer {
     const kind = spec.head.kind;
     const critic = kind === "state_action_values";
     this.targetParams = kind === "q_values" || critic ? take(regionBytes) : 0;
-    this.inputGradientRows = critic ? take(capacity * this.inputStride * FLOAT) : 0;
+    this.inputGradientRows = critic ? spec.towers.map(() => take(capacity * this.inputStride * FLOAT)) : [];
     // dX = D W^T needs W transposed, into rows as wide as the input's (its D's, or the input gradient's).
     const inputWidth = (layer: LayerPlan) =>
       layer.input >= 0 ? this.layers[layer.input].paddedOut : critic ? this.inputStride : 0;
@@ -864,7 +872,7 @@ export class FusedMlpTrainer {
       i32[e + L.stride] = layer.paddedOut * FLOAT;
       i32[e + L.activation] = layer.activation;
       i32[e + L.dIn] = input >= 0 ? d[input] : 0;
-      i32[e + L.inputGradient] = input >= 0 ? 0 : this.inputGradientRows;
+      i32[e + L.inputGradient] = input >= 0 ? 0 : (this.inputGradientRows[layer.tower] ?? 0);
       // The backward pass goes from the last layer to the first: the input's last reader writes its D.
       i32[e + L.dInAdds] = input >= 0 && lastReader[input] !== l ? 1 : 0;
       i32[e + L.read] = lastReader[l] >= 0 ? 1 : 0;

@@ -160,9 +160,9 @@ describe("kernel threads for the fused step", () => {
       };
       const towers = vi.spyOn(pair, "towers");
       const split = run(pair);
-      // Forward passes and weight-gradient passes by towers; the input-gradient passes (both towers
-      // adding into the same rows) not.
-      expect(towers).toHaveBeenCalledTimes(9);
+      // Every pass by towers: the forward passes, the weight-gradient and the input-gradient passes (each
+      // tower into rows of its own, summed after).
+      expect(towers).toHaveBeenCalledTimes(12);
       towers.mockRestore();
       expect(split).toEqual(run(null));
     });

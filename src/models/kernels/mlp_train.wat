@@ -89,7 +89,8 @@
   (global $L_W_T i32 (i32.const 44))          ;; scratch for the transposed kernel [outDim][dInStride / 4]
   (global $L_OUT_DIM i32 (i32.const 48))
   (global $L_INPUT_GRADIENT i32 (i32.const 52)) ;; a layer on the observation: where an input-gradient pass
-                                              ;; (paramGrads 0) adds dLoss/dX, 0 for none
+                                              ;; (paramGrads 0) writes dLoss/dX (its tower's rows, which
+                                              ;; the host sums), 0 for none
   (global $L_D_IN_ADDS i32 (i32.const 56))    ;; 1: dX adds into the input's D (another reader of the input
                                               ;; wrote it first); 0: dX writes it (the input's last reader
                                               ;; in table order, the first in the backward pass)
@@ -480,8 +481,8 @@
   ;; From the last layer to the first: D to dLoss/d(pre-activation), dW = X^T D and db = column sums of D
   ;; (paramGrads 1; 0 skips them: an input gradient alone), and dX = D W^T into the input's D, added to it
   ;; when another reader of the input wrote it first (for a layer on the observation, in an
-  ;; input-gradient pass, added into the input gradient when the table names one). By the host's threads
-  ;; tower by tower when it takes the pass, here otherwise.
+  ;; input-gradient pass, into its tower's input gradient when the table names one). By the host's
+  ;; threads tower by tower when it takes the pass, here otherwise.
   (func $backward (export "backward") (param $rows i32) (param $paramGrads i32)
     (local $first i32)
     (if (call $hostTowers (i32.const 1) (local.get $rows) (local.get $paramGrads)) (then (return)))
@@ -518,9 +519,8 @@
       (local.set $adds (call $field (local.get $layer) (global.get $L_D_IN_ADDS)))
       (if (i32.eqz (local.get $dIn))
         (then
-          ;; A layer on the observation: into the input gradient (zeroed by the host), in an
-          ;; input-gradient pass.
-          (local.set $adds (i32.const 1))
+          ;; A layer on the observation: into its tower's input gradient, in an input-gradient pass.
+          (local.set $adds (i32.const 0))
           (if (i32.eqz (local.get $paramGrads))
             (then (local.set $dIn (call $field (local.get $layer) (global.get $L_INPUT_GRADIENT)))))))
       (if (local.get $dIn)
