@@ -77,17 +77,27 @@ function train(spec: ModuleSpec, threads: KernelThreads | null, native: NativeGe
   return trainer.getWeights();
 }
 
-describe("kernel threads for the fused step", () => {
-  let pool: KernelThreads;
+/**
+ * Every loop and pass split, however short, so that every kind of product, activation, Adam range and
+ * tower pass runs in parts.
+ */
+const startSplittingAll = (size: number, blas: boolean) =>
+  KernelThreads.start(size, blas, { kernel: 1, native: 1, towers: 1 }, 16);
 
+/** `size` threads splitting everything, started before the enclosing block's tests and ended after them. */
+function threadsForBlock(size: number): () => KernelThreads {
+  let threads: KernelThreads;
   beforeAll(async () => {
-    // Every loop split, however short, so that every kind of product, activation and Adam runs in parts.
-    pool = await KernelThreads.start(3, false, { kernel: 1, native: 1, towers: 1 }, 16);
+    threads = await startSplittingAll(size, false);
   }, 60_000);
-
   afterAll(async () => {
-    await pool.close();
+    await threads.close();
   });
+  return () => threads;
+}
+
+describe("kernel threads for the fused step", () => {
+  const three = threadsForBlock(3);
 
   it.each([
     ["categorical, separate towers", categorical],
@@ -95,14 +105,14 @@ describe("kernel threads for the fused step", () => {
     ["dueling Q", dueling],
   ] as const)("%s: the kernel's loops on 3 threads give the weights of 1, to the bit", (_, spec) => {
     const alone = train(spec, null);
-    const split = train(spec, pool);
+    const split = train(spec, three());
     expect(Array.from(split)).toEqual(Array.from(alone));
   });
 
   it("products through the native BLAS in parts on 3 threads give the weights of one BLAS call, within float32 rounding", async (ctx) => {
     const native = await loadNativeGemm();
     if (!native) ctx.skip();
-    const blasPool = await KernelThreads.start(3, true, { kernel: 1, native: 1, towers: 1 }, 16);
+    const blasPool = await startSplittingAll(3, true);
     try {
       for (const spec of [categorical, dueling]) {
         expectClose(train(spec, blasPool, native), train(spec, null, native), 1e-5, "weights");
@@ -113,19 +123,11 @@ describe("kernel threads for the fused step", () => {
   }, 60_000);
 
   describe("passes by towers (as many independent towers as threads)", () => {
-    let pair: KernelThreads;
-
-    beforeAll(async () => {
-      pair = await KernelThreads.start(2, false, { kernel: 1, native: 1, towers: 1 }, 16);
-    }, 60_000);
-
-    afterAll(async () => {
-      await pair.close();
-    });
+    const two = threadsForBlock(2);
 
     it("separate actor and critic on 2 threads give the weights of 1, to the bit", () => {
-      const towers = vi.spyOn(pair, "towers");
-      const split = train(categorical, pair);
+      const towers = vi.spyOn(two(), "towers");
+      const split = train(categorical, two());
       // A forward and a backward pass per step, each by towers.
       expect(towers).toHaveBeenCalledTimes(8);
       towers.mockRestore();
@@ -133,8 +135,8 @@ describe("kernel threads for the fused step", () => {
     });
 
     it("a shared trunk is not split by towers, and trains as on 1 thread", () => {
-      const towers = vi.spyOn(pair, "towers");
-      const split = train(gaussianShared, pair);
+      const towers = vi.spyOn(two(), "towers");
+      const split = train(gaussianShared, two());
       expect(towers).not.toHaveBeenCalled();
       towers.mockRestore();
       expect(Array.from(split)).toEqual(Array.from(train(gaussianShared, null)));
@@ -158,8 +160,8 @@ describe("kernel threads for the fused step", () => {
         }
         return [...trainer.getWeights(), ...inputGradients];
       };
-      const towers = vi.spyOn(pair, "towers");
-      const split = run(pair);
+      const towers = vi.spyOn(two(), "towers");
+      const split = run(two());
       // Every pass by towers: the forward passes, the weight-gradient and the input-gradient passes (each
       // tower into rows of its own, summed after).
       expect(towers).toHaveBeenCalledTimes(12);
@@ -170,7 +172,7 @@ describe("kernel threads for the fused step", () => {
     it("through the native BLAS, within float32 rounding of one BLAS call", async (ctx) => {
       const native = await loadNativeGemm();
       if (!native) ctx.skip();
-      const blasPair = await KernelThreads.start(2, true, { kernel: 1, native: 1, towers: 1 }, 16);
+      const blasPair = await startSplittingAll(2, true);
       try {
         expectClose(train(categorical, blasPair, native), train(categorical, null, native), 1e-5, "weights");
       } finally {
@@ -180,7 +182,7 @@ describe("kernel threads for the fused step", () => {
   });
 
   it("a block that fails in a worker is one line in the caller, and the threads go on serving", () => {
-    const trainer = new FusedMlpTrainer(categorical, adam, rows, null, pool);
+    const trainer = new FusedMlpTrainer(categorical, adam, rows, null, three());
     trainer.setWeights(initialWeights(categorical, 1));
     // A memory id never registered: the workers cannot find it.
     const nothing = () => {};
@@ -192,7 +194,7 @@ describe("kernel threads for the fused step", () => {
       forward_layers: nothing,
       backward_layers: nothing,
     };
-    expect(() => pool.product(9999, loops, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0], null)).toThrow(
+    expect(() => three().product(9999, loops, [0, 4, 4, 1, 0, 32, 0, 64, 0, 0], null)).toThrow(
       /^kernel thread \d: kernel memory 9999 was never registered$/,
     );
     expect(() => trainer.ppoStep(minibatch(categorical, 0), rows, coeffs, 1e-3)).not.toThrow();
