@@ -550,7 +550,7 @@ export class FusedMlpTrainer {
     return out;
   }
 
-  /** Every layer's D to zero, then the towers' output gradients into their last layers' D rows. */
+  /** The heads' D to zero, then the towers' output gradients into their last layers' D rows. */
   private writeOutputGradients(rows: number, outputGradients: (Float32Array | null)[]): void {
     this.exports.clear_output_gradients(rows);
     outputGradients.forEach((gradient, tower) => {
@@ -628,7 +628,7 @@ export class FusedMlpTrainer {
    */
   private readonly hostTowers = (pass: number, rows: number, paramGrads: number): number => {
     const { threads } = this;
-    if (!threads || !this.independentTowers || this.inTowers) return 0;
+    if (!threads || threads.size < 2 || !this.independentTowers || this.inTowers) return 0;
     const towers = this.towerMultiplyAdds;
     if (towers.length < threads.size) return 0;
     const total = towers.reduce((sum, x) => sum + x, 0);
@@ -755,9 +755,15 @@ export class FusedMlpTrainer {
       offset = roundUp(offset + bytes, ALIGN);
       return at;
     };
+    const kind = spec.head.kind;
+    const critic = kind === "state_action_values";
+    // dX = D W^T needs W transposed, into rows as wide as the input's (its D's, or the input gradient's).
+    const inputWidth = (layer: LayerPlan) =>
+      layer.input >= 0 ? this.layers[layer.input].paddedOut : critic ? this.inputStride : 0;
     const header = take(HEADER_BYTES);
     const table = take(this.layers.length * LAYER_BYTES);
-    const widest = Math.max(...this.layers.map((l) => l.paddedOut)) * FLOAT;
+    // The zeros a product starts from: as wide as the widest row it writes (a layer's outputs, or a dX).
+    const widest = Math.max(...this.layers.map((l) => Math.max(l.paddedOut, inputWidth(l)))) * FLOAT;
     const zero = take(widest);
     const metrics = take(5 * F64);
     const scratch = take(Math.max(1, this.logStdDim) * F64);
@@ -766,13 +772,8 @@ export class FusedMlpTrainer {
     this.grads = take(regionBytes);
     this.m = take(regionBytes);
     this.v = take(regionBytes);
-    const kind = spec.head.kind;
-    const critic = kind === "state_action_values";
     this.targetParams = kind === "q_values" || critic ? take(regionBytes) : 0;
     this.inputGradientRows = critic ? spec.towers.map(() => take(capacity * this.inputStride * FLOAT)) : [];
-    // dX = D W^T needs W transposed, into rows as wide as the input's (its D's, or the input gradient's).
-    const inputWidth = (layer: LayerPlan) =>
-      layer.input >= 0 ? this.layers[layer.input].paddedOut : critic ? this.inputStride : 0;
     const transposed = this.layers.map((layer) => {
       const width = inputWidth(layer);
       return width > 0 ? take(layer.outDim * width * FLOAT) : 0;

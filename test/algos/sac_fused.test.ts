@@ -18,8 +18,8 @@ import { expectClose, largestGap, useMutatedKernel, useShippedKernel } from "../
 
 const batch = 29;
 
-const actorSpec = (activation: "tanh" | "relu", hiddens: number[]) =>
-  moduleSpecFor(new Box(-3, 3, [5]), new Box([-2, 0], [1, 4]), {
+const actorSpec = (activation: "tanh" | "relu", hiddens: number[], obsDim = 5) =>
+  moduleSpecFor(new Box(-3, 3, [obsDim]), new Box([-2, 0], [1, 4]), {
     type: "squashed_gaussian_actor",
     model: { hiddens, activation, vf_share_layers: false, initial_log_std: 0 },
     noiseCorrelation: 0,
@@ -97,6 +97,9 @@ describe("SAC learner: fused step against the tfjs path", () => {
       actorSpec("tanh", [12]),
       { twin_q: false, grad_clip: 0.5, autotune_alpha: false, q_model: { hiddens: [10, 9] } },
     ],
+    // The critics' input (60 + 2 floats, 64 padded) wider than any of their layers: the input
+    // gradient's rows are the widest a product writes.
+    ["twin critics on a wide observation", actorSpec("relu", [16], 60), { q_model: { hiddens: [16] } }],
   ] as const)(
     "%s: 10 steps with target moves give the same metrics, TD errors and state",
     (_, spec, overrides) => {

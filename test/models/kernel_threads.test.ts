@@ -142,39 +142,50 @@ describe("kernel threads for the fused step", () => {
       expect(Array.from(split)).toEqual(Array.from(train(gaussianShared, null)));
     });
 
-    it("twin critics: steps and input gradients on 2 threads equal 1 thread's, to the bit", () => {
-      const critics = qFunctionSpec(categorical, { hiddens: [33, 20], activation: "relu" }, 2);
-      const run = (threads: KernelThreads | null) => {
-        const trainer = new FusedMlpTrainer(critics, adam, rows, null, threads);
-        trainer.setWeights(initialWeights(critics, 3));
-        const rng = createRng(7);
-        const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
-        const inputGradients: number[] = [];
-        for (let step = 0; step < 3; step++) {
-          trainer.inputRows(rows).set(random(rows * critics.obsDim));
-          trainer.forwardRows(rows, "online");
-          trainer.backwardStep(rows, [random(rows), random(rows)], 1e-3);
-          trainer.forwardRows(rows, "online");
-          const out = new Float32Array(rows * critics.obsDim);
-          inputGradients.push(...trainer.inputGradient(rows, [random(rows), null], out));
-        }
-        return [...trainer.getWeights(), ...inputGradients];
-      };
-      const towers = vi.spyOn(two(), "towers");
-      const split = run(two());
-      // Every pass by towers: the forward passes, the weight-gradient and the input-gradient passes (each
-      // tower into rows of its own, summed after).
-      expect(towers).toHaveBeenCalledTimes(12);
-      towers.mockRestore();
-      expect(split).toEqual(run(null));
-    });
+    // Three critics: two towers on one thread, one on the other.
+    it.each([2, 3])(
+      "%i critics: steps and input gradients on 2 threads equal 1 thread's, to the bit",
+      (n) => {
+        const critics = qFunctionSpec(categorical, { hiddens: [33, 20], activation: "relu" }, n);
+        const run = (threads: KernelThreads | null) => {
+          const trainer = new FusedMlpTrainer(critics, adam, rows, null, threads);
+          trainer.setWeights(initialWeights(critics, 3));
+          const rng = createRng(7);
+          const random = (n: number) => Float32Array.from({ length: n }, () => normal(rng));
+          const inputGradients: number[] = [];
+          for (let step = 0; step < 3; step++) {
+            trainer.inputRows(rows).set(random(rows * critics.obsDim));
+            trainer.forwardRows(rows, "online");
+            trainer.backwardStep(
+              rows,
+              Array.from({ length: n }, () => random(rows)),
+              1e-3,
+            );
+            trainer.forwardRows(rows, "online");
+            const out = new Float32Array(rows * critics.obsDim);
+            const gradients = Array.from({ length: n }, (_, k) => (k === 1 ? null : random(rows)));
+            inputGradients.push(...trainer.inputGradient(rows, gradients, out));
+          }
+          return [...trainer.getWeights(), ...inputGradients];
+        };
+        const towers = vi.spyOn(two(), "towers");
+        const split = run(two());
+        // Every pass by towers: the forward passes, the weight-gradient and the input-gradient passes (each
+        // tower into rows of its own, summed after).
+        expect(towers).toHaveBeenCalledTimes(12);
+        towers.mockRestore();
+        expect(split).toEqual(run(null));
+      },
+    );
 
     it("through the native BLAS, within float32 rounding of one BLAS call", async (ctx) => {
       const native = await loadNativeGemm();
       if (!native) ctx.skip();
       const blasPair = await startSplittingAll(2, true);
       try {
+        const towers = vi.spyOn(blasPair, "towers");
         expectClose(train(categorical, blasPair, native), train(categorical, null, native), 1e-5, "weights");
+        expect(towers).toHaveBeenCalledTimes(8);
       } finally {
         await blasPair.close();
       }

@@ -17,7 +17,7 @@
 ;;
 ;; Every matrix product is one routine, $gemm: C = Init + A B, with B row-major ([k][n], row stride =
 ;; C's) and A read through two strides, so A or its transpose: forward Y = X W (+ bias), the weight
-;; gradient dW = X^T D, and the input gradient dX += D W^T (W transposed into scratch first).
+;; gradient dW = X^T D, and the input gradient dX (+)= D W^T (W transposed into scratch first).
 ;;
 ;; The memory is shared (imported), so that other threads' instances of this module can compute parts of
 ;; the large loops in it (src/learner/kernel_threads.ts): row blocks of a product (`gemm_rows`), ranges of
@@ -63,7 +63,7 @@
   (global $H_SIZE i32 (i32.const 64))         ;; floats in each of the four regions, a multiple of 4
   (global $H_LOG_STD i32 (i32.const 68))      ;; offset of the log-std in each region (Gaussian)
   (global $H_METRICS i32 (i32.const 72))      ;; f64 [5]: policy_loss, vf_loss, entropy, mean_kl, clip_fraction
-  (global $H_ZERO i32 (i32.const 76))         ;; zeros, as wide as the widest padded row
+  (global $H_ZERO i32 (i32.const 76))         ;; zeros, as wide as the widest row a product writes
   (global $H_SCRATCH i32 (i32.const 80))      ;; f64 [outputs]: the Gaussian's 1 / std
   (global $H_TARGETS i32 (i32.const 84))      ;; TD: f32 [rows], the bootstrapped targets
   (global $H_WEIGHTS i32 (i32.const 88))      ;; TD: f32 [rows], importance weights
@@ -83,8 +83,8 @@
   (global $L_D i32 (i32.const 24))
   (global $L_STRIDE i32 (i32.const 28))       ;; bytes per padded output row (kernel, Y and D rows)
   (global $L_ACTIVATION i32 (i32.const 32))   ;; 0 linear, 1 tanh, 2 relu
-  (global $L_D_IN i32 (i32.const 36))         ;; where dLoss/dX is added: the input's D, 0 for a layer
-                                              ;; on the observation
+  (global $L_D_IN i32 (i32.const 36))         ;; where dLoss/dX goes: the input's D, 0 for a layer on
+                                              ;; the observation
   (global $L_D_IN_STRIDE i32 (i32.const 40))  ;; bytes per row there
   (global $L_W_T i32 (i32.const 44))          ;; scratch for the transposed kernel [outDim][dInStride / 4]
   (global $L_OUT_DIM i32 (i32.const 48))
