@@ -25,7 +25,7 @@ import type { ModuleSpec } from "../models/catalog.js";
 import { MLP_TRAIN_WASM_BASE64 } from "../models/kernels/mlp_train_wasm_binary.js";
 import { Adam, checkFlatSize, type FlatOptimizer, type OptimizerState } from "./adam.js";
 import { type NativeGemm, nativeGemm } from "./blas.js";
-import { type KernelMemory, nativeProduct, type ProductArgs, wasm } from "./kernel_product.js";
+import { type KernelMemory, multiplyAdds, nativeProduct, type ProductArgs, wasm } from "./kernel_product.js";
 import {
   type AdamCoefficients,
   type KernelLoops,
@@ -290,14 +290,13 @@ export class FusedMlpTrainer {
   private readonly inputStride: number;
   /** Each tower's last layer (the tower's output). */
   private readonly towerLastLayer: number[] = [];
-  /**
-   * Whether every tower reads the observation (none another's output), so that a pass can run its towers
-   * on threads at once; and each tower's multiply-adds per row.
-   */
-  private readonly independentTowers: boolean;
+  /** Each tower's multiply-adds per row of a pass. */
   private readonly towerMultiplyAdds: number[];
-  /** The layer table (byte offset). */
-  private table = 0;
+  /**
+   * Where a pass by towers puts each thread: the layer table's entries [first, end) (byte offsets) of its
+   * group of towers; null when passes do not go by towers (see `hostTowers`).
+   */
+  private towerRanges: [first: number, end: number][] | null = null;
   /** True while a pass runs tower by tower on the threads: the products in it are not split again. */
   private inTowers = false;
   /** Each layer's outputs Y and their gradients D (byte offsets), and the layers whose outputs are Q's (or A's) and V's. */
@@ -378,7 +377,6 @@ export class FusedMlpTrainer {
       });
       lastLayer.push(this.layers.length - 1);
     });
-    this.independentTowers = spec.towers.length > 1 && spec.towers.every((tower) => tower.input < 0);
     this.towerMultiplyAdds = spec.towers.map((tower) =>
       tower.layers.reduce((sum, { inDim, outDim }) => sum + inDim * roundUp(outDim, ROW_FLOATS), 0),
     );
@@ -584,11 +582,10 @@ export class FusedMlpTrainer {
    * it (and its operands suit it), or both. Returns 1 when done, 0 to leave it to the kernel.
    */
   private readonly hostProduct = (...args: ProductArgs): number => {
-    const [, , , k, , stride, , m] = args;
-    const multiplyAdds = m * k * (stride / FLOAT);
+    const size = multiplyAdds(args);
     const { threads } = this;
-    const native = this.native && multiplyAdds >= this.native.minMultiplyAdds ? this.native.gemm : null;
-    if (threads && !this.inTowers && multiplyAdds >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
+    const native = this.native && size >= this.native.minMultiplyAdds ? this.native.gemm : null;
+    if (threads && !this.inTowers && size >= threads.minMultiplyAdds[native ? "native" : "kernel"]) {
       const onNative = native && { gemm: native, memory: this.memory, zero: this.zero };
       threads.product(this.threadsId(threads), this.exports, args, onNative);
       return 1;
@@ -621,34 +618,16 @@ export class FusedMlpTrainer {
 
   /**
    * The kernel's forward (pass 0) or backward pass (pass 1) offered to the host: run as whole towers at
-   * once, a group of them per thread, when the towers are independent and there are at least as many as
-   * threads (with fewer, splitting each loop keeps every thread busy), and the pass is large enough.
-   * Returns 1 when done, 0 to leave it to the kernel. Each tower's arithmetic is the kernel's, whichever
-   * thread runs it.
+   * once, a group of them per thread (`towerRanges`), when the pass is large enough. Returns 1 when done,
+   * 0 to leave it to the kernel. Each tower's arithmetic is the kernel's, whichever thread runs it.
    */
   private readonly hostTowers = (pass: number, rows: number, paramGrads: number): number => {
-    const { threads } = this;
-    if (!threads || threads.size < 2 || !this.independentTowers || this.inTowers) return 0;
-    const towers = this.towerMultiplyAdds;
-    if (towers.length < threads.size) return 0;
-    const total = towers.reduce((sum, x) => sum + x, 0);
-    if (rows * total < threads.minMultiplyAdds.towers) return 0;
-    // Consecutive towers to each thread, about as many multiply-adds each.
-    const groups: [first: number, end: number][] = [];
-    let first = 0;
-    let done = 0;
-    for (let t = 0; t < towers.length; t++) {
-      done += towers[t];
-      const left = towers.length - t - 1;
-      if (done >= (total * (groups.length + 1)) / threads.size || left === threads.size - groups.length - 1) {
-        groups.push([first, t + 1]);
-        first = t + 1;
-      }
-    }
-    const entry = (tower: number) =>
-      this.table + (tower === 0 ? 0 : this.towerLastLayer[tower - 1] + 1) * LAYER_BYTES;
-    const parts = groups.map(([from, to]) =>
-      pass === 0 ? [rows, entry(from), entry(to)] : [rows, paramGrads, entry(from), entry(to) - LAYER_BYTES],
+    const { threads, towerRanges } = this;
+    if (!threads || !towerRanges || this.inTowers) return 0;
+    const rowMultiplyAdds = this.towerMultiplyAdds.reduce((sum, x) => sum + x, 0);
+    if (rows * rowMultiplyAdds < threads.minMultiplyAdds.towers) return 0;
+    const parts = towerRanges.map(([first, end]) =>
+      pass === 0 ? [rows, first, end] : [rows, paramGrads, first, end - LAYER_BYTES],
     );
     this.inTowers = true;
     try {
@@ -660,6 +639,34 @@ export class FusedMlpTrainer {
     }
     return 1;
   };
+
+  /**
+   * `towerRanges` for the table at `table`: consecutive towers to each thread, about as many multiply-adds
+   * each, when the towers are independent (each reads the observation, none another's output) and at
+   * least as many as the threads (with fewer, splitting each loop keeps every thread busy); else null.
+   */
+  private towerRangesFrom(table: number): [first: number, end: number][] | null {
+    const { threads, towerMultiplyAdds: costs } = this;
+    if (!threads || threads.size < 2 || costs.length < threads.size) return null;
+    if (!this.spec.towers.every((tower) => tower.input < 0)) return null;
+    const total = costs.reduce((sum, x) => sum + x, 0);
+    /** The table entry of the tower's first layer (of `costs.length`: the table's end). */
+    const entry = (tower: number) =>
+      table + (tower === 0 ? 0 : this.towerLastLayer[tower - 1] + 1) * LAYER_BYTES;
+    const ranges: [number, number][] = [];
+    let first = 0;
+    let done = 0;
+    for (let t = 0; t < costs.length; t++) {
+      done += costs[t];
+      // A group ends at its share of the total, or when each later thread needs one of the towers left.
+      const groupsLeft = threads.size - ranges.length - 1;
+      if (done >= (total * (ranges.length + 1)) / threads.size || costs.length - t - 1 === groupsLeft) {
+        ranges.push([entry(first), entry(t + 1)]);
+        first = t + 1;
+      }
+    }
+    return ranges;
+  }
 
   /** This memory's id with `threads`, registering it at its first split loop. */
   private threadsId(threads: KernelThreads): number {
@@ -806,7 +813,7 @@ export class FusedMlpTrainer {
     this.f32.fill(0);
     this.metrics = metrics;
     this.zero = zero;
-    this.table = table;
+    this.towerRanges = this.towerRangesFrom(table);
     this.outputs = y;
     this.outputDeltas = d;
     this.qLayer = spec.policyTower >= 0 ? lastLayer[spec.policyTower] : -1;

@@ -42,6 +42,11 @@ export type ProductArgs = [
   initRow: number,
 ];
 
+/** The product's multiply-adds: m rows of C, k terms each, stride / 4 columns. */
+export function multiplyAdds([, , , k, , stride, , m]: ProductArgs): number {
+  return m * k * (stride / FLOAT);
+}
+
 /** Rows `first`..`first + rows` of the product `args`, as a product of their own. */
 export function rowBlock(args: ProductArgs, first: number, rows: number): ProductArgs {
   const [a, aRow, aCol, k, b, stride, c, , init, initRow] = args;

@@ -6,7 +6,7 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { loadNativeGemm } from "./blas.js";
-import { type KernelMemory, nativeProduct, type ProductArgs, wasm } from "./kernel_product.js";
+import { type KernelMemory, multiplyAdds, nativeProduct, type ProductArgs, wasm } from "./kernel_product.js";
 import {
   type AdamCoefficients,
   type KernelLoops,
@@ -39,9 +39,8 @@ function kernel(id: number): { memory: KernelMemory; loops: KernelLoops } {
     const { memory } = next;
     /** A tower job's product on the native BLAS when large enough (and its operands suit it). */
     const gemm = (...args: ProductArgs) => {
-      const [, , , k, , stride, , m] = args;
       const { min, zero } = towerProducts;
-      const large = native !== null && min > 0 && m * k * (stride / 4) >= min;
+      const large = native !== null && min > 0 && multiplyAdds(args) >= min;
       return large && nativeProduct(native, memory.buffer, zero, args) ? 1 : 0;
     };
     const imports = {
